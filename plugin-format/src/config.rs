@@ -1,0 +1,94 @@
+//! The board configuration block, kept in a sector of the firmware's flash image.
+//!
+//! `kplug board up` writes it before the board starts; the firmware reads it at boot. Layout at
+//! [`CONFIG_FLASH_OFFSET`] in the 4 MiB image: magic `KPCF`, a little-endian u16 length `L`, `L`
+//! bytes of postcard-encoded [`BoardConfig`], then a CRC-32 (ISO-HDLC, little endian) of those
+//! `L` bytes. An erased (0xFF) or corrupt block means "no configuration": defaults apply.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Offset of the configuration sector in the flash image (a 64 KiB sector below the boot block).
+pub const CONFIG_FLASH_OFFSET: u32 = 0x3E_0000;
+/// Size of the configuration sector.
+pub const CONFIG_SECTOR_BYTES: u32 = 0x1_0000;
+/// Magic that starts a configuration block.
+pub const CONFIG_MAGIC: [u8; 4] = *b"KPCF";
+
+/// Settings that belong to a board rather than to a firmware build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardConfig {
+    /// The board's name, reported in the handshake.
+    pub board_name: String,
+    /// Use software isolation even where the boot probe finds segment limits enforced.
+    pub force_software_isolation: bool,
+}
+
+impl Default for BoardConfig {
+    fn default() -> Self {
+        BoardConfig {
+            board_name: String::from("kplug-board"),
+            force_software_isolation: false,
+        }
+    }
+}
+
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+const HEADER_BYTES: usize = 6;
+
+/// Encodes `config` as a configuration block (without the sector's 0xFF padding).
+pub fn encode_config(config: &BoardConfig) -> Vec<u8> {
+    let body = postcard::to_allocvec(config).unwrap_or_default();
+    let mut block = Vec::with_capacity(HEADER_BYTES + body.len() + 4);
+    block.extend_from_slice(&CONFIG_MAGIC);
+    block.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    block.extend_from_slice(&body);
+    block.extend_from_slice(&CRC.checksum(&body).to_le_bytes());
+    block
+}
+
+/// Decodes the configuration block at the start of `sector`; `None` if it is erased or corrupt.
+pub fn decode_config(sector: &[u8]) -> Option<BoardConfig> {
+    if sector.get(..4)? != CONFIG_MAGIC {
+        return None;
+    }
+    let length = u16::from_le_bytes([*sector.get(4)?, *sector.get(5)?]) as usize;
+    let body = sector.get(HEADER_BYTES..HEADER_BYTES + length)?;
+    let crc = sector.get(HEADER_BYTES + length..HEADER_BYTES + length + 4)?;
+    if CRC.checksum(body).to_le_bytes() != crc {
+        return None;
+    }
+    postcard::from_bytes(body).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block survives encode/decode, and any single corrupted byte makes it unreadable.
+    #[test]
+    fn round_trip_and_corruption() {
+        let config = BoardConfig {
+            board_name: "lab-7".into(),
+            force_software_isolation: true,
+        };
+        let block = encode_config(&config);
+        assert_eq!(decode_config(&block), Some(config));
+        for index in 0..block.len() {
+            let mut bad = block.clone();
+            bad[index] ^= 0x40;
+            assert_eq!(
+                decode_config(&bad),
+                None,
+                "corruption at byte {index} went unnoticed"
+            );
+        }
+    }
+
+    /// An erased sector (all 0xFF) is "no configuration".
+    #[test]
+    fn erased_sector_is_none() {
+        assert_eq!(decode_config(&[0xFF; 64]), None);
+    }
+}
