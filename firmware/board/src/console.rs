@@ -1,0 +1,188 @@
+//! The human console on COM1: a line editor and a few commands.
+//!
+//! Input of any length or content is safe: printable ASCII is collected up to [`LINE_MAX`]
+//! (beyond that the terminal bell rings and the line is refused when entered), backspace and
+//! DEL erase, Ctrl-C and Ctrl-U discard the line, ANSI escape sequences (arrow keys) are
+//! skipped, and every other byte is ignored.
+
+use embedded_io::Write;
+
+use crate::board::Board;
+
+/// Longest command line accepted.
+pub const LINE_MAX: usize = 120;
+/// The prompt.
+pub const PROMPT: &str = "kplug> ";
+
+const BELL: u8 = 0x07;
+const BACKSPACE: u8 = 0x08;
+const DELETE: u8 = 0x7F;
+const CTRL_C: u8 = 0x03;
+const CTRL_U: u8 = 0x15;
+const ESCAPE: u8 = 0x1B;
+const CSI_INTRODUCER: u8 = b'[';
+
+/// Where the editor is within an escape sequence (ECMA-48: ESC, `[`, parameters, a final byte
+/// in 0x40..=0x7E).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    Started,
+    ControlSequence,
+}
+
+/// The console's line editor.
+pub struct Console {
+    line: heapless::String<LINE_MAX>,
+    overflowed: bool,
+    escape: Escape,
+    last_was_cr: bool,
+}
+
+impl Console {
+    /// An empty editor.
+    pub const fn new() -> Self {
+        Console {
+            line: heapless::String::new(),
+            overflowed: false,
+            escape: Escape::None,
+            last_was_cr: false,
+        }
+    }
+
+    /// Prints the prompt.
+    pub fn prompt(&self, out: &mut impl Write) {
+        let _ = out.write_all(PROMPT.as_bytes());
+    }
+
+    /// Handles one received byte.
+    pub fn feed(&mut self, byte: u8, out: &mut impl Write, board: &Board) {
+        let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
+        match self.escape {
+            Escape::Started => {
+                self.escape = if byte == CSI_INTRODUCER {
+                    Escape::ControlSequence
+                } else {
+                    Escape::None
+                };
+                return;
+            }
+            Escape::ControlSequence => {
+                if (0x40..=0x7E).contains(&byte) {
+                    self.escape = Escape::None;
+                }
+                return;
+            }
+            Escape::None => {}
+        }
+        match byte {
+            b'\n' if after_cr => {}
+            b'\r' | b'\n' => {
+                let _ = out.write_all(b"\r\n");
+                if self.overflowed {
+                    let _ = write!(out, "line too long (at most {LINE_MAX} characters)\r\n");
+                } else {
+                    let line = core::mem::take(&mut self.line);
+                    execute(line.trim(), out, board);
+                }
+                self.line.clear();
+                self.overflowed = false;
+                self.prompt(out);
+            }
+            BACKSPACE | DELETE => {
+                if self.line.pop().is_some() {
+                    let _ = out.write_all(b"\x08 \x08");
+                }
+            }
+            CTRL_C | CTRL_U => {
+                self.line.clear();
+                self.overflowed = false;
+                let _ = out.write_all(b"^C\r\n");
+                self.prompt(out);
+            }
+            ESCAPE => self.escape = Escape::Started,
+            0x20..=0x7E => {
+                if self.line.push(byte as char).is_ok() {
+                    let _ = out.write_all(&[byte]);
+                } else {
+                    self.overflowed = true;
+                    let _ = out.write_all(&[BELL]);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The console's commands: name, help text.
+const COMMANDS: &[(&str, &str)] = &[
+    ("help", "list the commands"),
+    ("info", "firmware, board, CPU, TSC rate and isolation mode"),
+    ("uptime", "time since boot"),
+    ("mem", "heap in use and free"),
+    ("stats", "host-link and receive counters"),
+    ("reboot", "reset the board"),
+];
+
+fn execute(line: &str, out: &mut impl Write, board: &Board) {
+    let mut words = line.split_ascii_whitespace();
+    let Some(command) = words.next() else { return };
+    match command {
+        "help" => {
+            for (name, help) in COMMANDS {
+                let _ = write!(out, "  {name:<8} {help}\r\n");
+            }
+        }
+        "info" => {
+            let info = board.info();
+            let _ = write!(
+                out,
+                "firmware  kplug {} (protocol {})\r\nboard     {}\r\nram       {} KiB\r\ncpu       {}\r\n\
+                 tsc       {} Hz\r\nuptime    {} ms\r\nisolation {} ({})\r\n",
+                info.firmware_version,
+                info.protocol,
+                info.board_name,
+                info.ram_bytes / 1024,
+                info.cpu,
+                info.tsc_hz,
+                info.uptime_ms,
+                info.isolation.as_str(),
+                board.probe_text(),
+            );
+        }
+        "uptime" => {
+            let ms = crate::irq::uptime_ms();
+            let _ = write!(out, "up {}.{:03} s\r\n", ms / 1000, ms % 1000);
+        }
+        "mem" => {
+            let _ = write!(
+                out,
+                "heap used {} bytes, free {} bytes\r\n",
+                crate::heap::used(),
+                crate::heap::free()
+            );
+        }
+        "stats" => {
+            let stats = board.stats();
+            let _ = write!(
+                out,
+                "frames ok {}, bad crc {}, bad cobs {}, oversized {}, undecodable {}, rx overruns {}, log dropped {}\r\n",
+                stats.frames_ok,
+                stats.bad_crc,
+                stats.bad_cobs,
+                stats.oversized,
+                stats.undecodable,
+                stats.rx_overruns,
+                stats.log_dropped
+            );
+        }
+        "reboot" => {
+            let _ = out.write_all(b"rebooting\r\n");
+            let _ = out.flush();
+            crate::cpu::reset();
+        }
+        unknown => {
+            let _ = write!(out, "unknown command '{unknown}'; type 'help'\r\n");
+        }
+    }
+}

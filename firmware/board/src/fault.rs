@@ -1,0 +1,90 @@
+//! CPU exceptions. A fault in the firmware itself prints the vector, error code, EIP and
+//! registers on COM1 and reboots the board; the boot probe's expected #GP resumes (`probe.rs`).
+
+use embedded_io::Write;
+
+use crate::idt::TrapFrame;
+
+/// Names of the architectural exceptions (Intel SDM vol. 3A, table 6-1).
+const EXCEPTION_NAMES: [&str; 32] = [
+    "divide error",
+    "debug",
+    "NMI",
+    "breakpoint",
+    "overflow",
+    "BOUND range exceeded",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack-segment fault",
+    "general protection",
+    "page fault",
+    "reserved",
+    "x87 floating-point error",
+    "alignment check",
+    "machine check",
+    "SIMD floating-point",
+    "virtualization",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+];
+
+/// The name of exception `vector`.
+pub fn exception_name(vector: u32) -> &'static str {
+    EXCEPTION_NAMES
+        .get(vector as usize)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// Handles exception `frame.vector`.
+pub fn exception(frame: &mut TrapFrame) {
+    if crate::probe::recover(frame) {
+        return;
+    }
+    firmware_fault(frame);
+}
+
+/// Prints the frame on the console and reboots.
+fn firmware_fault(frame: &TrapFrame) -> ! {
+    let mut console = crate::serial::panic_console();
+    let _ = write!(
+        console,
+        "\r\n*** FIRMWARE FAULT: vector {} ({}) error code {:#x} at EIP {:#010x}\r\n\
+         eax={:#010x} ebx={:#010x} ecx={:#010x} edx={:#010x}\r\n\
+         esi={:#010x} edi={:#010x} ebp={:#010x} esp={:#010x}\r\n\
+         cs={:#06x} ds={:#06x} es={:#06x} fs={:#06x} gs={:#06x} eflags={:#010x}\r\n\
+         rebooting\r\n",
+        frame.vector,
+        exception_name(frame.vector),
+        frame.error_code,
+        frame.eip,
+        frame.eax,
+        frame.ebx,
+        frame.ecx,
+        frame.edx,
+        frame.esi,
+        frame.edi,
+        frame.ebp,
+        frame.esp_at_entry + 5 * 4, // ESP before the CPU pushed eip/cs/eflags/error/vector
+        frame.cs & 0xFFFF,
+        frame.ds & 0xFFFF,
+        frame.es & 0xFFFF,
+        frame.fs & 0xFFFF,
+        frame.gs & 0xFFFF,
+        frame.eflags,
+    );
+    crate::cpu::reset()
+}

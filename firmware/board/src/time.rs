@@ -1,0 +1,41 @@
+//! Time: the TSC, calibrated against the PIT at boot, and the millisecond tick.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use board_support::pit::{PIT_HZ, Pit8254};
+use board_support::port::X86Ports;
+
+/// PIT ticks the calibration waits: about 10 ms.
+const CALIBRATION_PIT_TICKS: u16 = 11_932;
+
+static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+
+/// Measures the TSC rate against PIT channel 2 (polled, so it works before interrupts are on).
+pub fn calibrate_tsc() -> u64 {
+    // SAFETY: CPL 0; channel 2 and port 0x61 are only used here and by `PitDelay`.
+    let mut pit = Pit8254::new(unsafe { X86Ports::new() });
+    let start = crate::cpu::rdtsc();
+    pit.wait_channel2(CALIBRATION_PIT_TICKS);
+    let cycles = crate::cpu::rdtsc().wrapping_sub(start);
+    let hz = cycles * u64::from(PIT_HZ) / u64::from(CALIBRATION_PIT_TICKS);
+    TSC_HZ.store(hz, Ordering::Relaxed);
+    hz
+}
+
+/// The calibrated TSC rate in Hz.
+pub fn tsc_hz() -> u64 {
+    TSC_HZ.load(Ordering::Relaxed)
+}
+
+/// Converts TSC cycles to microseconds.
+pub fn cycles_to_us(cycles: u64) -> u64 {
+    match tsc_hz() {
+        0 => 0,
+        hz => cycles * 1_000_000 / hz,
+    }
+}
+
+/// Microseconds since the TSC started (power-on), from the calibrated rate.
+pub fn now_us() -> u64 {
+    cycles_to_us(crate::cpu::rdtsc())
+}
