@@ -9,6 +9,8 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RequestError;
+use crate::plugin::PluginDescription;
+use crate::trap::TrapRecord;
 
 /// The protocol version this crate speaks. `Hello` carries it; a firmware answers a different
 /// value with [`RequestError::VersionMismatch`].
@@ -45,6 +47,172 @@ pub enum Request {
     /// the firmware still holds: the answer carries the first chunk of that backlog, events carry
     /// the rest and everything logged later, in order.
     SubscribeLogs,
+    /// Start uploading a plugin: its description without the module bytes, which follow in
+    /// `UploadChunk`s. Answered with `Reply::UploadReady`. A new `UploadBegin` discards any
+    /// unfinished upload.
+    UploadBegin {
+        /// The description; its `module` field is empty here.
+        description: PluginDescription,
+        /// Size of the module that the chunks will carry.
+        module_bytes: u32,
+    },
+    /// The next piece of the module being uploaded. Answered with `Reply::ChunkAccepted`.
+    UploadChunk {
+        /// Where this piece starts in the module; must equal the bytes received so far.
+        offset: u32,
+        /// The bytes (at most [`MAX_CHUNK_BYTES`]).
+        bytes: Vec<u8>,
+    },
+    /// The module is complete: validate, compile and link it. Answered with `Reply::Loaded`.
+    UploadEnd {
+        /// CRC-32 (ISO-HDLC) of the whole module, checked before anything else.
+        crc32: u32,
+    },
+    /// The loaded plugins. Answered with `Reply::Plugins`.
+    List,
+    /// Call an export. Answered with `Reply::Invoked` (which may carry a trap).
+    Invoke {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The export's name.
+        export: String,
+        /// Arguments, checked against the export's signature.
+        args: Vec<Value>,
+    },
+    /// Unlink a plugin and free everything it holds. Answered with `Reply::Unloaded`.
+    Unload {
+        /// Which plugin.
+        plugin: PluginRef,
+    },
+    /// Set what happens to a plugin that traps. Answered with `Reply::Pong`.
+    SetTrapPolicy {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The policy.
+        policy: TrapPolicy,
+    },
+}
+
+/// Largest module piece in one `UploadChunk` (leaves room for framing within `MAX_FRAME`).
+pub const MAX_CHUNK_BYTES: usize = 2048;
+
+/// A plugin, by id or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PluginRef {
+    /// The id the firmware assigned at load.
+    Id(u32),
+    /// The plugin's name.
+    Name(String),
+}
+
+/// A WebAssembly value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    /// An `i32`.
+    I32(i32),
+    /// An `i64`.
+    I64(i64),
+    /// An `f32`, as its bits.
+    F32(u32),
+    /// An `f64`, as its bits.
+    F64(u64),
+}
+
+/// What the firmware does with a plugin that traps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrapPolicy {
+    /// Keep it loaded and callable (the default).
+    KeepLoaded,
+    /// Refuse further invocations once it has trapped this many times.
+    QuarantineAfter(u32),
+}
+
+/// A step of the plugin lifecycle, timed with the TSC.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTime {
+    /// TSC cycles.
+    pub cycles: u64,
+    /// The same, in microseconds at the calibrated TSC rate.
+    pub micros: u64,
+}
+
+/// What loading a plugin did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// The plugin's id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// Validation with wasmparser.
+    pub validate: StepTime,
+    /// Code generation.
+    pub compile: StepTime,
+    /// Instantiation and linking (segments, gates, data, start function).
+    pub link: StepTime,
+    /// Module size.
+    pub wasm_bytes: u32,
+    /// Generated code size.
+    pub code_bytes: u32,
+    /// Linear memory at load.
+    pub memory_bytes: u32,
+    /// The imports it linked, as `module.name`.
+    pub imports: Vec<String>,
+    /// Its exported functions with their signatures, as `name(i32, i32) -> (i32)`.
+    pub exports: Vec<String>,
+    /// The isolation mode its code was compiled for.
+    pub isolation: IsolationMode,
+}
+
+/// A plugin's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PluginState {
+    /// Linked and callable.
+    Ready,
+    /// Refused further calls after too many traps.
+    Quarantined,
+}
+
+/// One line of `kplug list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginSummary {
+    /// Id.
+    pub id: u32,
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: PluginState,
+    /// Generated code size.
+    pub code_bytes: u32,
+    /// Current linear memory size.
+    pub memory_bytes: u32,
+    /// Invocations so far.
+    pub invocations: u32,
+    /// Traps so far.
+    pub traps: u32,
+    /// The result of the last invocation that returned.
+    pub last_result: Option<Vec<Value>>,
+    /// The last trap.
+    pub last_trap: Option<TrapRecord>,
+    /// The trap policy.
+    pub policy: TrapPolicy,
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvokeReport {
+    /// The results, or the trap that ended the call.
+    pub outcome: Result<Vec<Value>, TrapRecord>,
+    /// Cycles from entering the plugin to coming back (TSC).
+    pub time: StepTime,
+}
+
+/// What unloading a plugin did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnloadReport {
+    /// Unlinking and freeing.
+    pub unlink: StepTime,
+    /// Heap bytes returned.
+    pub freed_bytes: u32,
 }
 
 /// A frame from firmware to host.
@@ -73,6 +241,18 @@ pub enum Reply {
     /// Answer to `SubscribeLogs`: the first chunk of the buffered defmt log (rzcobs frames);
     /// the following `Event::Log`s continue the same byte stream.
     LogBacklog(Vec<u8>),
+    /// Answer to `UploadBegin`.
+    UploadReady,
+    /// Answer to `UploadChunk`: module bytes received so far.
+    ChunkAccepted(u32),
+    /// Answer to `UploadEnd`.
+    Loaded(LoadReport),
+    /// Answer to `List`.
+    Plugins(Vec<PluginSummary>),
+    /// Answer to `Invoke`.
+    Invoked(InvokeReport),
+    /// Answer to `Unload`.
+    Unloaded(UnloadReport),
 }
 
 /// Which isolation mode the boot probe chose (see ARCHITECTURE.md, "Boot probe").
@@ -161,4 +341,25 @@ pub enum Event {
     /// A chunk of the firmware's defmt log stream (rzcobs-encoded defmt frames), to be decoded
     /// with the firmware ELF's `.defmt` table.
     Log(Vec<u8>),
+    /// Bytes a plugin sent with the `emit` import.
+    PluginOutput {
+        /// The plugin's id.
+        plugin: u32,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// A plugin's `log` import: one line of text.
+    PluginLog {
+        /// The plugin's id.
+        plugin: u32,
+        /// The text (invalid UTF-8 replaced).
+        text: String,
+    },
+    /// An invocation trapped.
+    Trap {
+        /// The plugin's id.
+        plugin: u32,
+        /// What happened.
+        record: TrapRecord,
+    },
 }

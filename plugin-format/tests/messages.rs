@@ -6,6 +6,11 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use common::decode_stream;
+use plugin_format::error::{PluginError, PluginErrorKind};
+use plugin_format::message::{
+    InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
+    UnloadReport, Value,
+};
 use plugin_format::symbols::LinkError;
 use plugin_format::{
     BoardInfo, DeviceFrame, Event, HostFrame, ImportRequest, IsolationMode, Limits,
@@ -34,7 +39,54 @@ fn requests() -> Vec<Request> {
         Request::Ping,
         Request::Stats,
         Request::SubscribeLogs,
+        Request::UploadBegin {
+            description: description(),
+            module_bytes: 1234,
+        },
+        Request::UploadChunk {
+            offset: 2048,
+            bytes: (0..=255).collect(),
+        },
+        Request::UploadEnd { crc32: 0xCBF4_3926 },
+        Request::List,
+        Request::Invoke {
+            plugin: PluginRef::Name("crc32".into()),
+            export: "crc32".into(),
+            args: vec![Value::I32(i32::MIN), Value::I32(-1)],
+        },
+        Request::Unload {
+            plugin: PluginRef::Id(7),
+        },
+        Request::SetTrapPolicy {
+            plugin: PluginRef::Id(7),
+            policy: TrapPolicy::QuarantineAfter(3),
+        },
     ]
+}
+
+fn description() -> PluginDescription {
+    PluginDescription {
+        name: "grayscale".into(),
+        version: "1.0.0".into(),
+        limits: Limits::default(),
+        imports: vec![ImportRequest {
+            module: "env".into(),
+            name: "log".into(),
+        }],
+        module: Vec::new(),
+    }
+}
+
+fn trap() -> TrapRecord {
+    TrapRecord {
+        kind: TrapKind::BudgetExceeded,
+        function: Some(2),
+        offset: Some(0x44),
+        vector: None,
+        error_code: None,
+        eip: 0x123,
+        registers: None,
+    }
 }
 
 /// The variant index of a request; the exhaustive match breaks the build when a variant is added
@@ -46,6 +98,13 @@ fn request_kind(request: &Request) -> usize {
         Request::Ping => 2,
         Request::Stats => 3,
         Request::SubscribeLogs => 4,
+        Request::UploadBegin { .. } => 5,
+        Request::UploadChunk { .. } => 6,
+        Request::UploadEnd { .. } => 7,
+        Request::List => 8,
+        Request::Invoke { .. } => 9,
+        Request::Unload { .. } => 10,
+        Request::SetTrapPolicy { .. } => 11,
     }
 }
 
@@ -92,6 +151,60 @@ fn replies() -> Vec<Reply> {
             log_dropped: 0,
         }),
         Reply::LogBacklog((0..=255).collect()),
+        Reply::UploadReady,
+        Reply::ChunkAccepted(4096),
+        Reply::Loaded(LoadReport {
+            id: 3,
+            name: "grayscale".into(),
+            validate: StepTime {
+                cycles: 1,
+                micros: 0,
+            },
+            compile: StepTime {
+                cycles: 4_000_000,
+                micros: 4000,
+            },
+            link: StepTime {
+                cycles: 3100,
+                micros: 3,
+            },
+            wasm_bytes: 600,
+            code_bytes: 1078,
+            memory_bytes: 65536,
+            imports: vec!["env.log".into()],
+            exports: vec!["transcode(i32, i32, i32) -> (i32)".into()],
+            isolation: IsolationMode::Software,
+        }),
+        Reply::Plugins(vec![PluginSummary {
+            id: 3,
+            name: "grayscale".into(),
+            state: PluginState::Quarantined,
+            code_bytes: 1078,
+            memory_bytes: 65536,
+            invocations: 10,
+            traps: 3,
+            last_result: Some(vec![Value::I32(7)]),
+            last_trap: Some(trap()),
+            policy: TrapPolicy::KeepLoaded,
+        }]),
+        Reply::Invoked(InvokeReport {
+            outcome: Err(trap()),
+            time: StepTime {
+                cycles: 500,
+                micros: 1,
+            },
+        }),
+        Reply::Invoked(InvokeReport {
+            outcome: Ok(vec![Value::I32(42)]),
+            time: StepTime::default(),
+        }),
+        Reply::Unloaded(UnloadReport {
+            unlink: StepTime {
+                cycles: 1600,
+                micros: 1,
+            },
+            freed_bytes: 300_000,
+        }),
     ]
 }
 
@@ -102,6 +215,12 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Pong => 1,
         Reply::Stats(_) => 2,
         Reply::LogBacklog(_) => 3,
+        Reply::UploadReady => 4,
+        Reply::ChunkAccepted(_) => 5,
+        Reply::Loaded(_) => 6,
+        Reply::Plugins(_) => 7,
+        Reply::Invoked(_) => 8,
+        Reply::Unloaded(_) => 9,
     }
 }
 
@@ -111,6 +230,18 @@ fn request_errors() -> Vec<RequestError> {
         RequestError::UnknownRequest,
         RequestError::BadRequest,
         RequestError::Busy,
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Unsupported {
+                operator: "f32.add".into(),
+                function: Some(3),
+                offset: 0x1F,
+            },
+            message: "unsupported operator `f32.add` in function 3 at offset 0x1f".into(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::StartTrapped(trap()),
+            message: "start function trapped".into(),
+        }),
     ]
 }
 
@@ -121,6 +252,7 @@ fn request_error_kind(error: &RequestError) -> usize {
         RequestError::UnknownRequest => 1,
         RequestError::BadRequest => 2,
         RequestError::Busy => 3,
+        RequestError::Plugin(_) => 4,
     }
 }
 
@@ -131,11 +263,11 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..5).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..4).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..12).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..10).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
-        (0..4).collect()
+        (0..5).collect()
     );
 }
 
@@ -171,6 +303,18 @@ fn device_frames_round_trip() {
     }
     round_trip(&DeviceFrame::Event(Event::Log(Vec::new())));
     round_trip(&DeviceFrame::Event(Event::Log((0..=255).collect())));
+    round_trip(&DeviceFrame::Event(Event::PluginOutput {
+        plugin: 1,
+        bytes: b"hello".to_vec(),
+    }));
+    round_trip(&DeviceFrame::Event(Event::PluginLog {
+        plugin: 1,
+        text: "blink".into(),
+    }));
+    round_trip(&DeviceFrame::Event(Event::Trap {
+        plugin: 1,
+        record: trap(),
+    }));
 }
 
 /// Plugin descriptions, trap records and link errors survive a round trip.
