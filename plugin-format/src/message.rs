@@ -143,11 +143,11 @@ pub struct LoadReport {
     pub id: u32,
     /// Its name.
     pub name: String,
-    /// Validation with wasmparser.
-    pub validate: StepTime,
-    /// Code generation.
+    /// Validation (wasmparser) and code generation, done in one pass.
     pub compile: StepTime,
-    /// Instantiation and linking (segments, gates, data, start function).
+    /// Installation: regions, segments, context block, data and element segments.
+    pub install: StepTime,
+    /// Linking: resolving imports, installing their gates, and the start function.
     pub link: StepTime,
     /// Module size.
     pub wasm_bytes: u32,
@@ -333,6 +333,8 @@ pub struct Stats {
     pub heap_free: u32,
     /// Log bytes dropped because the log buffer was full.
     pub log_dropped: u32,
+    /// Plugin descriptor slots (per-plugin LDTs) in use.
+    pub descriptor_slots: u32,
 }
 
 /// An asynchronous event.

@@ -149,6 +149,7 @@ fn replies() -> Vec<Reply> {
             heap_used: 7,
             heap_free: u32::MAX,
             log_dropped: 0,
+            descriptor_slots: 2,
         }),
         Reply::LogBacklog((0..=255).collect()),
         Reply::UploadReady,
@@ -156,7 +157,7 @@ fn replies() -> Vec<Reply> {
         Reply::Loaded(LoadReport {
             id: 3,
             name: "grayscale".into(),
-            validate: StepTime {
+            install: StepTime {
                 cycles: 1,
                 micros: 0,
             },

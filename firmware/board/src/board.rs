@@ -70,6 +70,8 @@ impl Board {
         stats.heap_used = crate::heap::used();
         stats.heap_free = crate::heap::free();
         stats.log_dropped = crate::log::DROPPED.load(core::sync::atomic::Ordering::Relaxed);
+        stats.descriptor_slots =
+            crate::isolation::SLOTS_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
         stats
     }
 }

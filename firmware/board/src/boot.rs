@@ -119,8 +119,3 @@ global_asm!(
     stack = sym KPLUG_BOOT_STACK,
     size = const BOOT_STACK_BYTES,
 );
-
-/// Top of the firmware's main stack: also the ring-0 stack for interrupts from ring 3.
-pub fn kernel_stack_top() -> u32 {
-    (&raw const KPLUG_BOOT_STACK as u32) + BOOT_STACK_BYTES as u32
-}

@@ -7,6 +7,8 @@
 
 use embedded_io::Write;
 
+use plugin_format::message::{PluginState, PluginSummary};
+
 use crate::board::Board;
 
 /// Longest command line accepted.
@@ -56,7 +58,13 @@ impl Console {
     }
 
     /// Handles one received byte.
-    pub fn feed(&mut self, byte: u8, out: &mut impl Write, board: &Board) {
+    pub fn feed(
+        &mut self,
+        byte: u8,
+        out: &mut impl Write,
+        board: &Board,
+        plugins: &[PluginSummary],
+    ) {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
         match self.escape {
             Escape::Started => {
@@ -83,7 +91,7 @@ impl Console {
                     let _ = write!(out, "line too long (at most {LINE_MAX} characters)\r\n");
                 } else {
                     let line = core::mem::take(&mut self.line);
-                    execute(line.trim(), out, board);
+                    execute(line.trim(), out, board, plugins);
                 }
                 self.line.clear();
                 self.overflowed = false;
@@ -121,10 +129,14 @@ const COMMANDS: &[(&str, &str)] = &[
     ("uptime", "time since boot"),
     ("mem", "heap in use and free"),
     ("stats", "host-link and receive counters"),
+    (
+        "ps",
+        "loaded plugins: state, code, memory, calls, traps, last result",
+    ),
     ("reboot", "reset the board"),
 ];
 
-fn execute(line: &str, out: &mut impl Write, board: &Board) {
+fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSummary]) {
     let mut words = line.split_ascii_whitespace();
     let Some(command) = words.next() else { return };
     match command {
@@ -166,15 +178,57 @@ fn execute(line: &str, out: &mut impl Write, board: &Board) {
             let stats = board.stats();
             let _ = write!(
                 out,
-                "frames ok {}, bad crc {}, bad cobs {}, oversized {}, undecodable {}, rx overruns {}, log dropped {}\r\n",
+                "frames ok {}, bad crc {}, bad cobs {}, oversized {}, undecodable {}, rx overruns {}, log dropped {}, descriptor slots {}\r\n",
                 stats.frames_ok,
                 stats.bad_crc,
                 stats.bad_cobs,
                 stats.oversized,
                 stats.undecodable,
                 stats.rx_overruns,
-                stats.log_dropped
+                stats.log_dropped,
+                stats.descriptor_slots
             );
+        }
+        "ps" => {
+            if plugins.is_empty() {
+                let _ = out.write_all(b"no plugins loaded\r\n");
+            }
+            let _ = write!(
+                out,
+                "{:>3} {:<20} {:<12} {:>7} {:>8} {:>7} {:>6} last\r\n",
+                "id", "name", "state", "code", "memory", "calls", "traps"
+            );
+            for plugin in plugins {
+                let state = match plugin.state {
+                    PluginState::Ready => "ready",
+                    PluginState::Quarantined => "quarantined",
+                };
+                let _ = write!(
+                    out,
+                    "{:>3} {:<20} {:<12} {:>7} {:>8} {:>7} {:>6} ",
+                    plugin.id,
+                    plugin.name,
+                    state,
+                    plugin.code_bytes,
+                    plugin.memory_bytes,
+                    plugin.invocations,
+                    plugin.traps
+                );
+                match (&plugin.last_result, &plugin.last_trap) {
+                    (Some(values), _) => {
+                        for value in values {
+                            let _ = write!(out, "{value:?} ");
+                        }
+                    }
+                    (None, Some(trap)) => {
+                        let _ = write!(out, "trap: {}", trap.kind);
+                    }
+                    (None, None) => {
+                        let _ = out.write_all(b"-");
+                    }
+                }
+                let _ = out.write_all(b"\r\n");
+            }
         }
         "reboot" => {
             let _ = out.write_all(b"rebooting\r\n");

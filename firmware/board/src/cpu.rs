@@ -26,6 +26,14 @@ pub fn restore_interrupts(were_enabled: bool) {
     }
 }
 
+/// Runs `f` with interrupts disabled, restoring their previous state.
+pub fn without_interrupts<R>(f: impl FnOnce() -> R) -> R {
+    let were_enabled = disable_interrupts();
+    let result = f();
+    restore_interrupts(were_enabled);
+    result
+}
+
 /// Enables interrupts and halts until the next one arrives, atomically (`sti; hlt`: the
 /// interrupt shadow of `sti` covers `hlt`, so no wake-up is lost; Intel SDM vol. 2B, STI).
 pub fn wait_for_interrupt() {

@@ -24,7 +24,9 @@ pub const TSS: SegmentSelector = SegmentSelector::new(3, Ring::Ring0);
 /// The boot probe's data segment: see `probe.rs`.
 pub const PROBE_DATA: SegmentSelector = SegmentSelector::new(4, Ring::Ring0);
 
-const GDT_ENTRIES: usize = 8;
+/// GDT index of the first plugin LDT descriptor; plugin slot `n` uses index `FIRST_LDT_SLOT + n`.
+const FIRST_LDT_SLOT: usize = 5;
+const GDT_ENTRIES: usize = FIRST_LDT_SLOT + crate::isolation::MAX_PLUGINS;
 
 /// A descriptor table the firmware writes before loading it and then only through `set`.
 struct Table<const N: usize>(UnsafeCell<[u64; N]>);
@@ -120,4 +122,28 @@ pub fn set_kernel_stack(_: &GdtLoaded, top: u32) {
     // SAFETY: single-core; the CPU only reads esp0 on a privilege change, which cannot happen
     // while the firmware (ring 0) runs this store.
     unsafe { (*TASK_STATE.0.get()).esp0 = top };
+}
+
+fn ldt_selector(slot: usize) -> SegmentSelector {
+    SegmentSelector::new((FIRST_LDT_SLOT + slot) as u16, Ring::Ring0)
+}
+
+/// Installs (or with 0, clears) the LDT descriptor of plugin slot `slot`.
+pub fn set_ldt(_: &GdtLoaded, slot: usize, descriptor: u64) {
+    crate::cpu::without_interrupts(|| {
+        // SAFETY: single-core, interrupts off; the index is bounds-checked by the array access.
+        unsafe { (*GDT.0.get())[FIRST_LDT_SLOT + slot] = descriptor };
+    });
+}
+
+/// Makes plugin slot `slot`'s LDT the current one.
+pub fn load_ldt(_: &GdtLoaded, slot: usize) {
+    // SAFETY: the slot's descriptor was installed by `set_ldt` with a valid LDT descriptor.
+    unsafe { x86::dtables::load_ldtr(ldt_selector(slot)) };
+}
+
+/// Loads the null LDT: no plugin segment is reachable afterwards.
+pub fn unload_ldt(_: &GdtLoaded) {
+    // SAFETY: a null LDT selector is always valid to load (Intel SDM vol. 3A, 3.5.1).
+    unsafe { x86::dtables::load_ldtr(SegmentSelector::from_raw(0)) };
 }

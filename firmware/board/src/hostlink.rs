@@ -10,9 +10,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use embedded_io::Write;
 use plugin_format::error::RequestError;
 use plugin_format::frame::{self, FrameDecoder, FrameError};
-use plugin_format::message::{DeviceFrame, Event, PROTOCOL_VERSION, Reply, Request, Stats};
+use plugin_format::message::{
+    DeviceFrame, Event, HostFrame, PROTOCOL_VERSION, Reply, Request, Stats,
+};
 
 use crate::board::Board;
+use crate::plugins::Plugins;
+use crate::services::Deferred;
 
 /// Largest log chunk sent in one event.
 const LOG_EVENT_BYTES: usize = 1024;
@@ -66,16 +70,28 @@ impl HostLink {
         }
     }
 
-    /// Handles one received byte, answering a request if it completes one.
-    pub fn feed(&mut self, byte: u8, out: &mut impl Write, board: &Board) {
-        let Some(decoded) = self.decoder.feed(byte) else {
-            return;
-        };
+    /// Handles one received byte, answering a request if it completes one. A plugin request
+    /// is returned for the main loop to serve when `plugins_available`, and answered `Busy`
+    /// otherwise (a plugin is running).
+    pub fn feed(
+        &mut self,
+        byte: u8,
+        out: &mut impl Write,
+        board: &Board,
+        plugins_available: bool,
+    ) -> Option<Deferred> {
+        let decoded = self.decoder.feed(byte)?;
         let reply = match decoded {
             Ok(payload) => match frame::decode_host_frame(payload) {
-                Ok(host_frame) => {
+                Ok(HostFrame { seq, request }) => {
                     count(&COUNTERS.frames_ok);
-                    Some((host_frame.seq, self.handle(host_frame.request, board)))
+                    if !Plugins::serves(&request) {
+                        Some((seq, self.handle(request, board)))
+                    } else if plugins_available {
+                        return Some((seq, request));
+                    } else {
+                        Some((seq, Err(RequestError::Busy)))
+                    }
                 }
                 Err((seq, _)) => {
                     count(&COUNTERS.undecodable);
@@ -100,8 +116,19 @@ impl HostLink {
             }
         };
         if let Some((seq, result)) = reply {
-            send(out, &DeviceFrame::Response { seq, result });
+            self.respond(out, seq, result);
         }
+        None
+    }
+
+    /// Sends the one response to request `seq`.
+    pub fn respond(&mut self, out: &mut impl Write, seq: u32, result: Result<Reply, RequestError>) {
+        send(out, &DeviceFrame::Response { seq, result });
+    }
+
+    /// Sends an event.
+    pub fn send_event(&mut self, out: &mut impl Write, event: Event) {
+        send(out, &DeviceFrame::Event(event));
     }
 
     fn handle(&mut self, request: Request, board: &Board) -> Result<Reply, RequestError> {
@@ -123,6 +150,8 @@ impl HostLink {
                 crate::log::rewind();
                 Ok(Reply::LogBacklog(crate::log::take_unsent(LOG_EVENT_BYTES)))
             }
+            // Served by `Plugins` through the main loop (see `feed`).
+            _ => Err(RequestError::UnknownRequest),
         }
     }
 

@@ -157,7 +157,7 @@ pub fn init(_: &GdtLoaded) -> IdtLoaded {
     let spurious: Descriptor =
         <DescriptorBuilder as GateDescriptorBuilder<u32>>::interrupt_descriptor(
             KERNEL_CODE,
-            kplug_vector_apic_spurious as usize as u32,
+            kplug_vector_apic_spurious as *const () as u32,
         )
         .present()
         .dpl(Ring::Ring0)

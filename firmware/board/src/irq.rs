@@ -58,12 +58,21 @@ pub fn init(_: &IdtLoaded) {
 }
 
 /// Handles IRQ `irq` (called by the IDT's dispatcher with interrupts off).
-pub fn dispatch(irq: u8, _frame: &mut TrapFrame) {
+pub fn dispatch(irq: u8, frame: &mut TrapFrame) {
     critical_section::with(|cs| {
         if let Some(pic) = PIC.borrow_ref_mut(cs).as_mut() {
             handle(irq, pic);
         }
     });
+    // The timer interrupted a plugin: stop it if its budget is spent, otherwise keep the
+    // console and host link answering while it runs. (The PIC has had its EOI and no lock is
+    // held here, so leaving through the abort path is clean.)
+    if irq == PIT_IRQ && frame.from_user() && crate::isolation::plugin_running() {
+        if crate::isolation::budget_exhausted() {
+            crate::isolation::abort_from_user(frame, kplug_core::Fault::Budget);
+        }
+        let _ = crate::services::poll(false);
+    }
 }
 
 fn handle(irq: u8, pic: &mut Pic8259<X86Ports>) {

@@ -3,7 +3,8 @@
 //! Boot order (each step hands the next a token, so it cannot run out of order):
 //! `boot.rs` (reset vector, trampoline, protected mode, .data/.bss) -> COM1/COM2 -> GDT + TSS
 //! -> IDT -> TSC calibration -> heap -> boot probe -> PIC + PIT + IRQs -> main loop, which
-//! serves the console (COM1) and the host link (COM2) and sleeps with `hlt` when idle.
+//! serves the console (COM1) and the host link (COM2), runs plugin requests, and sleeps with
+//! `hlt` when idle.
 //!
 //! On the host this crate builds to an empty program, so workspace-wide `cargo check` works;
 //! the real binary is built for `linker-scripts/i586-kplug.json` by `kplug build`.
@@ -36,11 +37,17 @@ mod idt;
 #[cfg(target_os = "none")]
 mod irq;
 #[cfg(target_os = "none")]
+mod isolation;
+#[cfg(target_os = "none")]
 mod log;
+#[cfg(target_os = "none")]
+mod plugins;
 #[cfg(target_os = "none")]
 mod probe;
 #[cfg(target_os = "none")]
 mod serial;
+#[cfg(target_os = "none")]
+mod services;
 #[cfg(target_os = "none")]
 mod time;
 
@@ -57,9 +64,14 @@ mod entry {
     use board_support::port::X86Ports;
     use embedded_io::Write;
 
+    use alloc::vec::Vec;
+
     use crate::board::Board;
     use crate::console::Console;
     use crate::hostlink::HostLink;
+    use crate::isolation::BoardPlatform;
+    use crate::plugins::Plugins;
+    use crate::services::Services;
 
     /// The Rust entry point, called by `boot.rs` with a stack, `.data` and `.bss` in place.
     #[unsafe(no_mangle)]
@@ -71,7 +83,6 @@ mod entry {
             env!("CARGO_PKG_VERSION")
         );
         let gdt = crate::gdt::init();
-        crate::gdt::set_kernel_stack(&gdt, crate::boot::kernel_stack_top());
         let idt = crate::idt::init(&gdt);
         let tsc_hz = crate::time::calibrate_tsc();
         // SAFETY: CPL 0; the CMOS is only read here.
@@ -108,25 +119,35 @@ mod entry {
             info.isolation.as_str()
         );
 
-        let mut console = Console::new();
-        let mut link = HostLink::new();
+        let isolation = board.isolation();
+        let mut plugins = Plugins::new(BoardPlatform::new(gdt), isolation);
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
+        let console = Console::new();
         console.prompt(&mut ports.console_tx);
+        crate::services::install(Services {
+            ports,
+            console,
+            link: HostLink::new(),
+            board,
+            plugins: Vec::new(),
+        });
         loop {
-            while let Some(byte) = ports.console_rx.dequeue() {
-                console.feed(byte, &mut ports.console_tx, &board);
-            }
-            while let Some(byte) = ports.link_rx.dequeue() {
-                link.feed(byte, &mut ports.link_tx, &board);
-            }
-            link.stream_logs(&mut ports.link_tx);
-            // Sleep only if nothing arrived since the checks above: with interrupts off, test
-            // the rings, then `sti; hlt` atomically.
-            crate::cpu::disable_interrupts();
-            if ports.console_rx.ready() || ports.link_rx.ready() {
-                crate::cpu::enable_interrupts();
-            } else {
-                crate::cpu::wait_for_interrupt();
+            match crate::services::poll(true) {
+                Some(Some((seq, request))) => {
+                    let result = plugins.handle(request);
+                    let events = plugins.imports.take_events();
+                    crate::services::complete(seq, result, events, plugins.summaries());
+                }
+                _ => {
+                    // Sleep only if nothing arrived since the pass: with interrupts off, test
+                    // the rings, then `sti; hlt` atomically.
+                    crate::cpu::disable_interrupts();
+                    if crate::services::input_pending() {
+                        crate::cpu::enable_interrupts();
+                    } else {
+                        crate::cpu::wait_for_interrupt();
+                    }
+                }
             }
         }
     }

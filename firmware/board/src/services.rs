@@ -1,0 +1,127 @@
+//! The firmware's services — the console (COM1) and the host link (COM2) — and the two places
+//! they run: the main loop, and the timer interrupt while a plugin runs (so that a long-running
+//! plugin never silences the board).
+//!
+//! The services live in one static behind a try-lock: the main loop takes it for one pass and
+//! releases it before running a plugin request, so the timer can take it meanwhile. Requests
+//! that need the plugin table are handed back to the main loop (or answered `Busy` when a
+//! plugin is running).
+
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use plugin_format::error::RequestError;
+use plugin_format::message::{Event, PluginSummary, Reply, Request};
+
+use crate::board::Board;
+use crate::console::Console;
+use crate::hostlink::HostLink;
+use crate::serial::Ports;
+
+/// Everything the console and host link need.
+pub struct Services {
+    pub ports: Ports,
+    pub console: Console,
+    pub link: HostLink,
+    pub board: Board,
+    /// The plugin table as of the last plugin request (for `ps` and for `List` while busy).
+    pub plugins: Vec<PluginSummary>,
+}
+
+struct Slot(UnsafeCell<Option<Services>>);
+// SAFETY: access goes through `with_services`, whose flag admits one context at a time.
+unsafe impl Sync for Slot {}
+
+static SERVICES: Slot = Slot(UnsafeCell::new(None));
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Installs the services. Call once, before interrupts can run them.
+pub fn install(services: Services) {
+    with_services(|slot| *slot = Some(services));
+}
+
+/// Runs `f` on the services unless another context holds them (then returns `None`).
+fn with_services<R>(f: impl FnOnce(&mut Option<Services>) -> R) -> Option<R> {
+    if TAKEN.swap(true, Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: the flag was clear and is now ours: no other reference to the slot exists until
+    // we clear it (the main loop and the timer interrupt both go through here).
+    let result = f(unsafe { &mut *SERVICES.0.get() });
+    TAKEN.store(false, Ordering::Release);
+    Some(result)
+}
+
+/// A plugin request handed to the main loop: its sequence number and the request.
+pub type Deferred = (u32, Request);
+
+/// One pass over both ports. With `plugins_available`, returns the first plugin request found
+/// (leaving later input unread); otherwise plugin requests are answered `Busy`.
+/// Returns `None` if the services are in use elsewhere.
+pub fn poll(plugins_available: bool) -> Option<Option<Deferred>> {
+    with_services(|slot| {
+        let services = slot.as_mut()?;
+        services.poll(plugins_available)
+    })
+}
+
+/// Sends the answer to a deferred request, then `events`, and records the plugin summaries.
+pub fn complete(
+    seq: u32,
+    result: Result<Reply, RequestError>,
+    events: Vec<Event>,
+    plugins: Vec<PluginSummary>,
+) {
+    // The main loop is the only other user, and it is the caller: the lock is free unless the
+    // timer holds it right now, so retry until it does not.
+    let mut payload = Some((result, events, plugins));
+    while payload.is_some() {
+        with_services(|slot| {
+            if let (Some(services), Some((result, events, plugins))) =
+                (slot.as_mut(), payload.take())
+            {
+                services
+                    .link
+                    .respond(&mut services.ports.link_tx, seq, result);
+                for event in events {
+                    services.link.send_event(&mut services.ports.link_tx, event);
+                }
+                services.plugins = plugins;
+            }
+        });
+    }
+}
+
+/// Whether any input is waiting (checked with interrupts off before sleeping).
+pub fn input_pending() -> bool {
+    with_services(|slot| {
+        slot.as_mut().is_some_and(|services| {
+            services.ports.console_rx.ready() || services.ports.link_rx.ready()
+        })
+    })
+    .unwrap_or(true)
+}
+
+impl Services {
+    fn poll(&mut self, plugins_available: bool) -> Option<Deferred> {
+        while let Some(byte) = self.ports.console_rx.dequeue() {
+            self.console
+                .feed(byte, &mut self.ports.console_tx, &self.board, &self.plugins);
+        }
+        let mut deferred = None;
+        while deferred.is_none() {
+            let Some(byte) = self.ports.link_rx.dequeue() else {
+                break;
+            };
+            deferred = self.link.feed(
+                byte,
+                &mut self.ports.link_tx,
+                &self.board,
+                plugins_available,
+            );
+        }
+        self.link.stream_logs(&mut self.ports.link_tx);
+        deferred
+    }
+}
