@@ -72,7 +72,14 @@ impl core::error::Error for FrameError {}
 /// [`FrameError::Oversized`] when the payload would exceed [`MAX_FRAME`]; [`FrameError::Encode`]
 /// when postcard cannot serialise `msg`.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let mut payload = postcard::to_allocvec(msg).map_err(|_| FrameError::Encode)?;
+    let payload = postcard::to_allocvec(msg).map_err(|_| FrameError::Encode)?;
+    encode_payload(&payload)
+}
+
+/// Frames an already-serialized payload: appends its CRC-32, COBS-encodes, appends 0x00. (Tests
+/// use it to send payloads no message type would produce.)
+pub fn encode_payload(payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let mut payload = payload.to_vec();
     if payload.len() + CRC_LEN > MAX_FRAME {
         return Err(FrameError::Oversized);
     }

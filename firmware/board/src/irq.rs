@@ -55,6 +55,11 @@ pub fn init(_: &IdtLoaded) {
     pic.unmask(COM1_IRQ);
     pic.unmask(COM2_IRQ);
     critical_section::with(|cs| PIC.borrow_ref_mut(cs).replace(pic));
+    // Bytes that arrived before the PIC was programmed raised their (edge-triggered) IRQ into
+    // the void, and a UART keeps its interrupt line high until it is serviced, so it would never
+    // raise another edge: service both once by hand.
+    receive(COM1_IRQ);
+    receive(COM2_IRQ);
 }
 
 /// Handles IRQ `irq` (called by the IDT's dispatcher with interrupts off).
