@@ -1,0 +1,791 @@
+//! The single-pass WebAssembly -> i386 compiler, layered after Wasmtime's Winch:
+//! [`visitor`] (operators, reachability, validation before emission) -> [`masm`] (value stack,
+//! registers, frames, checks) -> [`encoder`] (the only `dynasm!` user) -> [`assembler`] (the
+//! `no_std` code buffer).
+//!
+//! [`compile`] parses and validates the module with wasmparser, rejects what is outside the
+//! supported subset (see [`CompileError`]), and produces a [`CompiledModule`]: position-independent
+//! code for the ABI in [`crate::abi`], plus everything the loader needs (imports, exports,
+//! globals, table, memory, data and element segments, start function) and the maps that turn a
+//! faulting EIP into a [`TrapRecord`].
+
+pub mod assembler;
+pub mod encoder;
+pub mod masm;
+pub mod visitor;
+
+use crate::Isolation;
+use crate::abi::{self, ContextLayout, TrapKind};
+use crate::error::CompileError;
+use alloc::borrow::ToOwned;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use assembler::DynamicLabel;
+use encoder::Encoder;
+use masm::{ModuleCode, SiteClass, SourceEntry, TrapSite};
+use plugin_format::trap::{Registers, TrapRecord};
+use wasmparser::{
+    CompositeInnerType, DataKind, ElementItems, ElementKind, ExternalKind, Operator, Parser,
+    Payload, TypeRef, ValType, Validator, WasmFeatures,
+};
+
+/// Size limits the compiler enforces (beyond the module size, which the caller checks too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileLimits {
+    /// Largest module, in bytes.
+    pub max_module_bytes: u32,
+    /// Most functions (imported + defined).
+    pub max_functions: u32,
+    /// Most parameters + locals in one function.
+    pub max_locals: u32,
+    /// Most table elements.
+    pub max_table: u32,
+    /// Most globals.
+    pub max_globals: u32,
+    /// Largest generated code, in bytes.
+    pub max_code_bytes: u32,
+}
+
+impl Default for CompileLimits {
+    fn default() -> CompileLimits {
+        CompileLimits {
+            max_module_bytes: plugin_format::plugin::MAX_MODULE_BYTES as u32,
+            max_functions: 10_000,
+            max_locals: 10_000,
+            max_table: 65_536,
+            max_globals: 10_000,
+            max_code_bytes: 16 << 20,
+        }
+    }
+}
+
+/// How to compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Hardware (segment limits enforced, no bounds checks) or software (explicit checks).
+    pub isolation: Isolation,
+    /// The naive baseline: every value spilled after every operator.
+    pub naive: bool,
+    /// Size limits.
+    pub limits: CompileLimits,
+}
+
+impl CompileOptions {
+    /// Default options for `isolation`.
+    pub fn new(isolation: Isolation) -> CompileOptions {
+        CompileOptions {
+            isolation,
+            naive: false,
+            limits: CompileLimits::default(),
+        }
+    }
+}
+
+/// A function type (every value is `i32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuncType {
+    /// Number of `i32` parameters.
+    pub params: u32,
+    /// Number of `i32` results (0 or 1).
+    pub results: u32,
+}
+
+/// An imported function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// Module name.
+    pub module: String,
+    /// Field name.
+    pub name: String,
+    /// Its type.
+    pub ty: FuncType,
+}
+
+/// A global and its initial value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Global {
+    /// Whether `global.set` may write it.
+    pub mutable: bool,
+    /// Its initial value.
+    pub init: i32,
+}
+
+/// The module's linear memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    /// Initial size, in pages.
+    pub initial_pages: u32,
+    /// Declared maximum, in pages.
+    pub maximum_pages: Option<u32>,
+}
+
+/// An active data segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataSegment {
+    /// Where it goes in memory.
+    pub offset: u32,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// An active element segment of table 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementSegment {
+    /// First table index.
+    pub offset: u32,
+    /// Function indices.
+    pub functions: Vec<u32>,
+}
+
+/// An exported function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    /// Export name.
+    pub name: String,
+    /// Function index.
+    pub function: u32,
+}
+
+/// Per-function facts of the compiled code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionCode {
+    /// Type of the function.
+    pub ty: FuncType,
+    /// Canonical type id (equal types share it; what `call_indirect` compares).
+    pub type_id: u32,
+    /// Code offset of its entry (an import's thunk for imported functions).
+    pub code_offset: u32,
+}
+
+/// Size figures of one compilation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileStats {
+    /// Bytes of the module.
+    pub module_bytes: u32,
+    /// Bytes of function bodies in the module.
+    pub wasm_code_bytes: u32,
+    /// Bytes of generated code (padded).
+    pub code_bytes: u32,
+    /// Operators compiled.
+    pub operators: u32,
+}
+
+impl CompileStats {
+    /// Generated code bytes per wasm function-body byte, in thousandths.
+    pub fn code_per_wasm_milli(&self) -> u32 {
+        if self.wasm_code_bytes == 0 {
+            0
+        } else {
+            (u64::from(self.code_bytes) * 1000 / u64::from(self.wasm_code_bytes)) as u32
+        }
+    }
+}
+
+/// What went wrong at a faulting EIP, as the platform observed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A CPU exception at CPL 3 in the plugin.
+    Exception {
+        /// The vector (0 = #DE, 6 = #UD, 12 = #SS, 13 = #GP, ...).
+        vector: u8,
+        /// The error code, for vectors with one.
+        error_code: Option<u32>,
+    },
+    /// The time budget ran out.
+    Budget,
+    /// An import refused an argument.
+    Import,
+}
+
+/// A compiled module: sealed code plus what loading and trap reporting need.
+#[derive(Debug, Clone)]
+pub struct CompiledModule {
+    /// The isolation mode the code was compiled for.
+    pub isolation: Isolation,
+    /// The code (position independent, padded with `0xCC`).
+    pub code: Vec<u8>,
+    /// Imported functions (function indices 0..imports.len()).
+    pub imports: Vec<Import>,
+    /// Every function, imports first.
+    pub functions: Vec<FunctionCode>,
+    /// Exported functions.
+    pub exports: Vec<Export>,
+    /// Globals.
+    pub globals: Vec<Global>,
+    /// Table size (elements), if the module has a table.
+    pub table: Option<u32>,
+    /// Element segments.
+    pub elements: Vec<ElementSegment>,
+    /// Linear memory, if any.
+    pub memory: Option<Memory>,
+    /// Data segments.
+    pub data: Vec<DataSegment>,
+    /// The start function.
+    pub start: Option<u32>,
+    /// Where the context block's parts are.
+    pub layout: ContextLayout,
+    /// Code offset -> wasm operator, sorted.
+    pub source_map: Vec<SourceEntry>,
+    /// `ud2` sites, sorted.
+    pub trap_sites: Vec<TrapSite>,
+    /// Size figures.
+    pub stats: CompileStats,
+}
+
+impl CompiledModule {
+    /// The exported function `name`.
+    pub fn export(&self, name: &str) -> Option<u32> {
+        self.exports
+            .iter()
+            .find(|export| export.name == name)
+            .map(|export| export.function)
+    }
+
+    /// The source-map entry covering code offset `eip`.
+    pub fn locate(&self, eip: u32) -> Option<SourceEntry> {
+        let index = self
+            .source_map
+            .partition_point(|entry| entry.code_offset <= eip);
+        if index == 0 || eip as usize >= self.code.len() {
+            None
+        } else {
+            Some(self.source_map[index - 1])
+        }
+    }
+
+    /// The trap record for a fault at code offset `eip`.
+    pub fn trap_record(&self, eip: u32, fault: Fault, registers: Option<Registers>) -> TrapRecord {
+        let entry = self.locate(eip);
+        let (kind, vector, error_code) = match fault {
+            Fault::Budget => (TrapKind::BudgetExceeded, None, None),
+            Fault::Import => (TrapKind::ImportFault, None, None),
+            Fault::Exception { vector, error_code } => {
+                let class = entry.map(|entry| entry.class);
+                let kind = match vector {
+                    0 => TrapKind::IntegerDivideByZero,
+                    6 => self
+                        .trap_sites
+                        .binary_search_by_key(&eip, |site| site.code_offset)
+                        .map(|index| self.trap_sites[index].kind)
+                        .unwrap_or(TrapKind::InvalidOpcode),
+                    11 => TrapKind::SegmentNotPresent,
+                    12 => TrapKind::StackExhausted,
+                    13 => match class {
+                        Some(SiteClass::Memory) => TrapKind::OutOfBounds,
+                        Some(SiteClass::Import) => TrapKind::ImportFault,
+                        _ => TrapKind::GeneralProtection,
+                    },
+                    17 => TrapKind::AlignmentCheck,
+                    _ => TrapKind::OtherException,
+                };
+                (kind, Some(vector), error_code)
+            }
+        };
+        TrapRecord {
+            kind,
+            function: entry.map(|entry| entry.function),
+            offset: entry.map(|entry| entry.wasm_offset),
+            vector,
+            error_code,
+            eip,
+            registers,
+        }
+    }
+}
+
+/// The module-level facts the function compiler needs.
+#[derive(Debug, Default)]
+pub struct ModuleInfo {
+    /// Types by type index (`None` for types outside the subset).
+    pub types: Vec<Option<FuncType>>,
+    /// Canonical id per type index.
+    pub canonical: Vec<u32>,
+    /// Type index of every function (imports first).
+    pub function_types: Vec<u32>,
+    /// Number of imported functions.
+    pub imported: u32,
+    /// Globals.
+    pub globals: Vec<Global>,
+    /// Table size.
+    pub table: Option<u32>,
+    /// Whether there is a memory.
+    pub has_memory: bool,
+    /// The context layout.
+    pub layout: ContextLayout,
+    /// A label per function.
+    pub labels: Vec<DynamicLabel>,
+}
+
+impl ModuleInfo {
+    /// The type of function `index`.
+    pub fn function_type(&self, index: u32) -> Option<FuncType> {
+        let ty = *self.function_types.get(index as usize)?;
+        self.types.get(ty as usize).copied().flatten()
+    }
+
+    /// The type at type index `index`.
+    pub fn type_at(&self, index: u32) -> Option<FuncType> {
+        self.types.get(index as usize).copied().flatten()
+    }
+}
+
+fn invalid(error: wasmparser::BinaryReaderError) -> CompileError {
+    CompileError::Invalid {
+        message: error.message().to_owned(),
+        offset: error.offset() as u32,
+    }
+}
+
+fn unsupported_feature(feature: impl Into<String>, offset: u64) -> CompileError {
+    CompileError::UnsupportedFeature {
+        feature: feature.into(),
+        offset: offset as u32,
+    }
+}
+
+/// The features the validator accepts: WebAssembly 2.0 minus SIMD, so that every valid
+/// operator reaches the compiler, which names the first one it does not support.
+fn validator_features() -> WasmFeatures {
+    WasmFeatures::WASM2 & !WasmFeatures::SIMD
+}
+
+/// Evaluates a constant expression of the subset (`i32.const`, or `global.get` of an
+/// immutable global already known).
+fn const_i32(
+    expr: &wasmparser::ConstExpr<'_>,
+    globals: &[Global],
+    offset: u64,
+) -> Result<i32, CompileError> {
+    let mut reader = expr.get_operators_reader();
+    let value = match reader.read().map_err(invalid)? {
+        Operator::I32Const { value } => value,
+        Operator::GlobalGet { global_index } => globals
+            .get(global_index as usize)
+            .map(|global| global.init)
+            .ok_or_else(|| unsupported_feature("global.get of an imported global", offset))?,
+        other => {
+            return Err(unsupported_feature(
+                format!("constant expression `{}`", visitor::operator_name(&other)),
+                offset,
+            ));
+        }
+    };
+    match reader.read().map_err(invalid)? {
+        Operator::End => Ok(value),
+        _ => Err(unsupported_feature("extended constant expression", offset)),
+    }
+}
+
+fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
+    let all_i32 = ty
+        .params()
+        .iter()
+        .chain(ty.results())
+        .all(|value| *value == ValType::I32);
+    if !all_i32 || ty.results().len() > 1 {
+        return None;
+    }
+    Some(FuncType {
+        params: ty.params().len() as u32,
+        results: ty.results().len() as u32,
+    })
+}
+
+fn type_text(ty: &wasmparser::FuncType) -> String {
+    let list = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|ty| ty.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "function type (param {}) (result {})",
+        list(ty.params()),
+        list(ty.results())
+    )
+}
+
+/// Compiles `bytes` (a binary WebAssembly module). Never panics on any input.
+pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule, CompileError> {
+    let limits = &options.limits;
+    if bytes.len() > limits.max_module_bytes as usize {
+        return Err(CompileError::TooLarge {
+            what: "module bytes",
+            limit: limits.max_module_bytes,
+        });
+    }
+    let mut validator = Validator::new_with_features(validator_features());
+    let mut info = ModuleInfo::default();
+    let mut type_texts: Vec<String> = Vec::new();
+    let mut raw_types: Vec<wasmparser::FuncType> = Vec::new();
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut elements = Vec::new();
+    let mut data = Vec::new();
+    let mut memory = None;
+    let mut start = None;
+    let mut code = ModuleCode::default();
+    let mut stats = CompileStats {
+        module_bytes: bytes.len() as u32,
+        ..CompileStats::default()
+    };
+    let mut next_function = 0u32;
+    let mut code_started = false;
+    let mut allocations = wasmparser::FuncValidatorAllocations::default();
+
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(invalid)?;
+        let valid = validator.payload(&payload).map_err(invalid)?;
+        match payload {
+            Payload::TypeSection(reader) => {
+                let offset = reader.range().start;
+                for group in reader {
+                    let group = group.map_err(invalid)?;
+                    for sub_type in group.into_types() {
+                        match &sub_type.composite_type.inner {
+                            CompositeInnerType::Func(ty) => {
+                                info.types.push(func_type(ty));
+                                type_texts.push(type_text(ty));
+                                raw_types.push(ty.clone());
+                            }
+                            _ => return Err(unsupported_feature("GC types", offset)),
+                        }
+                    }
+                }
+                // Canonical ids: the first structurally equal type.
+                info.canonical = (0..raw_types.len())
+                    .map(|index| {
+                        raw_types
+                            .iter()
+                            .position(|other| *other == raw_types[index])
+                            .unwrap_or(index) as u32
+                    })
+                    .collect();
+            }
+            Payload::ImportSection(reader) => {
+                let offset = reader.range().start;
+                for import in reader.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    match import.ty {
+                        TypeRef::Func(index) | TypeRef::FuncExact(index) => {
+                            let ty = info.type_at(index).ok_or_else(|| {
+                                unsupported_feature(
+                                    format!(
+                                        "import `{}.{}` has {}",
+                                        import.module,
+                                        import.name,
+                                        type_texts.get(index as usize).map_or("", |t| t)
+                                    ),
+                                    offset,
+                                )
+                            })?;
+                            info.function_types.push(index);
+                            imports.push(Import {
+                                module: import.module.to_owned(),
+                                name: import.name.to_owned(),
+                                ty,
+                            });
+                        }
+                        _ => {
+                            return Err(unsupported_feature(
+                                format!(
+                                    "import `{}.{}` is not a function",
+                                    import.module, import.name
+                                ),
+                                offset,
+                            ));
+                        }
+                    }
+                }
+                info.imported = imports.len() as u32;
+            }
+            Payload::FunctionSection(reader) => {
+                let offset = reader.range().start;
+                for index in reader {
+                    let index = index.map_err(invalid)?;
+                    if info.type_at(index).is_none() {
+                        return Err(unsupported_feature(
+                            format!(
+                                "function {} has {}",
+                                info.function_types.len(),
+                                type_texts.get(index as usize).map_or("", |t| t)
+                            ),
+                            offset,
+                        ));
+                    }
+                    info.function_types.push(index);
+                }
+                if info.function_types.len() > limits.max_functions as usize {
+                    return Err(CompileError::TooLarge {
+                        what: "functions",
+                        limit: limits.max_functions,
+                    });
+                }
+            }
+            Payload::TableSection(reader) => {
+                let offset = reader.range().start;
+                for table in reader {
+                    let table = table.map_err(invalid)?;
+                    if info.table.is_some() {
+                        return Err(unsupported_feature("more than one table", offset));
+                    }
+                    if table.ty.element_type != wasmparser::RefType::FUNCREF
+                        || table.ty.table64
+                        || !matches!(table.init, wasmparser::TableInit::RefNull)
+                    {
+                        return Err(unsupported_feature("a table other than funcref", offset));
+                    }
+                    if table.ty.initial > u64::from(limits.max_table) {
+                        return Err(CompileError::TooLarge {
+                            what: "table elements",
+                            limit: limits.max_table,
+                        });
+                    }
+                    info.table = Some(table.ty.initial as u32);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                let offset = reader.range().start;
+                for ty in reader {
+                    let ty = ty.map_err(invalid)?;
+                    if memory.is_some() {
+                        return Err(unsupported_feature("more than one memory", offset));
+                    }
+                    if ty.memory64 || ty.shared || ty.page_size_log2.is_some() {
+                        return Err(unsupported_feature(
+                            "memory64, shared or custom-page-size memory",
+                            offset,
+                        ));
+                    }
+                    memory = Some(Memory {
+                        initial_pages: ty.initial as u32,
+                        maximum_pages: ty.maximum.map(|max| max as u32),
+                    });
+                    info.has_memory = true;
+                }
+            }
+            Payload::TagSection(reader) => {
+                return Err(unsupported_feature("exception tags", reader.range().start));
+            }
+            Payload::GlobalSection(reader) => {
+                let offset = reader.range().start;
+                for global in reader {
+                    let global = global.map_err(invalid)?;
+                    if global.ty.content_type != ValType::I32 {
+                        return Err(unsupported_feature(
+                            format!("a global of type {}", global.ty.content_type),
+                            offset,
+                        ));
+                    }
+                    let init = const_i32(&global.init_expr, &info.globals, offset)?;
+                    info.globals.push(Global {
+                        mutable: global.ty.mutable,
+                        init,
+                    });
+                }
+                if info.globals.len() > limits.max_globals as usize {
+                    return Err(CompileError::TooLarge {
+                        what: "globals",
+                        limit: limits.max_globals,
+                    });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.map_err(invalid)?;
+                    if export.kind == ExternalKind::Func {
+                        exports.push(Export {
+                            name: export.name.to_owned(),
+                            function: export.index,
+                        });
+                    }
+                }
+            }
+            Payload::StartSection { func, .. } => start = Some(func),
+            Payload::ElementSection(reader) => {
+                let offset = reader.range().start;
+                for element in reader {
+                    let element = element.map_err(invalid)?;
+                    let ElementKind::Active {
+                        table_index,
+                        offset_expr,
+                    } = element.kind
+                    else {
+                        return Err(unsupported_feature(
+                            "passive or declared element segment",
+                            offset,
+                        ));
+                    };
+                    if table_index.unwrap_or(0) != 0 {
+                        return Err(unsupported_feature("element segment for table > 0", offset));
+                    }
+                    let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
+                    let ElementItems::Functions(items) = element.items else {
+                        return Err(unsupported_feature(
+                            "element segment of expressions",
+                            offset,
+                        ));
+                    };
+                    let functions = items
+                        .into_iter()
+                        .collect::<Result<Vec<u32>, _>>()
+                        .map_err(invalid)?;
+                    elements.push(ElementSegment {
+                        offset: base,
+                        functions,
+                    });
+                }
+            }
+            Payload::DataSection(reader) => {
+                let offset = reader.range().start;
+                for segment in reader {
+                    let segment = segment.map_err(invalid)?;
+                    let DataKind::Active {
+                        memory_index: 0,
+                        offset_expr,
+                    } = segment.kind
+                    else {
+                        return Err(unsupported_feature("passive data segment", offset));
+                    };
+                    let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
+                    data.push(DataSegment {
+                        offset: base,
+                        bytes: segment.data.to_vec(),
+                    });
+                }
+            }
+            Payload::CodeSectionEntry(body) => {
+                if !code_started {
+                    code_started = true;
+                    begin_code(&mut code, &mut info, &imports)?;
+                }
+                let wasmparser::ValidPayload::Func(to_validate, _) = valid else {
+                    return Err(CompileError::Internal("code entry without validator"));
+                };
+                let index = info.imported + next_function;
+                next_function += 1;
+                let body_range = body.range();
+                stats.wasm_code_bytes += (body_range.end - body_range.start) as u32;
+                let mut func_validator = to_validate.into_validator(allocations);
+                stats.operators += visitor::compile_function(
+                    &mut code,
+                    &info,
+                    index,
+                    &body,
+                    &mut func_validator,
+                    options,
+                )?;
+                allocations = func_validator.into_allocations();
+                if code.enc.offset() > limits.max_code_bytes {
+                    return Err(CompileError::TooLarge {
+                        what: "generated code bytes",
+                        limit: limits.max_code_bytes,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if !code_started {
+        begin_code(&mut code, &mut info, &imports)?;
+    }
+
+    let functions = (0..info.function_types.len() as u32)
+        .map(|index| {
+            let ty = info
+                .function_type(index)
+                .ok_or(CompileError::Internal("function without type"))?;
+            let code_offset = code
+                .enc
+                .asm
+                .label_offset(info.labels[index as usize])
+                .ok_or(CompileError::Internal("function without code"))?;
+            Ok(FunctionCode {
+                ty,
+                type_id: info.canonical[info.function_types[index as usize] as usize],
+                code_offset,
+            })
+        })
+        .collect::<Result<Vec<_>, CompileError>>()?;
+    let ModuleCode {
+        enc,
+        source_map,
+        trap_sites,
+    } = code;
+    let code = enc
+        .asm
+        .finish()
+        .map_err(|_| CompileError::Internal("assembler"))?;
+    stats.code_bytes = code.len() as u32;
+    Ok(CompiledModule {
+        isolation: options.isolation,
+        code,
+        imports,
+        functions,
+        exports,
+        globals: info.globals,
+        table: info.table,
+        elements,
+        memory,
+        data,
+        start,
+        layout: info.layout,
+        source_map,
+        trap_sites,
+        stats,
+    })
+}
+
+/// Emits the entry stub and the import thunks, and allocates every function's label.
+fn begin_code(
+    code: &mut ModuleCode,
+    info: &mut ModuleInfo,
+    imports: &[Import],
+) -> Result<(), CompileError> {
+    info.layout = ContextLayout::new(
+        info.globals.len() as u32,
+        info.table.unwrap_or(0),
+        imports.len() as u32,
+    );
+    info.labels = (0..info.function_types.len())
+        .map(|_| code.enc.new_label())
+        .collect();
+    emit_entry_stub(&mut code.enc);
+    code.trap_sites.push(TrapSite {
+        code_offset: ENTRY_STUB_UD2,
+        kind: TrapKind::InvalidOpcode,
+    });
+    // Import thunks: a near-callable body per import (for tables and exports of imports).
+    for (index, import) in imports.iter().enumerate() {
+        code.source_map.push(SourceEntry {
+            code_offset: code.enc.offset(),
+            wasm_offset: 0,
+            function: index as u32,
+            class: SiteClass::Import,
+        });
+        code.enc.bind(info.labels[index]);
+        let params = import.ty.params as i32;
+        for _ in 0..params {
+            code.enc.push_stack_argument(4 * params);
+        }
+        code.enc
+            .call_far_context((info.layout.imports_offset + 8 * index as u32) as i32);
+        code.enc.ret((4 * params) as u16);
+    }
+    Ok(())
+}
+
+/// Code offset of the `ud2` that ends the entry stub.
+const ENTRY_STUB_UD2: u32 = 14;
+
+/// The entry stub at [`abi::ENTRY_ANCHOR`].
+fn emit_entry_stub(enc: &mut Encoder) {
+    debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
+    enc.call_context(abi::ENTRY_TARGET_OFFSET);
+    enc.call_far_context(abi::EXIT_OFFSET);
+    debug_assert_eq!(enc.offset(), ENTRY_STUB_UD2);
+    enc.ud2();
+    enc.asm.align_with_padding(16);
+}

@@ -1,0 +1,206 @@
+//! The core's error types: one domain enum per step (compile, load/link, invoke).
+
+use alloc::string::String;
+use core::fmt;
+pub use plugin_format::symbols::LinkError;
+
+/// Why a module was refused by the compiler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    /// The bytes are not a valid WebAssembly module (malformed or failing validation).
+    Invalid {
+        /// wasmparser's message.
+        message: String,
+        /// Byte offset in the module.
+        offset: u32,
+    },
+    /// A valid operator (or a construct inside a function body) the compiler does not support.
+    Unsupported {
+        /// The operator, in text format (`f32.add`, `i64.const`, ...).
+        operator: String,
+        /// The wasm function index (imports count first).
+        function: u32,
+        /// Byte offset of the operator in the module.
+        offset: u32,
+    },
+    /// A valid module-level construct outside the supported subset (a second memory, an
+    /// imported table, an `f32` global, a multi-value function type, ...).
+    UnsupportedFeature {
+        /// What it is.
+        feature: String,
+        /// Byte offset in the module.
+        offset: u32,
+    },
+    /// The module exceeds a size limit of the firmware.
+    TooLarge {
+        /// Which limit.
+        what: &'static str,
+        /// The limit.
+        limit: u32,
+    },
+    /// A compiler bug (never caused by the input alone being unusual).
+    Internal(&'static str),
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompileError::Invalid { message, offset } => {
+                write!(f, "invalid module at offset {offset:#x}: {message}")
+            }
+            CompileError::Unsupported {
+                operator,
+                function,
+                offset,
+            } => write!(
+                f,
+                "unsupported operator `{operator}` in function {function} at offset {offset:#x}"
+            ),
+            CompileError::UnsupportedFeature { feature, offset } => {
+                write!(f, "unsupported feature at offset {offset:#x}: {feature}")
+            }
+            CompileError::TooLarge { what, limit } => {
+                write!(f, "too large: {what} (limit {limit})")
+            }
+            CompileError::Internal(what) => write!(f, "internal compiler error: {what}"),
+        }
+    }
+}
+
+impl core::error::Error for CompileError {}
+
+/// What a [`Platform`](crate::Platform) could not do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformError {
+    /// No memory left for a region.
+    OutOfMemory,
+    /// No free descriptor slot (LDT entry, call gate).
+    NoDescriptorSlot,
+    /// The platform refused the request (a system call failed, a size is not representable).
+    Refused,
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlatformError::OutOfMemory => f.write_str("out of memory"),
+            PlatformError::NoDescriptorSlot => f.write_str("no free descriptor slot"),
+            PlatformError::Refused => f.write_str("the platform refused the request"),
+        }
+    }
+}
+
+/// Why a compiled module could not be loaded (installed and linked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// An import did not resolve against the firmware symbol table.
+    Link(LinkError),
+    /// The plugin table has no free slot.
+    TableFull,
+    /// The module's initial memory exceeds the plugin's memory limit.
+    MemoryLimit {
+        /// Pages the module needs.
+        requested_pages: u32,
+        /// Pages the limits allow.
+        limit_pages: u32,
+    },
+    /// The platform could not allocate or install the plugin.
+    Platform(PlatformError),
+    /// A data segment does not fit the initial memory.
+    DataSegmentOutOfBounds {
+        /// Index of the segment.
+        segment: u32,
+    },
+    /// An element segment does not fit the table.
+    ElementSegmentOutOfBounds {
+        /// Index of the segment.
+        segment: u32,
+    },
+    /// The start function trapped.
+    StartTrapped(plugin_format::trap::TrapRecord),
+    /// The stack limit is too small for the entry frame, or too large for the platform.
+    BadStackSize(u32),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Link(error) => write!(f, "link error: {error}"),
+            LoadError::TableFull => f.write_str("plugin table full"),
+            LoadError::MemoryLimit {
+                requested_pages,
+                limit_pages,
+            } => write!(
+                f,
+                "memory exhausted: the module needs {requested_pages} pages, the limit is {limit_pages}"
+            ),
+            LoadError::Platform(error) => write!(f, "memory exhausted: {error}"),
+            LoadError::DataSegmentOutOfBounds { segment } => {
+                write!(f, "data segment {segment} does not fit in memory")
+            }
+            LoadError::ElementSegmentOutOfBounds { segment } => {
+                write!(f, "element segment {segment} does not fit in the table")
+            }
+            LoadError::StartTrapped(trap) => write!(f, "start function trapped: {trap}"),
+            LoadError::BadStackSize(bytes) => write!(f, "unusable stack size {bytes}"),
+        }
+    }
+}
+
+impl core::error::Error for LoadError {}
+
+impl From<PlatformError> for LoadError {
+    fn from(error: PlatformError) -> LoadError {
+        LoadError::Platform(error)
+    }
+}
+
+impl From<LinkError> for LoadError {
+    fn from(error: LinkError) -> LoadError {
+        LoadError::Link(error)
+    }
+}
+
+/// Why an invocation could not start (a trap is not an error: it is an [`Outcome`](crate::Outcome)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeError {
+    /// No plugin with this id.
+    NoSuchPlugin(u32),
+    /// The module exports no function of this name.
+    MissingExport(String),
+    /// The export takes a different number of arguments.
+    WrongArgumentCount {
+        /// Parameters the export declares.
+        expected: u32,
+        /// Arguments given.
+        found: u32,
+    },
+    /// An argument is not an `i32` (or does not parse as one).
+    WrongArgumentType {
+        /// Which argument.
+        index: u32,
+    },
+    /// The plugin is not linked (it was unlinked, or quarantined).
+    NotLinked,
+}
+
+impl fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InvokeError::NoSuchPlugin(id) => write!(f, "no plugin with id {id}"),
+            InvokeError::MissingExport(name) => write!(f, "no exported function `{name}`"),
+            InvokeError::WrongArgumentCount { expected, found } => {
+                write!(
+                    f,
+                    "wrong argument count: expected {expected}, found {found}"
+                )
+            }
+            InvokeError::WrongArgumentType { index } => {
+                write!(f, "argument {index} is not an i32")
+            }
+            InvokeError::NotLinked => f.write_str("plugin is not linked"),
+        }
+    }
+}
+
+impl core::error::Error for InvokeError {}

@@ -1,0 +1,695 @@
+//! Plugin instances: installing a [`CompiledModule`] through a [`Platform`] (regions, segments,
+//! context block, data and element segments), linking and unlinking its imports, invoking its
+//! exports, and `memory.grow`.
+//!
+//! Lifecycle: [`Plugin::install`] -> [`Plugin::link`] (runs the start function) ->
+//! ([`Plugin::invoke`])* -> [`Plugin::unlink`] -> [`Plugin::uninstall`]. Link and unlink only
+//! write the import far pointers of the context block and ask the platform for (or give back)
+//! the import gates, so they are cheap.
+
+use crate::Isolation;
+use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
+use crate::compiler::{CompiledModule, Fault};
+use crate::error::{InvokeError, LoadError, PlatformError};
+use crate::imports::{self, ImportHost, PluginMemory};
+use alloc::vec::Vec;
+use plugin_format::plugin::{Limits, WASM_PAGE_BYTES};
+use plugin_format::symbols::{self, Symbol, ValType};
+use plugin_format::trap::{Registers, TrapKind, TrapRecord};
+
+/// What [`Platform::install`] must provide for one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallRequest {
+    /// Code bytes (the code segment's size).
+    pub code_bytes: u32,
+    /// Initial linear memory in bytes (the data segment's size).
+    pub memory_bytes: u32,
+    /// The most the memory may grow to, in bytes: reserve it if the platform cannot move memory.
+    pub memory_max_bytes: u32,
+    /// Stack bytes (the stack segment's size).
+    pub stack_bytes: u32,
+    /// Context block bytes (the context segment's size).
+    pub context_bytes: u32,
+    /// The isolation mode: in software mode the data and stack segments must not limit.
+    pub isolation: Isolation,
+}
+
+/// The plugin's regions as flat pointers, valid until [`Platform::uninstall`]. The memory and
+/// stack regions must be zeroed; the core writes code and context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Regions {
+    /// The code region (`code_bytes`, writable until [`Platform::seal`]).
+    pub code: *mut u8,
+    /// The linear memory (`memory_max_bytes` reserved).
+    pub memory: *mut u8,
+    /// The stack region (`stack_bytes`).
+    pub stack: *mut u8,
+    /// The context block (`context_bytes`).
+    pub context: *mut u8,
+}
+
+/// The selectors and far pointers the platform installed for one plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selectors {
+    /// The code segment.
+    pub code: u16,
+    /// The data segment (linear memory).
+    pub data: u16,
+    /// The stack segment.
+    pub stack: u16,
+    /// The context segment (FS).
+    pub context: u16,
+    /// Where the entry stub's `call far fs:[EXIT]` goes.
+    pub exit: FarPointer,
+    /// Where `memory.grow`'s `call far fs:[GROW]` goes.
+    pub grow: FarPointer,
+}
+
+/// A fault the platform caught while the plugin ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawFault {
+    /// EIP (an offset in the plugin's code segment).
+    pub eip: u32,
+    /// What happened.
+    pub fault: Fault,
+    /// The registers, when captured.
+    pub registers: Option<Registers>,
+}
+
+/// Why an invocation ended early, as reported by the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// A CPU fault or the budget, at an EIP in the plugin.
+    Fault(RawFault),
+    /// An import or `memory.grow` trapped (its record is already complete).
+    Trap(TrapRecord),
+}
+
+/// What a board or the silicon harness implements so the core can run plugins there.
+///
+/// # Safety
+///
+/// Implementations must install segments exactly as [`crate::abi`] describes (bases and limits
+/// of the code, data, stack and context segments, the exit and grow far pointers), must keep the
+/// regions valid until `uninstall`, and `enter` must run the entry stub at CPL 3 (board) or in
+/// the LDT segments (harness) and return only once the plugin has left through the exit far
+/// pointer or been aborted.
+pub unsafe trait Platform {
+    /// The platform's record of one installed plugin (descriptor slots, region ownership).
+    type Handle;
+
+    /// Allocates the regions and installs the code, data, stack and context segments.
+    fn install(
+        &mut self,
+        request: &InstallRequest,
+    ) -> Result<(Self::Handle, Regions, Selectors), PlatformError>;
+
+    /// The code has been written: make it executable (and read-only if the platform can).
+    fn seal(&mut self, handle: &mut Self::Handle) -> Result<(), PlatformError>;
+
+    /// Frees every region and descriptor slot of the plugin.
+    fn uninstall(&mut self, handle: Self::Handle);
+
+    /// A far pointer through which the plugin calls `symbol` as import `slot`
+    /// (board: a call gate with the symbol's parameter count).
+    fn import_gate(
+        &mut self,
+        handle: &mut Self::Handle,
+        slot: u32,
+        symbol: &'static Symbol,
+    ) -> Result<FarPointer, PlatformError>;
+
+    /// Gives back import `slot`'s gate.
+    fn release_import_gate(&mut self, handle: &mut Self::Handle, slot: u32);
+
+    /// Sets the data segment's size to `bytes` (raising its limit; `memory.grow`). Returns the
+    /// memory's flat address, which may move.
+    fn resize_memory(
+        &mut self,
+        handle: &mut Self::Handle,
+        bytes: u32,
+    ) -> Result<*mut u8, PlatformError>;
+
+    /// Runs the entry stub for the call described by `run` (context already prepared) and
+    /// returns EAX, or why it was aborted. While the plugin runs, the platform routes import
+    /// calls to [`Run::import`] and `memory.grow` to [`Run::grow`].
+    ///
+    /// # Safety
+    ///
+    /// `run` must describe an installed, sealed plugin of this platform.
+    unsafe fn enter(&mut self, handle: &mut Self::Handle, run: &mut Run<'_>) -> Result<u32, Abort>;
+}
+
+/// One invocation in progress: what the platform needs while the plugin runs.
+pub struct Run<'a> {
+    /// The context block.
+    pub context: *mut ContextHeader,
+    /// The linear memory's flat address.
+    pub memory: *mut u8,
+    /// The stack region's flat address.
+    pub stack: *mut u8,
+    /// Stack bytes.
+    pub stack_bytes: u32,
+    /// The selectors.
+    pub selectors: Selectors,
+    /// The symbol behind each import slot.
+    pub imports: &'a [Option<&'static Symbol>],
+    /// The import implementations.
+    pub host: &'a mut dyn ImportHost,
+    /// The most pages the memory may have.
+    pub max_pages: u32,
+    /// The time budget in microseconds (0: none).
+    pub budget_us: u32,
+    /// The module (for trap records).
+    pub module: &'a CompiledModule,
+    /// Set by `grow` when the memory moved; the instance picks it up.
+    moved_memory: Option<*mut u8>,
+}
+
+impl Run<'_> {
+    fn header(&self) -> ContextHeader {
+        // SAFETY: `context` points at the installed context block (Run's invariant); the
+        // plugin is suspended while the runtime reads it.
+        unsafe { self.context.read() }
+    }
+
+    /// The plugin's memory, for import arguments.
+    pub fn plugin_memory<'m>(&self) -> PluginMemory<'m> {
+        // SAFETY: `memory` is the linear memory of `memory_bytes` bytes, valid while the
+        // plugin is installed; it is suspended while an import runs.
+        unsafe { PluginMemory::new(self.memory, self.header().memory_bytes) }
+    }
+
+    /// Runs import `slot` with `args` (parameter 0 first). An error ends the invocation.
+    pub fn import(&mut self, slot: u32, args: &[u32]) -> Result<u32, TrapKind> {
+        let symbol = self
+            .imports
+            .get(slot as usize)
+            .copied()
+            .flatten()
+            .ok_or(TrapKind::ImportFault)?;
+        let memory = self.plugin_memory();
+        imports::dispatch(self.host, symbol.id, args, &memory)
+    }
+
+    /// Runs import of symbol `symbol_id` (platforms whose gates know the symbol, not the slot).
+    pub fn import_symbol(&mut self, symbol_id: u16, args: &[u32]) -> Result<u32, TrapKind> {
+        let linked = self
+            .imports
+            .iter()
+            .flatten()
+            .any(|symbol| symbol.id.as_u16() == symbol_id);
+        let symbol = symbols::SymbolId::from_u16(symbol_id)
+            .filter(|_| linked)
+            .ok_or(TrapKind::ImportFault)?;
+        let memory = self.plugin_memory();
+        imports::dispatch(self.host, symbol, args, &memory)
+    }
+
+    /// `memory.grow(delta)`: the old size in pages, or -1 (as u32) past the limit. `resize`
+    /// sets the data segment's size and returns the memory's (possibly new) flat address.
+    pub fn grow(
+        &mut self,
+        delta: u32,
+        resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
+    ) -> u32 {
+        let mut header = self.header();
+        let old = header.memory_pages;
+        let Some(new) = old.checked_add(delta).filter(|&new| new <= self.max_pages) else {
+            return u32::MAX;
+        };
+        if delta == 0 {
+            return old;
+        }
+        let Ok(memory) = resize(new * WASM_PAGE_BYTES) else {
+            return u32::MAX;
+        };
+        let old_bytes = header.memory_bytes as usize;
+        let new_bytes = (new * WASM_PAGE_BYTES) as usize;
+        // SAFETY: the platform sized the region for `new` pages; the bytes past the old size
+        // were never reachable by the plugin, and are zeroed here as wasm requires.
+        unsafe { core::ptr::write_bytes(memory.add(old_bytes), 0, new_bytes - old_bytes) };
+        header.memory_pages = new;
+        header.memory_bytes = new * WASM_PAGE_BYTES;
+        // SAFETY: as in `header`.
+        unsafe {
+            (*self.context).memory_pages = header.memory_pages;
+            (*self.context).memory_bytes = header.memory_bytes;
+        }
+        if memory != self.memory {
+            self.memory = memory;
+            self.moved_memory = Some(memory);
+        }
+        old
+    }
+
+    /// The trap record for a fault at `eip`.
+    pub fn trap_record(&self, fault: &RawFault) -> TrapRecord {
+        self.module
+            .trap_record(fault.eip, fault.fault, fault.registers)
+    }
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It returned (the result, if the export has one).
+    Returned(Option<i32>),
+    /// It trapped.
+    Trapped(TrapRecord),
+}
+
+/// Per-plugin statistics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginStats {
+    /// Invocations started.
+    pub invocations: u64,
+    /// Invocations that trapped.
+    pub traps: u64,
+    /// The last outcome.
+    pub last: Option<Outcome>,
+    /// Generated code bytes.
+    pub code_bytes: u32,
+    /// Current linear memory bytes.
+    pub memory_bytes: u32,
+}
+
+/// An installed plugin.
+pub struct Plugin<P: Platform> {
+    module: CompiledModule,
+    handle: Option<P::Handle>,
+    regions: Regions,
+    selectors: Selectors,
+    limits: Limits,
+    max_pages: u32,
+    imports: Vec<Option<&'static Symbol>>,
+    linked: bool,
+    /// Statistics.
+    pub stats: PluginStats,
+}
+
+/// The far pointer of import `slot` in a context block at `context`.
+fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPointer {
+    context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
+}
+
+/// The entry frame the stack must hold beyond the arguments.
+const MIN_STACK_BYTES: u32 = 256;
+
+fn val_types(count: u32) -> Vec<ValType> {
+    (0..count).map(|_| ValType::I32).collect()
+}
+
+impl<P: Platform> Plugin<P> {
+    /// Installs `module` with `limits`: allocates and fills the regions, installs the segments,
+    /// writes the context block, the data and element segments. Imports are not linked yet.
+    pub fn install(
+        platform: &mut P,
+        module: CompiledModule,
+        limits: Limits,
+    ) -> Result<Plugin<P>, LoadError> {
+        let memory = module.memory.unwrap_or(crate::compiler::Memory {
+            initial_pages: 0,
+            maximum_pages: Some(0),
+        });
+        let max_pages = memory
+            .maximum_pages
+            .unwrap_or(u32::MAX)
+            .min(limits.max_memory_pages)
+            .min(u32::MAX / WASM_PAGE_BYTES);
+        if memory.initial_pages > max_pages {
+            return Err(LoadError::MemoryLimit {
+                requested_pages: memory.initial_pages,
+                limit_pages: limits.max_memory_pages,
+            });
+        }
+        if limits.stack_bytes < MIN_STACK_BYTES || !limits.stack_bytes.is_multiple_of(4) {
+            return Err(LoadError::BadStackSize(limits.stack_bytes));
+        }
+        let table_size = module.table.unwrap_or(0);
+        for (index, segment) in module.elements.iter().enumerate() {
+            let end = u64::from(segment.offset) + segment.functions.len() as u64;
+            if end > u64::from(table_size) {
+                return Err(LoadError::ElementSegmentOutOfBounds {
+                    segment: index as u32,
+                });
+            }
+        }
+        let memory_bytes = memory.initial_pages * WASM_PAGE_BYTES;
+        for (index, segment) in module.data.iter().enumerate() {
+            let end = u64::from(segment.offset) + segment.bytes.len() as u64;
+            if end > u64::from(memory_bytes) {
+                return Err(LoadError::DataSegmentOutOfBounds {
+                    segment: index as u32,
+                });
+            }
+        }
+        let request = InstallRequest {
+            code_bytes: module.code.len() as u32,
+            memory_bytes,
+            memory_max_bytes: max_pages * WASM_PAGE_BYTES,
+            stack_bytes: limits.stack_bytes,
+            context_bytes: module.layout.size,
+            isolation: module.isolation,
+        };
+        let (mut handle, regions, selectors) = platform.install(&request)?;
+        // SAFETY: the platform provided `code_bytes` writable bytes at `regions.code`, and
+        // `context_bytes` at `regions.context`, `memory_max_bytes` at `regions.memory`, all
+        // exclusively ours until uninstall.
+        unsafe {
+            core::ptr::copy_nonoverlapping(module.code.as_ptr(), regions.code, module.code.len());
+            Self::write_context(&module, &regions, &selectors, memory);
+            for segment in &module.data {
+                core::ptr::copy_nonoverlapping(
+                    segment.bytes.as_ptr(),
+                    regions.memory.add(segment.offset as usize),
+                    segment.bytes.len(),
+                );
+            }
+        }
+        if let Err(error) = platform.seal(&mut handle) {
+            platform.uninstall(handle);
+            return Err(error.into());
+        }
+        let imports = alloc::vec![None; module.imports.len()];
+        Ok(Plugin {
+            stats: PluginStats {
+                code_bytes: module.code.len() as u32,
+                memory_bytes,
+                ..PluginStats::default()
+            },
+            module,
+            handle: Some(handle),
+            regions,
+            selectors,
+            limits,
+            max_pages,
+            imports,
+            linked: false,
+        })
+    }
+
+    /// Writes the context block: header, globals, table, null import pointers.
+    ///
+    /// # Safety
+    ///
+    /// `regions.context` must be valid for `module.layout.size` bytes.
+    unsafe fn write_context(
+        module: &CompiledModule,
+        regions: &Regions,
+        selectors: &Selectors,
+        memory: crate::compiler::Memory,
+    ) {
+        let header = ContextHeader {
+            entry_target: 0,
+            memory_bytes: memory.initial_pages * WASM_PAGE_BYTES,
+            memory_pages: memory.initial_pages,
+            data_selector: u32::from(selectors.data),
+            exit: selectors.exit,
+            grow: selectors.grow,
+            host_esp: 0,
+            host_ss: 0,
+            plugin_entry: FarPointer::new(selectors.code, abi::ENTRY_ANCHOR),
+            plugin_esp: 0,
+            plugin_ss: u32::from(selectors.stack),
+            platform_scratch: [0; 2],
+        };
+        let layout = module.layout;
+        let base = regions.context;
+        // SAFETY: every write is inside the context block, whose size is `layout.size` (the
+        // caller's contract); unaligned writes are used throughout.
+        unsafe {
+            (base as *mut ContextHeader).write_unaligned(header);
+            for (index, global) in module.globals.iter().enumerate() {
+                (base.add(layout.globals_offset as usize + 4 * index) as *mut i32)
+                    .write_unaligned(global.init);
+            }
+            let table = module.table.unwrap_or(0) as usize;
+            let table_base = base.add(layout.table_offset as usize) as *mut TableEntry;
+            for index in 0..table {
+                table_base.add(index).write_unaligned(TableEntry::NULL);
+            }
+            for segment in &module.elements {
+                for (index, &function) in segment.functions.iter().enumerate() {
+                    let entry =
+                        module
+                            .functions
+                            .get(function as usize)
+                            .map_or(TableEntry::NULL, |code| TableEntry {
+                                code_offset: code.code_offset,
+                                type_id: code.type_id,
+                            });
+                    table_base
+                        .add(segment.offset as usize + index)
+                        .write_unaligned(entry);
+                }
+            }
+            let imports = base.add(layout.imports_offset as usize) as *mut FarPointer;
+            for index in 0..module.imports.len() {
+                imports.add(index).write_unaligned(FarPointer::NULL);
+            }
+        }
+    }
+
+    /// Resolves every import against the firmware symbol table and installs its gate. On an
+    /// error nothing stays linked. Does not run the start function (see [`Plugin::start`]).
+    pub fn link(&mut self, platform: &mut P) -> Result<(), LoadError> {
+        let context = self.regions.context;
+        let imports_offset = self.module.layout.imports_offset;
+        let handle = self
+            .handle
+            .as_mut()
+            .ok_or(LoadError::Platform(PlatformError::Refused))?;
+        let mut resolved = Vec::with_capacity(self.module.imports.len());
+        for import in &self.module.imports {
+            let symbol = symbols::resolve(
+                &import.module,
+                &import.name,
+                &val_types(import.ty.params),
+                &val_types(import.ty.results),
+            )?;
+            resolved.push(symbol);
+        }
+        for (slot, symbol) in resolved.iter().enumerate() {
+            match platform.import_gate(handle, slot as u32, symbol) {
+                Ok(far) => {
+                    // SAFETY: the slot lies in the context block (layout.imports_offset + 8*slot
+                    // < layout.size); the plugin is not running.
+                    unsafe { import_slot(context, imports_offset, slot).write_unaligned(far) };
+                    self.imports[slot] = Some(symbol);
+                }
+                Err(error) => {
+                    for earlier in 0..slot {
+                        platform.release_import_gate(handle, earlier as u32);
+                        // SAFETY: as above.
+                        unsafe {
+                            import_slot(context, imports_offset, earlier)
+                                .write_unaligned(FarPointer::NULL)
+                        };
+                        self.imports[earlier] = None;
+                    }
+                    return Err(error.into());
+                }
+            }
+        }
+        self.linked = true;
+        Ok(())
+    }
+
+    /// Runs the start function, if the module has one.
+    pub fn start(&mut self, platform: &mut P, host: &mut dyn ImportHost) -> Result<(), LoadError> {
+        if let Some(start) = self.module.start
+            && let Outcome::Trapped(trap) = self.call(platform, host, start, &[])
+        {
+            return Err(LoadError::StartTrapped(trap));
+        }
+        Ok(())
+    }
+
+    /// Clears every import far pointer and gives the gates back. Calls to an import afterwards
+    /// trap (#GP on the null selector -> `ImportFault`).
+    pub fn unlink(&mut self, platform: &mut P) {
+        let context = self.regions.context;
+        let imports_offset = self.module.layout.imports_offset;
+        let Some(handle) = self.handle.as_mut() else {
+            return;
+        };
+        for slot in 0..self.imports.len() {
+            if self.imports[slot].take().is_some() {
+                // SAFETY: as in `link`.
+                unsafe {
+                    import_slot(context, imports_offset, slot).write_unaligned(FarPointer::NULL)
+                };
+                platform.release_import_gate(handle, slot as u32);
+            }
+        }
+        self.linked = false;
+    }
+
+    /// Frees everything the plugin holds (unlinking first if needed).
+    pub fn uninstall(mut self, platform: &mut P) {
+        self.unlink(platform);
+        if let Some(handle) = self.handle.take() {
+            platform.uninstall(handle);
+        }
+    }
+
+    /// Whether the imports are linked.
+    pub fn is_linked(&self) -> bool {
+        self.linked
+    }
+
+    /// The compiled module.
+    pub fn module(&self) -> &CompiledModule {
+        &self.module
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The platform handle.
+    pub fn handle(&self) -> Option<&P::Handle> {
+        self.handle.as_ref()
+    }
+
+    /// The regions (flat pointers), for platforms and tests.
+    pub fn regions(&self) -> Regions {
+        self.regions
+    }
+
+    /// The current linear memory size in bytes.
+    pub fn memory_bytes(&self) -> u32 {
+        // SAFETY: the context block is valid while installed.
+        unsafe { (*(self.regions.context as *const ContextHeader)).memory_bytes }
+    }
+
+    /// A copy of `len` bytes of linear memory at `offset`, if in bounds.
+    pub fn read_memory(&self, offset: u32, len: u32) -> Option<Vec<u8>> {
+        let end = offset.checked_add(len)?;
+        if end > self.memory_bytes() {
+            return None;
+        }
+        // SAFETY: in bounds of the current memory (checked above); the plugin is not running.
+        let bytes = unsafe {
+            core::slice::from_raw_parts(self.regions.memory.add(offset as usize), len as usize)
+        };
+        Some(bytes.to_vec())
+    }
+
+    /// Writes `bytes` into linear memory at `offset`; false if out of bounds.
+    pub fn write_memory(&mut self, offset: u32, bytes: &[u8]) -> bool {
+        let Some(end) = offset.checked_add(bytes.len() as u32) else {
+            return false;
+        };
+        if end > self.memory_bytes() {
+            return false;
+        }
+        // SAFETY: in bounds (checked above); the plugin is not running.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.regions.memory.add(offset as usize),
+                bytes.len(),
+            );
+        }
+        true
+    }
+
+    /// The value of global `index`.
+    pub fn global(&self, index: u32) -> Option<i32> {
+        if index as usize >= self.module.globals.len() {
+            return None;
+        }
+        let offset = self.module.layout.globals_offset as usize + 4 * index as usize;
+        // SAFETY: inside the context block.
+        Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
+    }
+
+    /// Invokes the export `name` with `args`.
+    pub fn invoke(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        name: &str,
+        args: &[i32],
+    ) -> Result<Outcome, InvokeError> {
+        let function = self
+            .module
+            .export(name)
+            .ok_or_else(|| InvokeError::MissingExport(name.into()))?;
+        let ty = self.module.functions[function as usize].ty;
+        if args.len() != ty.params as usize {
+            return Err(InvokeError::WrongArgumentCount {
+                expected: ty.params,
+                found: args.len() as u32,
+            });
+        }
+        if !self.linked && !self.module.imports.is_empty() {
+            return Err(InvokeError::NotLinked);
+        }
+        Ok(self.call(platform, host, function, args))
+    }
+
+    /// Calls function `function` (any index) with `args`.
+    pub fn call(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        function: u32,
+        args: &[i32],
+    ) -> Outcome {
+        let Some(code) = self.module.functions.get(function as usize).copied() else {
+            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
+        };
+        let stack_bytes = self.limits.stack_bytes;
+        let esp = stack_bytes - abi::STACK_TOP_RESERVE - 4 * args.len() as u32;
+        // SAFETY: the stack region has `stack_bytes` bytes; the arguments go just below the
+        // reserved top (the last argument at the lowest address); the context block is valid.
+        unsafe {
+            let n = args.len();
+            for (index, &arg) in args.iter().enumerate() {
+                let at = esp as usize + 4 * (n - 1 - index);
+                (self.regions.stack.add(at) as *mut i32).write_unaligned(arg);
+            }
+            let context = self.regions.context as *mut ContextHeader;
+            (*context).entry_target = code.code_offset;
+            (*context).plugin_esp = esp;
+        }
+        self.stats.invocations += 1;
+        let Some(handle) = self.handle.as_mut() else {
+            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
+        };
+        let mut run = Run {
+            context: self.regions.context as *mut ContextHeader,
+            memory: self.regions.memory,
+            stack: self.regions.stack,
+            stack_bytes,
+            selectors: self.selectors,
+            imports: &self.imports,
+            host,
+            max_pages: self.max_pages,
+            budget_us: self.limits.budget_us,
+            module: &self.module,
+            moved_memory: None,
+        };
+        // SAFETY: the plugin is installed and sealed on this platform; `run` describes it.
+        let result = unsafe { platform.enter(handle, &mut run) };
+        let moved = run.moved_memory;
+        let outcome = match result {
+            Ok(eax) => Outcome::Returned((code.ty.results == 1).then_some(eax as i32)),
+            Err(Abort::Fault(fault)) => Outcome::Trapped(run.trap_record(&fault)),
+            Err(Abort::Trap(record)) => Outcome::Trapped(record),
+        };
+        if let Some(memory) = moved {
+            self.regions.memory = memory;
+        }
+        self.stats.memory_bytes = self.memory_bytes();
+        if matches!(outcome, Outcome::Trapped(_)) {
+            self.stats.traps += 1;
+        }
+        self.stats.last = Some(outcome.clone());
+        outcome
+    }
+}
