@@ -385,9 +385,9 @@ impl Plugins {
         let memory_bytes = plugin.memory_bytes();
         let id = match self.table.insert(&description.name, plugin) {
             Ok(id) => id,
-            Err((failure, plugin)) => {
+            Err(plugin) => {
                 plugin.uninstall(&mut self.platform);
-                return Err(load_error(failure));
+                return Err(load_error(LoadError::TableFull));
             }
         };
         self.extra[id as usize] = Some(Extra {

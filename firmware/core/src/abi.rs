@@ -18,23 +18,29 @@
 //!
 //! # Registers
 //!
-//! - EAX, ECX, EDX, EBX, ESI, EDI: the value stack's registers. Every one is caller-saved across
-//!   wasm calls (the compiler spills live values before a call). EAX carries the result.
+//! - EAX, ECX, EDX: value-stack registers, caller-saved. EAX carries results.
+//! - EBX, ESI, EDI: a function keeps its (up to three) hottest locals in EDI, ESI, EBX, in that
+//!   order ("pinned" locals, chosen by a pre-scan weighted by loop depth). A function that pins
+//!   a register saves it below EBP in its prologue and restores it before `ret`, so these are
+//!   callee-saved across wasm calls; registers a function does not pin serve its value stack.
+//!   Every other live value is spilled before a call.
 //! - EBP: the frame pointer; ESP: the stack pointer (both in SS).
 //! - Imports and `memory.grow` (far calls) preserve EBX, ESI, EDI and EBP and may clobber EAX,
-//!   ECX, EDX and the flags.
+//!   ECX, EDX and the flags. The direction flag is never set.
 //!
 //! # Frames and calls between wasm functions
 //!
 //! Arguments are pushed in order (parameter 0 first, so it ends at the highest address), then
-//! `call near`; the callee pops them with `ret 4*N`. The result is in EAX. Frame:
+//! `call near`; the callee pops them with `ret 4*N`. The result is in EAX. Frame (P = pinned
+//! registers saved, L = non-parameter locals):
 //!
 //! ```text
-//! [ebp + 8 + 4*(N-1-i)]   parameter i
-//! [ebp + 4]               return address
-//! [ebp + 0]               caller's EBP
-//! [ebp - 4*(j+1)]         non-parameter local j (zeroed by the prologue)
-//! [ebp - 4*L - 4*(d+1)]   spill slot of value-stack depth d
+//! [ebp + 8 + 4*(N-1-i)]       parameter i (a pinned parameter is loaded into its register)
+//! [ebp + 4]                   return address
+//! [ebp + 0]                   caller's EBP
+//! [ebp - 4*(k+1)]             saved pinned register k (k < P)
+//! [ebp - 4*P - 4*(j+1)]       non-parameter local j (zeroed by the prologue)
+//! [ebp - 4*(P+L) - 4*(d+1)]   spill slot of value-stack depth d
 //! ```
 //!
 //! # Entry and exit

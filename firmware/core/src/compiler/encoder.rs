@@ -372,6 +372,23 @@ impl Encoder {
         }
     }
 
+    /// `op [mem], src` (`01 09 21 29 31 39 /r`).
+    pub fn alu_mr(&mut self, op: Alu, mem: Mem, src: Reg) {
+        let opcode = ((op as u8) << 3) | 0x01;
+        self.memory_form(None, &[opcode], src.code(), mem);
+    }
+
+    /// `op dword [mem], imm`
+    pub fn alu_mi(&mut self, op: Alu, mem: Mem, imm: i32) {
+        if fits_i8(imm) {
+            self.memory_form(None, &[OPCODE_ALU_IMM8], op as u8, mem);
+            self.asm.push_i8(imm as i8);
+        } else {
+            self.memory_form(None, &[OPCODE_ALU_IMM32], op as u8, mem);
+            self.asm.push_i32(imm);
+        }
+    }
+
     /// `op dst, [mem]`
     pub fn alu_rm(&mut self, op: Alu, dst: Reg, mem: Mem) {
         // 03, 0B, 23, 2B, 33, 3B: op r32, r/m32.

@@ -6,8 +6,10 @@
 //! them, and computed values live in registers. Values are spilled to fixed frame slots (one per
 //! stack depth) when registers run out, before calls, and at control-flow joins, so every join
 //! sees the same canonical state: everything below the block's height in its slot, the block's
-//! result (if any) in EAX. In `naive` mode every value is spilled after every operator — the
-//! baseline the issue asks to measure against.
+//! result (if any) in EAX. Up to three hot locals live in callee-saved registers for the whole
+//! function ("pinned", see [`crate::abi`]); they need no spilling at joins. In `naive` mode
+//! nothing is pinned and every value is spilled after every operator — the baseline the issue
+//! asks to measure against.
 
 use super::assembler::DynamicLabel;
 use super::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};

@@ -1115,11 +1115,18 @@ impl FunctionCompiler<'_, '_> {
         }
         let rhs = self.masm.pop_operand()?;
         if commutative
-            && let (Some(Value::Imm(imm)), Operand::Reg(reg)) = (self.masm.peek(), rhs)
+            && let Operand::Reg(reg) = rhs
             && !self.masm.is_pinned(reg)
         {
-            self.masm.pop_value()?;
-            self.masm.enc().alu_ri(op, reg, imm);
+            // Compute into the right operand's register; the left one stays where it is.
+            let lhs = self.masm.pop_operand()?;
+            let enc = self.masm.enc();
+            match lhs {
+                Operand::Reg(other) => enc.alu_rr(op, reg, other),
+                Operand::Imm(imm) => enc.alu_ri(op, reg, imm),
+                Operand::Mem(mem) => enc.alu_rm(op, reg, mem),
+            }
+            self.masm.free_operand(lhs);
             self.masm.push(Value::Reg(reg));
             return Ok(());
         }
@@ -1145,11 +1152,17 @@ impl FunctionCompiler<'_, '_> {
             return Ok(());
         }
         let rhs = self.masm.pop_operand()?;
-        if let (Some(Value::Imm(imm)), Operand::Reg(reg)) = (self.masm.peek(), rhs)
+        if let Operand::Reg(reg) = rhs
             && !self.masm.is_pinned(reg)
         {
-            self.masm.pop_value()?;
-            self.masm.enc().imul_rri(reg, reg, imm);
+            let lhs = self.masm.pop_operand()?;
+            let enc = self.masm.enc();
+            match lhs {
+                Operand::Reg(other) => enc.imul_rr(reg, other),
+                Operand::Imm(imm) => enc.imul_rri(reg, reg, imm),
+                Operand::Mem(mem) => enc.imul_rm(reg, mem),
+            }
+            self.masm.free_operand(lhs);
             self.masm.push(Value::Reg(reg));
             return Ok(());
         }
@@ -1193,6 +1206,30 @@ impl FunctionCompiler<'_, '_> {
             self.masm.enc().alu_ri(Alu::Cmp, reg, imm);
             self.masm.free(reg);
             self.masm.push(Value::Flags(cond.swap()));
+            return Ok(());
+        }
+        // A left operand that is a local or a spilled value is compared where it lives.
+        if matches!(self.masm.peek(), Some(Value::Local(_) | Value::Slot)) {
+            let lhs = self.masm.pop_operand()?;
+            let enc = self.masm.enc();
+            match (lhs, rhs) {
+                (Operand::Reg(l), Operand::Reg(r)) => enc.alu_rr(Alu::Cmp, l, r),
+                (Operand::Reg(l), Operand::Imm(imm)) => enc.alu_ri(Alu::Cmp, l, imm),
+                (Operand::Reg(l), Operand::Mem(mem)) => enc.alu_rm(Alu::Cmp, l, mem),
+                (Operand::Mem(mem), Operand::Reg(r)) => enc.alu_mr(Alu::Cmp, mem, r),
+                (Operand::Mem(mem), Operand::Imm(imm)) => enc.alu_mi(Alu::Cmp, mem, imm),
+                (Operand::Mem(mem), Operand::Mem(other)) => {
+                    let temp = self.masm.alloc()?;
+                    let enc = self.masm.enc();
+                    enc.load32(temp, mem);
+                    enc.alu_rm(Alu::Cmp, temp, other);
+                    self.masm.free(temp);
+                }
+                (Operand::Imm(_), _) => return Err(CompileError::Internal("compare operand")),
+            }
+            self.masm.free_operand(lhs);
+            self.masm.free_operand(rhs);
+            self.masm.push(Value::Flags(cond));
             return Ok(());
         }
         let avoid = match rhs {

@@ -1,0 +1,194 @@
+//! The `kplug` command line: one module per subcommand, plus the options they share.
+
+mod board;
+mod build;
+mod console;
+mod flash;
+mod info;
+mod logs;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use plugin_host_tool::board::{self as boards, Home, Port};
+use plugin_host_tool::transport::Target;
+
+/// Build, flash, start and talk to kplug boards.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kplug",
+    version,
+    about = "Build, flash, start and talk to kplug boards",
+    long_about = "kplug builds the kplug firmware, writes it into a board's 4 MiB flash image, \
+starts emulated boards (QEMU or Bochs) in the background, and talks to them: the console on COM1 \
+and the host link on COM2.",
+    after_help = "\
+Getting started:
+  kplug build                         build the firmware ELF and a flash image
+  kplug flash --image board.flash     write the firmware into board.flash (created if missing)
+  kplug board up --image board.flash  start a QEMU board from it in the background
+  kplug info                          handshake with the board and show what it is
+  kplug console                       talk to the board's console (Ctrl-] detaches)
+  kplug logs                          follow the firmware's defmt log
+  kplug board down                    stop the board
+
+Boards are kept in $KPLUG_HOME (default ~/.kplug). Commands that talk to a board take
+--board NAME (default: the only running board) or --port for a real serial device or a socket."
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the firmware and its flash image.
+    Build(build::Build),
+    /// Write the firmware into a flash image.
+    Flash(flash::Flash),
+    /// Start, list and stop emulated boards.
+    #[command(subcommand)]
+    Board(board::Board),
+    /// Handshake with a board and show its identity and isolation mode.
+    Info(info::Info),
+    /// Attach the terminal (or a pipe) to a board's console.
+    Console(console::Console),
+    /// Show the firmware's defmt log.
+    Logs(logs::Logs),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self {
+            Command::Build(command) => command.run(),
+            Command::Flash(command) => command.run(),
+            Command::Board(command) => command.run(),
+            Command::Info(command) => command.run(),
+            Command::Console(command) => command.run(),
+            Command::Logs(command) => command.run(),
+        }
+    }
+}
+
+/// How a command finds the board it talks to.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The board to talk to, by the name given to `kplug board up` [default: the only running
+    /// board].
+    #[arg(long, value_name = "NAME", conflicts_with = "port")]
+    pub board: Option<String>,
+
+    /// Talk to a serial device or socket instead of a board kplug started: a serial device
+    /// (115200 8N1) or Unix socket path, `unix:PATH`, `serial:PATH` or `tcp:HOST:PORT`.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<Target>,
+
+    /// How long to wait for the board to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub timeout: Duration,
+}
+
+impl TargetArgs {
+    /// The target for `port` of the chosen board.
+    pub fn resolve(&self, port: Port) -> anyhow::Result<Target> {
+        let home = home()?;
+        Ok(boards::resolve_target(
+            &home,
+            self.board.as_deref(),
+            self.port.as_ref(),
+            port,
+        )?)
+    }
+}
+
+/// kplug's state directory.
+pub fn home() -> anyhow::Result<Home> {
+    Home::from_env().context("cannot find kplug's state directory")
+}
+
+/// Parses a positive number of seconds.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds < 1e9 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("`{text}` is not a positive number of seconds"))
+    }
+}
+
+/// A byte count for people: "1.5 MiB", "12.0 KiB", "300 B".
+pub fn human_bytes(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let value = bytes as f64;
+    if value >= KIB * KIB {
+        format!("{:.1} MiB", value / (KIB * KIB))
+    } else if value >= KIB {
+        format!("{:.1} KiB", value / KIB)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// A duration for people: "3 h 02 min", "4 min 05 s", "12.3 s".
+pub fn human_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 3600 {
+        format!("{} h {:02} min", seconds / 3600, seconds % 3600 / 60)
+    } else if seconds >= 60 {
+        format!("{} min {:02} s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The command line is internally consistent (clap's own checks).
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `--board` and `--port` exclude each other, and `--port` parses its forms.
+    #[test]
+    fn board_and_port_exclude_each_other() {
+        assert!(
+            Cli::try_parse_from(["kplug", "info", "--board", "a", "--port", "/dev/ttyS0"]).is_err()
+        );
+        let cli = Cli::try_parse_from(["kplug", "info", "--port", "tcp:localhost:7000"]).unwrap();
+        let Command::Info(info) = cli.command else {
+            panic!("not info")
+        };
+        assert_eq!(
+            info.target.port,
+            Some(Target::Tcp {
+                host: "localhost".into(),
+                port: 7000
+            })
+        );
+        assert!(Cli::try_parse_from(["kplug", "info", "--port", "tcp:nope"]).is_err());
+        assert!(Cli::try_parse_from(["kplug", "info", "--timeout", "-1"]).is_err());
+    }
+
+    /// Sizes and durations read naturally.
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(300), "300 B");
+        assert_eq!(human_bytes(4 << 20), "4.0 MiB");
+        assert_eq!(human_duration(Duration::from_millis(12_340)), "12.3 s");
+        assert_eq!(human_duration(Duration::from_secs(245)), "4 min 05 s");
+        assert_eq!(
+            human_duration(Duration::from_secs(3 * 3600 + 120)),
+            "3 h 02 min"
+        );
+    }
+}

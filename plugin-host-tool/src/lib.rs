@@ -1,0 +1,30 @@
+//! The library behind `kplug`: building and flashing firmware, launching emulated boards, and
+//! talking to a board over its serial console (COM1) and host link (COM2).
+//!
+//! The CLI in `src/main.rs` is a thin layer over these modules; `qemu-tests` and later commands
+//! use them directly.
+//!
+//! | module | what it does |
+//! | --- | --- |
+//! | [`workspace`] | finds the kplug workspace and runs the firmware build |
+//! | [`flash`] | turns a firmware ELF into a 4 MiB flash image |
+//! | [`board`] | starts, lists and stops QEMU and Bochs boards; the board configuration block |
+//! | [`transport`] | one byte pipe over a serial device, a Unix socket or TCP, with timeouts |
+//! | [`link`] | the host-link client: framed requests, responses and events |
+//! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload |
+//! | [`console`] | a scriptable client for the line-edited console on COM1 |
+//! | [`defmt_log`] | decodes the firmware's defmt log stream with the ELF's `.defmt` table |
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod board;
+pub mod console;
+pub mod defmt_log;
+pub mod flash;
+pub mod link;
+pub mod plugin;
+pub mod transport;
+pub mod workspace;
+
+pub use plugin_format;

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the Rust example plugin (plugins/rust-filter) for wasm32-unknown-unknown with the pinned
+# toolchain, restricted to the WebAssembly MVP (`-C target-cpu=mvp`: no bulk memory, sign-ext,
+# multi-value, reference types or non-trapping float-to-int), and copies the module to
+# target/plugins/rust_filter.wasm at the repository root. Prints that path.
+#
+# Usage: plugins/build-rust.sh
+# Then:  kplug run --local target/plugins/rust_filter.wasm fill_test_signal 256 7
+#
+# `core` is rebuilt from source (-Zbuild-std) so that it, too, is compiled for the MVP: the
+# prebuilt one for this target uses the default feature set, which includes sign-ext and
+# bulk memory. The build uses its own target directory (${CARGO_TARGET_DIR:-target}/rust-filter).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}/rust-filter"
+out_dir="$root/target/plugins"
+
+RUSTFLAGS="-C target-cpu=mvp" cargo build --release --quiet \
+    --target wasm32-unknown-unknown \
+    --manifest-path plugins/rust-filter/Cargo.toml \
+    --target-dir "$target_dir" \
+    -Zbuild-std=core,panic_abort
+
+mkdir -p "$out_dir"
+cp "$target_dir/wasm32-unknown-unknown/release/rust_filter.wasm" "$out_dir/rust_filter.wasm"
+echo "$out_dir/rust_filter.wasm"
