@@ -34,7 +34,6 @@ impl Default for BoardConfig {
     }
 }
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 const HEADER_BYTES: usize = 6;
 
 /// Encodes `config` as a configuration block (without the sector's 0xFF padding).
@@ -44,7 +43,7 @@ pub fn encode_config(config: &BoardConfig) -> Vec<u8> {
     block.extend_from_slice(&CONFIG_MAGIC);
     block.extend_from_slice(&(body.len() as u16).to_le_bytes());
     block.extend_from_slice(&body);
-    block.extend_from_slice(&CRC.checksum(&body).to_le_bytes());
+    block.extend_from_slice(&crate::frame::crc32(&body).to_le_bytes());
     block
 }
 
@@ -56,7 +55,7 @@ pub fn decode_config(sector: &[u8]) -> Option<BoardConfig> {
     let length = u16::from_le_bytes([*sector.get(4)?, *sector.get(5)?]) as usize;
     let body = sector.get(HEADER_BYTES..HEADER_BYTES + length)?;
     let crc = sector.get(HEADER_BYTES + length..HEADER_BYTES + length + 4)?;
-    if CRC.checksum(body).to_le_bytes() != crc {
+    if crate::frame::crc32(body).to_le_bytes() != crc {
         return None;
     }
     postcard::from_bytes(body).ok()

@@ -30,6 +30,12 @@ pub const CRC_LEN: usize = 4;
 /// CRC-32/ISO-HDLC (the zlib/Ethernet CRC-32), stored little endian after the postcard bytes.
 static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
 
+/// CRC-32 (ISO-HDLC, the zlib/Ethernet CRC) of `bytes`: the checksum of frames, of uploaded
+/// modules and of the board configuration block.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    CRC32.checksum(bytes)
+}
+
 /// Why a frame was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameError {

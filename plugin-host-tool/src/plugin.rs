@@ -135,8 +135,6 @@ pub fn describe(
     })
 }
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-
 /// Uploads `description` in chunks; the firmware validates, compiles and links it.
 /// `progress(sent, total)` is called after every chunk.
 pub fn upload<T: Transport>(
@@ -145,7 +143,7 @@ pub fn upload<T: Transport>(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<LoadReport, LinkError> {
     let module = std::mem::take(&mut description.module);
-    let crc32 = CRC.checksum(&module);
+    let crc32 = plugin_format::frame::crc32(&module);
     expect(
         link,
         Request::UploadBegin {

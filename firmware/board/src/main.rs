@@ -70,7 +70,6 @@ mod entry {
     use crate::console::Console;
     use crate::hostlink::HostLink;
     use crate::isolation::BoardPlatform;
-    use crate::plugins::Plugins;
     use crate::services::Services;
 
     /// The Rust entry point, called by `boot.rs` with a stack, `.data` and `.bss` in place.
@@ -120,7 +119,7 @@ mod entry {
         );
 
         let isolation = board.isolation();
-        let mut plugins = Plugins::new(BoardPlatform::new(gdt), isolation);
+        let mut plugins = crate::plugins::new(BoardPlatform::new(gdt), isolation);
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
         let console = Console::new();
         console.prompt(&mut ports.console_tx);
@@ -135,7 +134,7 @@ mod entry {
             match crate::services::poll(true) {
                 Some(Some((seq, request))) => {
                     let result = plugins.handle(request);
-                    let events = plugins.imports.take_events();
+                    let events = plugins.host.take_events();
                     crate::services::complete(seq, result, events, plugins.summaries());
                 }
                 _ => {

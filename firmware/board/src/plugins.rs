@@ -1,50 +1,44 @@
-//! The board's plugin manager: chunked uploads, the lifecycle steps (compile, install, link,
-//! invoke, unlink), their TSC timings, trap policies, and the events plugins produce.
+//! The board's side of the plugin service (`kplug_core::service`): the imports plugins call
+//! (GPIO on the LPT port, time, output for the host) and the clock and heap figures the service
+//! reports.
 
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 
-use kplug_core::instance::{Outcome, Plugin};
-use kplug_core::{CompileError, CompileOptions, ImportHost, Isolation, LoadError, PluginTable};
-use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
-use plugin_format::message::{
-    Event, InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, Reply, Request,
-    StepTime, TrapPolicy, UnloadReport, Value,
-};
-use plugin_format::plugin::{MAX_MODULE_BYTES, MAX_PLUGIN_NAME, PluginDescription};
-use plugin_format::trap::TrapRecord;
+use kplug_core::service::{PluginService, ServiceHost};
+use kplug_core::{ImportHost, Isolation};
+use plugin_format::message::Event;
 
 use crate::isolation::{BoardPlatform, MAX_PLUGINS};
 
-/// Plugin output kept for the host between two requests; beyond it, output is dropped (and
-/// counted in a final note).
+/// Plugin output kept for the host between two requests; beyond it, output is dropped and a
+/// note says how much.
 const MAX_PENDING_OUTPUT: usize = 16 * 1024;
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// The board's plugin service.
+pub type Plugins = PluginService<BoardPlatform, BoardImports>;
 
-/// An upload in progress.
-struct Upload {
-    description: PluginDescription,
-    expected: u32,
+/// Creates the plugin service on `platform`, compiling for `isolation`.
+pub fn new(platform: BoardPlatform, isolation: Isolation) -> Plugins {
+    // SAFETY: CPL 0; the LPT port belongs to the plugins' GPIO imports.
+    let ports = unsafe { board_support::port::X86Ports::new() };
+    let imports = BoardImports {
+        lpt: board_support::lpt::Lpt::new(ports, board_support::lpt::LPT1_BASE),
+        plugin: 0,
+        events: Vec::new(),
+        pending_bytes: 0,
+        dropped_bytes: 0,
+    };
+    PluginService::new(platform, imports, isolation, MAX_PLUGINS)
 }
 
-/// What the board keeps per loaded plugin besides the core's record.
-#[derive(Clone)]
-struct Extra {
-    policy: TrapPolicy,
-    quarantined: bool,
-    last_trap: Option<TrapRecord>,
-}
-
-/// The board's import implementations: GPIO on the LPT port, time, and output queued for the
-/// host.
+/// The board's import implementations and event queue.
 pub struct BoardImports {
     lpt: board_support::lpt::Lpt<board_support::port::X86Ports>,
     /// The plugin being run (for event attribution).
     plugin: u32,
-    /// Events for the host, sent after the current request.
-    pub events: Vec<Event>,
+    events: Vec<Event>,
     pending_bytes: usize,
     dropped_bytes: usize,
 }
@@ -114,451 +108,24 @@ impl ImportHost for BoardImports {
     }
 }
 
-/// Every loaded plugin and the upload in progress.
-pub struct Plugins {
-    platform: BoardPlatform,
-    table: PluginTable<BoardPlatform>,
-    extra: [Option<Extra>; MAX_PLUGINS],
-    upload: Option<Upload>,
-    module: Vec<u8>,
-    isolation: Isolation,
-    /// Imports and the events they produce.
-    pub imports: BoardImports,
-}
-
-fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
-    RequestError::Plugin(PluginError {
-        kind,
-        message: message.into(),
-    })
-}
-
-fn step(cycles: u64) -> StepTime {
-    StepTime {
-        cycles,
-        micros: crate::time::cycles_to_us(cycles),
-    }
-}
-
-fn compile_error(failure: CompileError) -> RequestError {
-    let message = failure.to_string();
-    let kind = match failure {
-        CompileError::Invalid { .. } => PluginErrorKind::Invalid,
-        CompileError::Unsupported {
-            operator,
-            function,
-            offset,
-        } => PluginErrorKind::Unsupported {
-            operator,
-            function: Some(function),
-            offset,
-        },
-        CompileError::UnsupportedFeature { feature, offset } => PluginErrorKind::Unsupported {
-            operator: feature,
-            function: None,
-            offset,
-        },
-        CompileError::TooLarge { .. } => PluginErrorKind::TooLarge,
-        CompileError::Internal(_) => PluginErrorKind::Internal,
-    };
-    error(kind, message)
-}
-
-fn load_error(failure: LoadError) -> RequestError {
-    let message = failure.to_string();
-    let kind = match failure {
-        LoadError::Link(link) => PluginErrorKind::Link(link),
-        LoadError::TableFull => PluginErrorKind::TooManyPlugins,
-        LoadError::StartTrapped(record) => PluginErrorKind::StartTrapped(record),
-        LoadError::MemoryLimit { .. } | LoadError::Platform(_) => PluginErrorKind::OutOfMemory,
-        LoadError::BadStackSize(_) => PluginErrorKind::TooLarge,
-        LoadError::DataSegmentOutOfBounds { .. } | LoadError::ElementSegmentOutOfBounds { .. } => {
-            PluginErrorKind::Invalid
-        }
-    };
-    error(kind, message)
-}
-
-fn timed<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let start = crate::cpu::rdtsc();
-    let result = f();
-    (result, crate::cpu::rdtsc().wrapping_sub(start))
-}
-
-impl Plugins {
-    /// An empty plugin table on `platform`, compiling for `isolation`.
-    pub fn new(platform: BoardPlatform, isolation: Isolation) -> Plugins {
-        // SAFETY: CPL 0; the LPT port belongs to the plugins' GPIO imports.
-        let ports = unsafe { board_support::port::X86Ports::new() };
-        Plugins {
-            platform,
-            table: PluginTable::new(MAX_PLUGINS),
-            extra: [const { None }; MAX_PLUGINS],
-            upload: None,
-            module: Vec::new(),
-            isolation,
-            imports: BoardImports {
-                lpt: board_support::lpt::Lpt::new(ports, board_support::lpt::LPT1_BASE),
-                plugin: 0,
-                events: Vec::new(),
-                pending_bytes: 0,
-                dropped_bytes: 0,
-            },
-        }
+impl ServiceHost for BoardImports {
+    fn cycles(&mut self) -> u64 {
+        crate::cpu::rdtsc()
     }
 
-    /// Whether `request` is one this module serves.
-    pub fn serves(request: &Request) -> bool {
-        matches!(
-            request,
-            Request::UploadBegin { .. }
-                | Request::UploadChunk { .. }
-                | Request::UploadEnd { .. }
-                | Request::List
-                | Request::Invoke { .. }
-                | Request::Unload { .. }
-                | Request::SetTrapPolicy { .. }
-        )
+    fn cycles_to_micros(&self, cycles: u64) -> u64 {
+        crate::time::cycles_to_us(cycles)
     }
 
-    /// Serves a plugin request.
-    pub fn handle(&mut self, request: Request) -> Result<Reply, RequestError> {
-        match request {
-            Request::UploadBegin {
-                description,
-                module_bytes,
-            } => self.upload_begin(description, module_bytes),
-            Request::UploadChunk { offset, bytes } => self.upload_chunk(offset, &bytes),
-            Request::UploadEnd { crc32 } => self.upload_end(crc32).map(Reply::Loaded),
-            Request::List => Ok(Reply::Plugins(self.summaries())),
-            Request::Invoke {
-                plugin,
-                export,
-                args,
-            } => self.invoke(&plugin, &export, &args).map(Reply::Invoked),
-            Request::Unload { plugin } => self.unload(&plugin).map(Reply::Unloaded),
-            Request::SetTrapPolicy { plugin, policy } => {
-                let id = self.find(&plugin)?;
-                if let Some(extra) = self.extra[id as usize].as_mut() {
-                    extra.policy = policy;
-                    extra.quarantined = false;
-                }
-                Ok(Reply::Pong)
-            }
-            _ => Err(RequestError::UnknownRequest),
-        }
+    fn heap_used(&self) -> u32 {
+        crate::heap::used()
     }
 
-    fn upload_begin(
-        &mut self,
-        description: PluginDescription,
-        size: u32,
-    ) -> Result<Reply, RequestError> {
-        self.upload = None;
-        self.module = Vec::new();
-        let name = &description.name;
-        if name.is_empty()
-            || name.len() > MAX_PLUGIN_NAME
-            || !name.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(error(
-                PluginErrorKind::Upload,
-                format!("plugin names are 1 to {MAX_PLUGIN_NAME} printable ASCII characters"),
-            ));
-        }
-        if size as usize > MAX_MODULE_BYTES {
-            return Err(error(
-                PluginErrorKind::TooLarge,
-                format!("the module has {size} bytes; the limit is {MAX_MODULE_BYTES}"),
-            ));
-        }
-        if self.table.iter().any(|(_, entry)| entry.name == *name) {
-            return Err(error(
-                PluginErrorKind::NameInUse,
-                format!("a plugin named `{name}` is already loaded; unload it first"),
-            ));
-        }
-        if self.table.iter().count() >= self.table.capacity() {
-            return Err(error(
-                PluginErrorKind::TooManyPlugins,
-                format!("all {} plugin slots are in use", self.table.capacity()),
-            ));
-        }
-        let mut module = Vec::new();
-        if module.try_reserve_exact(size as usize).is_err() {
-            return Err(error(
-                PluginErrorKind::OutOfMemory,
-                "no heap left for the module",
-            ));
-        }
-        self.module = module;
-        self.upload = Some(Upload {
-            description,
-            expected: size,
-        });
-        Ok(Reply::UploadReady)
+    fn set_current_plugin(&mut self, id: u32) {
+        self.plugin = id;
     }
 
-    fn upload_chunk(&mut self, offset: u32, bytes: &[u8]) -> Result<Reply, RequestError> {
-        let Some(upload) = self.upload.as_ref() else {
-            return Err(error(PluginErrorKind::Upload, "no upload in progress"));
-        };
-        let received = self.module.len() as u32;
-        if offset != received {
-            return Err(error(
-                PluginErrorKind::Upload,
-                format!("chunk at offset {offset}, expected {received}"),
-            ));
-        }
-        if received as usize + bytes.len() > upload.expected as usize {
-            self.upload = None;
-            return Err(error(
-                PluginErrorKind::Upload,
-                "more bytes than announced; upload cancelled",
-            ));
-        }
-        self.module.extend_from_slice(bytes);
-        Ok(Reply::ChunkAccepted(self.module.len() as u32))
-    }
-
-    fn upload_end(&mut self, crc32: u32) -> Result<LoadReport, RequestError> {
-        let upload = self
-            .upload
-            .take()
-            .ok_or_else(|| error(PluginErrorKind::Upload, "no upload in progress"))?;
-        let module = core::mem::take(&mut self.module);
-        if module.len() as u32 != upload.expected {
-            return Err(error(
-                PluginErrorKind::Upload,
-                format!("received {} of {} bytes", module.len(), upload.expected),
-            ));
-        }
-        if CRC.checksum(&module) != crc32 {
-            return Err(error(
-                PluginErrorKind::Upload,
-                "CRC mismatch: the module was corrupted in transit",
-            ));
-        }
-        self.load(upload.description, &module)
-    }
-
-    fn load(
-        &mut self,
-        description: PluginDescription,
-        module: &[u8],
-    ) -> Result<LoadReport, RequestError> {
-        let options = CompileOptions::new(self.isolation);
-        let (compiled, compile_cycles) = timed(|| kplug_core::compile(module, &options));
-        let compiled = compiled.map_err(compile_error)?;
-        let exports = compiled
-            .exports
-            .iter()
-            .filter_map(|export| {
-                let ty = compiled.functions.get(export.function as usize)?.ty;
-                let params = (0..ty.params).map(|_| "i32").collect::<Vec<_>>().join(", ");
-                let results = (0..ty.results)
-                    .map(|_| "i32")
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Some(format!("{}({params}) -> ({results})", export.name))
-            })
-            .collect();
-        let imports = compiled
-            .imports
-            .iter()
-            .map(|import| format!("{}.{}", import.module, import.name))
-            .collect();
-        let code_bytes = compiled.code.len() as u32;
-        let (installed, install_cycles) =
-            timed(|| Plugin::install(&mut self.platform, compiled, description.limits));
-        let mut plugin = installed.map_err(load_error)?;
-        let platform = &mut self.platform;
-        let imports_host = &mut self.imports;
-        let (linked, link_cycles) = timed(|| {
-            plugin.link(platform)?;
-            plugin.start(platform, imports_host)
-        });
-        if let Err(failure) = linked {
-            plugin.uninstall(&mut self.platform);
-            return Err(load_error(failure));
-        }
-        let memory_bytes = plugin.memory_bytes();
-        let id = match self.table.insert(&description.name, plugin) {
-            Ok(id) => id,
-            Err(plugin) => {
-                plugin.uninstall(&mut self.platform);
-                return Err(load_error(LoadError::TableFull));
-            }
-        };
-        self.extra[id as usize] = Some(Extra {
-            policy: TrapPolicy::KeepLoaded,
-            quarantined: false,
-            last_trap: None,
-        });
-        defmt::info!(
-            "plugin {=u32} loaded: {=u32} code bytes, compile {=u64} cycles",
-            id,
-            code_bytes,
-            compile_cycles
-        );
-        Ok(LoadReport {
-            id,
-            name: description.name,
-            compile: step(compile_cycles),
-            install: step(install_cycles),
-            link: step(link_cycles),
-            wasm_bytes: module.len() as u32,
-            code_bytes,
-            memory_bytes,
-            imports,
-            exports,
-            isolation: self.isolation,
-        })
-    }
-
-    fn find(&self, plugin: &PluginRef) -> Result<u32, RequestError> {
-        let found = match plugin {
-            PluginRef::Id(id) => self.table.get(*id).map(|_| *id),
-            PluginRef::Name(name) => self
-                .table
-                .iter()
-                .find(|(_, entry)| entry.name == *name)
-                .map(|(id, _)| id),
-        };
-        found.ok_or_else(|| {
-            error(
-                PluginErrorKind::NoSuchPlugin,
-                format!("no plugin {}", describe(plugin)),
-            )
-        })
-    }
-
-    fn invoke(
-        &mut self,
-        plugin: &PluginRef,
-        export: &str,
-        args: &[Value],
-    ) -> Result<InvokeReport, RequestError> {
-        let id = self.find(plugin)?;
-        if self.extra[id as usize]
-            .as_ref()
-            .is_some_and(|extra| extra.quarantined)
-        {
-            return Err(error(
-                PluginErrorKind::Quarantined,
-                "the plugin is quarantined after too many traps; set its trap policy to release it",
-            ));
-        }
-        let mut integers = Vec::with_capacity(args.len());
-        for (index, arg) in args.iter().enumerate() {
-            match arg {
-                Value::I32(value) => integers.push(*value),
-                other => {
-                    return Err(error(
-                        PluginErrorKind::BadArguments,
-                        format!("argument {index} is {other:?}; this firmware supports i32 only"),
-                    ));
-                }
-            }
-        }
-        self.imports.plugin = id;
-        let platform = &mut self.platform;
-        let host = &mut self.imports;
-        let table = &mut self.table;
-        let (outcome, cycles) = timed(|| table.invoke(platform, host, id, export, &integers));
-        let outcome = outcome.map_err(|failure| {
-            let kind = match failure {
-                kplug_core::InvokeError::NoSuchPlugin(_) => PluginErrorKind::NoSuchPlugin,
-                kplug_core::InvokeError::MissingExport(_) => PluginErrorKind::NoSuchExport,
-                _ => PluginErrorKind::BadArguments,
-            };
-            error(kind, failure.to_string())
-        })?;
-        let outcome = match outcome {
-            Outcome::Returned(result) => Ok(result.map(Value::I32).into_iter().collect()),
-            Outcome::Trapped(record) => {
-                self.note_trap(id, &record);
-                Err(record)
-            }
-        };
-        Ok(InvokeReport {
-            outcome,
-            time: step(cycles),
-        })
-    }
-
-    fn note_trap(&mut self, id: u32, record: &TrapRecord) {
-        let traps = self
-            .table
-            .get(id)
-            .map_or(0, |entry| entry.plugin.stats.traps);
-        if let Some(extra) = self.extra[id as usize].as_mut() {
-            extra.last_trap = Some(record.clone());
-            if let TrapPolicy::QuarantineAfter(limit) = extra.policy {
-                extra.quarantined = traps >= u64::from(limit);
-            }
-        }
-        self.imports.events.push(Event::Trap {
-            plugin: id,
-            record: record.clone(),
-        });
-    }
-
-    fn unload(&mut self, plugin: &PluginRef) -> Result<UnloadReport, RequestError> {
-        let id = self.find(plugin)?;
-        let before = crate::heap::used();
-        let platform = &mut self.platform;
-        let table = &mut self.table;
-        let (_, cycles) = timed(|| table.unload(platform, id));
-        self.extra[id as usize] = None;
-        let freed_bytes = before.saturating_sub(crate::heap::used());
-        Ok(UnloadReport {
-            unlink: step(cycles),
-            freed_bytes,
-        })
-    }
-
-    /// One summary per loaded plugin.
-    pub fn summaries(&self) -> Vec<PluginSummary> {
-        self.table
-            .iter()
-            .map(|(id, entry)| {
-                let extra = self.extra[id as usize].clone().unwrap_or(Extra {
-                    policy: TrapPolicy::KeepLoaded,
-                    quarantined: false,
-                    last_trap: None,
-                });
-                let stats = &entry.plugin.stats;
-                let last_result = match &stats.last {
-                    Some(Outcome::Returned(result)) => {
-                        Some(result.map(Value::I32).into_iter().collect())
-                    }
-                    _ => None,
-                };
-                PluginSummary {
-                    id,
-                    name: entry.name.clone(),
-                    state: if extra.quarantined {
-                        PluginState::Quarantined
-                    } else {
-                        PluginState::Ready
-                    },
-                    code_bytes: entry.plugin.module().code.len() as u32,
-                    memory_bytes: entry.plugin.memory_bytes(),
-                    invocations: stats.invocations as u32,
-                    traps: stats.traps as u32,
-                    last_result,
-                    last_trap: extra.last_trap,
-                    policy: extra.policy,
-                }
-            })
-            .collect()
-    }
-}
-
-fn describe(plugin: &PluginRef) -> String {
-    match plugin {
-        PluginRef::Id(id) => format!("with id {id}"),
-        PluginRef::Name(name) => format!("named `{name}`"),
+    fn push_event(&mut self, event: Event) {
+        self.events.push(event);
     }
 }

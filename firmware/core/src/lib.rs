@@ -16,6 +16,7 @@ pub mod compiler;
 pub mod error;
 pub mod imports;
 pub mod instance;
+pub mod service;
 pub mod table;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};

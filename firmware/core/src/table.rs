@@ -6,6 +6,7 @@ use crate::compiler::{CompileOptions, compile};
 use crate::error::{CompileError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -105,13 +106,9 @@ impl<P: Platform> PluginTable<P> {
     }
 
     /// Puts an already installed (and linked) plugin in a free slot (for firmware that times
-    /// install and link as separate steps). A full table hands the plugin back.
-    #[allow(clippy::result_large_err)]
-    pub fn insert(
-        &mut self,
-        name: &str,
-        plugin: Plugin<P>,
-    ) -> Result<PluginId, (LoadError, Plugin<P>)> {
+    /// install and link as separate steps). A full table (`LoadError::TableFull`) hands the
+    /// plugin back, boxed.
+    pub fn insert(&mut self, name: &str, plugin: Plugin<P>) -> Result<PluginId, Box<Plugin<P>>> {
         match self.free_slot() {
             Some(slot) => {
                 self.slots[slot] = Some(Entry {
@@ -120,7 +117,7 @@ impl<P: Platform> PluginTable<P> {
                 });
                 Ok(slot as PluginId)
             }
-            None => Err((LoadError::TableFull, plugin)),
+            None => Err(Box::new(plugin)),
         }
     }
 

@@ -1,0 +1,26 @@
+//! `kplug-silicon`: run plugins in the silicon harness (i686 Linux only).
+
+#[cfg(all(target_arch = "x86", target_os = "linux"))]
+fn main() {
+    use kplug_silicon::cli;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("run") => cli::run(&args[1..]),
+        Some("serve") => cli::serve(),
+        Some("bench") => kplug_silicon::bench::run(match args.get(1).map(String::as_str) {
+            Some("software") => kplug_core::Isolation::Software,
+            _ => kplug_core::Isolation::Hardware,
+        }),
+        _ => {
+            eprintln!("{}", cli::USAGE);
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+#[cfg(not(all(target_arch = "x86", target_os = "linux")))]
+fn main() {
+    eprintln!("kplug-silicon needs i686 Linux: build it with --target i686-unknown-linux-gnu");
+    std::process::exit(2);
+}

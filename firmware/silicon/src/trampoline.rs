@@ -1,0 +1,165 @@
+//! The flat-side trampolines between the harness (flat segments) and a plugin (LDT segments).
+//!
+//! The invocation round trip pays for exactly these transitions:
+//!
+//! | step | instruction | why it is needed |
+//! | --- | --- | --- |
+//! | in | `mov fs, ctx` (skipped when this thread's FS already holds this plugin's descriptor) | the generated code reaches globals, tables, imports through FS |
+//! | in | `lss esp, fs:[PLUGIN_ESP]` | the plugin runs on its own stack segment |
+//! | in | `mov ds, data` | linear memory is DS |
+//! | in | `jmp far fs:[PLUGIN_ENTRY]` | CS = the plugin's code segment (position-independent code, limit) |
+//! | out | `call far fs:[EXIT]` (in the entry stub) | back to flat CS |
+//! | out | `lss esp, fs:[HOST_ESP]` | back to the harness stack |
+//! | out | `mov ds, ss` | Rust needs flat DS |
+//!
+//! ES and GS are never touched (the generated code uses neither; GS is glibc's TLS), and FS is
+//! not restored (i386 Linux code does not use FS). On the board the in-path is one `retf` to
+//! CPL 3 (CS and SS:ESP together) plus the DS load, and the out-path one call gate.
+//!
+//! Imports and `memory.grow` come in through [`IMPORT_STUB_BYTES`]-byte stubs (one per import
+//! slot, plus one for grow) that load the slot number and run the common path: switch to the
+//! harness stack saved in the context, flat DS, call [`kplug_import_dispatch`](crate::platform::kplug_import_dispatch)
+//! (`crate::platform`), restore the plugin's DS and SS:ESP, pop the arguments (`retf 4*N`
+//! semantics) and return far.
+
+use core::arch::global_asm;
+
+/// Bytes per import stub.
+pub const IMPORT_STUB_BYTES: usize = 16;
+/// Number of import stubs (the most imports one plugin may link).
+pub const IMPORT_STUBS: usize = 64;
+/// The pseudo slot `memory.grow` uses.
+pub const GROW_SLOT: u32 = 0xFFFF;
+/// `kplug_enter`'s status: the plugin returned.
+pub const STATUS_RETURNED: u32 = 0;
+/// `kplug_enter`'s status: a signal aborted the plugin.
+pub const STATUS_FAULT: u32 = 1;
+/// `kplug_enter`'s status: an import or `memory.grow` trapped.
+pub const STATUS_IMPORT_TRAP: u32 = 2;
+/// What the dispatcher returns in EDX to ask for an import trap.
+pub const DISPATCH_TRAP: u32 = u32::MAX;
+
+global_asm!(
+    ".text",
+    ".globl kplug_enter",
+    ".p2align 4",
+    "kplug_enter:",
+    "push ebp",
+    "push ebx",
+    "push esi",
+    "push edi",
+    "mov eax, [esp + 20]",
+    // FS is not used by i386 Linux code, so it stays loaded between invocations of the same
+    // installed plugin: the caller says whether to reload it (a selector alone is not enough,
+    // an LDT entry is reused by later plugins with other bases and limits).
+    "cmp dword ptr [esp + 24], 0",
+    "je 3f",
+    "mov fs, ax",
+    "3:",
+    "mov fs:[0x20], esp",
+    "mov word ptr fs:[0x24], ss",
+    "mov eax, fs:[0x0C]",
+    "lss esp, fword ptr fs:[0x30]",
+    "mov ds, ax",
+    "jmp fword ptr fs:[0x28]",
+    "",
+    ".globl kplug_exit",
+    ".p2align 4",
+    "kplug_exit:",
+    "lss esp, fword ptr fs:[0x20]",
+    "mov edx, ss",
+    "mov ds, edx",
+    "xor edx, edx",
+    "pop edi",
+    "pop esi",
+    "pop ebx",
+    "pop ebp",
+    "ret",
+    "",
+    ".globl kplug_recover",
+    ".p2align 4",
+    "kplug_recover:",
+    "mov edx, 1",
+    "xor eax, eax",
+    "pop edi",
+    "pop esi",
+    "pop ebx",
+    "pop ebp",
+    "ret",
+    "",
+    ".p2align 4",
+    "kplug_import_common:",
+    "mov ecx, esp",
+    "mov edx, ss",
+    "lss esp, fword ptr fs:[0x20]",
+    "push edx",
+    "push ecx",
+    // Align the stack for the Rust call (16 bytes at the call), remembering where we were.
+    "mov edx, esp",
+    "and esp, -16",
+    "sub esp, 4",
+    "push edx",
+    "push ecx",
+    "push eax",
+    "mov ecx, ss",
+    "mov ds, ecx",
+    "call {dispatch}",
+    "add esp, 8",
+    "pop esp",
+    "cmp edx, -1",
+    "je 2f",
+    "mov ecx, fs:[0x0C]",
+    "mov ds, ecx",
+    "lss esp, fword ptr [esp]",
+    // Move the return frame up over the arguments, CS first (the areas overlap).
+    "mov ecx, [esp + 4]",
+    "mov [esp + edx + 4], ecx",
+    "mov ecx, [esp]",
+    "mov [esp + edx], ecx",
+    "add esp, edx",
+    "retf",
+    "2:",
+    "mov esp, fs:[0x20]",
+    "mov edx, 2",
+    "xor eax, eax",
+    "pop edi",
+    "pop esi",
+    "pop ebx",
+    "pop ebp",
+    "ret",
+    "",
+    ".globl kplug_grow_stub",
+    ".p2align 4",
+    "kplug_grow_stub:",
+    "mov eax, 0xFFFF",
+    "jmp kplug_import_common",
+    "",
+    ".globl kplug_import_stubs",
+    ".p2align 4",
+    "kplug_import_stubs:",
+    ".set kplug_stub_index, 0",
+    ".rept 64",
+    ".p2align 4",
+    "mov eax, kplug_stub_index",
+    "jmp kplug_import_common",
+    ".set kplug_stub_index, kplug_stub_index + 1",
+    ".endr",
+    dispatch = sym crate::platform::kplug_import_dispatch,
+);
+
+unsafe extern "C" {
+    /// Enters the plugin whose context segment is `context_selector` (its context block must
+    /// hold the entry target, the plugin's SS:ESP with the arguments stored, the data selector
+    /// and the entry/exit far pointers). FS is loaded only if `reload_context` is non-zero
+    /// (otherwise it must already hold this plugin's context descriptor). Returns
+    /// `status << 32 | eax`.
+    pub fn kplug_enter(context_selector: u32, reload_context: u32) -> u64;
+    /// The exit trampoline (target of the context's exit far pointer).
+    pub fn kplug_exit();
+    /// Where the signal handler resumes an aborted invocation (ESP = the saved host ESP).
+    pub fn kplug_recover();
+    /// The `memory.grow` stub.
+    pub fn kplug_grow_stub();
+    /// The first of [`IMPORT_STUBS`] import stubs, [`IMPORT_STUB_BYTES`] apart.
+    pub fn kplug_import_stubs();
+}
