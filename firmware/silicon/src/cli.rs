@@ -20,7 +20,9 @@ const SERVE_SLOTS: usize = 64;
 pub const USAGE: &str = "usage:
   kplug-silicon run [--isolation hardware|software] [--naive] [--memory PAGES] [--stack BYTES]
                     [--budget-us US] [--json] FILE.wasm|FILE.wat EXPORT [ARGS...]
-  kplug-silicon serve        JSON lines on stdin/stdout (see the crate docs)";
+  kplug-silicon serve        JSON lines on stdin/stdout (see the crate docs)
+  kplug-silicon link [--isolation hardware|software]
+                             the kplug host-link protocol on stdin/stdout (what `kplug --local` uses)";
 
 /// A trap record as JSON.
 pub fn trap_json(trap: &TrapRecord) -> Value {

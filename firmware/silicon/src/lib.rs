@@ -38,6 +38,8 @@ pub mod host;
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod ldt;
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
+pub mod link;
+#[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod platform;
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod trampoline;

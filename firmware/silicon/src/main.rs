@@ -1,12 +1,28 @@
 //! `kplug-silicon`: run plugins in the silicon harness (i686 Linux only).
 
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
+#[global_allocator]
+static ALLOCATOR: kplug_silicon::link::CountingAllocator = kplug_silicon::link::CountingAllocator;
+
+#[cfg(all(target_arch = "x86", target_os = "linux"))]
 fn main() {
     use kplug_silicon::cli;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(&args[1..]),
         Some("serve") => cli::serve(),
+        Some("link") => match args[1..].iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] | ["--isolation", "hardware"] => {
+                kplug_silicon::link::serve(kplug_core::Isolation::Hardware)
+            }
+            ["--isolation", "software"] => {
+                kplug_silicon::link::serve(kplug_core::Isolation::Software)
+            }
+            _ => {
+                eprintln!("{}", cli::USAGE);
+                2
+            }
+        },
         Some("bench") => kplug_silicon::bench::run(match args.get(1).map(String::as_str) {
             Some("software") => kplug_core::Isolation::Software,
             _ => kplug_core::Isolation::Hardware,
