@@ -9,6 +9,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+/// Bytes before the postcard payload: magic and length.
+pub const CONFIG_HEADER_BYTES: usize = HEADER_BYTES;
+
 /// Offset of the configuration sector in the flash image (a 64 KiB sector below the boot block).
 pub const CONFIG_FLASH_OFFSET: u32 = 0x3E_0000;
 /// Size of the configuration sector.
@@ -47,18 +50,60 @@ pub fn encode_config(config: &BoardConfig) -> Vec<u8> {
     block
 }
 
-/// Decodes the configuration block at the start of `sector`; `None` if it is erased or corrupt.
-pub fn decode_config(sector: &[u8]) -> Option<BoardConfig> {
-    if sector.get(..4)? != CONFIG_MAGIC {
-        return None;
+/// Why a configuration sector holds no usable configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The sector is erased (it starts with 0xFF bytes).
+    Erased,
+    /// The sector does not start with [`CONFIG_MAGIC`].
+    BadMagic,
+    /// The length field points past the end of the sector.
+    Truncated,
+    /// The CRC does not match the payload.
+    Crc,
+    /// postcard could not decode the payload, or bytes follow it.
+    Decode,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConfigError::Erased => "the configuration sector is erased",
+            ConfigError::BadMagic => "the configuration sector does not start with \"KPCF\"",
+            ConfigError::Truncated => "the configuration block is truncated",
+            ConfigError::Crc => "the configuration block's CRC does not match",
+            ConfigError::Decode => "the configuration block could not be decoded",
+        })
     }
-    let length = u16::from_le_bytes([*sector.get(4)?, *sector.get(5)?]) as usize;
-    let body = sector.get(HEADER_BYTES..HEADER_BYTES + length)?;
-    let crc = sector.get(HEADER_BYTES + length..HEADER_BYTES + length + 4)?;
+}
+
+impl core::error::Error for ConfigError {}
+
+/// Decodes the configuration block at the start of `sector`.
+pub fn decode_config(sector: &[u8]) -> Result<BoardConfig, ConfigError> {
+    let magic = sector.get(..4).ok_or(ConfigError::Truncated)?;
+    if magic != CONFIG_MAGIC {
+        return Err(if magic.iter().all(|&byte| byte == 0xFF) {
+            ConfigError::Erased
+        } else {
+            ConfigError::BadMagic
+        });
+    }
+    let length_bytes = sector.get(4..HEADER_BYTES).ok_or(ConfigError::Truncated)?;
+    let length = usize::from(u16::from_le_bytes([length_bytes[0], length_bytes[1]]));
+    let body = sector
+        .get(HEADER_BYTES..HEADER_BYTES + length)
+        .ok_or(ConfigError::Truncated)?;
+    let crc = sector
+        .get(HEADER_BYTES + length..HEADER_BYTES + length + 4)
+        .ok_or(ConfigError::Truncated)?;
     if crate::frame::crc32(body).to_le_bytes() != crc {
-        return None;
+        return Err(ConfigError::Crc);
     }
-    postcard::from_bytes(body).ok()
+    match postcard::take_from_bytes(body) {
+        Ok((config, [])) => Ok(config),
+        _ => Err(ConfigError::Decode),
+    }
 }
 
 #[cfg(test)]
@@ -73,13 +118,12 @@ mod tests {
             force_software_isolation: true,
         };
         let block = encode_config(&config);
-        assert_eq!(decode_config(&block), Some(config));
+        assert_eq!(decode_config(&block), Ok(config));
         for index in 0..block.len() {
             let mut bad = block.clone();
             bad[index] ^= 0x40;
-            assert_eq!(
-                decode_config(&bad),
-                None,
+            assert!(
+                decode_config(&bad).is_err(),
                 "corruption at byte {index} went unnoticed"
             );
         }
@@ -88,6 +132,6 @@ mod tests {
     /// An erased sector (all 0xFF) is "no configuration".
     #[test]
     fn erased_sector_is_none() {
-        assert_eq!(decode_config(&[0xFF; 64]), None);
+        assert_eq!(decode_config(&[0xFF; 64]), Err(ConfigError::Erased));
     }
 }

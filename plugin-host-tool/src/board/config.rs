@@ -9,9 +9,10 @@
 //! "KPCF"  u16 LE length L  L bytes postcard(BoardConfig)  u32 LE CRC-32/ISO-HDLC(postcard bytes)
 //! ```
 
-use crc::{CRC_32_ISO_HDLC, Crc};
 pub use plugin_format::config::{BoardConfig, CONFIG_MAGIC};
-use plugin_format::config::{CONFIG_FLASH_OFFSET, CONFIG_SECTOR_BYTES, encode_config};
+use plugin_format::config::{
+    CONFIG_FLASH_OFFSET, CONFIG_HEADER_BYTES, CONFIG_SECTOR_BYTES, decode_config, encode_config,
+};
 
 use crate::flash::ERASED_BYTE;
 
@@ -19,15 +20,10 @@ use crate::flash::ERASED_BYTE;
 pub const CONFIG_OFFSET: usize = CONFIG_FLASH_OFFSET as usize;
 /// Size of the configuration sector (one CFI erase block).
 pub const CONFIG_SECTOR_SIZE: usize = CONFIG_SECTOR_BYTES as usize;
-/// Bytes before the postcard payload: magic and length.
-const HEADER_LEN: usize = CONFIG_MAGIC.len() + 2;
 /// Bytes after the postcard payload: the CRC.
 const CRC_LEN: usize = 4;
 /// Largest postcard payload that fits in the sector.
-pub const MAX_CONFIG_PAYLOAD: usize = CONFIG_SECTOR_SIZE - HEADER_LEN - CRC_LEN;
-
-/// CRC-32/ISO-HDLC, the same CRC the host link uses.
-static CRC32: Crc<u32> = Crc::<u32>::new(&CRC_32_ISO_HDLC);
+pub const MAX_CONFIG_PAYLOAD: usize = CONFIG_SECTOR_SIZE - CONFIG_HEADER_BYTES - CRC_LEN;
 
 /// Why a configuration block could not be written or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,79 +41,32 @@ pub enum ConfigError {
     /// The encoded configuration does not fit in the sector.
     #[error("the board configuration is {len} bytes encoded; at most {max} fit")]
     TooLarge {
-        /// Encoded payload length.
+        /// Encoded block length.
         len: usize,
         /// The limit.
         max: usize,
     },
-    /// The sector holds no configuration (it is erased).
-    #[error("the configuration sector is erased")]
-    Erased,
-    /// The sector does not start with [`CONFIG_MAGIC`].
-    #[error("the configuration sector does not start with \"KPCF\"")]
-    BadMagic,
-    /// The length field points past the end of the sector.
-    #[error("the configuration block is truncated")]
-    Truncated,
-    /// The CRC does not match the payload.
-    #[error("the configuration block's CRC does not match")]
-    Crc,
-    /// postcard could not decode the payload.
-    #[error("the configuration block could not be decoded")]
-    Decode,
-    /// postcard could not encode the configuration.
-    #[error("the configuration could not be encoded")]
-    Encode,
+    /// The sector holds no usable configuration.
+    #[error("{0}")]
+    Unreadable(plugin_format::config::ConfigError),
 }
 
 /// The configuration block for `config`: magic, length, postcard payload, CRC (not padded).
 pub fn to_block(config: &BoardConfig) -> Result<Vec<u8>, ConfigError> {
-    let payload_len = postcard::to_allocvec(config)
-        .map_err(|_| ConfigError::Encode)?
-        .len();
-    if payload_len > MAX_CONFIG_PAYLOAD {
-        return Err(ConfigError::TooLarge {
-            len: payload_len,
-            max: MAX_CONFIG_PAYLOAD,
-        });
-    }
     let block = encode_config(config);
-    if block.len() != HEADER_LEN + payload_len + CRC_LEN {
-        return Err(ConfigError::Encode);
+    let max = CONFIG_HEADER_BYTES + MAX_CONFIG_PAYLOAD + CRC_LEN;
+    if block.len() > max {
+        return Err(ConfigError::TooLarge {
+            len: block.len(),
+            max,
+        });
     }
     Ok(block)
 }
 
 /// Reads a configuration block from the start of `sector`.
 pub fn from_block(sector: &[u8]) -> Result<BoardConfig, ConfigError> {
-    let magic = sector
-        .get(..CONFIG_MAGIC.len())
-        .ok_or(ConfigError::Truncated)?;
-    if magic != CONFIG_MAGIC {
-        return Err(if magic.iter().all(|byte| *byte == ERASED_BYTE) {
-            ConfigError::Erased
-        } else {
-            ConfigError::BadMagic
-        });
-    }
-    let length_bytes = sector
-        .get(CONFIG_MAGIC.len()..HEADER_LEN)
-        .ok_or(ConfigError::Truncated)?;
-    let len = usize::from(u16::from_le_bytes([length_bytes[0], length_bytes[1]]));
-    let payload = sector
-        .get(HEADER_LEN..HEADER_LEN + len)
-        .ok_or(ConfigError::Truncated)?;
-    let crc_bytes = sector
-        .get(HEADER_LEN + len..HEADER_LEN + len + CRC_LEN)
-        .ok_or(ConfigError::Truncated)?;
-    let crc = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
-    if CRC32.checksum(payload) != crc {
-        return Err(ConfigError::Crc);
-    }
-    match postcard::take_from_bytes(payload) {
-        Ok((config, [])) => Ok(config),
-        _ => Err(ConfigError::Decode),
-    }
+    decode_config(sector).map_err(ConfigError::Unreadable)
 }
 
 /// Erases the configuration sector of `image` and writes `config` into it.
@@ -175,7 +124,7 @@ mod tests {
         let mut expected = b"KPCF".to_vec();
         expected.extend_from_slice(&[0x07, 0x00]); // u16 LE length 7
         expected.extend_from_slice(&payload);
-        expected.extend_from_slice(&CRC32.checksum(&payload).to_le_bytes());
+        expected.extend_from_slice(&plugin_format::frame::crc32(&payload).to_le_bytes());
         assert_eq!(block, expected);
     }
 
@@ -204,16 +153,33 @@ mod tests {
     #[test]
     fn bad_sectors_are_told_apart() {
         let erased = vec![ERASED_BYTE; CONFIG_SECTOR_SIZE];
-        assert_eq!(from_block(&erased), Err(ConfigError::Erased));
-        assert_eq!(from_block(b"ELF\x7f...."), Err(ConfigError::BadMagic));
+        assert_eq!(
+            from_block(&erased),
+            Err(ConfigError::Unreadable(
+                plugin_format::config::ConfigError::Erased
+            ))
+        );
+        assert_eq!(
+            from_block(b"ELF\x7f...."),
+            Err(ConfigError::Unreadable(
+                plugin_format::config::ConfigError::BadMagic
+            ))
+        );
 
         let block = to_block(&sample()).unwrap();
         let mut corrupt = block.clone();
-        corrupt[HEADER_LEN] ^= 0x01;
-        assert_eq!(from_block(&corrupt), Err(ConfigError::Crc));
+        corrupt[CONFIG_HEADER_BYTES] ^= 0x01;
+        assert_eq!(
+            from_block(&corrupt),
+            Err(ConfigError::Unreadable(
+                plugin_format::config::ConfigError::Crc
+            ))
+        );
         assert_eq!(
             from_block(&block[..block.len() - 1]),
-            Err(ConfigError::Truncated)
+            Err(ConfigError::Unreadable(
+                plugin_format::config::ConfigError::Truncated
+            ))
         );
         assert!(matches!(
             read_from_image(&[0; 16]),
@@ -227,7 +193,7 @@ mod tests {
         let mut image = vec![ERASED_BYTE; FLASH_SIZE];
         write_to_image(&sample(), &mut image).unwrap();
         let sector = &image[CONFIG_OFFSET..CONFIG_OFFSET + CONFIG_SECTOR_SIZE];
-        assert_eq!(plugin_format::config::decode_config(sector), Some(sample()));
+        assert_eq!(plugin_format::config::decode_config(sector), Ok(sample()));
     }
 
     /// A name too long for the sector is refused instead of being cut.
