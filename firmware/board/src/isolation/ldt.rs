@@ -69,25 +69,22 @@ pub fn data_segment(base: u32, bytes: u32) -> u64 {
 /// A DPL-3 data segment that admits no offset at all (an empty linear memory): an expand-down
 /// segment with limit 0xFFFFFFFF, whose valid range (limit, 0xFFFFFFFF] is empty (SDM 3.4.5.1).
 pub fn empty_data_segment(base: u32) -> u64 {
-    let descriptor: Descriptor =
-        DescriptorBuilder::data_descriptor(base, 0xFFFFF, DataSegmentType::ReadWriteExpand)
-            .present()
-            .dpl(Ring::Ring3)
-            .db()
-            .limit_granularity_4kb()
-            .finish();
-    descriptor.as_u64()
+    full_span_data_segment(base, DataSegmentType::ReadWriteExpand)
 }
 
 /// A data segment covering 4 GiB from `base`: software mode, where generated code checks bounds.
 pub fn unlimited_data_segment(base: u32) -> u64 {
-    let descriptor: Descriptor =
-        DescriptorBuilder::data_descriptor(base, 0xFFFFF, DataSegmentType::ReadWrite)
-            .present()
-            .dpl(Ring::Ring3)
-            .db()
-            .limit_granularity_4kb()
-            .finish();
+    full_span_data_segment(base, DataSegmentType::ReadWrite)
+}
+
+/// A DPL-3 data segment of type `kind` with the largest limit (0xFFFFF pages).
+fn full_span_data_segment(base: u32, kind: DataSegmentType) -> u64 {
+    let descriptor: Descriptor = DescriptorBuilder::data_descriptor(base, 0xFFFFF, kind)
+        .present()
+        .dpl(Ring::Ring3)
+        .db()
+        .limit_granularity_4kb()
+        .finish();
     descriptor.as_u64()
 }
 
