@@ -90,3 +90,41 @@ fn console_reboot_boots_again() {
         "uptime restarted"
     );
 }
+
+/// The defmt log streams over the host link and decodes with the firmware ELF's `.defmt` table:
+/// the boot message, logged before any host connected, comes back from the backlog.
+#[test]
+fn defmt_log_decodes_with_the_firmware_elf() {
+    use plugin_host_tool::defmt_log::LogTable;
+    use plugin_host_tool::workspace::Workspace;
+
+    let elf = Workspace::locate().expect("workspace").firmware_elf();
+    let table = LogTable::from_file(&elf).expect("the firmware ELF has a .defmt table");
+    let board = TestBoard::qemu();
+    let mut link = board.link();
+    let mut stream = table.stream();
+    stream.feed(&link.subscribe_logs().expect("subscribe"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|line: &String| line.contains("isolation software"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no boot message in the log: {lines:?}"
+        );
+        if let Ok(Some(plugin_format::message::Event::Log(bytes))) =
+            link.next_event(Duration::from_millis(200))
+        {
+            stream.feed(&bytes);
+        }
+        while let Some(line) = stream.next_line() {
+            lines.push(line.expect("a decodable frame").message);
+        }
+    }
+    assert!(
+        lines.iter().any(|line| line.contains("kplug 0.1.0 up")),
+        "{lines:?}"
+    );
+}
