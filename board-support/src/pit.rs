@@ -167,6 +167,50 @@ impl<P: PortIo> Pit8254<P> {
         end.wrapping_sub(start).saturating_mul(u64::from(PIT_HZ)) / elapsed_ticks
     }
 
+    /// Measures the frequency of `read_tsc` like [`Pit8254::measure_tsc_hz`], but from the PIT's
+    /// own count rather than from when the CPU notices the count ran out: channel 2 counts down
+    /// from 0xFFFF; its count is latched and read at the start and once at least `pit_ticks` have
+    /// passed, each read bracketed by two TSC reads (the sample with the tightest bracket of
+    /// `SAMPLES` is kept). A CPU that is descheduled while it waits (a loaded emulator host)
+    /// then only widens the waiting, not the measured interval. `pit_ticks` must stay below
+    /// 0xFFFF (55 ms).
+    pub fn measure_tsc_hz_latched(&mut self, pit_ticks: u16, mut read_tsc: impl FnMut() -> u64) -> u64 {
+        const SAMPLES: usize = 5;
+        let mut sample = |pit: &mut Self| {
+            let mut best: Option<(u64, u64, u16)> = None;
+            for _ in 0..SAMPLES {
+                let before = read_tsc();
+                let count = pit.read_channel2();
+                let after = read_tsc();
+                let width = after.wrapping_sub(before);
+                if best.is_none_or(|(best_width, _, _)| width < best_width) {
+                    best = Some((width, before.wrapping_add(width / 2), count));
+                }
+            }
+            best.map(|(_, tsc, count)| (tsc, count)).unwrap_or((0, 0))
+        };
+        self.start_channel2(u16::MAX);
+        let (start_tsc, start_count) = sample(self);
+        let (mut end_tsc, mut end_count) = (start_tsc, start_count);
+        while start_count.wrapping_sub(end_count) < pit_ticks.max(1) && !self.channel2_expired() {
+            (end_tsc, end_count) = sample(self);
+        }
+        self.stop_channel2();
+        let ticks = u64::from(start_count.wrapping_sub(end_count));
+        if ticks == 0 {
+            return 0;
+        }
+        end_tsc.wrapping_sub(start_tsc).saturating_mul(u64::from(PIT_HZ)) / ticks
+    }
+
+    /// Latches and reads channel 2's current count.
+    pub fn read_channel2(&mut self) -> u16 {
+        self.ports.write8(PIT_COMMAND, COMMAND_CHANNEL2 | COMMAND_ACCESS_LATCH);
+        let low = self.ports.read8(PIT_CHANNEL2_DATA);
+        let high = self.ports.read8(PIT_CHANNEL2_DATA);
+        u16::from_le_bytes([low, high])
+    }
+
     /// Gate on and speaker off (read-modify-write, so port B's other bits keep their values), then
     /// channel 2 in mode 0 with `pit_ticks`; counting starts on the next clock.
     fn start_channel2(&mut self, pit_ticks: u16) {

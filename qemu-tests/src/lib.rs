@@ -7,11 +7,15 @@
 //! never passes without a board.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use plugin_host_tool::board::{self, BoardSpec, Emulator, Home, Isolation, Port};
+use plugin_format::message::{InvokeReport, LoadReport, PluginRef, Value};
+use plugin_format::plugin::Limits;
+use plugin_host_tool::board::{self, BoardSpec, Emulator, Home, Isolation, Port, RelayMode};
 use plugin_host_tool::console::Console;
 use plugin_host_tool::link::Link;
+use plugin_host_tool::plugin;
 use plugin_host_tool::workspace::Workspace;
 
 /// How long a QEMU board may take to boot and answer.
@@ -31,12 +35,19 @@ pub fn firmware_image() -> PathBuf {
     image
 }
 
+/// Held by every running Bochs board of this process. One Bochs board keeps a good part of a
+/// core busy and the test machines have two cores, so Bochs boards of one test binary run one
+/// after the other: two at once would starve each other and make their timing checks flaky.
+static BOCHS_BOARDS: Mutex<()> = Mutex::new(());
+
 /// A board booted for one test; stopped (and its state removed) on drop.
 pub struct TestBoard {
     home: Home,
     name: String,
     emulator: Emulator,
     _dir: tempfile::TempDir,
+    /// For a Bochs board, its turn (see [`BOCHS_BOARDS`]); released after the board is down.
+    _turn: Option<MutexGuard<'static, ()>>,
 }
 
 impl TestBoard {
@@ -45,8 +56,24 @@ impl TestBoard {
         TestBoard::boot(Emulator::Qemu, Isolation::Auto)
     }
 
+    /// Boots a fresh Bochs board (segment limits enforced) with `isolation`, once no other
+    /// Bochs board of this process runs. Its relay runs as a thread of the test process.
+    pub fn bochs(isolation: Isolation) -> TestBoard {
+        TestBoard::boot(Emulator::Bochs, isolation)
+    }
+
     /// Boots a fresh board of `emulator` with `isolation`, from a private copy of the image.
+    ///
+    /// A Bochs board waits for its turn (one at a time per process) and runs its relay as a
+    /// thread of this process ([`RelayMode::InProcess`]): a test binary has no `kplug`
+    /// executable beside it to run the relay as a process.
     pub fn boot(emulator: Emulator, isolation: Isolation) -> TestBoard {
+        let turn = (emulator == Emulator::Bochs).then(|| {
+            // A test that panicked while holding the turn has stopped its board (on drop).
+            BOCHS_BOARDS
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        });
         // Short paths: Unix socket paths are limited to 108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("kq")
@@ -59,13 +86,22 @@ impl TestBoard {
         let mut spec = BoardSpec::new(name.clone(), image);
         spec.emulator = emulator;
         spec.isolation = isolation;
+        if emulator == Emulator::Bochs {
+            spec.relay = RelayMode::InProcess;
+        }
         board::up(&home, &spec).unwrap_or_else(|error| panic!("board up failed: {error}"));
         TestBoard {
             home,
             name,
             emulator,
             _dir: dir,
+            _turn: turn,
         }
+    }
+
+    /// Which emulator runs this board.
+    pub fn emulator(&self) -> Emulator {
+        self.emulator
     }
 
     /// How long this board may take to answer after boot.
@@ -145,4 +181,42 @@ pub fn bochs_available() -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok()
+}
+
+/// The path of `relative` (for example `hostile/oob.wat`) in the workspace's `plugins/`.
+pub fn plugin_file(relative: &str) -> PathBuf {
+    let workspace = Workspace::locate().expect("run the tests inside the kplug workspace");
+    workspace.root().join("plugins").join(relative)
+}
+
+/// The module in `plugins/<relative>`, assembled if it is WAT.
+pub fn plugin_module(relative: &str) -> Vec<u8> {
+    let path = plugin_file(relative);
+    plugin::read_module(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// The default limits with a 2 s time budget. An emulated CPU on a loaded host can be descheduled
+/// for longer than the default 10 ms budget (which counts wall-clock time through the TSC), and a
+/// trivial call would then end as `budget exceeded`; tests about budgets set their own.
+pub fn relaxed_limits() -> Limits {
+    Limits {
+        budget_us: 2_000_000,
+        ..Limits::default()
+    }
+}
+
+/// Uploads `module` as `name` with `limits`; the firmware must accept it.
+pub fn upload(link: &mut Link, name: &str, module: Vec<u8>, limits: Limits) -> LoadReport {
+    let description = plugin::describe(name, module, limits)
+        .unwrap_or_else(|error| panic!("describe {name}: {error}"));
+    plugin::upload(link, description, |_, _| {})
+        .unwrap_or_else(|error| panic!("upload {name}: {error}"))
+}
+
+/// Calls `export` of plugin `id` with i32 `args`; the firmware must run it (the call itself may
+/// trap: that is in the report).
+pub fn invoke(link: &mut Link, id: u32, export: &str, args: &[i32]) -> InvokeReport {
+    let values = args.iter().copied().map(Value::I32).collect();
+    plugin::invoke(link, PluginRef::Id(id), export, values)
+        .unwrap_or_else(|error| panic!("invoke {export}{args:?} of plugin {id}: {error}"))
 }

@@ -3,7 +3,6 @@
 
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::message::{PluginRef, Value};
-use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
 use plugin_host_tool::link::{Link, LinkError};
 use plugin_host_tool::plugin;
@@ -11,7 +10,8 @@ use qemu_tests::TestBoard;
 
 fn load(link: &mut Link, name: &str, wat: &str) -> u32 {
     let module = wat::parse_str(wat).expect("wat");
-    let description = plugin::describe(name, module, Limits::default()).expect("describe");
+    let description =
+        plugin::describe(name, module, qemu_tests::relaxed_limits()).expect("describe");
     let report = plugin::upload(link, description, |_, _| {})
         .unwrap_or_else(|error| panic!("upload {name}: {error}"));
     report.id
@@ -116,7 +116,7 @@ fn refusals_are_typed() {
     let garbage = plugin_format::plugin::PluginDescription {
         name: "garbage".into(),
         version: "0".into(),
-        limits: Limits::default(),
+        limits: qemu_tests::relaxed_limits(),
         imports: Vec::new(),
         module: b"\0asm\x01\0\0\0\x01\xFF\xFF".to_vec(),
     };
@@ -125,7 +125,7 @@ fn refusals_are_typed() {
         PluginErrorKind::Invalid
     );
     let float = wat::parse_str(r#"(module (func (export "f") (result f32) f32.const 1))"#).unwrap();
-    let description = plugin::describe("float", float, Limits::default()).unwrap();
+    let description = plugin::describe("float", float, qemu_tests::relaxed_limits()).unwrap();
     assert!(matches!(
         plugin_error(plugin::upload(&mut link, description, |_, _| {})),
         PluginErrorKind::Unsupported { .. }

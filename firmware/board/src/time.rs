@@ -2,22 +2,28 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use board_support::pit::{PIT_HZ, Pit8254};
+use board_support::pit::Pit8254;
 use board_support::port::X86Ports;
 
-/// PIT ticks the calibration waits: about 10 ms.
+/// PIT ticks one calibration window waits: about 10 ms.
 const CALIBRATION_PIT_TICKS: u16 = 11_932;
+/// Calibration windows; the median is kept, so a window stretched by the emulator being
+/// descheduled or translating code for the first time does not skew the rate.
+const CALIBRATION_WINDOWS: usize = 5;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 
-/// Measures the TSC rate against PIT channel 2 (polled, so it works before interrupts are on).
+/// Measures the TSC rate against PIT channel 2 (polled, so it works before interrupts are on):
+/// the median of several windows, each measured from the PIT's latched count.
 pub fn calibrate_tsc() -> u64 {
     // SAFETY: CPL 0; channel 2 and port 0x61 are only used here and by `PitDelay`.
     let mut pit = Pit8254::new(unsafe { X86Ports::new() });
-    let start = crate::cpu::rdtsc();
-    pit.wait_channel2(CALIBRATION_PIT_TICKS);
-    let cycles = crate::cpu::rdtsc().wrapping_sub(start);
-    let hz = cycles * u64::from(PIT_HZ) / u64::from(CALIBRATION_PIT_TICKS);
+    let mut rates = [0u64; CALIBRATION_WINDOWS];
+    for rate in &mut rates {
+        *rate = pit.measure_tsc_hz_latched(CALIBRATION_PIT_TICKS, crate::cpu::rdtsc);
+    }
+    rates.sort_unstable();
+    let hz = rates[CALIBRATION_WINDOWS / 2];
     TSC_HZ.store(hz, Ordering::Relaxed);
     hz
 }

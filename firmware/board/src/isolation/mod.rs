@@ -349,19 +349,32 @@ extern "C" fn gate_dispatch(id: u32, frame: *const u32) -> u64 {
         // 5.8.5); argument 0 was pushed first, so it is the deepest.
         *arg = unsafe { frame.add(2 + count - 1 - index).read() };
     }
-    if id == GROW_GATE_ID {
+    let result = if id == GROW_GATE_ID {
         // SAFETY: as above.
         let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
-        return u64::from(run.grow(args[0], &mut |bytes| platform.resize_memory(handle, bytes)));
-    }
-    match run.import_symbol(id as u16, &args[..count]) {
-        Ok(result) => u64::from(result),
-        Err(_) => {
-            // SAFETY: frame[0] is the EIP after the plugin's far call.
+        Ok(run.grow(args[0], &mut |bytes| platform.resize_memory(handle, bytes)))
+    } else {
+        run.import_symbol(id as u16, &args[..count])
+            .map_err(|_| Fault::Import)
+    };
+    // The timer only preempts code at CPL 3; a plugin that spends its time in gates is caught
+    // here, when the gate returns to it.
+    let result = result.and_then(|value| {
+        if budget_exhausted() {
+            Err(Fault::Budget)
+        } else {
+            Ok(value)
+        }
+    });
+    match result {
+        Ok(value) => u64::from(value),
+        Err(fault) => {
+            // SAFETY: frame[0] is the EIP after the plugin's far call; one byte back is inside
+            // the call instruction, which the source map attributes to the calling operator.
             let return_eip = unsafe { frame.read() };
             let record = run
                 .module
-                .trap_record(return_eip.wrapping_sub(1), Fault::Import, None);
+                .trap_record(return_eip.wrapping_sub(1), fault, None);
             // SAFETY: single core; the only other writer is the abort path of a fault in this
             // same plugin, which cannot run while the plugin is inside this gate, and `enter`
             // is suspended.

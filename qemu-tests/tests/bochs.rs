@@ -1,0 +1,251 @@
+//! Bochs boards (issue 4): Bochs enforces segment limits, so its boot probe must choose hardware
+//! isolation (and report forced software isolation when told to), plugins must upload and run
+//! there in both modes, the PIT must preempt a runaway there too, and the firmware's two clocks
+//! (the TSC it calibrates and the PIT tick) must agree.
+//!
+//! Bochs is slow and takes a good part of a core, so these tests are few, share the work of a
+//! board between checks, and take turns (see `TestBoard::boot`).
+
+use std::time::{Duration, Instant};
+
+use plugin_format::message::{IsolationMode, PluginRef, ProbeOutcome, Reply, Request, Value};
+use plugin_format::plugin::Limits;
+use plugin_format::trap::TrapKind;
+use plugin_host_tool::board::Isolation;
+use plugin_host_tool::link::Link;
+use plugin_host_tool::plugin;
+use qemu_tests::{TestBoard, bochs_available, invoke, plugin_module, upload};
+
+/// CRC-32 of "123456789", what `crc32.wat`'s `check` returns.
+const CRC32_CHECK: u32 = 0xCBF4_3926;
+/// One PIT tick.
+const TICK_US: u64 = 1_000;
+/// What emulation may add to the one tick the firmware promises: Bochs delivers the timer
+/// interrupt between instructions, but its host threads share two cores with the test.
+const EMULATION_SLACK_US: u64 = 4_000;
+/// The console prompt, which ends every answer.
+const PROMPT: &str = "kplug> ";
+
+/// Boots a Bochs board with `isolation`; fails (never skips) when Bochs is missing.
+fn bochs(isolation: Isolation) -> TestBoard {
+    assert!(bochs_available(), "this test needs Bochs (`bochs` on PATH)");
+    TestBoard::bochs(isolation)
+}
+
+/// Uploads crc32.wat, checks its CRC and that it was compiled for `mode`, and unloads it,
+/// returning every byte.
+fn crc32_runs(link: &mut Link, mode: IsolationMode) {
+    let before = link.stats().expect("stats").heap_used;
+    let report = upload(
+        link,
+        "crc32",
+        plugin_module("crc32.wat"),
+        qemu_tests::relaxed_limits(),
+    );
+    assert_eq!(report.isolation, mode, "the code was compiled for {mode:?}");
+    for export in ["check", "check_bitwise"] {
+        assert_eq!(
+            invoke(link, report.id, export, &[]).outcome,
+            Ok(vec![Value::I32(CRC32_CHECK as i32)]),
+            "{export}"
+        );
+    }
+    plugin::unload(link, PluginRef::Id(report.id)).expect("unload");
+    assert_eq!(link.stats().expect("stats").heap_used, before);
+}
+
+/// A Bochs board's probe finds segment limits enforced and picks hardware isolation; a plugin
+/// compiled for it (no bounds checks) runs correctly, and an out-of-bounds load is caught by the
+/// data segment's limit as a typed trap.
+#[test]
+fn hardware_isolation_is_reported_and_plugins_run() {
+    let board = bochs(Isolation::Auto);
+    let mut link = board.link();
+    let info = link.hello().expect("hello");
+    assert_eq!(info.isolation, IsolationMode::Hardware);
+    assert_eq!(info.probe, ProbeOutcome::LimitEnforced);
+    assert!(info.cpu.contains("family 5"), "{}", info.cpu);
+    crc32_runs(&mut link, IsolationMode::Hardware);
+    let oob = upload(
+        &mut link,
+        "oob",
+        plugin_module("hostile/oob.wat"),
+        qemu_tests::relaxed_limits(),
+    );
+    assert_eq!(
+        invoke(&mut link, oob.id, "load32", &[65532]).outcome,
+        Ok(vec![Value::I32(0xEFBE_ADDE_u32 as i32)])
+    );
+    let trap = invoke(&mut link, oob.id, "load32", &[65533])
+        .outcome
+        .expect_err("past the end");
+    assert_eq!(trap.kind, TrapKind::OutOfBounds, "{trap}");
+    assert!(trap.vector.is_some(), "a CPU exception caught it: {trap}");
+    link.info().expect("the board still answers");
+}
+
+/// With software isolation forced, a Bochs board says so (and that the probe found limits
+/// enforced), and plugins compiled with bounds checks run there.
+#[test]
+fn forced_software_isolation_is_reported_and_plugins_run() {
+    let board = bochs(Isolation::Software);
+    let mut link = board.link();
+    let info = link.hello().expect("hello");
+    assert_eq!(info.isolation, IsolationMode::Software);
+    assert_eq!(
+        info.probe,
+        ProbeOutcome::Forced {
+            limits_enforced: true
+        }
+    );
+    let mut console = board.console();
+    let answer = console
+        .command("info", PROMPT, Duration::from_secs(30))
+        .expect("console info");
+    assert!(answer.contains("isolation software"), "{answer:?}");
+    crc32_runs(&mut link, IsolationMode::Software);
+}
+
+/// On a Bochs board (hardware isolation) the PIT stops a runaway within its budget plus one tick,
+/// and while a runaway spins the host link answers a `Ping` before the `Invoke` and the console
+/// answers `uptime`.
+#[test]
+fn runaway_is_preempted_while_the_board_answers() {
+    const SHORT_BUDGET_US: u32 = 200_000;
+    const LONG_BUDGET_US: u32 = 3_000_000;
+    let board = bochs(Isolation::Auto);
+    let mut link = board.link();
+    let module = plugin_module("hostile/spin.wat");
+    let short = Limits {
+        budget_us: SHORT_BUDGET_US,
+        ..qemu_tests::relaxed_limits()
+    };
+    let id = upload(&mut link, "spin", module.clone(), short).id;
+    let report = invoke(&mut link, id, "spin", &[]);
+    let record = report.outcome.expect_err("preempted");
+    assert_eq!(record.kind, TrapKind::BudgetExceeded, "{record}");
+    let budget = u64::from(SHORT_BUDGET_US);
+    assert!(
+        (budget..=budget + TICK_US + EMULATION_SLACK_US).contains(&report.time.micros),
+        "a {budget} us budget ran {} us",
+        report.time.micros
+    );
+
+    let long = Limits {
+        budget_us: LONG_BUDGET_US,
+        ..qemu_tests::relaxed_limits()
+    };
+    let id = upload(&mut link, "spin_long", module, long).id;
+    let mut console = board.console();
+    console
+        .command("", PROMPT, Duration::from_secs(30))
+        .expect("the console prompt");
+    let sent = Instant::now();
+    let runaway = link
+        .send_request(&Request::Invoke {
+            plugin: PluginRef::Id(id),
+            export: "spin".into(),
+            args: Vec::new(),
+        })
+        .expect("send the invoke");
+    let ping = link.send_request(&Request::Ping).expect("send ping");
+    assert_eq!(
+        link.wait_response(ping, Duration::from_secs(30))
+            .expect("the ping is answered"),
+        Ok(Reply::Pong)
+    );
+    assert_eq!(
+        link.counters().stray_responses,
+        0,
+        "the Ping was answered before the Invoke"
+    );
+    let uptime = console
+        .command("uptime", PROMPT, Duration::from_secs(30))
+        .expect("uptime during the runaway");
+    assert!(uptime.contains("up "), "{uptime:?}");
+    let answered = sent.elapsed();
+    let answer = link
+        .wait_response(runaway, Duration::from_secs(60))
+        .expect("the runaway's answer");
+    let finished = sent.elapsed();
+    let Ok(Reply::Invoked(report)) = answer else {
+        panic!("the runaway's answer: {answer:?}");
+    };
+    assert_eq!(
+        report.outcome.map_err(|record| record.kind),
+        Err(TrapKind::BudgetExceeded)
+    );
+    assert!(
+        answered < finished.saturating_sub(Duration::from_millis(100)),
+        "the console answered after {answered:?}, the runaway ended after {finished:?}"
+    );
+}
+
+/// Reads the firmware's two clocks: `env.now_us` (TSC at the calibrated rate) and
+/// `env.ticks_ms` (PIT ticks).
+const CLOCKS_WAT: &str = r#"(module
+  (import "env" "now_us" (func $now_us (result i32)))
+  (import "env" "ticks_ms" (func $ticks_ms (result i32)))
+  (func (export "now_us") (result i32) (call $now_us))
+  (func (export "ticks_ms") (result i32) (call $ticks_ms)))"#;
+
+/// On a Bochs board the firmware's TSC clock (which budgets and every reported timing use) and its
+/// PIT tick agree within 5%, both while the firmware idles between requests and while a plugin
+/// spins: an emulator clock setup that makes the TSC run at the instruction rate while the PIT
+/// follows the host clock breaks budgets and timings.
+#[test]
+fn tsc_and_pit_clocks_agree() {
+    const TOLERANCE: f64 = 0.05;
+    const SPIN_BUDGET_US: u32 = 1_000_000;
+    let board = bochs(Isolation::Auto);
+    let mut link = board.link();
+    let info = link.hello().expect("hello");
+    let clocks = upload(
+        &mut link,
+        "clocks",
+        wat::parse_str(CLOCKS_WAT).expect("wat"),
+        qemu_tests::relaxed_limits(),
+    )
+    .id;
+    let read = |link: &mut Link, export: &str| match invoke(link, clocks, export, &[])
+        .outcome
+        .as_deref()
+    {
+        Ok([Value::I32(value)]) => *value as u32,
+        other => panic!("{export}: {other:?}"),
+    };
+    let both = |link: &mut Link| (read(link, "now_us"), read(link, "ticks_ms"));
+    let compare = |what: &str, start: (u32, u32), end: (u32, u32)| {
+        let tsc_ms = f64::from(end.0.wrapping_sub(start.0)) / 1000.0;
+        let pit_ms = f64::from(end.1.wrapping_sub(start.1));
+        let error = tsc_ms / pit_ms - 1.0;
+        eprintln!(
+            "{what}: TSC clock {tsc_ms:.0} ms, PIT clock {pit_ms:.0} ms ({:+.1}%), TSC calibrated at {} Hz",
+            error * 100.0,
+            info.tsc_hz
+        );
+        assert!(
+            error.abs() <= TOLERANCE,
+            "{what}: the TSC clock advanced {tsc_ms:.0} ms while the PIT ticked {pit_ms:.0} ms \
+             (TSC calibrated at {} Hz)",
+            info.tsc_hz
+        );
+    };
+
+    let start = both(&mut link);
+    std::thread::sleep(Duration::from_secs(2));
+    compare("idle", start, both(&mut link));
+
+    let limits = Limits {
+        budget_us: SPIN_BUDGET_US,
+        ..qemu_tests::relaxed_limits()
+    };
+    let spin = upload(&mut link, "spin", plugin_module("hostile/spin.wat"), limits).id;
+    let start = both(&mut link);
+    let report = invoke(&mut link, spin, "spin", &[]);
+    assert_eq!(
+        report.outcome.map_err(|record| record.kind),
+        Err(TrapKind::BudgetExceeded)
+    );
+    compare("a plugin spinning", start, both(&mut link));
+}
