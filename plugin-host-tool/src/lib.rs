@@ -11,20 +11,26 @@
 //! | [`board`] | starts, lists and stops QEMU and Bochs boards; the board configuration block |
 //! | [`transport`] | one byte pipe over a serial device, a Unix socket or TCP, with timeouts |
 //! | [`link`] | the host-link client: framed requests, responses and events |
-//! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload |
+//! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload, trap policy |
+//! | [`local`] | the silicon harness as a local board: built, started, its pipes a transport |
+//! | [`mod@wast`] | runs `.wast` scripts against an engine: a board or the silicon harness |
 //! | [`console`] | a scriptable client for the line-edited console on COM1 |
 //! | [`defmt_log`] | decodes the firmware's defmt log stream with the ELF's `.defmt` table |
+//! | [`bench`] | `kplug bench`: the benchmarks in the silicon harness or on a board, targets, table, plot |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod board;
 pub mod console;
 pub mod defmt_log;
 pub mod flash;
 pub mod link;
+pub mod local;
 pub mod plugin;
 pub mod transport;
+pub mod wast;
 pub mod workspace;
 
 pub use plugin_format;

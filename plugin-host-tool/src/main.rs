@@ -13,10 +13,14 @@ fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
     match cli.command.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // One line: the error and its causes joined by ": ".
-            eprintln!("kplug: error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => match error.downcast_ref::<cmd::Exit>() {
+            // The command printed what happened (a trap, failed checks) and chose the code.
+            Some(cmd::Exit(code)) => ExitCode::from(*code),
+            None => {
+                // One line: the error and its causes joined by ": ".
+                eprintln!("kplug: error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

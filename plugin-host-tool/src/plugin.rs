@@ -1,12 +1,14 @@
 //! The host side of the plugin lifecycle: reading a module (WAT or binary), checking its imports
 //! against the firmware symbol table before anything is sent, the chunked upload, and the
-//! list / invoke / unload requests.
+//! list / invoke / unload / trap-policy requests; plus the parsing of `i32` arguments as users
+//! type them.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use plugin_format::message::{
-    InvokeReport, LoadReport, MAX_CHUNK_BYTES, PluginRef, PluginSummary, Reply, Request,
-    UnloadReport, Value,
+    Event, InvokeReport, LoadReport, MAX_CHUNK_BYTES, PluginRef, PluginSummary, Reply, Request,
+    TrapPolicy, UnloadReport, Value,
 };
 use plugin_format::plugin::{ImportRequest, Limits, MAX_MODULE_BYTES, PluginDescription};
 use plugin_format::symbols::{self, LinkError as SymbolLinkError, ValType};
@@ -135,6 +137,37 @@ pub fn describe(
     })
 }
 
+/// Builds the description of `module` under `name` with `limits` without checking anything: the
+/// imports listed are the module's function imports as far as they can be read. For tests of the
+/// firmware's own checks (the `.wast` runner uploads invalid, malformed and unlinkable modules on
+/// purpose).
+pub fn describe_unchecked(name: &str, module: Vec<u8>, limits: Limits) -> PluginDescription {
+    let mut imports = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&module) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(reader)) => {
+                for import in reader.into_imports().flatten() {
+                    if let wasmparser::TypeRef::Func(_) = import.ty {
+                        imports.push(ImportRequest {
+                            module: import.module.into(),
+                            name: import.name.into(),
+                        });
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    PluginDescription {
+        name: name.into(),
+        version: "0".into(),
+        limits,
+        imports,
+        module,
+    }
+}
+
 /// Uploads `description` in chunks; the firmware validates, compiles and links it.
 /// `progress(sent, total)` is called after every chunk.
 pub fn upload<T: Transport>(
@@ -224,6 +257,124 @@ pub fn unload<T: Transport>(
     )
 }
 
+/// How often [`invoke_with_events`] hands over the events that arrived while the call runs.
+pub const EVENT_POLL: Duration = Duration::from_millis(50);
+/// How long [`invoke_with_events`] keeps reading after the answer for events that follow it (the
+/// board firmware sends a call's plugin output right after the response); it stops at the first
+/// gap this long.
+pub const EVENT_LINGER: Duration = Duration::from_millis(150);
+
+/// Calls `export` of `plugin` with `args` like [`invoke`], handing every event that arrives
+/// meanwhile (plugin log lines, emitted bytes) to `on_event` as it arrives, and then those that
+/// follow the answer, until the link has been quiet for [`EVENT_LINGER`].
+pub fn invoke_with_events<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    export: &str,
+    args: Vec<Value>,
+    mut on_event: impl FnMut(Event),
+) -> Result<InvokeReport, LinkError> {
+    let request = Request::Invoke {
+        plugin,
+        export: export.into(),
+        args,
+    };
+    let seq = link.send_request(&request)?;
+    let timeout = link.timeout();
+    let deadline = Instant::now() + timeout;
+    let result = loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(LinkError::Timeout(timeout));
+        }
+        match link.wait_response(seq, remaining.min(EVENT_POLL)) {
+            Ok(result) => break result,
+            // A wait that timed out has fed every byte it read to the decoder, so this only
+            // pops what was queued and cannot swallow the response.
+            Err(LinkError::Timeout(_)) => drain_queued_events(link, &mut on_event)?,
+            Err(error) => return Err(error),
+        }
+    };
+    drain_queued_events(link, &mut on_event)?;
+    while let Some(event) = link.next_event(EVENT_LINGER)? {
+        on_event(event);
+    }
+    match result {
+        Ok(Reply::Invoked(report)) => Ok(report),
+        Ok(reply) => Err(LinkError::UnexpectedReply {
+            request: "invoke",
+            reply: Box::new(reply),
+        }),
+        Err(error) => Err(LinkError::Device(error)),
+    }
+}
+
+/// Hands the events the link holds to `on_event` without waiting: the queued ones, and any in
+/// bytes already read. A zero timeout never reads the transport, so when no request is
+/// outstanding (or a wait for its answer just timed out) no response can be lost here.
+pub fn drain_queued_events<T: Transport>(
+    link: &mut Link<T>,
+    on_event: &mut impl FnMut(Event),
+) -> Result<(), LinkError> {
+    while let Some(event) = link.next_event(Duration::ZERO)? {
+        on_event(event);
+    }
+    Ok(())
+}
+
+/// Sets what the firmware does with `plugin` when it traps (this also lifts a quarantine).
+pub fn set_trap_policy<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    policy: TrapPolicy,
+) -> Result<(), LinkError> {
+    expect(
+        link,
+        Request::SetTrapPolicy { plugin, policy },
+        "trap policy",
+        |reply| matches!(reply, Reply::Pong).then_some(()),
+    )
+}
+
+/// Why a command-line argument is not an `i32`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not an i32: use decimal (-2147483648 to 4294967295; values above 2147483647 wrap) \
+     or 0x hex (up to 0xffffffff)"
+)]
+pub struct ParseValueError(pub String);
+
+/// Parses an `i32` argument as users type it: decimal (`42`, `-5`), an unsigned decimal that
+/// wraps (`4294967295` is -1), or hex with `0x` (`0xCBF43926`, also `-0x10`).
+pub fn parse_i32(text: &str) -> Result<i32, ParseValueError> {
+    let error = || ParseValueError(text.to_owned());
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"));
+    let digits_only = |text: &str, radix: u32| {
+        !text.is_empty() && text.chars().all(|digit| digit.is_digit(radix))
+    };
+    let magnitude: u64 = match hex {
+        Some(hex) if digits_only(hex, 16) => u64::from_str_radix(hex, 16).map_err(|_| error())?,
+        None if digits_only(digits, 10) => digits.parse().map_err(|_| error())?,
+        _ => return Err(error()),
+    };
+    if negative {
+        if magnitude > 1 << 31 {
+            return Err(error());
+        }
+        Ok((magnitude as i64).wrapping_neg() as i32)
+    } else if magnitude <= u64::from(u32::MAX) {
+        Ok(magnitude as u32 as i32)
+    } else {
+        Err(error())
+    }
+}
+
 /// A plugin named by the user: a number is an id, anything else a name.
 pub fn plugin_ref(text: &str) -> PluginRef {
     text.parse()
@@ -243,4 +394,178 @@ fn expect<T: Transport, R>(
         request: name,
         reply: Box::new(shown),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::tests::{ScriptedBoard, wire};
+    use plugin_format::message::{DeviceFrame, HostFrame, StepTime};
+
+    /// Every documented argument form parses to the intended bits; out-of-range and garbage
+    /// values are refused instead of being truncated.
+    #[test]
+    fn i32_arguments_parse_as_documented() {
+        let cases: &[(&str, i32)] = &[
+            ("0", 0),
+            ("42", 42),
+            ("-5", -5),
+            ("2147483647", i32::MAX),
+            ("-2147483648", i32::MIN),
+            ("2147483648", i32::MIN),
+            ("4294967295", -1),
+            ("0xCBF43926", 0xCBF4_3926_u32 as i32),
+            ("0xcbf43926", -873_187_034),
+            ("0X10", 16),
+            ("0xffffffff", -1),
+            ("-0x10", -16),
+            ("-0x80000000", i32::MIN),
+        ];
+        for &(text, expected) in cases {
+            assert_eq!(parse_i32(text), Ok(expected), "{text}");
+        }
+        for bad in [
+            "",
+            "-",
+            "0x",
+            "-0x",
+            "4294967296",
+            "-2147483649",
+            "0x100000000",
+            "-0x80000001",
+            "1.5",
+            "abc",
+            "0xg",
+            "--1",
+            "+1",
+            "0x-1",
+            " 1",
+        ] {
+            assert!(parse_i32(bad).is_err(), "{bad} parsed");
+        }
+    }
+
+    /// A description built without checks lists the function imports and keeps bytes that do
+    /// not even parse, so the firmware can be shown them.
+    #[test]
+    fn unchecked_descriptions_keep_anything() {
+        let module = wat::parse_str(
+            r#"(module (import "env" "nope" (func)) (import "env" "memory" (memory 1))
+                       (import "env" "log" (func (param i32 i32))))"#,
+        )
+        .unwrap();
+        let description = describe_unchecked("x", module.clone(), Limits::default());
+        let names: Vec<_> = description
+            .imports
+            .iter()
+            .map(|import| format!("{}.{}", import.module, import.name))
+            .collect();
+        assert_eq!(names, ["env.nope", "env.log"]);
+        assert_eq!(description.module, module);
+        assert!(describe("x", module, Limits::default()).is_err());
+        let garbage =
+            describe_unchecked("g", b"\0asm\x01\0\0\0\x01\xff".to_vec(), Limits::default());
+        assert!(garbage.imports.is_empty());
+    }
+
+    fn log_event(text: &str) -> Vec<u8> {
+        wire(&DeviceFrame::Event(Event::PluginLog {
+            plugin: 7,
+            text: text.into(),
+        }))
+    }
+
+    /// Events sent before the answer (the silicon harness) and right after it (the board) both
+    /// reach the callback, in order, and the report is the answer's.
+    #[test]
+    fn invoke_hands_over_events_around_the_answer() {
+        let board = ScriptedBoard::new(
+            5,
+            Box::new(|frame: &HostFrame| {
+                let Request::Invoke { ref export, .. } = frame.request else {
+                    panic!("unexpected {frame:?}");
+                };
+                assert_eq!(export, "go");
+                let report = InvokeReport {
+                    outcome: Ok(vec![Value::I32(9)]),
+                    time: StepTime {
+                        cycles: 100,
+                        micros: 1,
+                    },
+                };
+                vec![
+                    log_event("before"),
+                    wire(&DeviceFrame::Response {
+                        seq: frame.seq,
+                        result: Ok(Reply::Invoked(report)),
+                    }),
+                    log_event("after"),
+                    wire(&DeviceFrame::Event(Event::PluginOutput {
+                        plugin: 7,
+                        bytes: b"hi".to_vec(),
+                    })),
+                ]
+            }),
+        );
+        let mut link = Link::new(board);
+        link.set_timeout(Duration::from_secs(2));
+        let mut events = Vec::new();
+        let report = invoke_with_events(&mut link, PluginRef::Id(7), "go", Vec::new(), |event| {
+            events.push(event)
+        })
+        .unwrap();
+        assert_eq!(report.outcome, Ok(vec![Value::I32(9)]));
+        assert_eq!(
+            events,
+            [
+                Event::PluginLog {
+                    plugin: 7,
+                    text: "before".into()
+                },
+                Event::PluginLog {
+                    plugin: 7,
+                    text: "after".into()
+                },
+                Event::PluginOutput {
+                    plugin: 7,
+                    bytes: b"hi".to_vec()
+                },
+            ]
+        );
+        assert_eq!(link.counters().stray_responses, 0);
+    }
+
+    /// A firmware that never answers makes the call fail with a timeout, not hang; a refusal
+    /// comes back as the firmware's typed error.
+    #[test]
+    fn invoke_times_out_or_returns_the_refusal() {
+        let silent = ScriptedBoard::new(64, Box::new(|_: &HostFrame| Vec::new()));
+        let mut link = Link::new(silent);
+        link.set_timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        let error =
+            invoke_with_events(&mut link, PluginRef::Id(1), "f", Vec::new(), |_| {}).unwrap_err();
+        assert!(matches!(error, LinkError::Timeout(_)), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        let refusing = ScriptedBoard::new(
+            64,
+            Box::new(|frame: &HostFrame| {
+                vec![wire(&DeviceFrame::Response {
+                    seq: frame.seq,
+                    result: Err(plugin_format::error::RequestError::Busy),
+                })]
+            }),
+        );
+        let mut link = Link::new(refusing);
+        let error =
+            invoke_with_events(&mut link, PluginRef::Id(1), "f", Vec::new(), |_| {}).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LinkError::Device(plugin_format::error::RequestError::Busy)
+            ),
+            "{error}"
+        );
+    }
 }

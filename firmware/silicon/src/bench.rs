@@ -1,217 +1,421 @@
-//! `kplug-silicon bench`: the invocation-path figures measured on this CPU with the TSC (the
-//! kernel suite and the paper's table are `kplug bench`'s job; this is the harness's part).
+//! `kplug-silicon bench`: issue 5's benchmarks on this machine's CPU, in one process and one
+//! run, printed as one JSON object (`kplug bench` turns it into the table, checks the targets
+//! and plots it).
+//!
+//! | part | module |
+//! | --- | --- |
+//! | invocation round trips (0 and 4 arguments, import calls, a plain call beside them) | [`invocation`] |
+//! | the cost of each transition they are made of | [`transitions`] |
+//! | code generation, link, unlink (example plugins and a large generated module) | [`codegen`], [`generated`] |
+//! | the kernel suite four ways, the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`] |
+//! | TSC reads, calibration, summaries, pinning | [`measure`] |
+//!
+//! Figures are TSC cycles (microseconds where the targets are in microseconds), the median and
+//! spread of many repetitions after a warm-up, with the process pinned to the CPU it started
+//! on. On this machine's CPUs the TSC runs at a constant rate, which may differ from the core
+//! clock; ratios taken in the same run do not depend on it.
+
+pub mod codegen;
+pub mod generated;
+pub mod invocation;
+pub mod kernels;
+pub mod measure;
+pub mod native;
+pub mod suite;
+pub mod transitions;
 
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
-use core::arch::x86::_rdtsc;
-use kplug_core::{CompileOptions, Isolation, Plugin, compile};
+use crate::platform::Segments;
+use kplug_core::{CompileOptions, LoadError, Outcome, Plugin, compile};
+use measure::{Clock, Summary};
 use plugin_format::plugin::Limits;
 use serde_json::{Value, json};
+use std::fmt;
+use std::time::{Duration, Instant};
 
-/// Repetitions per figure.
-const REPETITIONS: usize = 20_000;
+/// Usage of `kplug-silicon bench`.
+pub const USAGE: &str = "usage: kplug-silicon bench [--json] [--quick] [--no-pin]
+  Runs issue 5's benchmarks in the silicon harness and prints one JSON object (pretty-printed
+  unless --json). --quick takes few repetitions (a smoke test, not a measurement); --no-pin
+  leaves the process free to migrate between CPUs. `kplug bench` prints the table.";
 
-const MODULE: &str = r#"(module (import "env" "ticks_ms" (func $ticks (result i32)))
-  (func (export "null"))
-  (func (export "null4") (param i32 i32 i32 i32))
-  (func (export "import") (result i32) call $ticks)
-  (func (export "imports100") (local i32) i32.const 100 local.set 0
-    (loop call $ticks drop local.get 0 i32.const 1 i32.sub local.tee 0 br_if 0)))"#;
-
-#[inline(never)]
-extern "C" fn native_null(a: u32) -> u32 {
-    core::hint::black_box(a)
+/// Why the bench could not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BenchError {
+    /// A benchmark module did not assemble or compile.
+    Compile {
+        /// The module.
+        module: String,
+        /// Why.
+        error: String,
+    },
+    /// A module could not be installed, linked or started.
+    Load {
+        /// The module.
+        module: String,
+        /// Why.
+        error: String,
+    },
+    /// A call did not return what it should.
+    Call {
+        /// The module.
+        module: String,
+        /// The export.
+        export: String,
+        /// What happened instead.
+        outcome: String,
+    },
+    /// An engine computed something other than the native baseline.
+    Mismatch {
+        /// The kernel.
+        kernel: &'static str,
+        /// The engine.
+        engine: &'static str,
+        /// The native result.
+        expected: i32,
+        /// The engine's result.
+        found: i32,
+    },
+    /// wasmi failed.
+    Wasmi(String),
+    /// The machine could not be prepared (TSC, LDT).
+    Setup(String),
+    /// The command line is wrong.
+    Usage(String),
 }
 
-fn summary(mut samples: Vec<u64>) -> Value {
-    samples.sort_unstable();
-    json!({
-        "median": samples[samples.len() / 2],
-        "min": samples[0],
-        "max": samples[samples.len() - 1],
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchError::Compile { module, error } => {
+                write!(f, "{module}: does not compile: {error}")
+            }
+            BenchError::Load { module, error } => write!(f, "{module}: cannot load: {error}"),
+            BenchError::Call {
+                module,
+                export,
+                outcome,
+            } => write!(f, "{module}: {export}: {outcome}"),
+            BenchError::Mismatch {
+                kernel,
+                engine,
+                expected,
+                found,
+            } => write!(
+                f,
+                "kernel {kernel}: {engine} returned {found:#010x}, native Rust {expected:#010x}"
+            ),
+            BenchError::Wasmi(error) => write!(f, "wasmi: {error}"),
+            BenchError::Setup(error) => write!(f, "{error}"),
+            BenchError::Usage(error) => write!(f, "{error}\n{USAGE}"),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Samples of each invocation round trip.
+    pub invocation_repetitions: usize,
+    /// Code generations (and link/unlink pairs) of each small module.
+    pub codegen_repetitions: usize,
+    /// Code generations of the large generated module.
+    pub large_codegen_repetitions: usize,
+    /// Timed runs of each kernel per engine.
+    pub kernel_repetitions: usize,
+    /// How long to calibrate the TSC.
+    pub calibration: Duration,
+    /// Pin the process to the CPU it runs on.
+    pub pin: bool,
+    /// This is the quick (smoke-test) setting.
+    pub quick: bool,
+}
+
+impl Options {
+    /// The full measurement.
+    pub fn full() -> Options {
+        Options {
+            invocation_repetitions: 200_000,
+            codegen_repetitions: 200,
+            large_codegen_repetitions: 20,
+            kernel_repetitions: 15,
+            calibration: Duration::from_millis(200),
+            pin: true,
+            quick: false,
+        }
+    }
+
+    /// A few repetitions of everything: checks the bench runs, measures nothing reliably.
+    pub fn quick() -> Options {
+        Options {
+            invocation_repetitions: 2_000,
+            codegen_repetitions: 5,
+            large_codegen_repetitions: 2,
+            kernel_repetitions: 2,
+            calibration: Duration::from_millis(20),
+            pin: true,
+            quick: true,
+        }
+    }
+}
+
+/// A benchmark module assembled from WAT.
+pub(crate) fn wat_module(name: &str, text: &str) -> Result<Vec<u8>, BenchError> {
+    wat::parse_str(text).map_err(|error| BenchError::Compile {
+        module: name.into(),
+        error: error.to_string(),
     })
 }
 
-fn measure(mut body: impl FnMut()) -> Vec<u64> {
-    (0..REPETITIONS)
-        .map(|_| {
-            // SAFETY: rdtsc has no preconditions on this CPU class.
-            let start = unsafe { _rdtsc() };
-            body();
-            // SAFETY: as above.
-            let end = unsafe { _rdtsc() };
-            end - start
-        })
-        .collect()
-}
-
-const KERNELS: &str = r#"(module (memory (export "memory") 2)
-  (func $fib (export "fib") (param i32) (result i32)
-    local.get 0 i32.const 2 i32.lt_u if (result i32) local.get 0 else
-    local.get 0 i32.const 1 i32.sub call $fib local.get 0 i32.const 2 i32.sub call $fib i32.add end)
-  (func (export "crc") (param $p i32) (param $n i32) (result i32) (local $c i32) (local $k i32)
-    i32.const -1 local.set $c
-    (block (loop
-      local.get $n i32.eqz br_if 1
-      local.get $c local.get $p i32.load8_u i32.xor local.set $c
-      i32.const 8 local.set $k
-      (loop
-        local.get $c i32.const 1 i32.shr_u
-        i32.const 0xEDB88320 i32.const 0 local.get $c i32.const 1 i32.and i32.sub i32.and
-        i32.xor local.set $c
-        local.get $k i32.const 1 i32.sub local.tee $k br_if 0)
-      local.get $p i32.const 1 i32.add local.set $p
-      local.get $n i32.const 1 i32.sub local.set $n
-      br 0))
-    local.get $c i32.const -1 i32.xor))"#;
-
-#[inline(never)]
-fn native_fib(n: u32) -> u32 {
-    if n < 2 {
-        n
-    } else {
-        native_fib(n - 1).wrapping_add(native_fib(n - 2))
+/// Maps a load error of `module` to a [`BenchError`].
+pub(crate) fn load_error(module: &str) -> impl Fn(LoadError) -> BenchError + '_ {
+    move |error| BenchError::Load {
+        module: module.into(),
+        error: error.to_string(),
     }
 }
 
-#[inline(never)]
-fn native_crc(bytes: &[u8]) -> u32 {
-    let mut crc = u32::MAX;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & 0u32.wrapping_sub(crc & 1));
+/// A module compiled, installed, linked and started in the harness, uninstalled on drop.
+pub(crate) struct Installed {
+    name: String,
+    platform: Silicon,
+    host: HarnessHost,
+    /// Present from `new` until drop.
+    plugin: Option<Plugin<Silicon>>,
+}
+
+impl Installed {
+    /// Compiles `wasm` with `options` and installs it with `limits` in `segments`.
+    pub(crate) fn new(
+        name: &str,
+        wasm: &[u8],
+        options: CompileOptions,
+        limits: Limits,
+        segments: Segments,
+    ) -> Result<Installed, BenchError> {
+        let module = compile(wasm, &options).map_err(|error| BenchError::Compile {
+            module: name.into(),
+            error: error.to_string(),
+        })?;
+        let mut platform = Silicon::with_segments(segments);
+        let mut host = HarnessHost::new(Output::Collect);
+        let mut plugin =
+            Plugin::install(&mut platform, module, limits).map_err(load_error(name))?;
+        let started = plugin
+            .link(&mut platform)
+            .and_then(|()| plugin.start(&mut platform, &mut host));
+        if let Err(error) = started {
+            plugin.uninstall(&mut platform);
+            return Err(load_error(name)(error));
+        }
+        Ok(Installed {
+            name: name.into(),
+            platform,
+            host,
+            plugin: Some(plugin),
+        })
+    }
+
+    /// The function index of export `name`.
+    pub(crate) fn export(&self, export: &str) -> Result<u32, BenchError> {
+        self.plugin
+            .as_ref()
+            .and_then(|plugin| plugin.module().export(export))
+            .ok_or_else(|| BenchError::Call {
+                module: self.name.clone(),
+                export: export.into(),
+                outcome: "no such export".into(),
+            })
+    }
+
+    /// Calls function `function` with `args`.
+    #[inline(always)]
+    pub(crate) fn call(&mut self, function: u32, args: &[i32]) -> Outcome {
+        let plugin = self.plugin.as_mut().expect("installed until dropped");
+        plugin.call(&mut self.platform, &mut self.host, function, args)
+    }
+
+    /// Calls `function` and checks that it returned `expected`.
+    pub(crate) fn expect(
+        &mut self,
+        function: u32,
+        args: &[i32],
+        expected: Option<i32>,
+    ) -> Result<(), BenchError> {
+        match self.call(function, args) {
+            Outcome::Returned(result) if result == expected => Ok(()),
+            outcome => Err(BenchError::Call {
+                module: self.name.clone(),
+                export: format!("function {function}{args:?}"),
+                outcome: format!("{outcome:?}, expected {expected:?}"),
+            }),
         }
     }
-    !crc
-}
 
-/// Cycles of one run of `body` (the minimum of a few).
-fn best_of(mut body: impl FnMut()) -> u64 {
-    (0..5)
-        .map(|_| {
-            // SAFETY: rdtsc has no preconditions.
-            let start = unsafe { _rdtsc() };
-            body();
-            // SAFETY: as above.
-            unsafe { _rdtsc() - start }
-        })
-        .min()
-        .unwrap_or(0)
-}
-
-/// fib(25) and CRC32 of 64 KiB: native, and the JIT in both modes (cycles).
-pub fn kernels() -> Value {
-    let wasm = wat::parse_str(KERNELS).expect("kernels");
-    let data: Vec<u8> = (0..65536u32).map(|i| (i * 7 + i / 13) as u8).collect();
-    let mut out = json!({
-        "fib25_native": best_of(|| { core::hint::black_box(native_fib(core::hint::black_box(25))); }),
-        "crc64k_native": best_of(|| { core::hint::black_box(native_crc(core::hint::black_box(&data))); }),
-    });
-    for (isolation, naive) in [
-        (Isolation::Hardware, false),
-        (Isolation::Software, false),
-        (Isolation::Hardware, true),
-    ] {
-        let mut options = CompileOptions::new(isolation);
-        options.naive = naive;
-        let module = compile(&wasm, &options).expect("compiles");
-        let mut platform = Silicon::new();
-        let mut host = HarnessHost::new(Output::Collect);
-        let limits = Limits {
-            budget_us: 0,
-            ..Limits::default()
-        };
-        let mut plugin = Plugin::install(&mut platform, module, limits).expect("installs");
-        plugin.link(&mut platform).expect("links");
-        assert!(plugin.write_memory(0, &data));
-        let fib = plugin.module().export("fib").expect("fib");
-        let crc = plugin.module().export("crc").expect("crc");
-        let check_fib = plugin.call(&mut platform, &mut host, fib, &[25]);
-        let check_crc = plugin.call(&mut platform, &mut host, crc, &[0, 65536]);
-        assert_eq!(
-            check_fib,
-            kplug_core::Outcome::Returned(Some(native_fib(25) as i32))
-        );
-        assert_eq!(
-            check_crc,
-            kplug_core::Outcome::Returned(Some(native_crc(&data) as i32))
-        );
-        let name = format!(
-            "{}{}",
-            isolation.as_str(),
-            if naive { "_naive" } else { "" }
-        );
-        out[format!("fib25_{name}")] = json!(best_of(|| {
-            plugin.call(&mut platform, &mut host, fib, &[25]);
-        }));
-        out[format!("crc64k_{name}")] = json!(best_of(|| {
-            plugin.call(&mut platform, &mut host, crc, &[0, 65536]);
-        }));
-        plugin.uninstall(&mut platform);
+    /// Calls `function`, which must return an i32.
+    pub(crate) fn result(&mut self, function: u32, args: &[i32]) -> Result<i32, BenchError> {
+        match self.call(function, args) {
+            Outcome::Returned(Some(result)) => Ok(result),
+            outcome => Err(BenchError::Call {
+                module: self.name.clone(),
+                export: format!("function {function}{args:?}"),
+                outcome: format!("{outcome:?}"),
+            }),
+        }
     }
-    out
 }
 
-/// Runs the figures; prints one JSON object.
-pub fn run(isolation: Isolation) -> i32 {
-    let wasm = wat::parse_str(MODULE).expect("bench module");
-    let mut platform = Silicon::new();
-    let mut host = HarnessHost::new(Output::Collect);
-    let limits = Limits {
-        budget_us: 0,
-        ..Limits::default()
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if let Some(plugin) = self.plugin.take() {
+            plugin.uninstall(&mut self.platform);
+        }
+    }
+}
+
+/// A summary as `{median, min, max, ...}`.
+fn summary_json(summary: Summary) -> Value {
+    summary.json()
+}
+
+/// Runs every benchmark and returns the report. `progress` is told what runs next.
+pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Value, BenchError> {
+    let began = Instant::now();
+    let pinned_cpu = if options.pin {
+        measure::pin_to_current_cpu()
+    } else {
+        None
     };
-    let module = compile(&wasm, &CompileOptions::new(isolation)).expect("compiles");
-    let mut plugin = Plugin::install(&mut platform, module, limits).expect("installs");
-    plugin.link(&mut platform).expect("links");
-    let null = plugin.module().export("null").expect("null");
-    let null4 = plugin.module().export("null4").expect("null4");
-    let import_once = plugin.module().export("import").expect("import");
-    let empty = measure(|| {});
-    let overhead = summary(empty.clone())["min"].as_u64().unwrap_or(0);
-    let net = |samples: Vec<u64>| {
-        summary(
-            samples
-                .into_iter()
-                .map(|s| s.saturating_sub(overhead))
-                .collect(),
-        )
-    };
-    let native = net(measure(|| {
-        core::hint::black_box(native_null(core::hint::black_box(1)));
-    }));
-    let invoke0 = net(measure(|| {
-        plugin.call(&mut platform, &mut host, null, &[]);
-    }));
-    let invoke4 = net(measure(|| {
-        plugin.call(&mut platform, &mut host, null4, &[1, 2, 3, 4]);
-    }));
-    let import = net(measure(|| {
-        plugin.call(&mut platform, &mut host, import_once, &[]);
-    }));
-    let imports100 = net(measure(|| {
-        let _ = plugin.invoke(&mut platform, &mut host, "imports100", &[]);
-    }));
-    let link = net(measure(|| {
-        plugin.unlink(&mut platform);
-        plugin.link(&mut platform).expect("links");
-    }));
-    plugin.uninstall(&mut platform);
-    println!(
-        "{}",
+    progress("calibrating the TSC");
+    let clock = Clock::calibrate(options.calibration).map_err(BenchError::Setup)?;
+
+    progress("measuring the transitions");
+    // On a thread of its own: it loads FS, which this thread uses for plugin contexts. The
+    // thread inherits the pinning.
+    let transitions = std::thread::scope(|scope| {
+        scope
+            .spawn(|| transitions::measure(&clock, options.invocation_repetitions / 10))
+            .join()
+            .unwrap_or_else(|_| Err(BenchError::Setup("the transitions thread panicked".into())))
+    })?;
+
+    progress("measuring invocation round trips");
+    let calls = invocation::measure(&clock, options.invocation_repetitions)?;
+
+    progress("measuring code generation, link and unlink");
+    let mut plugins = Vec::new();
+    for (name, wasm) in codegen::modules()? {
+        let repetitions = if name == codegen::GENERATED {
+            options.large_codegen_repetitions
+        } else {
+            options.codegen_repetitions
+        };
+        plugins.push(codegen::measure_module(&clock, &name, &wasm, repetitions)?);
+    }
+    let total_bytes: f64 = plugins.iter().map(|plugin| plugin.wasm_bytes as f64).sum();
+    let total_seconds: f64 = plugins
+        .iter()
+        .map(|plugin| plugin.codegen_cycles.median / clock.hz)
+        .sum();
+    let paper_sample = plugins
+        .iter()
+        .find(|plugin| plugin.name == "grayscale")
+        .ok_or_else(|| BenchError::Setup("the grayscale transcoder is missing".into()))?;
+    let step = |summary: Summary| {
         json!({
-            "where": "silicon",
-            "isolation": isolation.as_str(),
-            "unit": "TSC cycles",
-            "native_call_cycles": native,
-            "invoke_cycles": invoke0,
-            "invoke4_cycles": invoke4,
-            "invoke_with_one_import_cycles": import,
-            "invoke_with_100_imports_cycles": imports100,
-            "unlink_plus_link_cycles": link,
-            "kernels": kernels(),
+            "median": measure::round(summary.median),
+            "min": measure::round(summary.min),
+            "max": measure::round(summary.max),
+            "plugin": "grayscale",
         })
-    );
-    0
+    };
+    let link_us = step(paper_sample.link_us);
+    let unlink_us = step(paper_sample.unlink_us);
+
+    progress("running the kernel suite (native, hardware, software, wasmi, flat, naive)");
+    let kernels = kernels::measure(&clock, options.kernel_repetitions)?;
+
+    Ok(json!({
+        "where": "silicon",
+        "cpu": measure::cpu_name(),
+        "unit": "TSC cycles",
+        "tsc_hz": clock.hz.round(),
+        "measurement_overhead_cycles": clock.overhead,
+        "pinned_cpu": pinned_cpu,
+        "quick": options.quick,
+        "repetitions": {
+            "invocation": options.invocation_repetitions,
+            "codegen": options.codegen_repetitions,
+            "codegen_large": options.large_codegen_repetitions,
+            "kernels": options.kernel_repetitions,
+        },
+        "isolation": "hardware",
+        "native_baseline": {
+            "cpu": native::NATIVE_CPU,
+            "compiler": env!("KPLUG_NATIVE_RUSTC"),
+        },
+        "interpreter": kernels::WASMI,
+        "native_call_cycles": summary_json(calls.native_call),
+        "invoke_cycles": summary_json(calls.invoke),
+        "invoke4_cycles": summary_json(calls.invoke4),
+        "import_call_cycles": summary_json(calls.import_call),
+        "invoke_software_cycles": summary_json(calls.invoke_software),
+        "invoke_after_other_plugin_cycles": summary_json(calls.invoke_after_other_plugin),
+        "transitions": transitions,
+        "codegen_bytes_per_sec": (total_bytes / total_seconds).round(),
+        "link_us": link_us,
+        "unlink_us": unlink_us,
+        "plugins": plugins.iter().map(|plugin| plugin.json(&clock)).collect::<Vec<_>>(),
+        "kernels": kernels.iter().map(kernels::KernelFigures::json).collect::<Vec<_>>(),
+        "kernel_summary": kernels::summary(&kernels),
+        "isolation_cost_ratio": measure::round(kernels::isolation_cost_ratio(&kernels)),
+        "elapsed_s": measure::round(began.elapsed().as_secs_f64()),
+    }))
+}
+
+/// Parses `bench`'s arguments: the options and whether to print compact JSON.
+pub fn parse(args: &[String]) -> Result<(Options, bool), BenchError> {
+    let mut options = Options::full();
+    let mut compact = false;
+    let mut pin = true;
+    for arg in args {
+        match arg.as_str() {
+            "--json" => compact = true,
+            "--quick" => options = Options::quick(),
+            "--no-pin" => pin = false,
+            other => return Err(BenchError::Usage(format!("unknown argument `{other}`"))),
+        }
+    }
+    options.pin = pin;
+    Ok((options, compact))
+}
+
+/// `kplug-silicon bench [...]`: prints the report; the exit code.
+pub fn run(args: &[String]) -> i32 {
+    let (options, compact) = match parse(args) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!("kplug-silicon bench: {error}");
+            return 2;
+        }
+    };
+    let mut progress = |step: &str| eprintln!("kplug-silicon bench: {step}");
+    match collect(&options, &mut progress) {
+        Ok(report) => {
+            let text = if compact {
+                report.to_string()
+            } else {
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            };
+            println!("{text}");
+            0
+        }
+        Err(error) => {
+            eprintln!("kplug-silicon bench: {error}");
+            1
+        }
+    }
 }

@@ -1,26 +1,19 @@
-//! The `kplug-silicon` command line: `run` (one call) and `serve` (JSON lines on stdin/stdout,
-//! for `kplug run --local` / `kplug wast --local`).
+//! The `kplug-silicon` command line: `run` (one call). `link` (the host-link protocol on
+//! stdin/stdout, what `kplug --local` uses) is in `crate::link`.
 
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
 use kplug_core::compiler::CompileOptions;
-use kplug_core::table::{PluginTable, TableError};
+use kplug_core::table::PluginTable;
 use kplug_core::{Isolation, Outcome};
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapRecord;
-use serde::Deserialize;
 use serde_json::{Value, json};
-use std::io::{BufRead, Write};
-use std::time::Instant;
-
-/// Plugin slots in `serve`.
-const SERVE_SLOTS: usize = 64;
 
 /// Usage text.
 pub const USAGE: &str = "usage:
   kplug-silicon run [--isolation hardware|software] [--naive] [--memory PAGES] [--stack BYTES]
                     [--budget-us US] [--json] FILE.wasm|FILE.wat EXPORT [ARGS...]
-  kplug-silicon serve        JSON lines on stdin/stdout (see the crate docs)
   kplug-silicon link [--isolation hardware|software]
                              the kplug host-link protocol on stdin/stdout (what `kplug --local` uses)";
 
@@ -193,214 +186,4 @@ pub fn run(args: &[String]) -> i32 {
     };
     let _ = table.unload(&mut platform, id);
     code
-}
-
-/// One `serve` request.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum Request {
-    /// Compile, install, link and start a module.
-    Load {
-        /// The module (binary wasm), hex.
-        module: String,
-        /// A name for `stats`.
-        #[serde(default)]
-        name: String,
-        /// `hardware` (default) or `software`.
-        #[serde(default)]
-        isolation: Option<String>,
-        /// Limits (defaults from `plugin_format`).
-        #[serde(default)]
-        limits: Option<LimitsJson>,
-    },
-    /// Call an export.
-    Invoke {
-        id: u32,
-        export: String,
-        #[serde(default)]
-        args: Vec<Value>,
-    },
-    /// Unlink and free a plugin.
-    Unload { id: u32 },
-    /// Per-plugin statistics.
-    Stats,
-}
-
-#[derive(Debug, Deserialize)]
-struct LimitsJson {
-    max_memory_pages: Option<u32>,
-    stack_bytes: Option<u32>,
-    budget_us: Option<u32>,
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-fn error(kind: &str, message: impl ToString) -> Value {
-    json!({ "ok": false, "kind": kind, "error": message.to_string() })
-}
-
-fn serve_one(
-    line: &str,
-    platform: &mut Silicon,
-    host: &mut HarnessHost,
-    table: &mut PluginTable<Silicon>,
-) -> Value {
-    let request: Request = match serde_json::from_str(line) {
-        Ok(request) => request,
-        Err(e) => return error("request", e),
-    };
-    match request {
-        Request::Load {
-            module,
-            name,
-            isolation,
-            limits,
-        } => {
-            let Some(bytes) = hex_decode(&module) else {
-                return error("request", "module is not hex");
-            };
-            let isolation = match parse_isolation(isolation.as_deref().unwrap_or("hardware")) {
-                Ok(isolation) => isolation,
-                Err(e) => return error("request", e),
-            };
-            let mut plugin_limits = Limits::default();
-            if let Some(limits) = limits {
-                if let Some(v) = limits.max_memory_pages {
-                    plugin_limits.max_memory_pages = v;
-                }
-                if let Some(v) = limits.stack_bytes {
-                    plugin_limits.stack_bytes = v;
-                }
-                if let Some(v) = limits.budget_us {
-                    plugin_limits.budget_us = v;
-                }
-            }
-            let started = Instant::now();
-            let options = CompileOptions::new(isolation);
-            match table.load(platform, host, &name, &bytes, plugin_limits, &options) {
-                Ok(id) => {
-                    let entry = table.get(id).expect("just loaded");
-                    let module = entry.plugin.module();
-                    json!({
-                        "ok": true,
-                        "id": id,
-                        "code_bytes": module.stats.code_bytes,
-                        "wasm_code_bytes": module.stats.wasm_code_bytes,
-                        "imports": module.imports.iter().map(|i| format!("{}.{}", i.module, i.name)).collect::<Vec<_>>(),
-                        "load_us": started.elapsed().as_micros() as u64,
-                        "logs": std::mem::take(&mut host.logs),
-                    })
-                }
-                Err(TableError::Compile(e)) => error("compile", e),
-                Err(TableError::Load(kplug_core::LoadError::Link(e))) => error("link", e),
-                Err(TableError::Load(kplug_core::LoadError::StartTrapped(trap))) => {
-                    json!({ "ok": false, "kind": "trap", "error": trap.to_string(), "trap": trap_json(&trap) })
-                }
-                Err(TableError::Load(e)) => error("load", e),
-            }
-        }
-        Request::Invoke { id, export, args } => {
-            let mut values = Vec::new();
-            for (index, arg) in args.iter().enumerate() {
-                let parsed = match arg {
-                    Value::Number(n) => n
-                        .as_i64()
-                        .filter(|v| *v >= i64::from(i32::MIN) && *v <= i64::from(u32::MAX))
-                        .map(|v| v as i32),
-                    Value::String(s) => parse_i32(s),
-                    _ => None,
-                };
-                match parsed {
-                    Some(value) => values.push(value),
-                    None => {
-                        return error(
-                            "invoke",
-                            kplug_core::InvokeError::WrongArgumentType {
-                                index: index as u32,
-                            },
-                        );
-                    }
-                }
-            }
-            let result = table.invoke(platform, host, id, &export, &values);
-            let logs = std::mem::take(&mut host.logs);
-            let emitted = hex_encode(&std::mem::take(&mut host.emitted));
-            match result {
-                Ok(Outcome::Returned(value)) => json!({
-                    "ok": true,
-                    "results": value.into_iter().collect::<Vec<_>>(),
-                    "logs": logs,
-                    "emitted": emitted,
-                }),
-                Ok(Outcome::Trapped(trap)) => json!({
-                    "ok": true,
-                    "trap": trap_json(&trap),
-                    "logs": logs,
-                    "emitted": emitted,
-                }),
-                Err(e) => error("invoke", e),
-            }
-        }
-        Request::Unload { id } => match table.unload(platform, id) {
-            Ok(()) => json!({ "ok": true }),
-            Err(e) => error("unload", e),
-        },
-        Request::Stats => {
-            let plugins: Vec<Value> = table
-                .iter()
-                .map(|(id, entry)| {
-                    let stats = &entry.plugin.stats;
-                    json!({
-                        "id": id,
-                        "name": entry.name,
-                        "invocations": stats.invocations,
-                        "traps": stats.traps,
-                        "code_bytes": stats.code_bytes,
-                        "memory_bytes": stats.memory_bytes,
-                        "last": match &stats.last {
-                            Some(Outcome::Returned(v)) => json!({ "results": v.iter().collect::<Vec<_>>() }),
-                            Some(Outcome::Trapped(t)) => json!({ "trap": trap_json(t) }),
-                            None => Value::Null,
-                        },
-                    })
-                })
-                .collect();
-            json!({ "ok": true, "plugins": plugins, "ldt_entries": crate::ldt::allocated() })
-        }
-    }
-}
-
-/// `kplug-silicon serve`; returns the exit code.
-pub fn serve() -> i32 {
-    let mut platform = Silicon::new();
-    let mut host = HarnessHost::new(Output::Collect);
-    let mut table = PluginTable::new(SERVE_SLOTS);
-    let stdin = std::io::stdin();
-    let mut stdout = std::io::stdout();
-    for line in stdin.lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = serve_one(&line, &mut platform, &mut host, &mut table);
-        if writeln!(stdout, "{reply}")
-            .and_then(|()| stdout.flush())
-            .is_err()
-        {
-            break;
-        }
-    }
-    0
 }

@@ -10,7 +10,6 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(&args[1..]),
-        Some("serve") => cli::serve(),
         Some("link") => match args[1..].iter().map(String::as_str).collect::<Vec<_>>()[..] {
             [] | ["--isolation", "hardware"] => {
                 kplug_silicon::link::serve(kplug_core::Isolation::Hardware)
@@ -23,10 +22,7 @@ fn main() {
                 2
             }
         },
-        Some("bench") => kplug_silicon::bench::run(match args.get(1).map(String::as_str) {
-            Some("software") => kplug_core::Isolation::Software,
-            _ => kplug_core::Isolation::Hardware,
-        }),
+        Some("bench") => kplug_silicon::bench::run(&args[1..]),
         _ => {
             eprintln!("{}", cli::USAGE);
             2

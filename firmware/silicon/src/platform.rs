@@ -108,6 +108,8 @@ pub struct Handle {
     memory_bytes: u32,
     /// Unique per install: tells whether a thread's FS still holds this plugin's context.
     generation: u64,
+    /// The segments were installed without limits ([`Segments::Flat`]).
+    flat: bool,
 }
 
 /// Source of [`Handle::generation`].
@@ -129,10 +131,27 @@ fn flat() -> Flat {
     Flat { cs, ds }
 }
 
+/// How the harness sizes a plugin's segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segments {
+    /// As `kplug_core::abi` requires: code, data and stack limits exact in hardware mode
+    /// (the isolation the board gives).
+    Exact,
+    /// **Benchmarks only, no isolation.** Every segment (code, data, stack, context) keeps its
+    /// base but gets a 4 GiB limit, whatever the isolation mode, so the CPU checks nothing.
+    /// Running hardware-mode code (no bounds checks) this way is "the same generated code with
+    /// flat segments and no checks", the reference for the isolation cost (issue 5). The bases
+    /// cannot be 0 as on a truly flat machine: the code addresses linear memory from offset 0,
+    /// and a Linux process cannot map page 0. Out-of-bounds accesses then reach whatever lies
+    /// past the region instead of trapping, so only trusted code may run this way.
+    Flat,
+}
+
 /// The harness platform.
 #[derive(Debug)]
 pub struct Silicon {
     flat: Flat,
+    segments: Segments,
 }
 
 impl Default for Silicon {
@@ -144,10 +163,21 @@ impl Default for Silicon {
 impl Silicon {
     /// The platform (installs the signal handlers once per process).
     pub fn new() -> Silicon {
+        Silicon::with_segments(Segments::Exact)
+    }
+
+    /// The platform with the given segment sizing ([`Segments::Flat`] is for benchmarks only).
+    pub fn with_segments(segments: Segments) -> Silicon {
         install_handlers();
-        Silicon { flat: flat() }
+        Silicon {
+            flat: flat(),
+            segments,
+        }
     }
 }
+
+/// The size of a segment without a limit.
+const NO_LIMIT: u64 = 1 << 32;
 
 fn data_segment(base: *mut u8, bytes: u32, isolation: Isolation) -> Segment {
     match isolation {
@@ -213,6 +243,21 @@ unsafe impl Platform for Silicon {
                 kind: Kind::Data,
             },
         ];
+        let flat_segments = self.segments == Segments::Flat;
+        let segments = segments.map(|segment| {
+            if flat_segments {
+                Segment {
+                    size: NO_LIMIT,
+                    kind: match segment.kind {
+                        Kind::DataExpandDown => Kind::Data,
+                        kind => kind,
+                    },
+                    ..segment
+                }
+            } else {
+                segment
+            }
+        });
         for (entry, segment) in entries.iter().zip(segments) {
             if let Err(error) = ldt::install(*entry, segment) {
                 for entry in entries {
@@ -251,6 +296,7 @@ unsafe impl Platform for Silicon {
                 isolation: request.isolation,
                 memory_bytes: request.memory_bytes,
                 generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+                flat: flat_segments,
             },
             regions,
             selectors,
@@ -341,7 +387,7 @@ fn resize(handle: &mut Handle, bytes: u32) -> Result<*mut u8, PlatformError> {
     if bytes as usize > handle.memory.bytes {
         return Err(PlatformError::OutOfMemory);
     }
-    if handle.isolation == Isolation::Hardware {
+    if handle.isolation == Isolation::Hardware && !handle.flat {
         ldt::install(
             handle.entries[1],
             data_segment(handle.memory.base, bytes, Isolation::Hardware),

@@ -6,9 +6,16 @@
 use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, PluginTable, compile};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
+use plugin_format::error::{PluginErrorKind, RequestError};
+use plugin_format::frame::{self, FrameDecoder};
+use plugin_format::message::{
+    DeviceFrame, Event, HostFrame, InvokeReport, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef,
+    Reply, Request, Value,
+};
 use plugin_format::plugin::Limits;
+use plugin_format::plugin::PluginDescription;
 use plugin_format::trap::{TrapKind, TrapRecord};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 const MODES: [Isolation; 2] = [Isolation::Hardware, Isolation::Software];
@@ -271,39 +278,106 @@ fn naive_mode_agrees() {
     assert_eq!(results[0], results[1]);
 }
 
-/// A `serve` child process and a way to ask it one request.
-struct Server {
+/// A `kplug-silicon link` child: the host-link protocol on its stdin/stdout.
+struct LinkChild {
     child: std::process::Child,
     stdin: std::process::ChildStdin,
-    stdout: BufReader<std::process::ChildStdout>,
+    stdout: std::process::ChildStdout,
+    decoder: FrameDecoder,
+    seq: u32,
+    events: Vec<Event>,
 }
 
-impl Server {
-    fn spawn() -> Server {
+impl LinkChild {
+    fn spawn(isolation: &str) -> LinkChild {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
-            .arg("serve")
+            .args(["link", "--isolation", isolation])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Server {
+        let stdout = child.stdout.take().unwrap();
+        LinkChild {
             child,
             stdin,
             stdout,
+            decoder: FrameDecoder::new(),
+            seq: 0,
+            events: Vec::new(),
         }
     }
 
-    fn ask(&mut self, request: &str) -> serde_json::Value {
-        writeln!(self.stdin, "{request}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
+    /// Sends `request` and returns its one response (events before it are kept).
+    fn request(&mut self, request: Request) -> Result<Reply, RequestError> {
+        self.seq += 1;
+        let frame = frame::encode(&HostFrame {
+            seq: self.seq,
+            request,
+        })
+        .unwrap();
+        self.stdin.write_all(&frame).unwrap();
+        self.stdin.flush().unwrap();
+        let mut byte = [0u8; 1];
+        loop {
+            assert_eq!(self.stdout.read(&mut byte).unwrap(), 1, "the link closed");
+            let Some(decoded) = self.decoder.feed(byte[0]) else {
+                continue;
+            };
+            match frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap() {
+                DeviceFrame::Response { seq, result } => {
+                    assert_eq!(seq, self.seq);
+                    return result;
+                }
+                DeviceFrame::Event(event) => self.events.push(event),
+            }
+        }
+    }
+
+    /// Uploads `module` as `name`.
+    fn load(&mut self, name: &str, module: &[u8]) -> Result<u32, RequestError> {
+        let description = PluginDescription {
+            name: name.into(),
+            version: "0".into(),
+            limits: Limits::default(),
+            imports: Vec::new(),
+            module: Vec::new(),
+        };
+        let begin = Request::UploadBegin {
+            description,
+            module_bytes: module.len() as u32,
+        };
+        assert_eq!(self.request(begin), Ok(Reply::UploadReady));
+        for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
+            let offset = (index * MAX_CHUNK_BYTES) as u32;
+            self.request(Request::UploadChunk {
+                offset,
+                bytes: chunk.to_vec(),
+            })
+            .unwrap();
+        }
+        match self.request(Request::UploadEnd {
+            crc32: frame::crc32(module),
+        })? {
+            Reply::Loaded(report) => Ok(report.id),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn invoke(&mut self, id: u32, export: &str, args: &[i32]) -> InvokeReport {
+        let args = args.iter().copied().map(Value::I32).collect();
+        match self.request(Request::Invoke {
+            plugin: PluginRef::Id(id),
+            export: export.into(),
+            args,
+        }) {
+            Ok(Reply::Invoked(report)) => report,
+            other => panic!("unexpected reply {other:?}"),
+        }
     }
 
     fn finish(self) {
-        let Server {
+        let LinkChild {
             mut child, stdin, ..
         } = self;
         drop(stdin);
@@ -311,76 +385,119 @@ impl Server {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// 1000 load/invoke/unload cycles (half of them trapping, both modes) in one process leave no
-/// LDT slot behind (checked in a `serve` child so no other test shares its LDT).
+/// 1000 load/invoke/unload cycles (half of them trapping, both modes) over `kplug-silicon link`
+/// leave no LDT slot and no heap byte behind (a child process of its own, so no other test shares
+/// its LDT).
 #[test]
 fn load_unload_cycles_return_every_slot() {
-    let module = hex(&wat::parse_str(
+    let module = wat::parse_str(
         r#"(module (memory 1) (func (export "f") (param i32) (result i32) local.get 0 i32.load))"#,
     )
-    .unwrap());
-    let mut server = Server::spawn();
-    for cycle in 0..1000 {
-        let isolation = if cycle % 2 == 0 {
-            "hardware"
-        } else {
-            "software"
+    .unwrap();
+    for isolation in ["hardware", "software"] {
+        let mut link = LinkChild::spawn(isolation);
+        // Warm up: the first invocation and the first trap set up per-thread state once (the
+        // signal stack, the budget timer), which is not a per-plugin cost.
+        let warm = link.load("warm", &module).expect("load");
+        link.invoke(warm, "f", &[0]);
+        link.invoke(warm, "f", &[1 << 20]);
+        link.request(Request::Unload {
+            plugin: PluginRef::Id(warm),
+        })
+        .expect("unload");
+        let before = match link.request(Request::Stats) {
+            Ok(Reply::Stats(stats)) => stats,
+            other => panic!("{other:?}"),
         };
-        let loaded = server.ask(&format!(
-            r#"{{"op":"load","module":"{module}","isolation":"{isolation}"}}"#
-        ));
-        let id = loaded["id"].as_u64().expect("loaded");
-        let address = if cycle % 3 == 0 { 1 << 20 } else { 4 };
-        let reply = server.ask(&format!(
-            r#"{{"op":"invoke","id":{id},"export":"f","args":[{address}]}}"#
-        ));
-        assert_eq!(reply["trap"].is_object(), cycle % 3 == 0, "{reply}");
-        assert_eq!(
-            server.ask(&format!(r#"{{"op":"unload","id":{id}}}"#))["ok"],
-            true
-        );
+        for cycle in 0..500 {
+            let id = link.load("cycle", &module).expect("load");
+            let address = if cycle % 3 == 0 { 1 << 20 } else { 4 };
+            let report = link.invoke(id, "f", &[address]);
+            assert_eq!(report.outcome.is_err(), cycle % 3 == 0, "{report:?}");
+            assert!(matches!(
+                link.request(Request::Unload {
+                    plugin: PluginRef::Id(id)
+                }),
+                Ok(Reply::Unloaded(_))
+            ));
+        }
+        match link.request(Request::Stats) {
+            Ok(Reply::Stats(stats)) => {
+                assert_eq!(stats.descriptor_slots, 0, "{stats:?}");
+                assert_eq!(stats.heap_used, before.heap_used, "{stats:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(link.request(Request::List), Ok(Reply::Plugins(Vec::new())));
+        link.finish();
     }
-    let stats = server.ask(r#"{"op":"stats"}"#);
-    assert_eq!(stats["ldt_entries"], 0, "{stats}");
-    assert_eq!(stats["plugins"], serde_json::json!([]));
-    server.finish();
 }
 
-/// `serve` speaks JSON lines: load (hex module) -> id, invoke -> results or trap, stats,
-/// unload, and typed errors for bad requests.
+/// `kplug-silicon link` speaks the board's protocol: the handshake, uploads, results, plugin log
+/// events, typed traps, typed refusals, and `UnknownRequest` for a frame it cannot read.
 #[test]
-fn serve_protocol_round_trip() {
+fn link_protocol_round_trip() {
     let wasm = wat::parse_str(
         r#"(module (import "env" "log" (func $log (param i32 i32))) (memory 1) (data (i32.const 0) "ok")
            (func (export "add") (param i32 i32) (result i32) i32.const 0 i32.const 2 call $log local.get 0 local.get 1 i32.add)
            (func (export "oob") (result i32) i32.const 65536 i32.load))"#,
     )
     .unwrap();
-    let hex = hex(&wasm);
-    let mut server = Server::spawn();
-    let mut ask = |request: String| server.ask(&request);
-    let loaded = ask(format!(
-        r#"{{"op":"load","module":"{hex}","name":"t","isolation":"software"}}"#
+    let mut link = LinkChild::spawn("software");
+    match link.request(Request::Hello {
+        protocol: PROTOCOL_VERSION,
+    }) {
+        Ok(Reply::Info(info)) => assert_eq!(info.isolation, Isolation::Software),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        link.request(Request::Hello {
+            protocol: PROTOCOL_VERSION + 1
+        }),
+        Err(RequestError::VersionMismatch { .. })
     ));
-    assert_eq!(loaded["ok"], true, "{loaded}");
-    let id = loaded["id"].as_u64().unwrap();
-    let sum = ask(format!(
-        r#"{{"op":"invoke","id":{id},"export":"add","args":[2,"0xffffffff"]}}"#
-    ));
-    assert_eq!(sum["results"], serde_json::json!([1]), "{sum}");
-    assert_eq!(sum["logs"], serde_json::json!(["ok"]));
-    let trap = ask(format!(r#"{{"op":"invoke","id":{id},"export":"oob"}}"#));
-    assert_eq!(trap["trap"]["code"], 4, "{trap}");
-    let stats = ask(r#"{"op":"stats"}"#.into());
-    assert_eq!(stats["plugins"][0]["invocations"], 2, "{stats}");
-    assert_eq!(stats["plugins"][0]["traps"], 1);
-    let bad = ask(r#"{"op":"load","module":"0061736d","name":"x"}"#.into());
-    assert_eq!(bad["kind"], "compile", "{bad}");
-    assert_eq!(ask(format!(r#"{{"op":"unload","id":{id}}}"#))["ok"], true);
-    assert_eq!(ask(r#"{"op":"nonsense"}"#.into())["ok"], false);
-    server.finish();
+    let id = link.load("t", &wasm).expect("load");
+    let sum = link.invoke(id, "add", &[2, -1]);
+    assert_eq!(sum.outcome, Ok(vec![Value::I32(1)]));
+    assert!(
+        link.events
+            .iter()
+            .any(|event| matches!(event, Event::PluginLog { text, .. } if text == "ok"))
+    );
+    let trap = link.invoke(id, "oob", &[]);
+    assert_eq!(
+        trap.outcome.map_err(|record| record.kind),
+        Err(TrapKind::OutOfBounds)
+    );
+    match link.request(Request::List) {
+        Ok(Reply::Plugins(plugins)) => {
+            assert_eq!(plugins[0].invocations, 2);
+            assert_eq!(plugins[0].traps, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    match link.load("bad", b"\0asm") {
+        Err(RequestError::Plugin(error)) => assert_eq!(error.kind, PluginErrorKind::Invalid),
+        other => panic!("{other:?}"),
+    }
+    // A frame with a valid CRC and an unknown request kind.
+    link.stdin
+        .write_all(&frame::encode_payload(&[99, 0xC8, 0x01]).unwrap())
+        .unwrap();
+    link.seq = 98; // the next request is 99: its answer must be the unknown request's
+    let mut byte = [0u8; 1];
+    let answer = loop {
+        link.stdout.read_exact(&mut byte).unwrap();
+        if let Some(decoded) = link.decoder.feed(byte[0]) {
+            break frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap();
+        }
+    };
+    assert_eq!(
+        answer,
+        DeviceFrame::Response {
+            seq: 99,
+            result: Err(RequestError::UnknownRequest)
+        }
+    );
+    link.finish();
 }

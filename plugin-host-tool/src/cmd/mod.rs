@@ -1,18 +1,31 @@
 //! The `kplug` command line: one module per subcommand, plus the options they share.
 
+mod bench;
 mod board;
 mod build;
 mod console;
 mod flash;
 mod info;
+mod invoke;
+mod list;
 mod logs;
+mod policy;
+mod run;
+mod unload;
+mod upload;
+mod wast;
 
+use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use plugin_host_tool::board::{self as boards, Home, Port};
-use plugin_host_tool::transport::Target;
+use plugin_host_tool::link::Link;
+use plugin_host_tool::plugin_format::plugin::{
+    DEFAULT_BUDGET_US, DEFAULT_MAX_MEMORY_PAGES, DEFAULT_STACK_BYTES, Limits, MAX_PLUGIN_NAME,
+};
+use plugin_host_tool::transport::{self, Target};
 
 /// Build, flash, start and talk to kplug boards.
 #[derive(Debug, Parser)]
@@ -31,6 +44,12 @@ Getting started:
   kplug info                          handshake with the board and show what it is
   kplug console                       talk to the board's console (Ctrl-] detaches)
   kplug logs                          follow the firmware's defmt log
+  kplug upload plugins/crc32.wat      upload a plugin: validated, compiled and linked on the board
+  kplug invoke crc32 check            call one of its exports
+  kplug list                          show the loaded plugins
+  kplug unload crc32                  unlink it and free what it held
+  kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
+  kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
   kplug board down                    stop the board
 
 Boards are kept in $KPLUG_HOME (default ~/.kplug). Commands that talk to a board take
@@ -58,6 +77,22 @@ pub enum Command {
     Console(console::Console),
     /// Show the firmware's defmt log.
     Logs(logs::Logs),
+    /// Upload a plugin (WAT or wasm): the firmware validates, compiles and links it.
+    Upload(upload::Upload),
+    /// Show the loaded plugins.
+    List(list::List),
+    /// Call an export of a loaded plugin.
+    Invoke(invoke::Invoke),
+    /// Unlink a plugin and free everything it holds.
+    Unload(unload::Unload),
+    /// Set what the firmware does with a plugin that traps.
+    Policy(policy::Policy),
+    /// Upload, call and unload a plugin in one go, on a board or in the silicon harness.
+    Run(run::Run),
+    /// Run WebAssembly script (.wast) files against a board or the silicon harness.
+    Wast(wast::Wast),
+    /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
+    Bench(bench::Bench),
 }
 
 impl Command {
@@ -70,6 +105,14 @@ impl Command {
             Command::Info(command) => command.run(),
             Command::Console(command) => command.run(),
             Command::Logs(command) => command.run(),
+            Command::Upload(command) => command.run(),
+            Command::List(command) => command.run(),
+            Command::Invoke(command) => command.run(),
+            Command::Unload(command) => command.run(),
+            Command::Policy(command) => command.run(),
+            Command::Run(command) => command.run(),
+            Command::Wast(command) => command.run(),
+            Command::Bench(command) => command.run(),
         }
     }
 }
@@ -103,6 +146,84 @@ impl TargetArgs {
             port,
         )?)
     }
+}
+
+impl TargetArgs {
+    /// Opens the chosen board's host link and does the handshake.
+    pub fn connect(&self) -> anyhow::Result<Link> {
+        let target = self.resolve(Port::Link)?;
+        let mut link = Link::new(transport::open(&target, self.timeout)?);
+        link.set_timeout(self.timeout);
+        link.hello()
+            .with_context(|| format!("handshake with {target} failed"))?;
+        Ok(link)
+    }
+}
+
+/// The limits a plugin is uploaded with.
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Maximum linear memory, in 64 KiB wasm pages (memory.grow stops there).
+    #[arg(long, value_name = "PAGES", default_value_t = DEFAULT_MAX_MEMORY_PAGES)]
+    pub memory: u32,
+
+    /// Size of the plugin's own stack segment, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_STACK_BYTES)]
+    pub stack: u32,
+
+    /// Time budget per call, in microseconds: a call that runs longer is preempted and traps
+    /// with `budget exceeded`.
+    #[arg(long = "budget-us", value_name = "US", default_value_t = DEFAULT_BUDGET_US)]
+    pub budget_us: u32,
+}
+
+impl LimitArgs {
+    /// The limits.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_memory_pages: self.memory,
+            stack_bytes: self.stack,
+            budget_us: self.budget_us,
+        }
+    }
+}
+
+/// Exit code of a call that trapped (1 is any error, 2 a command-line error).
+pub const EXIT_TRAP: u8 = 3;
+/// Exit code of a run whose checks failed (what failed has been printed).
+pub const EXIT_FAILED: u8 = 1;
+
+/// Ends kplug with this exit code without an error line: what happened has been printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit(pub u8);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// A plugin name made from a file name: its stem, with characters the firmware does not accept
+/// in names replaced by `_`, cut to `MAX_PLUGIN_NAME` bytes less `reserve` (for a suffix).
+pub fn name_from_file(path: &std::path::Path, reserve: usize) -> anyhow::Result<String> {
+    let stem = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(MAX_PLUGIN_NAME.saturating_sub(reserve))
+        .collect();
+    if name.is_empty() {
+        anyhow::bail!(
+            "cannot make a plugin name from {}; pass --name",
+            path.display()
+        );
+    }
+    Ok(name)
 }
 
 /// kplug's state directory.
