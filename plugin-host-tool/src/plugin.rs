@@ -259,14 +259,9 @@ pub fn unload<T: Transport>(
 
 /// How often [`invoke_with_events`] hands over the events that arrived while the call runs.
 pub const EVENT_POLL: Duration = Duration::from_millis(50);
-/// How long [`invoke_with_events`] keeps reading after the answer for events that follow it (the
-/// board firmware sends a call's plugin output right after the response); it stops at the first
-/// gap this long.
-pub const EVENT_LINGER: Duration = Duration::from_millis(150);
-
 /// Calls `export` of `plugin` with `args` like [`invoke`], handing every event that arrives
-/// meanwhile (plugin log lines, emitted bytes) to `on_event` as it arrives, and then those that
-/// follow the answer, until the link has been quiet for [`EVENT_LINGER`].
+/// meanwhile (plugin log lines, emitted bytes) to `on_event` as it arrives. The board and the
+/// harness send a call's events before its response, so all of them have arrived with it.
 pub fn invoke_with_events<T: Transport>(
     link: &mut Link<T>,
     plugin: PluginRef,
@@ -296,9 +291,6 @@ pub fn invoke_with_events<T: Transport>(
         }
     };
     drain_queued_events(link, &mut on_event)?;
-    while let Some(event) = link.next_event(EVENT_LINGER)? {
-        on_event(event);
-    }
     match result {
         Ok(Reply::Invoked(report)) => Ok(report),
         Ok(reply) => Err(LinkError::UnexpectedReply {
@@ -475,8 +467,8 @@ mod tests {
         }))
     }
 
-    /// Events sent before the answer (the silicon harness) and right after it (the board) both
-    /// reach the callback, in order, and the report is the answer's.
+    /// Events sent before the answer (as the board and the harness do) reach the callback in
+    /// order, and the report is the answer's.
     #[test]
     fn invoke_hands_over_events_around_the_answer() {
         let board = ScriptedBoard::new(
@@ -495,15 +487,15 @@ mod tests {
                 };
                 vec![
                     log_event("before"),
-                    wire(&DeviceFrame::Response {
-                        seq: frame.seq,
-                        result: Ok(Reply::Invoked(report)),
-                    }),
                     log_event("after"),
                     wire(&DeviceFrame::Event(Event::PluginOutput {
                         plugin: 7,
                         bytes: b"hi".to_vec(),
                     })),
+                    wire(&DeviceFrame::Response {
+                        seq: frame.seq,
+                        result: Ok(Reply::Invoked(report)),
+                    }),
                 ]
             }),
         );

@@ -81,12 +81,13 @@ pub fn complete(
             if let (Some(services), Some((result, events, plugins))) =
                 (slot.as_mut(), payload.take())
             {
-                services
-                    .link
-                    .respond(&mut services.ports.link_tx, seq, result);
+                // Events first: a client that stops reading at the response has them all.
                 for event in events {
                     services.link.send_event(&mut services.ports.link_tx, event);
                 }
+                services
+                    .link
+                    .respond(&mut services.ports.link_tx, seq, result);
                 services.plugins = plugins;
             }
         });
