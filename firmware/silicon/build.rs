@@ -11,8 +11,9 @@
 //! code, so nothing depends on the float ABI. If a future rustc refuses, the build falls back to
 //! the target's default CPU and the bench says so.
 
+use object::{Object, ObjectSymbol};
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The baseline's source, relative to the package.
@@ -21,6 +22,17 @@ const SOURCE: &str = "src/bench/native_kernels.rs";
 const LIBRARY: &str = "kplug_native_kernels";
 /// The board's CPU class.
 const BOARD_CPU: &str = "pentium";
+/// The only symbols the baseline may take from outside: the C memory functions (libc has
+/// them) and the PIC base. A Rust symbol (a `core` panic function, say) would not link once the
+/// harness is built with LTO, which hides every Rust symbol.
+const ALLOWED_IMPORTS: [&str; 6] = [
+    "memcpy",
+    "memmove",
+    "memset",
+    "memcmp",
+    "bcmp",
+    "_GLOBAL_OFFSET_TABLE_",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed={SOURCE}");
@@ -69,6 +81,7 @@ fn main() {
         );
         "i686 default (pentium4, SSE2)".to_owned()
     };
+    check_imports(&object);
     let archive = out.join(format!("lib{LIBRARY}.a"));
     let _ = std::fs::remove_file(&archive);
     let archiver = env::var("AR").unwrap_or_else(|_| "ar".into());
@@ -95,5 +108,23 @@ fn main() {
     println!(
         "cargo:rustc-env=KPLUG_NATIVE_RUSTC={} -C opt-level=3 -C codegen-units=1",
         version.trim()
+    );
+}
+
+/// Fails the build if the object needs a symbol outside [`ALLOWED_IMPORTS`].
+fn check_imports(object_path: &Path) {
+    let bytes = std::fs::read(object_path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", object_path.display()));
+    let file = object::File::parse(&*bytes)
+        .unwrap_or_else(|error| panic!("cannot parse {}: {error}", object_path.display()));
+    let foreign: Vec<String> = file
+        .symbols()
+        .filter(|symbol| symbol.is_undefined())
+        .filter_map(|symbol| symbol.name().ok().map(str::to_owned))
+        .filter(|name| !name.is_empty() && !ALLOWED_IMPORTS.contains(&name.as_str()))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "{SOURCE} must not need these symbols (write it so that no check can panic): {foreign:?}"
     );
 }

@@ -1,20 +1,25 @@
 //! The flat-side trampolines between the harness (flat segments) and a plugin (LDT segments).
 //!
-//! The invocation round trip pays for exactly these transitions:
+//! The invocation round trip pays for exactly these transitions (costs measured on this
+//! machine's CPU by `kplug-silicon bench`, "transitions"):
 //!
 //! | step | instruction | why it is needed |
 //! | --- | --- | --- |
 //! | in | `mov fs, ctx` (skipped when this thread's FS already holds this plugin's descriptor) | the generated code reaches globals, tables, imports through FS |
-//! | in | `lss esp, fs:[PLUGIN_ESP]` | the plugin runs on its own stack segment |
 //! | in | `mov ds, data` | linear memory is DS |
+//! | in | `mov ss, fs:[PLUGIN_SS]` + `mov esp, ...` | the plugin runs on its own stack segment (stores to linear memory can never reach return addresses; stack exhaustion is a limit fault) |
 //! | in | `jmp far fs:[PLUGIN_ENTRY]` | CS = the plugin's code segment (position-independent code, limit) |
-//! | out | `call far fs:[EXIT]` (in the entry stub) | back to flat CS |
-//! | out | `lss esp, fs:[HOST_ESP]` | back to the harness stack |
-//! | out | `mov ds, ss` | Rust needs flat DS |
+//! | out | `call far fs:[EXIT]` (in the entry stub) | back to flat CS (on the board this is the call gate back to ring 0, so the stub is the same code everywhere) |
+//! | out | `mov ds, flat` | Rust needs flat DS |
+//! | out | `mov ss, flat` + `mov esp, fs:[HOST_ESP]` | back to the harness stack |
 //!
-//! ES and GS are never touched (the generated code uses neither; GS is glibc's TLS), and FS is
-//! not restored (i386 Linux code does not use FS). On the board the in-path is one `retf` to
-//! CPL 3 (CS and SS:ESP together) plus the DS load, and the out-path one call gate.
+//! The far jump in and the far call out are the cheapest far-transfer pair on this CPU class
+//! (a far call in and `retf` out costs more), and SS is loaded with `mov ss` followed by
+//! `mov esp` (`mov ss` holds off interrupts for one instruction, so the pair is atomic) rather
+//! than `lss`, which is slower here. ES and GS are never touched (the generated code uses
+//! neither; GS is glibc's TLS), and FS is not restored (i386 Linux code does not use FS). On the
+//! board the in-path is one `retf` to CPL 3 (CS and SS:ESP together) plus the DS load, and the
+//! out-path one call gate.
 //!
 //! Imports and `memory.grow` come in through [`IMPORT_STUB_BYTES`]-byte stubs (one per import
 //! slot, plus one for grow) that load the slot number and run the common path: switch to the
@@ -99,7 +104,9 @@ global_asm!(
     "kplug_import_common:",
     "mov ecx, esp",
     "mov edx, ss",
-    "lss esp, fword ptr fs:[0x20]",
+    // `mov ss` + `mov esp` rather than `lss`, as in kplug_enter.
+    "mov ss, word ptr fs:[0x24]",
+    "mov esp, fs:[0x20]",
     "push edx",
     "push ecx",
     // Align the stack for the Rust call (16 bytes at the call), remembering where we were.
@@ -118,7 +125,10 @@ global_asm!(
     "je 2f",
     "mov ecx, fs:[0x0C]",
     "mov ds, ecx",
-    "lss esp, fword ptr [esp]",
+    // The plugin's SS:ESP saved above (EDX holds the bytes to pop, so only ECX is free).
+    "mov ecx, [esp]",
+    "mov ss, word ptr [esp + 4]",
+    "mov esp, ecx",
     // Move the return frame up over the arguments, CS first (the areas overlap).
     "mov ecx, [esp + 4]",
     "mov [esp + edx + 4], ecx",

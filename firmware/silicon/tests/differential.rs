@@ -371,6 +371,64 @@ fn byte_stores_under_register_pressure_agree() {
     check(wat, &calls);
 }
 
+/// The peepholes of the compiler (issue 5) against wasmi: arithmetic done in place in a
+/// pinned local's register (`local.get x; ..; op; local.set/tee x`), while an older copy of `x`
+/// is still on the stack, with `x` itself, another pinned local, a frame local, a spilled value
+/// or a constant as the right operand; shifts in place; `x + 0` / `x & -1`; conditions tested
+/// where a local lives; and loads and stores addressed by a pinned local (including the last
+/// bytes of memory and out of bounds).
+#[test]
+fn peepholes_agree() {
+    let wat = r#"(module (memory (export "memory") 1)
+      (func (export "in_place") (param $x i32) (param $y i32) (result i32)
+        (local $z i32) (local $w i32) (local $v i32) (local $i i32)
+        (local.set $i (i32.const 3))
+        (loop $again
+          local.get $x
+          local.get $x local.get $y i32.add local.set $x
+          local.get $x local.get $x i32.sub local.tee $z drop
+          local.get $y local.get $w i32.xor local.set $y
+          local.get $y i32.const 5 i32.shl local.tee $y
+          local.get $x i32.const 0 i32.add
+          local.get $y i32.const -1 i32.and
+          i32.add i32.add i32.add local.set $v
+          local.get $x local.get $v i32.sub local.set $x
+          local.get $w local.get $v i32.or local.set $w
+          local.get $x i32.const 1 i32.shr_s local.set $x
+          local.get $i i32.const 1 i32.sub local.tee $i
+          br_if $again)
+        (if (local.get $w) (then (local.set $z (i32.add (local.get $z) (i32.const 9)))))
+        (if (local.get $v) (then (local.set $z (i32.xor (local.get $z) (local.get $w)))))
+        local.get $x local.get $y i32.add local.get $z i32.add)
+      (func (export "walk") (param $p i32) (param $n i32) (result i32) (local $sum i32)
+        (block $done
+          (loop $byte
+            (br_if $done (i32.eqz (local.get $n)))
+            (i32.store8 (local.get $p) (i32.add (i32.load8_u (local.get $p)) (i32.const 1)))
+            (local.set $sum (i32.add (local.get $sum) (i32.load (local.get $p))))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+            (br $byte)))
+        (local.get $sum)))"#;
+    let mut calls: Vec<Call> = Vec::new();
+    for &x in &EDGES {
+        for &y in &[0, 1, -1, 7, i32::MIN] {
+            calls.push(call("in_place", &[x, y]));
+        }
+    }
+    for (p, n) in [
+        (0, 16),
+        (65_000, 500),
+        (65_532, 1),
+        (65_533, 1),
+        (65_535, 1),
+        (-1, 1),
+    ] {
+        calls.push(call("walk", &[p, n]));
+    }
+    check(wat, &calls);
+}
+
 /// Control flow: nested blocks, loops, br_table (chain and jump table), if/else with results,
 /// early return, unreachable and nop.
 #[test]

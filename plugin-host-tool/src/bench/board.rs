@@ -292,7 +292,7 @@ pub fn run<T: Transport>(
         let mut extra = serde_json::Map::new();
         extra.insert(
             "link_includes_start_function".into(),
-            json!(module == "kernels"),
+            json!(has_start_function(wasm)),
         );
         plugins.push(PluginFigures {
             name: module.clone(),
@@ -386,7 +386,11 @@ pub fn run<T: Transport>(
 }
 
 /// Runs `calls` on plugin `name`.
-fn run_calls<T: Transport>(link: &mut Link<T>, name: &str, calls: &[Call]) -> Result<(), BenchError> {
+fn run_calls<T: Transport>(
+    link: &mut Link<T>,
+    name: &str,
+    calls: &[Call],
+) -> Result<(), BenchError> {
     for call in calls {
         invoke(link, name, call.export, call.args)?;
     }
@@ -405,7 +409,12 @@ fn kernel_suite<T: Transport>(
         stack_bytes: KERNEL_STACK_BYTES,
         budget_us: 0,
     };
-    load(link, &name, assemble("kernels", super::KERNELS_WAT)?, limits)?;
+    load(
+        link,
+        &name,
+        assemble("kernels", super::KERNELS_WAT)?,
+        limits,
+    )?;
     let mut kernels = Vec::new();
     for kernel in KERNELS {
         run_calls(link, &name, kernel.setup)?;
@@ -488,7 +497,12 @@ pub fn macro_scenario<T: Transport>(
     let mut raw = PathTotals::default();
     for frame in 0..options.frames.max(1) {
         // A new test frame each time (not timed: it stands for the camera).
-        invoke(link, &name, "fill_frame", &[FRAME_SOURCE, pixels, frame as i32 + 1])?;
+        invoke(
+            link,
+            &name,
+            "fill_frame",
+            &[FRAME_SOURCE, pixels, frame as i32 + 1],
+        )?;
 
         board_gray.clear();
         for strip in 0..FRAME_HEIGHT / GRAY_STRIP_ROWS {
@@ -560,6 +574,13 @@ pub fn macro_scenario<T: Transport>(
     })
 }
 
+/// Whether `wasm` has a start function (the board runs it as part of linking).
+fn has_start_function(wasm: &[u8]) -> bool {
+    wasmparser::Parser::new(0)
+        .parse_all(wasm)
+        .any(|payload| matches!(payload, Ok(wasmparser::Payload::StartSection { .. })))
+}
+
 /// The bytes of the `PluginOutput` events.
 fn output(events: &[Event]) -> impl Iterator<Item = &[u8]> {
     events.iter().filter_map(|event| match event {
@@ -572,8 +593,8 @@ fn output(events: &[Event]) -> impl Iterator<Item = &[u8]> {
 pub fn transcode(rgb: &[u8]) -> Vec<u8> {
     rgb.chunks_exact(3)
         .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2]))
-                >> 8) as u8
+            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
+                as u8
         })
         .collect()
 }

@@ -15,6 +15,8 @@ use super::report::{INVOKE_TARGET_CYCLES, KernelFigures, NATIVE_TARGET_RATIO, Re
 
 /// Picture size in pixels.
 const SIZE: (u32, u32) = (1400, 560);
+/// Pixels between neighbouring invocation bars (each side).
+const BAR_GAP: u32 = 10;
 /// Width of the left panel.
 const LEFT_WIDTH: u32 = 430;
 /// The paper's invocation range in cycles (0.45-0.62 us at 866 MHz).
@@ -78,7 +80,7 @@ fn invocations(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Re
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(64)
-        .build_cartesian_2d((0u32..count.max(1)).into_segmented(), 0f64..top)
+        .build_cartesian_2d((0u32..count.max(1) - 1).into_segmented(), 0f64..top)
         .map_err(|e| e.to_string())?;
     let labels: Vec<&str> = bars.iter().map(|(label, _)| *label).collect();
     chart
@@ -96,13 +98,15 @@ fn invocations(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Re
         } else {
             "TSC cycles"
         })
+        .y_label_formatter(&|cycles| format!("{cycles:.0}"))
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(std::iter::once(Rectangle::new(
             [
                 (SegmentValue::Exact(0), PAPER_CYCLES.0),
-                (SegmentValue::Exact(count), PAPER_CYCLES.1),
+                (SegmentValue::Last, PAPER_CYCLES.1),
             ],
             RGBColor(0xdd, 0xdd, 0xdd).mix(0.6).filled(),
         )))
@@ -117,13 +121,15 @@ fn invocations(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Re
     chart
         .draw_series(bars.iter().enumerate().map(|(index, (_, value))| {
             let index = index as u32;
-            Rectangle::new(
+            let mut bar = Rectangle::new(
                 [
                     (SegmentValue::Exact(index), 0.0),
                     (SegmentValue::Exact(index + 1), *value),
                 ],
                 COLOURS[0].filled(),
-            )
+            );
+            bar.set_margin(0, 0, BAR_GAP, BAR_GAP);
+            bar
         }))
         .map_err(|e| e.to_string())?;
     chart
@@ -139,7 +145,7 @@ fn invocations(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Re
         .draw_series(std::iter::once(PathElement::new(
             vec![
                 (SegmentValue::Exact(0), INVOKE_TARGET_CYCLES),
-                (SegmentValue::Exact(count), INVOKE_TARGET_CYCLES),
+                (SegmentValue::Last, INVOKE_TARGET_CYCLES),
             ],
             RED.stroke_width(2),
         )))
@@ -192,6 +198,11 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
             ),
         ]
     };
+    // A board runs one isolation mode: leave out the series it has no figures for.
+    let series: Vec<Series> = series
+        .into_iter()
+        .filter(|(_, values)| values.iter().any(Option::is_some))
+        .collect();
     let values = series
         .iter()
         .flat_map(|(_, values)| values.iter().flatten().copied());
@@ -221,7 +232,7 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
         .x_label_area_size(36)
         .y_label_area_size(64)
         .build_cartesian_2d(
-            (0u32..kernels * slots).into_segmented(),
+            (0u32..kernels * slots - 1).into_segmented(),
             (floor..ceiling).log_scale(),
         )
         .map_err(|e| e.to_string())?;
@@ -241,6 +252,14 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
         } else {
             "emulated TSC cycles"
         })
+        .y_label_formatter(&|value| {
+            if relative {
+                format!("{value:.1}")
+            } else {
+                format!("{value:.0}")
+            }
+        })
+        .light_line_style(TRANSPARENT)
         .draw()
         .map_err(|e| e.to_string())?;
     for (index, (label, values)) in series.iter().enumerate() {
@@ -266,7 +285,7 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
             .draw_series(std::iter::once(PathElement::new(
                 vec![
                     (SegmentValue::Exact(0), NATIVE_TARGET_RATIO),
-                    (SegmentValue::Exact(kernels * slots), NATIVE_TARGET_RATIO),
+                    (SegmentValue::Last, NATIVE_TARGET_RATIO),
                 ],
                 RED.stroke_width(2),
             )))

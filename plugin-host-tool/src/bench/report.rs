@@ -330,10 +330,7 @@ impl Report {
             judge(target, figure, value, bound, limit, unit, emulated)
         };
         let worst_plugin = |pick: fn(&PluginFigures) -> Option<f64>| {
-            self.plugins
-                .iter()
-                .filter_map(pick)
-                .max_by(f64::total_cmp)
+            self.plugins.iter().filter_map(pick).max_by(f64::total_cmp)
         };
         let slowest_codegen = self
             .plugins
@@ -537,7 +534,10 @@ mod tests {
                 .find(|target| target.figure == name)
                 .map(|target| target.status)
         };
-        assert_eq!(status(&report, "invoke_cycles.median"), Some(Status::Missed));
+        assert_eq!(
+            status(&report, "invoke_cycles.median"),
+            Some(Status::Missed)
+        );
         assert_eq!(status(&report, "codegen_bytes_per_sec"), Some(Status::Met));
         assert_eq!(status(&report, "isolation_cost_ratio"), Some(Status::Met));
         assert_eq!(

@@ -114,11 +114,11 @@ pub fn render(report: &Report) -> String {
 
     let _ = writeln!(
         out,
-        "\nInvocation ({})                     {:>9}{:>9}{:>9}{:>11}",
+        "\n{:<48}{:>9}{:>9}{:>9}{:>11}",
         if emulated {
-            "emulated TSC cycles"
+            "Invocation (emulated TSC cycles)"
         } else {
-            "TSC cycles       "
+            "Invocation (TSC cycles)"
         },
         "median",
         "min",
@@ -149,7 +149,11 @@ pub fn render(report: &Report) -> String {
         figure_row(&mut out, "software mode, 0 args", Some(&figure));
     }
     if let Some(figure) = figure_at(report, "invoke_after_other_plugin_cycles") {
-        figure_row(&mut out, "right after another plugin ran (FS reload)", Some(&figure));
+        figure_row(
+            &mut out,
+            "right after another plugin ran (FS reload)",
+            Some(&figure),
+        );
     }
     if let Some(Value::Object(transitions)) = report.extra.get("transitions") {
         let median = |key: &str| {
@@ -174,7 +178,11 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "\nCode generation, link, unlink{}",
-        if emulated { " (emulated)" } else { " (hardware mode)" }
+        if emulated {
+            " (emulated)"
+        } else {
+            " (hardware mode)"
+        }
     );
     let _ = writeln!(
         out,
@@ -219,8 +227,8 @@ pub fn render(report: &Report) -> String {
     if let Some(scenario) = &report.macro_scenario {
         let _ = writeln!(
             out,
-            "\nThe paper's macro scenario ({} frames x {}, modelled {} baud 8N1; QEMU's UART has no \
-             baud limit)",
+            "\nThe paper's macro scenario ({} frames x {}, modelled {} baud 8N1: the emulated UART \
+             has no baud limit)",
             scenario.frames, scenario.frame, scenario.baud
         );
         let _ = writeln!(
@@ -266,6 +274,7 @@ pub fn render(report: &Report) -> String {
         let value = match target.value {
             Some(value) if target.unit == "B/s" => format!("{:.1} MB/s", value / 1e6),
             Some(value) if target.unit == "x" => format!("{value:.3}x"),
+            Some(value) if target.unit == "us" => format!("{value:.3} us"),
             Some(value) => format!("{} {}", number(value), target.unit),
             None => "-".into(),
         };
@@ -304,7 +313,11 @@ fn kernels(out: &mut String, report: &Report) {
     let _ = writeln!(
         out,
         "\nKernels (median {}cycles per run; ratios taken in the same run)",
-        if report.is_emulated() { "emulated " } else { "TSC " }
+        if report.is_emulated() {
+            "emulated "
+        } else {
+            "TSC "
+        }
     );
     let _ = writeln!(
         out,
@@ -338,7 +351,8 @@ fn kernels(out: &mut String, report: &Report) {
             ratio(ratio_of(kernel.naive_cycles, kernel.hardware_cycles)),
         );
     }
-    let median = |over: fn(&KernelFigures) -> Option<f64>, under: fn(&KernelFigures) -> Option<f64>| {
+    let median = |over: fn(&KernelFigures) -> Option<f64>,
+                  under: fn(&KernelFigures) -> Option<f64>| {
         report.suite_median(over, under)
     };
     let _ = writeln!(

@@ -32,7 +32,8 @@ versus raw frames transcoded on the host, at a modelled baud rate.",
     after_help = "\
 Examples:
   kplug bench                          silicon harness, table
-  kplug bench --json > bench.json      the same data as JSON
+  kplug bench --json > bench.json      the same data as JSON (instead of the table)
+  kplug bench --json bench.json        the table, and the JSON written to bench.json
   kplug bench --plot bench.svg         and a plot
   kplug bench --board qemu1            a QEMU board (emulated figures, macro scenario)
   kplug bench --quick                  a smoke test: few repetitions, not a measurement"
@@ -50,9 +51,10 @@ pub struct Bench {
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     timeout: Duration,
 
-    /// Print the report as JSON instead of the table.
-    #[arg(long)]
-    json: bool,
+    /// Print the report as JSON instead of the table; with a file name, write the JSON there
+    /// and print the table as well.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    json: Option<String>,
 
     /// Also draw the report into this SVG file.
     #[arg(long, value_name = "FILE.svg")]
@@ -84,10 +86,15 @@ impl Bench {
             self.on_silicon()?
         };
         report.check_targets();
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", table::render(&report));
+        let json = serde_json::to_string_pretty(&report)?;
+        match self.json.as_deref() {
+            Some("-") => println!("{json}"),
+            Some(path) => {
+                std::fs::write(path, format!("{json}\n"))
+                    .with_context(|| format!("cannot write {path}"))?;
+                print!("{}", table::render(&report));
+            }
+            None => print!("{}", table::render(&report)),
         }
         if let Some(path) = &self.plot {
             plot::draw(&report, path)?;
@@ -121,7 +128,11 @@ impl Bench {
         let target = target_args.resolve(Port::Link)?;
         let location = match (&self.board, &self.port) {
             (_, Some(_)) => "board".to_owned(),
-            (name, None) => home()?.resolve(name.as_deref())?.emulator.as_str().to_owned(),
+            (name, None) => home()?
+                .resolve(name.as_deref())?
+                .emulator
+                .as_str()
+                .to_owned(),
         };
         let mut link = Link::new(transport::open(&target, self.timeout)?);
         link.set_timeout(self.timeout);

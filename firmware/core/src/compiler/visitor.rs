@@ -213,12 +213,21 @@ pub fn compile_function(
         reachable: true,
         stack_check: None,
         frame_size_at: 0,
+        next_write: None,
+        fused: None,
     };
     compiler.prologue(body.range().start as u32, module.labels[index as usize]);
     let mut operators = 0u32;
+    let body_bytes = body.as_bytes();
+    let body_start = body.range().start;
     while !reader.eof() {
         let (op, offset) = reader.read_with_offset().map_err(invalid)?;
         validator.op(offset, &op).map_err(invalid)?;
+        let next = (reader.original_position())
+            .checked_sub(body_start)
+            .and_then(|at| body_bytes.get(at as usize..))
+            .and_then(peek_local_write);
+        compiler.next_write = if options.naive { None } else { next };
         compiler.visit(&op, offset as u32)?;
         operators += 1;
     }
@@ -243,6 +252,57 @@ struct FunctionCompiler<'a, 'm> {
     stack_check: Option<u32>,
     /// Offset of the `sub esp, imm32` immediate.
     frame_size_at: u32,
+    /// The operator after the current one, when it writes a local (a peephole hint, read from
+    /// the bytes ahead; never trusted beyond choosing the code, see [`LocalWrite`]).
+    next_write: Option<LocalWrite>,
+    /// The current operator already performed the next one's local write.
+    fused: Option<LocalWrite>,
+}
+
+/// A `local.set` or `local.tee` of a local.
+///
+/// When an arithmetic operator's left operand is a pinned local and the next operator writes
+/// the result back to that same local (`local.get x; ...; i32.add; local.set x`), the operator
+/// is computed in the local's register in place (`add esi, 1`) and the write is skipped. The
+/// next operator is still validated as usual and checked to be that very write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalWrite {
+    /// `local.set`.
+    Set(u32),
+    /// `local.tee`.
+    Tee(u32),
+}
+
+impl LocalWrite {
+    fn local(self) -> u32 {
+        match self {
+            LocalWrite::Set(index) | LocalWrite::Tee(index) => index,
+        }
+    }
+}
+
+/// `local.set` and `local.tee` opcodes (WebAssembly core spec, 5.4.4).
+const LOCAL_SET_OPCODE: u8 = 0x21;
+const LOCAL_TEE_OPCODE: u8 = 0x22;
+
+/// The local write at the start of `bytes`, if there is one (a LEB128 index of at most 5 bytes).
+fn peek_local_write(bytes: &[u8]) -> Option<LocalWrite> {
+    let (&opcode, rest) = bytes.split_first()?;
+    if opcode != LOCAL_SET_OPCODE && opcode != LOCAL_TEE_OPCODE {
+        return None;
+    }
+    let mut index = 0u32;
+    for (position, &byte) in rest.iter().take(5).enumerate() {
+        index |= u32::from(byte & 0x7F).checked_shl(7 * position as u32)?;
+        if byte & 0x80 == 0 {
+            return Some(if opcode == LOCAL_SET_OPCODE {
+                LocalWrite::Set(index)
+            } else {
+                LocalWrite::Tee(index)
+            });
+        }
+    }
+    None
 }
 
 /// Which operators may find a comparison still in EFLAGS on top of the stack.
@@ -367,6 +427,22 @@ impl FunctionCompiler<'_, '_> {
 
     fn visit(&mut self, op: &Operator<'_>, offset: u32) -> Result<(), CompileError> {
         self.masm.wasm_offset = offset;
+        if let Some(write) = self.fused.take() {
+            // The previous operator wrote its result to this local already.
+            let matches = match *op {
+                Operator::LocalSet { local_index } => write == LocalWrite::Set(local_index),
+                Operator::LocalTee { local_index } => write == LocalWrite::Tee(local_index),
+                _ => false,
+            };
+            if !matches {
+                return Err(CompileError::Internal("fused local write"));
+            }
+            self.masm.mark(offset, SiteClass::Plain);
+            if let LocalWrite::Tee(index) = write {
+                self.masm.push(Value::Local(index));
+            }
+            return Ok(());
+        }
         if !self.reachable && !is_control(op) {
             // Still reject what we could never compile, so acceptance does not depend on
             // reachability.
@@ -717,6 +793,16 @@ impl FunctionCompiler<'_, '_> {
                 self.masm.pop_value()?;
                 Ok(Condition::Always(value != 0))
             }
+            Some(Value::Local(index)) => {
+                // Tested where it lives: no copy into a scratch register.
+                self.masm.pop_value()?;
+                match self.masm.local_home(index) {
+                    Operand::Reg(reg) => self.masm.enc().test_rr(reg, reg),
+                    Operand::Mem(mem) => self.masm.enc().alu_mi(Alu::Cmp, mem, 0),
+                    Operand::Imm(value) => return Ok(Condition::Always(value != 0)),
+                }
+                Ok(Condition::Flags(Cond::NotEqual))
+            }
             _ => {
                 let reg = self.masm.pop_to_reg()?;
                 self.masm.enc().test_rr(reg, reg);
@@ -724,6 +810,33 @@ impl FunctionCompiler<'_, '_> {
                 Ok(Condition::Flags(Cond::NotEqual))
             }
         }
+    }
+
+    /// The in-place form of `local.get x; <rhs>; <op>; local.set/tee x` for a pinned `x` (see
+    /// [`LocalWrite`]): `emit(x's register, rhs)`. Returns whether it applied.
+    fn op_into_local(
+        &mut self,
+        emit: impl FnOnce(&mut super::encoder::Encoder, Reg, Operand),
+    ) -> Result<bool, CompileError> {
+        let Some(write) = self.next_write else {
+            return Ok(false);
+        };
+        let index = write.local();
+        let Some(home) = self.masm.pinned_register(index) else {
+            return Ok(false);
+        };
+        let len = self.masm.stack.len();
+        if len < 2 || self.masm.stack[len - 2] != Value::Local(index) {
+            return Ok(false);
+        }
+        let rhs = self.masm.pop_operand()?;
+        self.masm.pop_value()?;
+        // Whatever else on the stack still reads the old value gets it now.
+        self.masm.detach_local(index)?;
+        emit(self.masm.enc(), home, rhs);
+        self.masm.free_operand(rhs);
+        self.fused = Some(write);
+        Ok(true)
     }
 
     /// The frame `depth` levels out, marked as branched to; its target label and arity.
@@ -1052,7 +1165,29 @@ impl FunctionCompiler<'_, '_> {
 
     // ---- Memory. ----
 
+    /// The pinned register holding the address on top of the stack, when the access needs no
+    /// code of its own to check it (hardware mode, no offset: the segment limit is the whole
+    /// check), so it can serve as the base register as it is.
+    fn pinned_address(&self, memarg: &MemArg) -> Option<Reg> {
+        if self.masm.isolation != crate::Isolation::Hardware || memarg.offset != 0 {
+            return None;
+        }
+        match self.masm.peek() {
+            Some(Value::Local(index)) => self.masm.pinned_register(index),
+            _ => None,
+        }
+    }
+
     fn load(&mut self, memarg: MemArg, width: Width, signed: bool) -> Result<(), CompileError> {
+        if let Some(base) = self.pinned_address(&memarg) {
+            self.masm.pop_value()?;
+            let value = self.masm.alloc()?;
+            self.masm
+                .enc()
+                .load(value, Mem::Data(base, 0), width, signed);
+            self.masm.push(Value::Reg(value));
+            return Ok(());
+        }
         let address = self.masm.pop_to_reg()?;
         let disp = self.masm.bounds_check(address, memarg.offset, width);
         self.masm
@@ -1074,16 +1209,26 @@ impl FunctionCompiler<'_, '_> {
             ),
             _ => Operand::Reg(self.masm.pop_to_reg()?),
         };
-        let address = self.masm.pop_to_reg()?;
-        let disp = self.masm.bounds_check(address, memarg.offset, width);
-        let target = Mem::Data(address, disp);
+        let (target, address) = match self.pinned_address(&memarg) {
+            Some(base) => {
+                self.masm.pop_value()?;
+                (Mem::Data(base, 0), None)
+            }
+            None => {
+                let address = self.masm.pop_to_reg()?;
+                let disp = self.masm.bounds_check(address, memarg.offset, width);
+                (Mem::Data(address, disp), Some(address))
+            }
+        };
         match value {
             Operand::Imm(imm) => self.masm.enc().store_imm(target, imm, width),
             Operand::Reg(reg) => self.masm.enc().store(target, reg, width),
             Operand::Mem(_) => return Err(CompileError::Internal("store operand")),
         }
         self.masm.free_operand(value);
-        self.masm.free(address);
+        if let Some(address) = address {
+            self.masm.free(address);
+        }
         Ok(())
     }
 
@@ -1111,6 +1256,19 @@ impl FunctionCompiler<'_, '_> {
     ) -> Result<(), CompileError> {
         if let Some((a, b)) = self.constant_pair()? {
             self.masm.push(Value::Imm(fold(a, b)));
+            return Ok(());
+        }
+        // x + 0, x - 0, x | 0, x ^ 0, x & -1 are x.
+        let identity = if op == Alu::And { -1 } else { 0 };
+        if op != Alu::Cmp && self.masm.peek() == Some(Value::Imm(identity)) {
+            self.masm.pop_value()?;
+            return Ok(());
+        }
+        if self.op_into_local(|enc, home, rhs| match rhs {
+            Operand::Reg(reg) => enc.alu_rr(op, home, reg),
+            Operand::Imm(imm) => enc.alu_ri(op, home, imm),
+            Operand::Mem(mem) => enc.alu_rm(op, home, mem),
+        })? {
             return Ok(());
         }
         let rhs = self.masm.pop_operand()?;
@@ -1275,6 +1433,14 @@ impl FunctionCompiler<'_, '_> {
             return Ok(());
         }
         if let Some(Value::Imm(count)) = self.masm.peek() {
+            let count_bits = (count & 31) as u8;
+            if self.op_into_local(|enc, home, _| {
+                if count_bits != 0 {
+                    enc.shift_ri(op, home, count_bits);
+                }
+            })? {
+                return Ok(());
+            }
             self.masm.pop_value()?;
             let reg = self.masm.pop_to_reg()?;
             let count = (count & 31) as u8;

@@ -177,9 +177,9 @@ pub fn generated_module_wat() -> String {
     let mut prng = Prng(SEED);
     let mut out = String::from("(module (memory (export \"memory\") 1)\n");
     for index in 0..FUNCTIONS {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "(func $f{index} (param i32 i32) (result i32) (local{})\n",
+            "(func $f{index} (param i32 i32) (result i32) (local{})",
             " i32".repeat(LOCALS)
         );
         for _ in 0..STATEMENTS {

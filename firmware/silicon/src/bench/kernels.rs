@@ -25,8 +25,9 @@ use wasmi_oracle as wasmi;
 /// The kernel module.
 pub const KERNELS_WAT: &str = include_str!("../../../../plugins/kernels.wat");
 /// Which interpreter (d) is, and why this one.
-pub const WASMI: &str = "wasmi 0.51 (the differential tests' oracle; wasmi 2.0 on i686 overflows \
-its stack on these kernels and miscompiles select on eqz conditions)";
+pub const WASMI: &str = "wasmi 0.51, built with the harness's release profile (the differential \
+tests' oracle; wasmi 2.0 on i686 overflows its stack on these kernels and miscompiles select on \
+eqz conditions)";
 /// Stack for kernel plugins (fib(27) recurses 27 deep).
 const STACK_BYTES: u32 = 64 * 1024;
 /// Engine names, in the order they run and are reported.

@@ -1,0 +1,110 @@
+//! Smoke test of `kplug-silicon bench`: the quick run completes, and its JSON has every key
+//! issue 5 requires with sane values. No timing is asserted (the figures are whatever this
+//! machine measures).
+#![cfg(all(target_arch = "x86", target_os = "linux"))]
+
+use serde_json::Value;
+use std::process::Command;
+
+/// A positive, finite number.
+fn positive(value: &Value, what: &str) -> f64 {
+    let number = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {value}"));
+    assert!(
+        number.is_finite() && number > 0.0,
+        "{what} is not positive and finite: {number}"
+    );
+    number
+}
+
+/// A `{median, min, max}` figure with min <= median <= max, all finite and the median positive.
+fn spread(report: &Value, key: &str) {
+    let figure = &report[key];
+    let median = positive(&figure["median"], &format!("{key}.median"));
+    let min = figure["min"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}.min missing"));
+    let max = figure["max"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key}.max missing"));
+    assert!(
+        min.is_finite() && max.is_finite() && min <= median && median <= max,
+        "{key}: min {min}, median {median}, max {max}"
+    );
+}
+
+/// `kplug-silicon bench --quick --json` prints one JSON object with `where`, `cpu`, the three
+/// round-trip figures, code generation, link and unlink, every kernel four ways and the
+/// isolation cost, all present and sane, and every engine agreed with native Rust on every
+/// kernel (the bench fails otherwise).
+#[test]
+fn quick_bench_reports_every_figure() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
+        .args(["bench", "--quick", "--json"])
+        .output()
+        .expect("kplug-silicon runs");
+    assert!(
+        output.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+
+    assert_eq!(report["where"], "silicon");
+    assert!(
+        report["cpu"].as_str().is_some_and(|cpu| !cpu.is_empty()),
+        "cpu: {}",
+        report["cpu"]
+    );
+    for key in [
+        "invoke_cycles",
+        "invoke4_cycles",
+        "import_call_cycles",
+        "native_call_cycles",
+    ] {
+        spread(&report, key);
+    }
+    positive(&report["codegen_bytes_per_sec"], "codegen_bytes_per_sec");
+    positive(&report["link_us"]["median"], "link_us.median");
+    positive(&report["unlink_us"]["median"], "unlink_us.median");
+    positive(&report["isolation_cost_ratio"], "isolation_cost_ratio");
+
+    let kernels = report["kernels"].as_array().expect("kernels is a list");
+    assert_eq!(kernels.len(), 10, "the whole suite runs");
+    for kernel in kernels {
+        let name = kernel["name"].as_str().expect("kernel name");
+        for engine in [
+            "native_cycles",
+            "hardware_cycles",
+            "software_cycles",
+            "wasmi_cycles",
+        ] {
+            positive(&kernel[engine], &format!("{name}.{engine}"));
+        }
+    }
+
+    let plugins = report["plugins"].as_array().expect("plugins is a list");
+    let generated = plugins
+        .iter()
+        .find(|plugin| plugin["name"] == "generated")
+        .expect("the generated module is measured");
+    assert!(
+        generated["wasm_code_bytes"].as_u64().unwrap_or(0) >= 64 * 1024,
+        "the generated module has at least 64 KiB of code: {}",
+        generated["wasm_code_bytes"]
+    );
+    assert!(plugins.iter().any(|plugin| plugin["name"] == "grayscale"));
+}
+
+/// A wrong argument is refused with the usage and exit code 2.
+#[test]
+fn bench_refuses_unknown_arguments() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
+        .args(["bench", "--fast"])
+        .output()
+        .expect("kplug-silicon runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
+}
