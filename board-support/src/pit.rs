@@ -174,7 +174,11 @@ impl<P: PortIo> Pit8254<P> {
     /// `SAMPLES` is kept). A CPU that is descheduled while it waits (a loaded emulator host)
     /// then only widens the waiting, not the measured interval. `pit_ticks` must stay below
     /// 0xFFFF (55 ms).
-    pub fn measure_tsc_hz_latched(&mut self, pit_ticks: u16, mut read_tsc: impl FnMut() -> u64) -> u64 {
+    pub fn measure_tsc_hz_latched(
+        &mut self,
+        pit_ticks: u16,
+        mut read_tsc: impl FnMut() -> u64,
+    ) -> u64 {
         const SAMPLES: usize = 5;
         let mut sample = |pit: &mut Self| {
             let mut best: Option<(u64, u64, u16)> = None;
@@ -200,12 +204,16 @@ impl<P: PortIo> Pit8254<P> {
         if ticks == 0 {
             return 0;
         }
-        end_tsc.wrapping_sub(start_tsc).saturating_mul(u64::from(PIT_HZ)) / ticks
+        end_tsc
+            .wrapping_sub(start_tsc)
+            .saturating_mul(u64::from(PIT_HZ))
+            / ticks
     }
 
     /// Latches and reads channel 2's current count.
     pub fn read_channel2(&mut self) -> u16 {
-        self.ports.write8(PIT_COMMAND, COMMAND_CHANNEL2 | COMMAND_ACCESS_LATCH);
+        self.ports
+            .write8(PIT_COMMAND, COMMAND_CHANNEL2 | COMMAND_ACCESS_LATCH);
         let low = self.ports.read8(PIT_CHANNEL2_DATA);
         let high = self.ports.read8(PIT_CHANNEL2_DATA);
         u16::from_le_bytes([low, high])
