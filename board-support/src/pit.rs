@@ -406,6 +406,22 @@ mod tests {
         assert_eq!(pit.measure_tsc_hz(10, || 5), 0);
     }
 
+    /// Proves that the latched measurement takes its interval from the PIT's own count: with a
+    /// TSC that runs exactly 2000 cycles per PIT tick, it reports exactly 2000 * PIT_HZ, however
+    /// many ticks pass between the samples (the fake advances 7 ticks per poll, so the end
+    /// sample lands past the requested 100), and it reads the count only through latches.
+    #[test]
+    fn latched_measurement_uses_the_pit_count() {
+        let fake = FakePit::new();
+        fake.set_ticks_per_poll(7);
+        let mut pit = Pit8254::new(fake.clone());
+        let clock = fake.clone();
+        let hz = pit.measure_tsc_hz_latched(100, || clock.channel2_elapsed() * 2000);
+        assert_eq!(hz, 2000 * u64::from(PIT_HZ));
+        assert_eq!(fake.channel_mode(2), Some(0));
+        assert!(!fake.gate2(), "the gate is turned off afterwards");
+    }
+
     /// Proves that the fake rejects a count written before its command byte.
     #[test]
     #[should_panic(expected = "without a command byte")]

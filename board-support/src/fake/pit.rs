@@ -291,6 +291,11 @@ impl FakePit {
         self.state.borrow().channel2_counts.clone()
     }
 
+    /// Ticks channel 2 has counted since its count was loaded.
+    pub fn channel2_elapsed(&self) -> u64 {
+        self.state.borrow().channel2_elapsed
+    }
+
     /// Ticks channel 2 had counted when a port B read first showed its OUT high (0 if never).
     pub fn channel2_ticks_when_out_seen(&self) -> u64 {
         self.state.borrow().channel2_ticks_when_out_seen
