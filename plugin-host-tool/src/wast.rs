@@ -755,21 +755,10 @@ impl<'e, E: Engine> Runner<'e, E> {
             }),
             WastExecute::Get { .. } => Ok(Outcome::Skipped(reason::GET.into())),
             WastExecute::Wat(mut module) => {
-                if matches!(module, Wat::Component(_)) {
-                    return Ok(Outcome::Skipped(reason::COMPONENTS.into()));
-                }
-                let wasm = match module.encode() {
+                let wasm = match action_module(state, &mut module) {
                     Ok(wasm) => wasm,
-                    Err(error) => {
-                        return Ok(Outcome::Failed(format!(
-                            "the module's text does not parse: {}",
-                            one_line(&error.to_string())
-                        )));
-                    }
+                    Err(outcome) => return Ok(outcome),
                 };
-                if let Some(reason) = state.foreign_imports(&wasm) {
-                    return Ok(Outcome::Skipped(reason));
-                }
                 Ok(match self.load_transient(&wasm)? {
                     Ok(()) => compare(&[], &expected),
                     Err(error) => match unsupported(&error) {
@@ -805,21 +794,10 @@ impl<'e, E: Engine> Runner<'e, E> {
             }),
             WastExecute::Get { .. } => Ok(Outcome::Skipped(reason::GET.into())),
             WastExecute::Wat(mut module) => {
-                if matches!(module, Wat::Component(_)) {
-                    return Ok(Outcome::Skipped(reason::COMPONENTS.into()));
-                }
-                let wasm = match module.encode() {
+                let wasm = match action_module(state, &mut module) {
                     Ok(wasm) => wasm,
-                    Err(error) => {
-                        return Ok(Outcome::Failed(format!(
-                            "the module's text does not parse: {}",
-                            one_line(&error.to_string())
-                        )));
-                    }
+                    Err(outcome) => return Ok(outcome),
                 };
-                if let Some(reason) = state.foreign_imports(&wasm) {
-                    return Ok(Outcome::Skipped(reason));
-                }
                 Ok(match self.load_transient(&wasm)? {
                     Ok(()) => Outcome::Failed(format!(
                         "expected instantiation to trap \"{message}\", but the module loaded"
@@ -1280,6 +1258,26 @@ fn invoke_label(invoke: &WastInvoke<'_>) -> String {
     }
     text.push(')');
     text
+}
+
+/// Encodes a module used as an assertion's action (`assert_return (module ...)`,
+/// `assert_trap (module ...)`), or the outcome that settles the assertion without loading it:
+/// skipped (a component, or imports from a module the engine cannot provide) or failed (its
+/// text does not parse).
+fn action_module(state: &ScriptState, module: &mut Wat<'_>) -> Result<Vec<u8>, Outcome> {
+    if matches!(module, Wat::Component(_)) {
+        return Err(Outcome::Skipped(reason::COMPONENTS.into()));
+    }
+    let wasm = module.encode().map_err(|error| {
+        Outcome::Failed(format!(
+            "the module's text does not parse: {}",
+            one_line(&error.to_string())
+        ))
+    })?;
+    match state.foreign_imports(&wasm) {
+        Some(reason) => Err(Outcome::Skipped(reason)),
+        None => Ok(wasm),
+    }
 }
 
 #[cfg(test)]

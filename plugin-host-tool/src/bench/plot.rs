@@ -8,6 +8,8 @@
 //! there is no native baseline, the kernels' cycles themselves.
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::RangedCoordu32;
 use plotters::prelude::*;
 
 use super::BenchError;
@@ -141,25 +143,37 @@ fn invocations(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Re
             )
         }))
         .map_err(|e| e.to_string())?;
-    chart
-        .draw_series(std::iter::once(PathElement::new(
-            vec![
-                (SegmentValue::Exact(0), INVOKE_TARGET_CYCLES),
-                (SegmentValue::Last, INVOKE_TARGET_CYCLES),
-            ],
-            RED.stroke_width(2),
-        )))
-        .map_err(|e| e.to_string())?
-        .label("target: 390 cycles")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
+    target_line_and_legend(
+        &mut chart,
+        Some((INVOKE_TARGET_CYCLES, "target: 390 cycles")),
+    )
+}
+
+/// Draws a horizontal target line at `target` (value, label), if any, then the legend.
+fn target_line_and_legend<'a, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<SegmentedCoord<RangedCoordu32>, Y>>,
+    target: Option<(f64, &str)>,
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64>,
+{
+    if let Some((value, label)) = target {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(SegmentValue::Exact(0), value), (SegmentValue::Last, value)],
+                RED.stroke_width(2),
+            )))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
+    }
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
         .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .map_err(|e| e.to_string())
 }
 
 /// One series of kernel bars: its name and a value per kernel.
@@ -280,27 +294,11 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
             .label(*label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
     }
-    if relative {
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![
-                    (SegmentValue::Exact(0), NATIVE_TARGET_RATIO),
-                    (SegmentValue::Last, NATIVE_TARGET_RATIO),
-                ],
-                RED.stroke_width(2),
-            )))
-            .map_err(|e| e.to_string())?
-            .label("target: within 2x of native (suite median)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], RED.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    let target = relative.then_some((
+        NATIVE_TARGET_RATIO,
+        "target: within 2x of native (suite median)",
+    ));
+    target_line_and_legend(&mut chart, target)
 }
 
 #[cfg(test)]
