@@ -413,6 +413,8 @@ impl<P: Platform> Plugin<P> {
             plugin_esp: 0,
             plugin_ss: u32::from(selectors.stack),
             platform_scratch: [0; 2],
+            result_high: 0,
+            reserved: 0,
         };
         let layout = module.layout;
         let base = regions.context;
@@ -421,7 +423,7 @@ impl<P: Platform> Plugin<P> {
         unsafe {
             (base as *mut ContextHeader).write_unaligned(header);
             for (index, global) in module.globals.iter().enumerate() {
-                (base.add(layout.globals_offset as usize + 4 * index) as *mut i32)
+                (base.add(layout.global_offset(index as u32) as usize) as *mut u64)
                     .write_unaligned(global.init);
             }
             let table = module.table.unwrap_or(0) as usize;
@@ -602,7 +604,7 @@ impl<P: Platform> Plugin<P> {
         if index as usize >= self.module.globals.len() {
             return None;
         }
-        let offset = self.module.layout.globals_offset as usize + 4 * index as usize;
+        let offset = self.module.layout.global_offset(index) as usize;
         // SAFETY: inside the context block.
         Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
     }

@@ -264,7 +264,12 @@ fn code_is_padded_and_starts_with_the_entry_stub() {
     let module = compile_wat("(module (func (export \"f\") (result i32) i32.const 42))").unwrap();
     assert_eq!(module.code.len() % 16, 0);
     assert_eq!(
-        &module.code[..3],
+        &module.code[..5],
+        &[0xE9, 0, 0, 0, 0],
+        "an integer-only module's FPU hook jumps straight to the call"
+    );
+    assert_eq!(
+        &module.code[5..8],
         &[0x64, 0xFF, 0x15],
         "call dword fs:[ENTRY_TARGET]"
     );

@@ -105,10 +105,20 @@ pub struct Import {
 /// A global and its initial value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Global {
+    /// Its type.
+    pub ty: abi::ValType,
     /// Whether `global.set` may write it.
     pub mutable: bool,
-    /// Its initial value.
-    pub init: i32,
+    /// Its initial value's bits (an `i32` sign-extended; its slot holds the low
+    /// [`abi::value_bytes`] bytes).
+    pub init: u64,
+}
+
+impl Global {
+    /// The initial value as an `i32` (the low word).
+    pub fn init_i32(&self) -> i32 {
+        self.init as i32
+    }
 }
 
 /// The module's linear memory.
@@ -362,7 +372,7 @@ fn const_i32(
         Operator::I32Const { value } => value,
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
-            .map(|global| global.init)
+            .map(|global| global.init_i32())
             .ok_or_else(|| unsupported_feature("global.get of an imported global", offset))?,
         other => {
             return Err(unsupported_feature(
@@ -581,8 +591,9 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                     }
                     let init = const_i32(&global.init_expr, &info.globals, offset)?;
                     info.globals.push(Global {
+                        ty: abi::ValType::I32,
                         mutable: global.ty.mutable,
-                        init,
+                        init: init as i64 as u64,
                     });
                 }
                 if info.globals.len() > limits.max_globals as usize {
@@ -754,7 +765,7 @@ fn begin_code(
         .collect();
     emit_entry_stub(&mut code.enc);
     code.trap_sites.push(TrapSite {
-        code_offset: ENTRY_STUB_UD2,
+        code_offset: abi::ENTRY_STUB_UD2_OFFSET,
         kind: TrapKind::InvalidOpcode,
     });
     // Import thunks: a near-callable body per import (for tables and exports of imports).
@@ -777,15 +788,21 @@ fn begin_code(
     Ok(())
 }
 
-/// Code offset of the `ud2` that ends the entry stub.
-const ENTRY_STUB_UD2: u32 = 14;
-
-/// The entry stub at [`abi::ENTRY_ANCHOR`].
+/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]). Its FPU hook jumps
+/// straight to the call; a module that compiles float operators repoints it at its FPU reset.
 fn emit_entry_stub(enc: &mut Encoder) {
     debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
+    let call = enc.new_label();
+    enc.jmp(call);
+    enc.bind(call);
+    debug_assert_eq!(enc.offset(), abi::ENTRY_CALL_OFFSET);
     enc.call_context(abi::ENTRY_TARGET_OFFSET);
+    enc.store32(
+        encoder::Mem::Context(abi::RESULT_HIGH_OFFSET),
+        encoder::Reg::Edx,
+    );
     enc.call_far_context(abi::EXIT_OFFSET);
-    debug_assert_eq!(enc.offset(), ENTRY_STUB_UD2);
+    debug_assert_eq!(enc.offset(), abi::ENTRY_STUB_UD2_OFFSET);
     enc.ud2();
     enc.asm.align_with_padding(16);
 }

@@ -1124,7 +1124,7 @@ impl FunctionCompiler<'_, '_> {
     }
 
     fn global_offset(&self, index: u32) -> i32 {
-        (self.module.layout.globals_offset + 4 * index) as i32
+        self.module.layout.global_offset(index) as i32
     }
 
     fn global_get(&mut self, index: u32) -> Result<(), CompileError> {
@@ -1140,7 +1140,7 @@ impl FunctionCompiler<'_, '_> {
             self.masm.enc().load32(reg, Mem::Context(offset));
             self.masm.push(Value::Reg(reg));
         } else {
-            self.masm.push(Value::Imm(global.init));
+            self.masm.push(Value::Imm(global.init_i32()));
         }
         Ok(())
     }
