@@ -14,7 +14,7 @@ use crate::error::{InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
 use alloc::vec::Vec;
 use plugin_format::plugin::{Limits, WASM_PAGE_BYTES};
-use plugin_format::symbols::{self, Symbol, ValType};
+use plugin_format::symbols::{self, Symbol};
 use plugin_format::trap::{Registers, TrapKind, TrapRecord};
 
 /// What [`Platform::install`] must provide for one plugin.
@@ -296,10 +296,6 @@ fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPo
 /// The entry frame the stack must hold beyond the arguments.
 const MIN_STACK_BYTES: u32 = 256;
 
-fn val_types(count: u32) -> Vec<ValType> {
-    (0..count).map(|_| ValType::I32).collect()
-}
-
 impl<P: Platform> Plugin<P> {
     /// Installs `module` with `limits`: allocates and fills the regions, installs the segments,
     /// writes the context block, the data and element segments. Imports are not linked yet.
@@ -467,8 +463,8 @@ impl<P: Platform> Plugin<P> {
             let symbol = symbols::resolve(
                 &import.module,
                 &import.name,
-                &val_types(import.ty.params),
-                &val_types(import.ty.results),
+                &import.ty.params,
+                &import.ty.results,
             )?;
             resolved.push(symbol);
         }
@@ -621,10 +617,10 @@ impl<P: Platform> Plugin<P> {
             .module
             .export(name)
             .ok_or_else(|| InvokeError::MissingExport(name.into()))?;
-        let ty = self.module.functions[function as usize].ty;
-        if args.len() != ty.params as usize {
+        let params = self.module.functions[function as usize].ty.params.len();
+        if args.len() != params {
             return Err(InvokeError::WrongArgumentCount {
-                expected: ty.params,
+                expected: params as u32,
                 found: args.len() as u32,
             });
         }
@@ -642,9 +638,10 @@ impl<P: Platform> Plugin<P> {
         function: u32,
         args: &[i32],
     ) -> Outcome {
-        let Some(code) = self.module.functions.get(function as usize).copied() else {
+        let Some(code) = self.module.functions.get(function as usize) else {
             return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
         };
+        let has_result = code.ty.results.len() == 1;
         let stack_bytes = self.limits.stack_bytes;
         let esp = stack_bytes - abi::STACK_TOP_RESERVE - 4 * args.len() as u32;
         // SAFETY: the stack region has `stack_bytes` bytes; the arguments go just below the
@@ -680,7 +677,7 @@ impl<P: Platform> Plugin<P> {
         let result = unsafe { platform.enter(handle, &mut run) };
         let moved = run.moved_memory;
         let outcome = match result {
-            Ok(eax) => Outcome::Returned((code.ty.results == 1).then_some(eax as i32)),
+            Ok(eax) => Outcome::Returned(has_result.then_some(eax as i32)),
             Err(Abort::Fault(fault)) => Outcome::Trapped(run.trap_record(&fault)),
             Err(Abort::Trap(record)) => Outcome::Trapped(record),
         };

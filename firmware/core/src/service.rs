@@ -290,12 +290,15 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             .exports
             .iter()
             .filter_map(|export| {
-                let ty = compiled.functions.get(export.function as usize)?.ty;
-                let params = (0..ty.params).map(|_| "i32").collect::<Vec<_>>().join(", ");
-                let results = (0..ty.results)
-                    .map(|_| "i32")
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let ty = &compiled.functions.get(export.function as usize)?.ty;
+                let list = |types: &[plugin_format::symbols::ValType]| {
+                    types
+                        .iter()
+                        .map(|ty| ty.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let (params, results) = (list(&ty.params), list(&ty.results));
                 Some(format!("{}({params}) -> ({results})", export.name))
             })
             .collect();

@@ -82,13 +82,25 @@ impl CompileOptions {
     }
 }
 
-/// A function type (every value is `i32`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A function type of the compiled subset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FuncType {
-    /// Number of `i32` parameters.
-    pub params: u32,
-    /// Number of `i32` results (0 or 1).
-    pub results: u32,
+    /// Parameter types, parameter 0 first.
+    pub params: Vec<abi::ValType>,
+    /// Result types (at most one until multi-value lands).
+    pub results: Vec<abi::ValType>,
+}
+
+impl FuncType {
+    /// Bytes the arguments take on the stack ([`abi::value_bytes`] each); what `ret` pops.
+    pub fn param_bytes(&self) -> u32 {
+        self.params.iter().map(|&ty| abi::value_bytes(ty)).sum()
+    }
+
+    /// The single result's type, if there is one.
+    pub fn result(&self) -> Option<abi::ValType> {
+        self.results.first().copied()
+    }
 }
 
 /// An imported function.
@@ -158,7 +170,7 @@ pub struct Export {
 }
 
 /// Per-function facts of the compiled code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionCode {
     /// Type of the function.
     pub ty: FuncType,
@@ -329,14 +341,14 @@ pub struct ModuleInfo {
 
 impl ModuleInfo {
     /// The type of function `index`.
-    pub fn function_type(&self, index: u32) -> Option<FuncType> {
+    pub fn function_type(&self, index: u32) -> Option<&FuncType> {
         let ty = *self.function_types.get(index as usize)?;
-        self.types.get(ty as usize).copied().flatten()
+        self.types.get(ty as usize)?.as_ref()
     }
 
     /// The type at type index `index`.
-    pub fn type_at(&self, index: u32) -> Option<FuncType> {
-        self.types.get(index as usize).copied().flatten()
+    pub fn type_at(&self, index: u32) -> Option<&FuncType> {
+        self.types.get(index as usize)?.as_ref()
     }
 }
 
@@ -397,8 +409,8 @@ fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
         return None;
     }
     Some(FuncType {
-        params: ty.params().len() as u32,
-        results: ty.results().len() as u32,
+        params: ty.params().iter().map(|_| abi::ValType::I32).collect(),
+        results: ty.results().iter().map(|_| abi::ValType::I32).collect(),
     })
 }
 
@@ -480,7 +492,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                     let import = import.map_err(invalid)?;
                     match import.ty {
                         TypeRef::Func(index) | TypeRef::FuncExact(index) => {
-                            let ty = info.type_at(index).ok_or_else(|| {
+                            let ty = info.type_at(index).cloned().ok_or_else(|| {
                                 unsupported_feature(
                                     format!(
                                         "import `{}.{}` has {}",
@@ -707,6 +719,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         .map(|index| {
             let ty = info
                 .function_type(index)
+                .cloned()
                 .ok_or(CompileError::Internal("function without type"))?;
             let code_offset = code
                 .enc
@@ -777,13 +790,13 @@ fn begin_code(
             class: SiteClass::Import,
         });
         code.enc.bind(info.labels[index]);
-        let params = import.ty.params as i32;
-        for _ in 0..params {
-            code.enc.push_stack_argument(4 * params);
+        let bytes = import.ty.param_bytes() as i32;
+        for _ in 0..bytes / 4 {
+            code.enc.push_stack_argument(bytes);
         }
         code.enc
             .call_far_context((info.layout.imports_offset + 8 * index as u32) as i32);
-        code.enc.ret((4 * params) as u16);
+        code.enc.ret(bytes as u16);
     }
     Ok(())
 }

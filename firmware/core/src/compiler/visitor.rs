@@ -179,7 +179,7 @@ pub fn compile_function(
             });
         }
         locals = locals.saturating_add(count);
-        if locals.saturating_add(ty.params) > options.limits.max_locals {
+        if locals.saturating_add(ty.params.len() as u32) > options.limits.max_locals {
             return Err(CompileError::TooLarge {
                 what: "locals in a function",
                 limit: options.limits.max_locals,
@@ -190,7 +190,7 @@ pub fn compile_function(
     let pinned = if options.naive {
         Vec::new()
     } else {
-        hot_locals(body, ty.params + locals)
+        hot_locals(body, ty.params.len() as u32 + locals)
             .into_iter()
             .zip(PINNABLE)
             .collect()
@@ -200,7 +200,7 @@ pub fn compile_function(
         options.isolation,
         options.naive,
         index,
-        ty.params,
+        ty.params.len() as u32,
         locals,
         pinned,
     );
@@ -243,7 +243,7 @@ pub fn compile_function(
 struct FunctionCompiler<'a, 'm> {
     masm: Masm<'m>,
     module: &'a ModuleInfo,
-    ty: FuncType,
+    ty: &'a FuncType,
     /// Non-parameter locals.
     locals: u32,
     control: Vec<Frame>,
@@ -384,7 +384,7 @@ impl FunctionCompiler<'_, '_> {
         }
         self.frame_size_at = enc.sub_esp_patchable();
         for (local, reg) in pinned {
-            if local < self.ty.params {
+            if local < self.ty.params.len() as u32 {
                 let home = self.masm.local_mem(local);
                 self.masm.enc().load32(reg, home);
             } else {
@@ -396,7 +396,7 @@ impl FunctionCompiler<'_, '_> {
         self.control.push(Frame {
             kind: FrameKind::Function,
             height: 0,
-            results: self.ty.results,
+            results: self.ty.results.len() as u32,
             label: end,
             else_label: None,
             entry_reachable: true,
@@ -421,7 +421,7 @@ impl FunctionCompiler<'_, '_> {
             let slot = self.masm.save_slot(index);
             self.masm.enc().load32(reg, slot);
         }
-        let pop = (4 * self.ty.params) as u16;
+        let pop = self.ty.param_bytes() as u16;
         self.masm.enc().leave_ret(pop);
     }
 
@@ -935,7 +935,7 @@ impl FunctionCompiler<'_, '_> {
     }
 
     fn return_value(&mut self) -> Result<(), CompileError> {
-        if self.ty.results == 1 {
+        if self.ty.results.len() == 1 {
             self.masm.pop_to_specific(Reg::Eax, 0)?;
         }
         Ok(())
@@ -946,7 +946,7 @@ impl FunctionCompiler<'_, '_> {
             .module
             .function_type(function)
             .ok_or(CompileError::Internal("callee type"))?;
-        self.masm.prepare_call(ty.params as usize, None)?;
+        self.masm.prepare_call(ty.params.len(), None)?;
         if function < self.module.imported {
             let offset = self.masm.wasm_offset;
             self.masm.mark(offset, SiteClass::Import);
@@ -956,7 +956,7 @@ impl FunctionCompiler<'_, '_> {
             let label = self.module.labels[function as usize];
             self.masm.enc().call(label);
         }
-        if ty.results == 1 {
+        if ty.results.len() == 1 {
             self.masm.push(Value::Reg(Reg::Eax));
         }
         Ok(())
@@ -987,10 +987,10 @@ impl FunctionCompiler<'_, '_> {
         enc.jmp(mismatch);
         enc.bind(ok);
         self.masm.free(type_word);
-        self.masm.prepare_call(ty.params as usize, Some(index))?;
+        self.masm.prepare_call(ty.params.len(), Some(index))?;
         self.masm.enc().call_context_indexed(index, table);
         self.masm.free(index);
-        if ty.results == 1 {
+        if ty.results.len() == 1 {
             self.masm.push(Value::Reg(Reg::Eax));
         }
         Ok(())
