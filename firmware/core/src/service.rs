@@ -76,6 +76,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             operator,
             function,
             offset,
+            ..
         } => PluginErrorKind::Unsupported {
             operator,
             function: Some(function),
@@ -87,6 +88,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             offset,
         },
         CompileError::TooLarge { .. } => PluginErrorKind::TooLarge,
+        CompileError::OutOfMemory => PluginErrorKind::OutOfMemory,
         CompileError::Internal(_) => PluginErrorKind::Internal,
     };
     error(kind, message)

@@ -12,6 +12,7 @@
 pub mod assembler;
 pub mod encoder;
 pub mod masm;
+pub mod prescan;
 pub mod visitor;
 
 use crate::Isolation;
@@ -191,6 +192,9 @@ pub struct CompileStats {
     pub code_bytes: u32,
     /// Operators compiled.
     pub operators: u32,
+    /// The compiler's internal work: stack entries, local-chain links, registers and branch
+    /// targets visited, plus operators pre-scanned. Linear in the module size.
+    pub stack_work: u64,
 }
 
 impl CompileStats {
@@ -372,45 +376,65 @@ fn validator_features() -> WasmFeatures {
     WasmFeatures::WASM2 & !WasmFeatures::SIMD
 }
 
-/// Evaluates a constant expression of the subset (`i32.const`, or `global.get` of an
-/// immutable global already known).
-fn const_i32(
+/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, or `global.get`
+/// of an immutable global already known) to its bits.
+fn const_value(
     expr: &wasmparser::ConstExpr<'_>,
     globals: &[Global],
     offset: u64,
-) -> Result<i32, CompileError> {
+) -> Result<u64, CompileError> {
     let mut reader = expr.get_operators_reader();
     let value = match reader.read().map_err(invalid)? {
-        Operator::I32Const { value } => value,
+        Operator::I32Const { value } => value as i64 as u64,
+        Operator::I64Const { value } => value as u64,
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
-            .map(|global| global.init_i32())
+            .map(|global| global.init)
             .ok_or_else(|| unsupported_feature("global.get of an imported global", offset))?,
         other => {
             return Err(unsupported_feature(
-                format!("constant expression `{}`", visitor::operator_name(&other)),
+                format!(
+                    "constant expression `{}` (proposal: {})",
+                    visitor::operator_name(&other),
+                    visitor::operator_proposal(&other)
+                ),
                 offset,
             ));
         }
     };
     match reader.read().map_err(invalid)? {
         Operator::End => Ok(value),
-        _ => Err(unsupported_feature("extended constant expression", offset)),
+        _ => Err(unsupported_feature(
+            "extended constant expression (proposal: extended_const)",
+            offset,
+        )),
     }
 }
 
+/// An `i32` constant expression (segment offsets).
+fn const_i32(
+    expr: &wasmparser::ConstExpr<'_>,
+    globals: &[Global],
+    offset: u64,
+) -> Result<i32, CompileError> {
+    const_value(expr, globals, offset).map(|bits| bits as i32)
+}
+
+/// The compiled form of a function type, if every type in it is supported and it has at most
+/// one result.
 fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
-    let all_i32 = ty
-        .params()
-        .iter()
-        .chain(ty.results())
-        .all(|value| *value == ValType::I32);
-    if !all_i32 || ty.results().len() > 1 {
+    if ty.results().len() > 1 {
         return None;
     }
+    let convert = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|&ty| visitor::value_type(ty).filter(|&ty| visitor::supported_type(ty)))
+            .collect::<Option<Vec<_>>>()
+    };
     Some(FuncType {
-        params: ty.params().iter().map(|_| abi::ValType::I32).collect(),
-        results: ty.results().iter().map(|_| abi::ValType::I32).collect(),
+        params: convert(ty.params())?,
+        results: convert(ty.results())?,
     })
 }
 
@@ -422,8 +446,20 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let proposal = if ty.results().len() > 1 {
+        "multi_value"
+    } else if ty
+        .params()
+        .iter()
+        .chain(ty.results())
+        .any(|ty| matches!(ty, ValType::F32 | ValType::F64))
+    {
+        "mvp; floats are not compiled yet"
+    } else {
+        "reference_types"
+    };
     format!(
-        "function type (param {}) (result {})",
+        "function type (param {}) (result {}) (proposal: {proposal})",
         list(ty.params()),
         list(ty.results())
     )
@@ -476,15 +512,15 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         }
                     }
                 }
-                // Canonical ids: the first structurally equal type.
-                info.canonical = (0..raw_types.len())
-                    .map(|index| {
-                        raw_types
-                            .iter()
-                            .position(|other| *other == raw_types[index])
-                            .unwrap_or(index) as u32
-                    })
-                    .collect();
+                // Canonical ids: the first structurally equal type (a map keyed by the type's
+                // text keeps this linear in the section's size).
+                let mut first_of: alloc::collections::BTreeMap<String, u32> =
+                    alloc::collections::BTreeMap::new();
+                info.canonical = masm::filled(raw_types.len(), 0)?;
+                for (index, ty) in raw_types.iter().enumerate() {
+                    let key = format!("{ty:?}");
+                    info.canonical[index] = *first_of.entry(key).or_insert(index as u32);
+                }
             }
             Payload::ImportSection(reader) => {
                 let offset = reader.range().start;
@@ -595,18 +631,29 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 let offset = reader.range().start;
                 for global in reader {
                     let global = global.map_err(invalid)?;
-                    if global.ty.content_type != ValType::I32 {
-                        return Err(unsupported_feature(
-                            format!("a global of type {}", global.ty.content_type),
-                            offset,
-                        ));
+                    let ty = visitor::value_type(global.ty.content_type)
+                        .filter(|&ty| visitor::supported_type(ty))
+                        .ok_or_else(|| {
+                            unsupported_feature(
+                                format!("a global of type {}", global.ty.content_type),
+                                offset,
+                            )
+                        })?;
+                    let init = const_value(&global.init_expr, &info.globals, offset)?;
+                    if info.globals.len() >= limits.max_globals as usize {
+                        return Err(CompileError::TooLarge {
+                            what: "globals",
+                            limit: limits.max_globals,
+                        });
                     }
-                    let init = const_i32(&global.init_expr, &info.globals, offset)?;
-                    info.globals.push(Global {
-                        ty: abi::ValType::I32,
-                        mutable: global.ty.mutable,
-                        init: init as i64 as u64,
-                    });
+                    masm::try_push(
+                        &mut info.globals,
+                        Global {
+                            ty,
+                            mutable: global.ty.mutable,
+                            init,
+                        },
+                    )?;
                 }
                 if info.globals.len() > limits.max_globals as usize {
                     return Err(CompileError::TooLarge {
@@ -673,10 +720,18 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         return Err(unsupported_feature("passive data segment", offset));
                     };
                     let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
-                    data.push(DataSegment {
-                        offset: base,
-                        bytes: segment.data.to_vec(),
-                    });
+                    let mut bytes = Vec::new();
+                    bytes
+                        .try_reserve_exact(segment.data.len())
+                        .map_err(|_| CompileError::OutOfMemory)?;
+                    bytes.extend_from_slice(segment.data);
+                    masm::try_push(
+                        &mut data,
+                        DataSegment {
+                            offset: base,
+                            bytes,
+                        },
+                    )?;
                 }
             }
             Payload::CodeSectionEntry(body) => {
@@ -714,6 +769,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     if !code_started {
         begin_code(&mut code, &mut info, &imports)?;
     }
+    code.helpers.emit(&mut code.enc);
 
     let functions = (0..info.function_types.len() as u32)
         .map(|index| {
@@ -737,11 +793,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         enc,
         source_map,
         trap_sites,
+        work,
+        ..
     } = code;
-    let code = enc
-        .asm
-        .finish()
-        .map_err(|_| CompileError::Internal("assembler"))?;
+    stats.stack_work = work;
+    let code = enc.asm.finish().map_err(|error| match error {
+        assembler::AssemblerError::OutOfMemory => CompileError::OutOfMemory,
+        _ => CompileError::Internal("assembler"),
+    })?;
     stats.code_bytes = code.len() as u32;
     Ok(CompiledModule {
         isolation: options.isolation,
