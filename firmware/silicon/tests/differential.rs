@@ -36,11 +36,13 @@ const EDGES: [i32; 17] = [
     i32::MIN + 1,
 ];
 
+/// A budget far above any legitimate call here (microseconds), so that a miscompile that
+/// loops forever ends as a `BudgetExceeded` mismatch instead of a hung test.
 fn limits() -> Limits {
     Limits {
         max_memory_pages: 4,
         stack_bytes: 64 * 1024,
-        budget_us: 0,
+        budget_us: 5_000_000,
     }
 }
 
@@ -638,4 +640,324 @@ fn trapping_start_agrees() {
            (func (export "f") (result i32) i32.const 1))"#,
         &[],
     );
+}
+
+/// Regression (issue 8): a caller keeps its hot locals in callee-saved registers; the callee
+/// has one local and an operand stack deep enough to use every value register. Before the fix
+/// the callee used the caller's pinned registers for its values without saving them, and the
+/// caller's locals came back clobbered — in both isolation modes.
+#[test]
+fn callee_saved_registers_survive_deep_callees() {
+    let wat = r#"(module
+      (func $deep (param $x i32) (result i32)
+        local.get $x i32.const 1 i32.add
+        local.get $x i32.const 2 i32.mul
+        local.get $x i32.const 3 i32.xor
+        local.get $x i32.const 4 i32.sub
+        local.get $x i32.const 5 i32.or
+        local.get $x i32.const 6 i32.shl
+        local.get $x i32.const 7 i32.and
+        local.get $x i32.const 8 i32.rotl
+        i32.add i32.xor i32.sub i32.add i32.xor i32.add i32.sub)
+      (func $deep64 (param $x i64) (result i64)
+        local.get $x i64.const 1 i64.add
+        local.get $x i64.const 3 i64.mul
+        local.get $x i64.const 5 i64.xor
+        local.get $x i64.const 7 i64.sub
+        i64.add i64.xor i64.sub)
+      (func (export "caller") (param $n i32) (result i32) (local $a i32) (local $b i32) (local $c i32)
+        (local.set $a (i32.const 1000)) (local.set $b (i32.const 2000)) (local.set $c (i32.const 3000))
+        (block $done (loop $again
+          (br_if $done (i32.eqz (local.get $n)))
+          (local.set $a (i32.add (local.get $a) (call $deep (local.get $n))))
+          (local.set $b (i32.xor (local.get $b) (i32.wrap_i64 (call $deep64 (i64.extend_i32_s (local.get $n))))))
+          (local.set $c (i32.add (local.get $c) (i32.const 1)))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $again)))
+        local.get $a local.get $b i32.add local.get $c i32.mul))"#;
+    let calls: Vec<Call> = [0, 1, 2, 5, 17, 100, -1 & 0xff]
+        .iter()
+        .map(|&n| call("caller", &[n]))
+        .collect();
+    check(wat, &calls);
+}
+
+/// Edge values for i64 operands.
+const EDGES64: [i64; 19] = [
+    0,
+    1,
+    -1,
+    2,
+    31,
+    32,
+    33,
+    63,
+    64,
+    i64::MIN,
+    i64::MAX,
+    0xFFFF_FFFF,
+    0x1_0000_0000,
+    0x7FFF_FFFF,
+    0x8000_0000,
+    -0x8000_0000,
+    12_345_678_901_234,
+    -98_765_432_109,
+    i64::MIN + 1,
+];
+
+/// The i32 words of an i64 argument, low first.
+fn words(value: i64) -> [i32; 2] {
+    [value as i32, (value >> 32) as i32]
+}
+
+/// Builds an i64 from two i32 parameters `low` and `high` (local indices).
+fn join64(low: u32, high: u32) -> String {
+    format!(
+        "(i64.or (i64.extend_i32_u (local.get {low})) (i64.shl (i64.extend_i32_u (local.get {high})) (i64.const 32)))"
+    )
+}
+
+const BINARY_OPS64: [&str; 15] = [
+    "i64.add",
+    "i64.sub",
+    "i64.mul",
+    "i64.div_s",
+    "i64.div_u",
+    "i64.rem_s",
+    "i64.rem_u",
+    "i64.and",
+    "i64.or",
+    "i64.xor",
+    "i64.shl",
+    "i64.shr_s",
+    "i64.shr_u",
+    "i64.rotl",
+    "i64.rotr",
+];
+
+const COMPARE_OPS64: [&str; 10] = [
+    "i64.eq", "i64.ne", "i64.lt_s", "i64.lt_u", "i64.gt_s", "i64.gt_u", "i64.le_s", "i64.le_u",
+    "i64.ge_s", "i64.ge_u",
+];
+
+/// Every i64 binary operator on every pair of edge values: through an i64 call (parameters
+/// and result in EDX:EAX), inline, with a constant on either side, and under register
+/// pressure; both words of the result are compared. Division traps included.
+#[test]
+fn i64_binary_operators_agree() {
+    for op in BINARY_OPS64 {
+        let a = join64(0, 1);
+        let b = join64(2, 3);
+        let mut funcs = format!(
+            "(func $op (param i64 i64) (result i64) local.get 0 local.get 1 {op})
+             (func (export \"call_lo\") (param i32 i32 i32 i32) (result i32) (i32.wrap_i64 (call $op {a} {b})))
+             (func (export \"call_hi\") (param i32 i32 i32 i32) (result i32) (i32.wrap_i64 (i64.shr_u (call $op {a} {b}) (i64.const 32))))
+             (func (export \"deep_lo\") (param i32 i32 i32 i32) (result i32) (local i64 i64)
+               (local.set 4 {a}) (local.set 5 {b})
+               local.get 4 local.get 5 i64.add
+               local.get 4 local.get 5 i64.xor
+               local.get 4 local.get 5 {op}
+               local.get 5 i64.const 7 i64.sub
+               i64.xor i64.add i64.sub i32.wrap_i64)
+             (func (export \"deep_hi\") (param i32 i32 i32 i32) (result i32) (local i64 i64)
+               (local.set 4 {a}) (local.set 5 {b})
+               local.get 4 local.get 5 {op}
+               local.get 4 local.get 5 i64.or
+               i64.xor i64.const 32 i64.shr_u i32.wrap_i64)"
+        );
+        let mut calls = Vec::new();
+        for &x in &EDGES64 {
+            for &y in &EDGES64 {
+                let [x0, x1] = words(x);
+                let [y0, y1] = words(y);
+                for name in ["call_lo", "call_hi", "deep_lo", "deep_hi"] {
+                    calls.push(call(name, &[x0, x1, y0, y1]));
+                }
+            }
+        }
+        for (index, &constant) in EDGES64.iter().enumerate() {
+            funcs.push_str(&format!(
+                "(func (export \"pc_lo{index}\") (param i32 i32) (result i32) (i32.wrap_i64 ({op} {a} (i64.const {constant}))))
+                 (func (export \"pc_hi{index}\") (param i32 i32) (result i32) (i32.wrap_i64 (i64.shr_u ({op} {a} (i64.const {constant})) (i64.const 32))))
+                 (func (export \"cp_lo{index}\") (param i32 i32) (result i32) (i32.wrap_i64 ({op} (i64.const {constant}) {a})))
+                 (func (export \"cp_hi{index}\") (param i32 i32) (result i32) (i32.wrap_i64 (i64.shr_u ({op} (i64.const {constant}) {a}) (i64.const 32))))"
+            ));
+            for &x in &EDGES64 {
+                let [x0, x1] = words(x);
+                for prefix in ["pc_lo", "pc_hi", "cp_lo", "cp_hi"] {
+                    calls.push(call(&format!("{prefix}{index}"), &[x0, x1]));
+                }
+            }
+        }
+        // wasmi 0.51 traps on rem_s by a constant -1 (see wasmi_rem_s_bug).
+        let rem_s_constant_minus_one: Vec<usize> = (0..calls.len())
+            .filter(|&i| {
+                op == "i64.rem_s" && calls[i].0.starts_with("pc_") && {
+                    let index: usize = calls[i].0[5..].parse().unwrap();
+                    EDGES64[index] == -1
+                }
+            })
+            .collect();
+        check_except(&format!("(module {funcs})"), &calls, |index| {
+            rem_s_constant_minus_one.contains(&index)
+        });
+    }
+}
+
+/// i64 comparisons and eqz (as values, as branch conditions, as select conditions), the
+/// unary operators, extensions and wrap, on every edge value.
+#[test]
+fn i64_compare_unary_and_conversions_agree() {
+    let a = join64(0, 1);
+    let b = join64(2, 3);
+    let mut funcs = String::new();
+    let mut calls = Vec::new();
+    for (index, op) in COMPARE_OPS64.iter().enumerate() {
+        funcs.push_str(&format!(
+            "(func (export \"v{index}\") (param i32 i32 i32 i32) (result i32) ({op} {a} {b}))
+             (func (export \"b{index}\") (param i32 i32 i32 i32) (result i32)
+               (block (result i32) (i32.const 7) ({op} {a} {b}) br_if 0 drop i32.const 9))
+             (func (export \"s{index}\") (param i32 i32 i32 i32) (result i32)
+               (i32.wrap_i64 (select (i64.const 0x1111111122222222) (i64.const -3) ({op} {a} {b}))))"
+        ));
+        for &x in &EDGES64 {
+            for &y in &EDGES64 {
+                let [x0, x1] = words(x);
+                let [y0, y1] = words(y);
+                for prefix in ["v", "b", "s"] {
+                    calls.push(call(&format!("{prefix}{index}"), &[x0, x1, y0, y1]));
+                }
+            }
+        }
+    }
+    for (index, op) in [
+        "i64.clz",
+        "i64.ctz",
+        "i64.popcnt",
+        "i64.extend8_s",
+        "i64.extend16_s",
+        "i64.extend32_s",
+        "i64.eqz",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let result = if *op == "i64.eqz" {
+            format!("({op} {a})")
+        } else {
+            format!(
+                "(i32.xor (i32.wrap_i64 ({op} {a})) (i32.wrap_i64 (i64.shr_u ({op} {a}) (i64.const 29))))"
+            )
+        };
+        funcs.push_str(&format!(
+            "(func (export \"u{index}\") (param i32 i32) (result i32) {result})"
+        ));
+        for &x in &EDGES64 {
+            calls.push(call(&format!("u{index}"), &words(x)));
+        }
+    }
+    funcs.push_str(
+        "(func (export \"ext_s\") (param i32) (result i32) (i32.wrap_i64 (i64.shr_u (i64.extend_i32_s (local.get 0)) (i64.const 32))))
+         (func (export \"ext_u\") (param i32) (result i32) (i32.wrap_i64 (i64.shr_u (i64.extend_i32_u (local.get 0)) (i64.const 32))))
+         (func (export \"wrap\") (param i32 i32) (result i32) (i32.wrap_i64 (i64.rotl (i64.extend_i32_u (local.get 0)) (i64.extend_i32_u (local.get 1)))))",
+    );
+    for &x in &EDGES {
+        calls.push(call("ext_s", &[x]));
+        calls.push(call("ext_u", &[x]));
+        for count in [0, 1, 31, 32, 33, 63, 64, 95] {
+            calls.push(call("wrap", &[x, count]));
+        }
+    }
+    check(&format!("(module {funcs})"), &calls);
+}
+
+/// i64 loads and stores of every width at edge addresses (out of bounds included), i64
+/// locals, globals, block results, `br_table` values, `call_indirect` with i64 parameters and
+/// results, and `select` on register pairs.
+#[test]
+fn i64_memory_globals_and_calls_agree() {
+    let a = join64(0, 1);
+    let mut funcs = String::from(
+        "(memory (export \"memory\") 1 1)
+         (data (i32.const 65520) \"\\01\\82\\03\\f4\\05\\86\\07\\f8\\09\\8a\\0b\\fc\\0d\\8e\\0f\\ff\")
+         (global $g (mut i64) (i64.const -81985529216486896))
+         (global $k i64 (i64.const 0x123456789abcdef))
+         (type $binary64 (func (param i64 i64) (result i64)))
+         (table 2 funcref) (elem (i32.const 0) $add64 $mul64)
+         (func $add64 (param i64 i64) (result i64) local.get 0 local.get 1 i64.add)
+         (func $mul64 (param i64 i64) (result i64) local.get 0 local.get 1 i64.mul)",
+    );
+    let mut calls = Vec::new();
+    let loads = [
+        "i64.load",
+        "i64.load8_s",
+        "i64.load8_u",
+        "i64.load16_s",
+        "i64.load16_u",
+        "i64.load32_s",
+        "i64.load32_u",
+    ];
+    for (l, load) in loads.iter().enumerate() {
+        for offset in [0u32, 3, 65530] {
+            funcs.push_str(&format!(
+                "(func (export \"l{l}_{offset}\") (param i32) (result i32) (local i64)
+                   (local.set 1 ({load} offset={offset} align=1 (local.get 0)))
+                   (i32.xor (i32.wrap_i64 (local.get 1)) (i32.wrap_i64 (i64.shr_u (local.get 1) (i64.const 32)))))"
+            ));
+            for address in [
+                0, 1, 7, 65512, 65519, 65520, 65527, 65528, 65529, 65535, 65536, -1, -8,
+            ] {
+                calls.push(call(&format!("l{l}_{offset}"), &[address]));
+            }
+        }
+    }
+    for (s, store) in ["i64.store", "i64.store8", "i64.store16", "i64.store32"]
+        .iter()
+        .enumerate()
+    {
+        funcs.push_str(&format!(
+            "(func (export \"s{s}\") (param i32 i32 i32) ({store} offset=2 align=1 (local.get 2) {a}))
+             (func (export \"k{s}\") (param i32) ({store} align=1 (local.get 0) (i64.const -0x123456789abcdf0)))"
+        ));
+        for address in [0, 5, 100, 65525, 65526, 65527, 65533, 65534, 65535, -2] {
+            calls.push(call(
+                &format!("s{s}"),
+                &[0x7654_3210 ^ address, -0x1234_5678, address],
+            ));
+            calls.push(call(&format!("k{s}"), &[address + 300]));
+        }
+    }
+    funcs.push_str(&format!(
+        "(func (export \"global\") (param i32 i32) (result i32)
+           (global.set $g (i64.add (global.get $g) {a}))
+           (i32.wrap_i64 (i64.shr_s (i64.xor (global.get $g) (global.get $k)) (i64.const 17))))
+         (func (export \"indirect\") (param i32 i32 i32) (result i32)
+           (i32.wrap_i64 (i64.shr_u (call_indirect (type $binary64) {a} (i64.const 0x100000003) (local.get 2)) (i64.const 1))))
+         (func (export \"blocks\") (param i32 i32 i32) (result i32)
+           (i32.wrap_i64 (i64.rotr
+             (block (result i64) (block (result i64) (block (result i64)
+               {a} (local.get 2) (br_table 0 1 2 2 1 0)) (i64.const 5) (i64.mul)) (i64.const 3) (i64.add))
+             (i64.const 13))))
+         (func (export \"select\") (param i32 i32 i32) (result i32) (local i64 i64)
+           (local.set 3 {a}) (local.set 4 (i64.mul (local.get 3) (local.get 3)))
+           (i32.wrap_i64 (i64.shr_u (select (i64.add (local.get 3) (i64.const 1)) (local.get 4) (local.get 2)) (i64.const 9))))
+         (func (export \"tee\") (param i32 i32) (result i32) (local i64)
+           (i64.add (local.tee 2 {a}) (i64.shl (local.get 2) (i64.const 1)))
+           (local.tee 2) (i64.const 40) (i64.shr_u) (i32.wrap_i64))"
+    ));
+    for &x in &EDGES64 {
+        let [x0, x1] = words(x);
+        calls.push(call("global", &[x0, x1]));
+        calls.push(call("tee", &[x0, x1]));
+        for index in [0, 1, 2, -1] {
+            calls.push(call("indirect", &[x0, x1, index]));
+        }
+        for index in [0, 1, 2, 3, 4, 5, 6, 100] {
+            calls.push(call("blocks", &[x0, x1, index]));
+        }
+        for condition in [0, 1, -7] {
+            calls.push(call("select", &[x0, x1, condition]));
+        }
+    }
+    check(&format!("(module {funcs})"), &calls);
 }
