@@ -40,6 +40,9 @@ pub struct CompileLimits {
     pub max_functions: u32,
     /// Most parameters + locals in one function.
     pub max_locals: u32,
+    /// Most parameters + locals of all functions together (a local costs compile work even
+    /// when unused, and a declaration of thousands of them takes three bytes).
+    pub max_total_locals: u32,
     /// Most table elements.
     pub max_table: u32,
     /// Most globals.
@@ -54,6 +57,7 @@ impl Default for CompileLimits {
             max_module_bytes: plugin_format::plugin::MAX_MODULE_BYTES as u32,
             max_functions: 10_000,
             max_locals: 10_000,
+            max_total_locals: 1 << 20,
             max_table: 65_536,
             max_globals: 10_000,
             max_code_bytes: 16 << 20,
@@ -323,6 +327,9 @@ impl CompiledModule {
 /// The module-level facts the function compiler needs.
 #[derive(Debug, Default)]
 pub struct ModuleInfo {
+    /// Locals (parameters included) of the functions compiled so far, against
+    /// [`CompileLimits::max_total_locals`].
+    pub total_locals: core::cell::Cell<u64>,
     /// Types by type index (`None` for types outside the subset).
     pub types: Vec<Option<FuncType>>,
     /// Canonical id per type index.

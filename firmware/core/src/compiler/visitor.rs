@@ -158,6 +158,16 @@ pub fn compile_function(
             .map_err(|_| CompileError::OutOfMemory)?;
         local_types.extend(core::iter::repeat_n(ty, count as usize));
     }
+    let total = module.total_locals.get() + local_types.len() as u64;
+    module.total_locals.set(total);
+    if total > u64::from(options.limits.max_total_locals) {
+        return Err(CompileError::TooLarge {
+            what: "locals of all functions together",
+            limit: options.limits.max_total_locals,
+        });
+    }
+    // Setting up the locals (offsets, chains, pre-scan weights) is work too.
+    out.work += local_types.len() as u64;
     let scan = prescan(
         body,
         &local_types,
