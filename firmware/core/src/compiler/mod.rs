@@ -11,6 +11,8 @@
 
 pub mod assembler;
 pub mod encoder;
+#[cfg(test)]
+mod golden;
 pub mod masm;
 pub mod prescan;
 pub mod visitor;

@@ -229,6 +229,9 @@ const OPCODE_ALU_IMM8: u8 = 0x83;
 /// `81 /op id`: ALU with a 32-bit immediate.
 const OPCODE_ALU_IMM32: u8 = 0x81;
 
+#[cfg(test)]
+mod tests;
+
 /// Whether `value` fits a sign-extended 8-bit field.
 fn fits_i8(value: i32) -> bool {
     i8::try_from(value).is_ok()

@@ -293,7 +293,7 @@ impl Masm<'_> {
     pub fn binary_i32(&mut self, op: IntBinary) -> Result<(), CompileError> {
         if let Some((a, b)) = self.constant_pair()? {
             if let Some(value) = op.fold32(a as i32, b as i32) {
-                return self.push(ValType::I32, Value::Imm(i64::from(value as i32)));
+                return self.push(ValType::I32, Value::Imm(i64::from(value)));
             }
             // Traps at run time: compile the general path.
             self.push(ValType::I32, Value::Imm(a))?;

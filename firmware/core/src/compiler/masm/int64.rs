@@ -352,11 +352,12 @@ impl Masm<'_> {
             self.pop_entry()?;
             let (low, high) = self.pop_to_pair_avoiding(0)?;
             let count = (count & 63) as u8;
-            let temp = if matches!(op, IntBinary::Rotl | IntBinary::Rotr) && count % 32 != 0 {
-                Some(self.alloc_avoiding(bit(low) | bit(high))?)
-            } else {
-                None
-            };
+            let temp =
+                if matches!(op, IntBinary::Rotl | IntBinary::Rotr) && !count.is_multiple_of(32) {
+                    Some(self.alloc_avoiding(bit(low) | bit(high))?)
+                } else {
+                    None
+                };
             shift64_constant(&mut self.out.enc, op, low, high, count, temp);
             if let Some(temp) = temp {
                 self.free(temp);

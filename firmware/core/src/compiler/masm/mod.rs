@@ -55,6 +55,8 @@ mod access;
 mod control;
 mod int32;
 mod int64;
+#[cfg(test)]
+mod tests;
 
 pub use access::Access;
 pub use control::Condition;
@@ -253,8 +255,8 @@ pub struct Masm<'m> {
     traps: Vec<PendingTrap>,
     /// Offset of the software stack check's immediate.
     stack_check_at: Option<u32>,
-    /// Offset of the `sub esp, imm32` immediate.
-    frame_size_at: u32,
+    /// Offset of the `sub esp, imm32` immediate (once the prologue is emitted).
+    frame_size_at: Option<u32>,
 }
 
 /// The bit of `reg` in a register mask.
@@ -318,9 +320,12 @@ impl<'m> Masm<'m> {
             above += value_bytes(layout.local_types[index]);
         }
         let mut below = 4 * saved.len() as u32;
-        for index in params..count {
-            below += value_bytes(layout.local_types[index]);
-            local_offsets[index] = -(below as i32);
+        for (offset, ty) in local_offsets[params..]
+            .iter_mut()
+            .zip(&layout.local_types[params..])
+        {
+            below += value_bytes(*ty);
+            *offset = -(below as i32);
         }
         let local_bytes = below - 4 * saved.len() as u32;
         Ok(Masm {
@@ -348,7 +353,7 @@ impl<'m> Masm<'m> {
             max_outgoing: 0,
             traps: Vec::new(),
             stack_check_at: None,
-            frame_size_at: 0,
+            frame_size_at: None,
         })
     }
 
@@ -1110,7 +1115,7 @@ impl<'m> Masm<'m> {
             enc.alu_ri(Alu::Sub, Reg::Ecx, 1);
             enc.jcc(Cond::NotEqual, top);
         }
-        self.frame_size_at = enc.sub_esp_patchable();
+        self.frame_size_at = Some(enc.sub_esp_patchable());
         for index in 0..self.pinned.len() {
             let (local, reg) = self.pinned[index];
             if local < self.params {
@@ -1153,8 +1158,9 @@ impl<'m> Masm<'m> {
                 what: "frame of a function",
                 limit: u32::MAX,
             })?;
-        let at = self.frame_size_at;
-        self.out.enc.asm.patch_u32(at, slots);
+        if let Some(at) = self.frame_size_at {
+            self.out.enc.asm.patch_u32(at, slots);
+        }
         if let Some(at) = self.stack_check_at {
             self.out.enc.asm.patch_u32(at, frame);
         }
