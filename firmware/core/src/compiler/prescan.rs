@@ -86,9 +86,24 @@ fn stack_effect(op: &Operator<'_>) -> (u32, u32, bool) {
     }
 }
 
+/// Words of a block's result.
+fn block_words(ty: BlockType) -> u32 {
+    match ty {
+        BlockType::Type(ty) if is_wide(ty) => 2,
+        BlockType::Type(_) => 1,
+        _ => 0,
+    }
+}
+
 /// Scans `body`, whose locals (parameters first) have `local_types`, choosing up to
-/// `max_pinned` hot 32-bit locals. Linear in the body's size.
-pub fn prescan(body: &FunctionBody<'_>, local_types: &[ValType], max_pinned: usize) -> Prescan {
+/// `max_pinned` hot 32-bit locals. `call_words` gives a call's or `call_indirect`'s stack
+/// effect in words (arguments popped, results pushed). Linear in the body's size.
+pub fn prescan(
+    body: &FunctionBody<'_>,
+    local_types: &[ValType],
+    max_pinned: usize,
+    call_words: impl Fn(&Operator<'_>) -> Option<(u32, u32)>,
+) -> Prescan {
     let mut result = Prescan::default();
     let Ok(mut reader) = body.get_operators_reader() else {
         return result;
@@ -99,14 +114,17 @@ pub fn prescan(body: &FunctionBody<'_>, local_types: &[ValType], max_pinned: usi
         return result;
     }
     weights.resize(local_types.len(), 0);
-    // The open blocks: (is a loop, stack words at entry).
-    let mut frames: Vec<(bool, u32)> = Vec::new();
+    // The open blocks: (is a loop, stack words at entry, result words).
+    let mut frames: Vec<(bool, u32, u32)> = Vec::new();
     let mut loop_depth = 0u32;
     let mut height = 0u32;
     while !reader.eof() {
         let Ok(op) = reader.read() else { break };
         result.operators += 1;
-        let (pops, pushes, wide) = stack_effect(&op);
+        let (pops, pushes, wide) = match call_words(&op) {
+            Some((pops, pushes)) => (pops, pushes, false),
+            None => stack_effect(&op),
+        };
         result.uses_wide_values |= wide;
         height = height.saturating_sub(pops).saturating_add(pushes);
         result.max_stack_words = result.max_stack_words.max(height);
@@ -116,7 +134,7 @@ pub fn prescan(body: &FunctionBody<'_>, local_types: &[ValType], max_pinned: usi
                 if frames.try_reserve(1).is_err() {
                     break;
                 }
-                frames.push((false, height));
+                frames.push((false, height, block_words(blockty)));
                 None
             }
             Operator::Loop { blockty } => {
@@ -124,7 +142,7 @@ pub fn prescan(body: &FunctionBody<'_>, local_types: &[ValType], max_pinned: usi
                 if frames.try_reserve(1).is_err() {
                     break;
                 }
-                frames.push((true, height));
+                frames.push((true, height, block_words(blockty)));
                 loop_depth += 1;
                 None
             }
@@ -133,12 +151,11 @@ pub fn prescan(body: &FunctionBody<'_>, local_types: &[ValType], max_pinned: usi
                 None
             }
             Operator::End => {
-                if let Some((is_loop, entry)) = frames.pop() {
+                if let Some((is_loop, entry, result)) = frames.pop() {
                     if is_loop {
                         loop_depth -= 1;
                     }
-                    // The block's result (if any) is counted by the word pushed below.
-                    height = entry.saturating_add(1);
+                    height = entry.saturating_add(result);
                 }
                 None
             }
@@ -191,7 +208,7 @@ mod tests {
         let parser = wasmparser::Parser::new(0);
         for payload in parser.parse_all(&wasm) {
             if let wasmparser::Payload::CodeSectionEntry(body) = payload.unwrap() {
-                return prescan(&body, locals, 3);
+                return prescan(&body, locals, 3, |_| None);
             }
         }
         panic!("no body");

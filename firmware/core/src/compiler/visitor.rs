@@ -10,7 +10,7 @@ use super::masm::{
 };
 use super::prescan::prescan;
 use super::{CompileOptions, FuncType, ModuleInfo};
-use crate::abi::{TrapKind, ValType};
+use crate::abi::{TrapKind, ValType, value_bytes};
 use crate::error::CompileError;
 use alloc::format;
 use alloc::string::String;
@@ -168,10 +168,21 @@ pub fn compile_function(
     }
     // Setting up the locals (offsets, chains, pre-scan weights) is work too.
     out.work += local_types.len() as u64;
+    let words = |types: &[ValType]| types.iter().map(|&ty| value_bytes(ty) / 4).sum::<u32>();
+    let call_words = |op: &Operator<'_>| {
+        let ty = match *op {
+            Operator::Call { function_index } => module.function_type(function_index)?,
+            Operator::CallIndirect { type_index, .. } => module.type_at(type_index)?,
+            _ => return None,
+        };
+        let index = u32::from(matches!(op, Operator::CallIndirect { .. }));
+        Some((words(&ty.params) + index, words(&ty.results)))
+    };
     let scan = prescan(
         body,
         &local_types,
         if options.naive { 0 } else { CALLEE_SAVED.len() },
+        call_words,
     );
     out.work += u64::from(scan.operators);
     let pinned = scan.hot_locals.iter().copied().zip(CALLEE_SAVED).collect();
