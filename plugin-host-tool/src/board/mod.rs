@@ -67,7 +67,7 @@ pub enum Accel {
     Kvm,
 }
 
-/// What a QEMU board's clocks (TSC, PIT) follow.
+/// What a board's clocks (TSC, PIT) follow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Clock {
@@ -75,10 +75,11 @@ pub enum Clock {
     /// sees time jump.
     #[default]
     Host,
-    /// Instruction counting (`-icount shift=0,sleep=on`): while the guest runs, its clocks
-    /// advance by 1 ns per executed instruction, whatever the host is doing; while it idles in
-    /// `hlt` they follow the host's clock. Board-time figures (budgets, the time a request
-    /// waited) then do not depend on host load. Bochs always counts instructions.
+    /// Instruction counting: while the guest runs, its clocks advance with the instructions it
+    /// executes, whatever the host is doing, so board-time figures (budgets, the time a request
+    /// waited) do not depend on host load. QEMU: `-icount shift=0,sleep=on` (1 ns per
+    /// instruction; while the guest idles in `hlt` its clocks follow the host's). Bochs:
+    /// `clock: sync=none` (both clocks at its instruction rate, idle time included).
     Instructions,
 }
 
@@ -273,7 +274,7 @@ pub struct BoardSpec {
     pub ram_mib: u32,
     /// Where a Bochs board's relay runs.
     pub relay: RelayMode,
-    /// What a QEMU board's clocks follow.
+    /// What the board's clocks follow.
     pub clock: Clock,
 }
 

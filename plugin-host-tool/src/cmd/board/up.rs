@@ -90,8 +90,8 @@ pub struct Up {
     isolation: IsolationArg,
 
     /// What the board's clocks follow: the host's clock, or the instructions it executes
-    /// (QEMU `-icount`: board-time figures such as budgets then do not depend on host load;
-    /// Bochs always counts instructions).
+    /// (QEMU `-icount`, Bochs `sync=none`): board-time figures such as budgets then do not
+    /// depend on how busy the host is.
     #[arg(long, value_enum, default_value = "host")]
     clock: ClockArg,
 
