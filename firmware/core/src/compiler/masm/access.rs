@@ -246,8 +246,8 @@ impl Masm<'_> {
     /// The pinned register holding the address on top of the stack, when the access needs no
     /// code of its own to check it (hardware mode, no offset: the segment limit is the whole
     /// check), so it can serve as the base register as it is.
-    fn pinned_address(&self, offset: u64) -> Option<Reg> {
-        if self.isolation != Isolation::Hardware || offset != 0 {
+    fn pinned_address(&self, offset: u64, bytes: u32) -> Option<Reg> {
+        if self.isolation != Isolation::Hardware || offset != 0 || bytes > 4 {
             return None;
         }
         match self.peek()?.value {
@@ -258,17 +258,26 @@ impl Masm<'_> {
 
     /// Pops the address and checks it: the memory operand of the access's first byte, and the
     /// address register to free afterwards (none for a pinned base).
+    ///
+    /// An 8-byte access is two dword instructions. In hardware mode its check covers the high
+    /// word's address (`addr + offset + 4` must not carry), so the high word's limit check
+    /// covers the whole access: a store writes the high word first and traps before writing
+    /// anything when any byte is out of bounds.
     fn address(
         &mut self,
         offset: u64,
         bytes: u32,
         avoid: u8,
     ) -> Result<(Mem, Option<Reg>), CompileError> {
-        if let Some(base) = self.pinned_address(offset) {
+        if let Some(base) = self.pinned_address(offset, bytes) {
             self.pop_entry()?;
             return Ok((Mem::Data(base, 0), None));
         }
         let address = self.pop_to_reg_avoiding(avoid)?;
+        if bytes == 8 && self.isolation == Isolation::Hardware {
+            let disp = self.bounds_check(address, offset + 4, 4)?;
+            return Ok((Mem::Data(address, disp - 4), Some(address)));
+        }
         let disp = self.bounds_check(address, offset, bytes)?;
         Ok((Mem::Data(address, disp), Some(address)))
     }
@@ -336,8 +345,9 @@ impl Masm<'_> {
             }
         }
         let (mem, address) = self.address(offset, access.bytes, value_registers)?;
+        // The high word first: if it is out of bounds, nothing has been written.
         let words: &[(Operand, i32)] = if access.bytes == 8 {
-            &[(low, 0), (high, 4)]
+            &[(high, 4), (low, 0)]
         } else {
             &[(low, 0)]
         };
