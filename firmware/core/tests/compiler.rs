@@ -431,3 +431,50 @@ fn declared_locals_are_limited_module_wide() {
         "{error:?}"
     );
 }
+
+/// Refusals have the right kind and name the proposal: a `call_indirect` of a type the
+/// compiler does not support is `Unsupported` (it used to be an internal error), bulk memory
+/// and reference types name their proposals, a block with a function type names multi-value.
+#[test]
+fn refusals_name_their_proposal() {
+    for (wat, operator, proposal) in [
+        (
+            "(module (type $t (func (result f32))) (table 1 funcref)
+               (func (drop (call_indirect (type $t) (i32.const 0)))))",
+            "call_indirect",
+            "mvp",
+        ),
+        (
+            "(module (memory 1) (func (memory.fill (i32.const 0) (i32.const 0) (i32.const 0))))",
+            "memory.fill",
+            "bulk_memory",
+        ),
+        (
+            "(module (func (drop (ref.is_null (ref.null func)))))",
+            "ref.null",
+            "reference_types",
+        ),
+        (
+            "(module (func (result i32 i32) (block (result i32 i32) i32.const 1 i32.const 2)))",
+            "block",
+            "multi_value",
+        ),
+    ] {
+        let error = compile(&wat::parse_str(wat).unwrap(), &options()).unwrap_err();
+        match &error {
+            CompileError::Unsupported {
+                operator: name,
+                proposal: found,
+                ..
+            } => {
+                assert_eq!(name, operator, "{wat}");
+                assert_eq!(*found, proposal, "{wat}");
+            }
+            CompileError::UnsupportedFeature { feature, .. } => {
+                assert!(feature.contains(proposal), "{wat}: {feature}");
+            }
+            other => panic!("{wat}: {other:?}"),
+        }
+        assert!(error.to_string().contains(proposal), "{error}");
+    }
+}

@@ -109,6 +109,16 @@ impl Assembler {
         debug_assert_eq!(self.label_offset(label), Some(offset));
     }
 
+    /// Binds `label` to `offset`, an offset already emitted (for a forward reference whose
+    /// target turns out to be behind: the entry stub's FPU hook).
+    pub fn bind_at(&mut self, label: DynamicLabel, offset: u32) {
+        let emitted = self.offset();
+        match self.labels.get_mut(label.0 as usize) {
+            Some(slot @ None) if offset <= emitted => *slot = Some(offset),
+            _ => self.error = Some(AssemblerError::UnboundLabel),
+        }
+    }
+
     /// The offset `label` is bound to, if it is bound.
     pub fn label_offset(&self, label: DynamicLabel) -> Option<u32> {
         self.labels.get(label.0 as usize).copied().flatten()

@@ -15,6 +15,8 @@ pub mod encoder;
 mod golden;
 pub mod masm;
 pub mod prescan;
+#[cfg(test)]
+mod tests;
 pub mod visitor;
 
 use crate::Isolation;
@@ -779,6 +781,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         begin_code(&mut code, &mut info, &imports)?;
     }
     code.helpers.emit(&mut code.enc);
+    finish_entry_hook(&mut code);
 
     let functions = (0..info.function_types.len() as u32)
         .map(|index| {
@@ -844,7 +847,7 @@ fn begin_code(
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();
-    emit_entry_stub(&mut code.enc);
+    emit_entry_stub(code);
     code.trap_sites.push(TrapSite {
         code_offset: abi::ENTRY_STUB_UD2_OFFSET,
         kind: TrapKind::InvalidOpcode,
@@ -869,13 +872,34 @@ fn begin_code(
     Ok(())
 }
 
-/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]). Its FPU hook jumps
-/// straight to the call; a module that compiles float operators repoints it at its FPU reset.
-fn emit_entry_stub(enc: &mut Encoder) {
+/// Binds the entry stub's FPU hook once every function is compiled: straight to the stub's
+/// call, or — when a float lowering asked for an FPU reset — to a block at the end of the code
+/// that resets the FPU and jumps back to the call.
+pub fn finish_entry_hook(code: &mut ModuleCode) {
+    let Some(hook) = code.entry_hook.take() else {
+        return;
+    };
+    match code.fpu_reset {
+        Some(reset) => {
+            code.enc.asm.align_with_padding(16);
+            code.enc.bind(hook);
+            reset(&mut code.enc);
+            let call = code.enc.new_label();
+            code.enc.asm.bind_at(call, abi::ENTRY_CALL_OFFSET);
+            code.enc.jmp(call);
+        }
+        None => code.enc.asm.bind_at(hook, abi::ENTRY_CALL_OFFSET),
+    }
+}
+
+/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]); its FPU hook is bound by
+/// [`finish_entry_hook`].
+fn emit_entry_stub(code: &mut ModuleCode) {
+    let enc = &mut code.enc;
     debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
-    let call = enc.new_label();
-    enc.jmp(call);
-    enc.bind(call);
+    let hook = enc.new_label();
+    enc.jmp(hook);
+    code.entry_hook = Some(hook);
     debug_assert_eq!(enc.offset(), abi::ENTRY_CALL_OFFSET);
     enc.call_context(abi::ENTRY_TARGET_OFFSET);
     enc.store32(

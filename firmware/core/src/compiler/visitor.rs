@@ -25,8 +25,14 @@ const CALLER_SAVED_WORDS: u32 = 3;
 pub fn operator_name(op: &Operator<'_>) -> String {
     let debug = format!("{op:?}");
     let camel = debug.split([' ', '{', '(']).next().unwrap_or("");
+    if camel == "TypedSelect" {
+        return String::from("select");
+    }
     let mut name = String::new();
-    let mut dotted = false;
+    // Control instructions have no type prefix: `call_indirect`, `br_table`, `return_call`.
+    let mut dotted = ["Call", "Br", "Return", "Try", "Throw"]
+        .iter()
+        .any(|prefix| camel.starts_with(prefix));
     let mut previous_digit = false;
     for (index, c) in camel.char_indices() {
         if c.is_ascii_uppercase() && index > 0 {
@@ -850,6 +856,21 @@ mod tests {
             "memory.copy"
         );
         assert_eq!(operator_name(&Operator::I32TruncF32S), "i32.trunc_f32_s");
+        assert_eq!(
+            operator_name(&Operator::CallIndirect {
+                type_index: 0,
+                table_index: 0
+            }),
+            "call_indirect"
+        );
+        assert_eq!(
+            operator_name(&Operator::BrIf { relative_depth: 0 }),
+            "br_if"
+        );
+        assert_eq!(
+            operator_name(&Operator::LocalGet { local_index: 0 }),
+            "local.get"
+        );
         assert_eq!(
             operator_name(&Operator::RefNull {
                 hty: wasmparser::HeapType::FUNC

@@ -189,6 +189,12 @@ pub struct ModuleCode {
     pub helpers: Helpers,
     /// Stack entries, chain links and registers visited (see the module docs).
     pub work: u64,
+    /// The entry stub's FPU hook: the label its first `jmp` targets (bound by
+    /// [`super::finish_entry_hook`]).
+    pub entry_hook: Option<DynamicLabel>,
+    /// The FPU reset a float lowering asks for on first use (the x87 encoder's): when set, the
+    /// entry stub runs it before every call into the module.
+    pub fpu_reset: Option<fn(&mut Encoder)>,
 }
 
 /// The intrusive per-local chain link of one stack entry.
