@@ -696,7 +696,7 @@ fn callee_saved_registers_survive_deep_callees() {
           (local.set $n (i32.sub (local.get $n) (i32.const 1)))
           (br $again)))
         local.get $a local.get $b i32.add local.get $c i32.mul))"#;
-    let calls: Vec<Call> = [0, 1, 2, 5, 17, 100, -1 & 0xff]
+    let calls: Vec<Call> = [0, 1, 2, 5, 17, 100, 255]
         .iter()
         .map(|&n| call("caller", &[n]))
         .collect();

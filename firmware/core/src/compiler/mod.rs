@@ -27,7 +27,6 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use assembler::DynamicLabel;
-use encoder::Encoder;
 use masm::{ModuleCode, SiteClass, SourceEntry, TrapSite};
 use plugin_format::trap::{Registers, TrapRecord};
 use wasmparser::{

@@ -1,5 +1,6 @@
 //! Tests of the module-level code: the entry stub and its FPU hook.
 
+use super::encoder::Encoder;
 use super::golden::assert_disassembly;
 use super::*;
 

@@ -120,39 +120,15 @@ impl IntCompare {
     }
 }
 
-impl IntBinary {
-    /// The i32 operator on constants; `None` when it traps.
-    pub fn fold32(self, a: i32, b: i32) -> Option<i32> {
-        let (ua, ub) = (a as u32, b as u32);
-        Some(match self {
-            IntBinary::Add => a.wrapping_add(b),
-            IntBinary::Sub => a.wrapping_sub(b),
-            IntBinary::Mul => a.wrapping_mul(b),
-            IntBinary::And => a & b,
-            IntBinary::Or => a | b,
-            IntBinary::Xor => a ^ b,
-            IntBinary::Shl => a.wrapping_shl(ub),
-            IntBinary::ShrS => a.wrapping_shr(ub),
-            IntBinary::ShrU => ua.wrapping_shr(ub) as i32,
-            IntBinary::Rotl => a.rotate_left(ub & 31),
-            IntBinary::Rotr => a.rotate_right(ub & 31),
-            IntBinary::DivS => a.checked_div(b)?,
-            IntBinary::DivU => ua.checked_div(ub)? as i32,
-            IntBinary::RemS => {
-                if b == 0 {
-                    return None;
-                }
-                a.wrapping_rem(b)
-            }
-            IntBinary::RemU => ua.checked_rem(ub)? as i32,
-        })
-    }
-
-    /// The i64 operator on constants; `None` when it traps.
-    pub fn fold64(self, a: i64, b: i64) -> Option<i64> {
-        let (ua, ub) = (a as u64, b as u64);
-        let count = (ub & 63) as u32;
-        Some(match self {
+/// One binary operator on constants of one width: `$signed`/`$unsigned` are the width's
+/// integer types; `None` when it traps.
+macro_rules! fold_binary {
+    ($op:expr, $a:expr, $b:expr, $signed:ty, $unsigned:ty) => {{
+        let (a, b): ($signed, $signed) = ($a, $b);
+        let (ua, ub) = (a as $unsigned, b as $unsigned);
+        // Shift and rotate counts are taken modulo the width.
+        let count = (ub % <$unsigned>::BITS as $unsigned) as u32;
+        Some(match $op {
             IntBinary::Add => a.wrapping_add(b),
             IntBinary::Sub => a.wrapping_sub(b),
             IntBinary::Mul => a.wrapping_mul(b),
@@ -161,19 +137,31 @@ impl IntBinary {
             IntBinary::Xor => a ^ b,
             IntBinary::Shl => a.wrapping_shl(count),
             IntBinary::ShrS => a.wrapping_shr(count),
-            IntBinary::ShrU => ua.wrapping_shr(count) as i64,
+            IntBinary::ShrU => ua.wrapping_shr(count) as $signed,
             IntBinary::Rotl => a.rotate_left(count),
             IntBinary::Rotr => a.rotate_right(count),
             IntBinary::DivS => a.checked_div(b)?,
-            IntBinary::DivU => ua.checked_div(ub)? as i64,
+            IntBinary::DivU => ua.checked_div(ub)? as $signed,
             IntBinary::RemS => {
                 if b == 0 {
                     return None;
                 }
                 a.wrapping_rem(b)
             }
-            IntBinary::RemU => ua.checked_rem(ub)? as i64,
+            IntBinary::RemU => ua.checked_rem(ub)? as $signed,
         })
+    }};
+}
+
+impl IntBinary {
+    /// The i32 operator on constants; `None` when it traps.
+    pub fn fold32(self, a: i32, b: i32) -> Option<i32> {
+        fold_binary!(self, a, b, i32, u32)
+    }
+
+    /// The i64 operator on constants; `None` when it traps.
+    pub fn fold64(self, a: i64, b: i64) -> Option<i64> {
+        fold_binary!(self, a, b, i64, u64)
     }
 
     /// The two-operand ALU instruction, for the operators that are one.

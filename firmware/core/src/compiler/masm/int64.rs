@@ -129,29 +129,26 @@ fn negate64(enc: &mut Encoder, low: Reg, high: Reg) {
     enc.neg(high);
 }
 
+/// Pushes the magnitude of the 64-bit value whose low word is `low` (through EDX:EAX).
+fn push_magnitude(enc: &mut Encoder, low: Mem) {
+    enc.load32(Reg::Eax, low);
+    enc.load32(Reg::Edx, low.offset_by(4));
+    let positive = enc.new_label();
+    enc.test_rr(Reg::Edx, Reg::Edx);
+    enc.jcc(Cond::NoSign, positive);
+    negate64(enc, Reg::Eax, Reg::Edx);
+    enc.bind(positive);
+    enc.push_r(Reg::Edx);
+    enc.push_r(Reg::Eax);
+}
+
 /// The signed helper: magnitudes through the unsigned one, then the signs (quotient negative
 /// when the operands' signs differ, remainder with the dividend's sign).
 fn emit_signed_divide(enc: &mut Encoder, unsigned: DynamicLabel) {
     enc.enter_frame();
-    // The divisor's magnitude, pushed first (it is the second argument).
-    enc.load32(Reg::Eax, DIVISOR_LOW);
-    enc.load32(Reg::Edx, DIVISOR_HIGH);
-    let divisor_positive = enc.new_label();
-    enc.test_rr(Reg::Edx, Reg::Edx);
-    enc.jcc(Cond::NoSign, divisor_positive);
-    negate64(enc, Reg::Eax, Reg::Edx);
-    enc.bind(divisor_positive);
-    enc.push_r(Reg::Edx);
-    enc.push_r(Reg::Eax);
-    enc.load32(Reg::Eax, DIVIDEND_LOW);
-    enc.load32(Reg::Edx, DIVIDEND_HIGH);
-    let dividend_positive = enc.new_label();
-    enc.test_rr(Reg::Edx, Reg::Edx);
-    enc.jcc(Cond::NoSign, dividend_positive);
-    negate64(enc, Reg::Eax, Reg::Edx);
-    enc.bind(dividend_positive);
-    enc.push_r(Reg::Edx);
-    enc.push_r(Reg::Eax);
+    // The magnitudes, divisor first (it is the second argument).
+    push_magnitude(enc, DIVISOR_LOW);
+    push_magnitude(enc, DIVIDEND_LOW);
     enc.call(unsigned);
     // Quotient.
     enc.pop_r(Reg::Eax);
