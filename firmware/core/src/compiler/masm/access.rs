@@ -419,7 +419,7 @@ impl Masm<'_> {
                 self.push(ty, keep)
             }
             Condition::Flags(cond) if wide => {
-                let second = self.pop_operand64()?;
+                let second = self.pop_rhs64()?;
                 let avoid = match second {
                     Operand64::Pair(low, high) => bit(low) | bit(high),
                     _ => 0,

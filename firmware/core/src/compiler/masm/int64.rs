@@ -206,7 +206,7 @@ fn operand_registers(operand: Operand64) -> u8 {
 impl Masm<'_> {
     /// Pops the right operand of a 64-bit binary operation; with fewer than four value
     /// registers a pair goes to its slot first, so the left operand still finds a pair.
-    fn pop_rhs64(&mut self) -> Result<Operand64, CompileError> {
+    pub(super) fn pop_rhs64(&mut self) -> Result<Operand64, CompileError> {
         if self.value_registers.count_ones() < 4
             && matches!(self.peek().map(|e| e.value), Some(Value::Pair(..)))
         {
@@ -370,10 +370,21 @@ impl Masm<'_> {
             self.free(count_low);
         }
         let (low, high) = self.pop_to_pair_avoiding(bit(Reg::Ecx))?;
-        let temp = if matches!(op, IntBinary::Rotl | IntBinary::Rotr) {
-            Some(self.alloc_avoiding(bit(Reg::Ecx) | bit(low) | bit(high))?)
+        let busy = bit(Reg::Ecx) | bit(low) | bit(high);
+        // A rotate needs a fourth register. With only three value registers (every
+        // callee-saved one holds a pinned local), one is borrowed around it (pushed, popped).
+        let (temp, borrowed) = if !matches!(op, IntBinary::Rotl | IntBinary::Rotr) {
+            (None, None)
+        } else if self.value_registers.count_ones() >= 4 {
+            (Some(self.alloc_avoiding(busy)?), None)
         } else {
-            None
+            let lender = super::CALLEE_SAVED
+                .into_iter()
+                .find(|reg| busy & bit(*reg) == 0)
+                .ok_or(CompileError::Internal("no register to borrow"))?;
+            self.out.enc.push_r(lender);
+            self.note_outgoing(4);
+            (Some(lender), Some(lender))
         };
         let enc = &mut self.out.enc;
         let done = enc.new_label();
@@ -418,8 +429,10 @@ impl Masm<'_> {
             }
         }
         enc.bind(done);
-        if let Some(temp) = temp {
-            self.free(temp);
+        match (temp, borrowed) {
+            (_, Some(lender)) => self.out.enc.pop_r(lender),
+            (Some(temp), None) => self.free(temp),
+            _ => {}
         }
         self.free(Reg::Ecx);
         self.push(ValType::I64, Value::Pair(low, high))

@@ -485,18 +485,15 @@ impl<'m> Masm<'m> {
         }
     }
 
-    /// Spills the deepest register-held stack value that owns no register in `keep`; returns
-    /// whether one was found.
+    /// Spills the deepest register-held stack value that owns a register outside `keep` (so
+    /// that spilling it frees one the caller may use); returns whether one was found.
     fn spill_one(&mut self, keep: u8) -> Result<bool, CompileError> {
         let mut victim = NONE;
         for reg in ALLOCATION_ORDER {
             self.out.work += 1;
             let depth = self.owner[reg.code() as usize];
             if depth != NONE && keep & bit(reg) == 0 {
-                let held = self.entry_registers(depth as usize);
-                if held & keep == 0 {
-                    victim = victim.min(depth);
-                }
+                victim = victim.min(depth);
             }
         }
         if victim == NONE {
@@ -504,15 +501,6 @@ impl<'m> Masm<'m> {
         }
         self.spill_at(victim as usize)?;
         Ok(true)
-    }
-
-    /// The registers the entry at `depth` owns.
-    fn entry_registers(&self, depth: usize) -> u8 {
-        match self.stack[depth].value {
-            Value::Reg(reg) => bit(reg),
-            Value::Pair(low, high) => bit(low) | bit(high),
-            _ => 0,
-        }
     }
 
     /// A free value register not in `avoid`, spilling a stack value if none is free.
