@@ -1114,8 +1114,9 @@ fn straddling_i64_stores_write_nothing() {
 }
 
 /// A small, reproducible generator of random valid programs (no dependency): typed expression
-/// trees over i32 and i64 with locals, tees, selects, `if`/`block`/`br_if` with results, loads
-/// and stores, and calls to earlier functions (so every program terminates).
+/// trees over i32 and i64 with locals, tees, selects, `if`/`block`/`br_if`/`br_table` with
+/// results, bounded loops, globals, loads and stores, and calls to earlier functions (so every
+/// program terminates).
 struct ProgramGenerator {
     state: u64,
 }
@@ -1174,7 +1175,33 @@ impl ProgramGenerator {
             return self.constant(ty);
         }
         let d = depth - 1;
-        match self.below(12) {
+        match self.below(15) {
+            12 => {
+                // A mutable global of the type, written then read.
+                let value = self.expression(ty, d, locals, callees);
+                format!("(block (result {ty}) (global.set $g{ty} {value}) (global.get $g{ty}))")
+            }
+            13 => {
+                // A loop bounded by a counter global (nested loops only shorten it).
+                let value = self.expression(ty, d, locals, callees);
+                let bound = 1 + self.below(4);
+                format!(
+                    "(block (result {ty}) (global.set $n (i32.const 0)) (loop (result {ty})
+                       (global.set $n (i32.add (global.get $n) (i32.const 1)))
+                       {value} (br_if 0 (i32.lt_u (global.get $n) (i32.const {bound})))))"
+                )
+            }
+            14 => {
+                // br_table to an inner or the outer block, with a value.
+                let a = self.expression(ty, d, locals, callees);
+                let index = self.expression("i32", d, locals, callees);
+                let b = self.expression(ty, d, locals, callees);
+                let targets: Vec<&str> = (0..self.below(7)).map(|_| if self.below(2) == 0 { "0" } else { "1" }).collect();
+                format!(
+                    "(block (result {ty}) (block (result {ty}) {a} {index} (br_table {} 0)) {b} ({ty}.add))",
+                    targets.join(" ")
+                )
+            }
             0..=3 => {
                 let op = self.pick(&[
                     "add", "sub", "mul", "and", "or", "xor", "shl", "shr_s", "shr_u", "rotl",
@@ -1275,7 +1302,9 @@ impl ProgramGenerator {
 
     /// A module of `functions` functions, each exported as `f<k>`.
     fn module(&mut self, functions: usize) -> (String, Vec<(String, Vec<&'static str>)>) {
-        let mut text = String::from("(module (memory 1)");
+        let mut text = String::from(
+            "(module (memory 1) (global $gi32 (mut i32) (i32.const 7)) (global $gi64 (mut i64) (i64.const -7)) (global $n (mut i32) (i32.const 0))",
+        );
         let mut callees: Vec<(String, Vec<&'static str>, &'static str)> = Vec::new();
         let mut exports = Vec::new();
         for index in 0..functions {
