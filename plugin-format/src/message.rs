@@ -116,6 +116,12 @@ pub enum Value {
     F32(u32),
     /// An `f64`, as its bits.
     F64(u64),
+    /// A `funcref`: `None` is `ref.null func`; `Some(index)` refers to the function with this
+    /// index in the plugin's module (engines that cannot name the function use `u32::MAX`).
+    FuncRef(Option<u32>),
+    /// An `externref`: `None` is `ref.null extern`; `Some(n)` is the host's opaque value `n`
+    /// (`ref.extern n` in a `.wast` script).
+    ExternRef(Option<u32>),
 }
 
 /// What the firmware does with a plugin that traps.

@@ -357,3 +357,55 @@ fn shared_types_round_trip() {
         found: "(i32) -> ()".into(),
     });
 }
+
+/// Values of every kind survive a round trip, and the reference kinds appended after `F64` keep
+/// the earlier variants' encoding: variant index, then the payload (postcard varints).
+#[test]
+fn values_round_trip_with_stable_encoding() {
+    let values = [
+        Value::I32(-1),
+        Value::I64(i64::MIN),
+        Value::F32(0x7FC0_0000),
+        Value::F64(0x7FF8_0000_0000_0001),
+        Value::FuncRef(None),
+        Value::FuncRef(Some(3)),
+        Value::ExternRef(None),
+        Value::ExternRef(Some(300)),
+    ];
+    for value in values {
+        round_trip(&Request::Invoke {
+            plugin: PluginRef::Id(1),
+            export: "f".into(),
+            args: vec![value],
+        });
+    }
+    let bytes = |value: Value| postcard::to_allocvec(&value).unwrap();
+    assert_eq!(
+        bytes(Value::I32(-1)),
+        [0x00 /* I32 */, 0x01 /* zigzag(-1) */]
+    );
+    assert_eq!(
+        bytes(Value::FuncRef(None)),
+        [0x04 /* FuncRef */, 0x00 /* None */]
+    );
+    assert_eq!(
+        bytes(Value::FuncRef(Some(3))),
+        [
+            0x04, /* FuncRef */
+            0x01, /* Some */
+            0x03  /* index */
+        ]
+    );
+    assert_eq!(
+        bytes(Value::ExternRef(None)),
+        [0x05 /* ExternRef */, 0x00 /* None */]
+    );
+    assert_eq!(
+        bytes(Value::ExternRef(Some(300))),
+        [
+            0x05, /* ExternRef */
+            0x01, /* Some */
+            0xAC, 0x02 /* varint 300 */
+        ]
+    );
+}

@@ -1139,6 +1139,10 @@ impl fmt::Display for ValueText {
             Value::I64(value) => write!(f, "i64 {value} ({:#018x})", value as u64),
             Value::F32(bits) => write!(f, "f32 {} ({bits:#010x})", f32::from_bits(bits)),
             Value::F64(bits) => write!(f, "f64 {} ({bits:#018x})", f64::from_bits(bits)),
+            Value::FuncRef(None) => f.write_str("ref.null func"),
+            Value::FuncRef(Some(index)) => write!(f, "ref.func {index}"),
+            Value::ExternRef(None) => f.write_str("ref.null extern"),
+            Value::ExternRef(Some(value)) => write!(f, "ref.extern {value}"),
         }
     }
 }
