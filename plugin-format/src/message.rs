@@ -91,6 +91,14 @@ pub enum Request {
         /// The policy.
         policy: TrapPolicy,
     },
+    /// Read an exported global of a plugin. Answered with `Reply::Global`; a name that is not
+    /// an exported global is `PluginErrorKind::NoSuchExport`.
+    GetGlobal {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The global's export name.
+        name: String,
+    },
 }
 
 /// Largest module piece in one `UploadChunk` (leaves room for framing within `MAX_FRAME`).
@@ -259,6 +267,8 @@ pub enum Reply {
     Invoked(InvokeReport),
     /// Answer to `Unload`.
     Unloaded(UnloadReport),
+    /// Answer to `GetGlobal`: the global's current value.
+    Global(Value),
 }
 
 /// Which isolation mode the boot probe chose (see ARCHITECTURE.md, "Boot probe").

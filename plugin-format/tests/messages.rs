@@ -61,6 +61,10 @@ fn requests() -> Vec<Request> {
             plugin: PluginRef::Id(7),
             policy: TrapPolicy::QuarantineAfter(3),
         },
+        Request::GetGlobal {
+            plugin: PluginRef::Name("counter".into()),
+            name: "count".into(),
+        },
     ]
 }
 
@@ -105,6 +109,7 @@ fn request_kind(request: &Request) -> usize {
         Request::Invoke { .. } => 9,
         Request::Unload { .. } => 10,
         Request::SetTrapPolicy { .. } => 11,
+        Request::GetGlobal { .. } => 12,
     }
 }
 
@@ -206,6 +211,7 @@ fn replies() -> Vec<Reply> {
             },
             freed_bytes: 300_000,
         }),
+        Reply::Global(Value::I64(-2)),
     ]
 }
 
@@ -222,6 +228,7 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Plugins(_) => 7,
         Reply::Invoked(_) => 8,
         Reply::Unloaded(_) => 9,
+        Reply::Global(_) => 10,
     }
 }
 
@@ -264,8 +271,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..12).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..10).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..13).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..11).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..5).collect()
