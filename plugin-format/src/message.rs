@@ -132,6 +132,20 @@ pub enum Value {
     ExternRef(Option<u32>),
 }
 
+impl Value {
+    /// The value's WebAssembly type, in text-format words (`i32`, `funcref`, ...).
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Value::I32(_) => "i32",
+            Value::I64(_) => "i64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::FuncRef(_) => "funcref",
+            Value::ExternRef(_) => "externref",
+        }
+    }
+}
+
 /// What the firmware does with a plugin that traps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrapPolicy {

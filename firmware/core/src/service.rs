@@ -153,6 +153,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 | Request::Invoke { .. }
                 | Request::Unload { .. }
                 | Request::SetTrapPolicy { .. }
+                | Request::GetGlobal { .. }
         )
     }
 
@@ -180,6 +181,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 }
                 Ok(Reply::Pong)
             }
+            Request::GetGlobal { plugin, name } => self.global(&plugin, &name).map(Reply::Global),
             _ => Err(RequestError::UnknownRequest),
         }
     }
@@ -383,10 +385,17 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         for (index, arg) in args.iter().enumerate() {
             match arg {
                 Value::I32(value) => integers.push(*value),
+                // A value this firmware cannot pass is a feature it lacks, not a caller's
+                // mistake: `kplug wast` skips such calls as unsupported.
                 other => {
+                    let ty = other.type_name();
                     return Err(error(
-                        PluginErrorKind::BadArguments,
-                        format!("argument {index} is {other:?}; this firmware supports i32 only"),
+                        PluginErrorKind::Unsupported {
+                            operator: format!("{ty} arguments"),
+                            function: None,
+                            offset: 0,
+                        },
+                        format!("argument {index} has type {ty}; this firmware passes i32 only"),
                     ));
                 }
             }
@@ -416,6 +425,27 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             outcome,
             time: self.step(cycles),
         })
+    }
+
+    /// The current value of the global `plugin` exports as `name`.
+    fn global(&self, plugin: &PluginRef, name: &str) -> Result<Value, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        plugin
+            .module()
+            .global_export(name)
+            .and_then(|index| plugin.global(index))
+            .map(Value::I32)
+            .ok_or_else(|| {
+                error(
+                    PluginErrorKind::NoSuchExport,
+                    format!("no exported global `{name}`"),
+                )
+            })
     }
 
     fn note_trap(&mut self, id: u32, record: &TrapRecord) {

@@ -501,3 +501,49 @@ fn link_protocol_round_trip() {
     );
     link.finish();
 }
+
+/// `GetGlobal` reads an exported global's current value over the link; a name that is not an
+/// exported global is `NoSuchExport`, and an argument of a type the firmware cannot pass is
+/// refused as `Unsupported` (naming the type), not as a caller's mistake.
+#[test]
+fn exported_globals_are_read_over_the_link() {
+    let wasm = wat::parse_str(
+        r#"(module (global $count (export "count") (mut i32) (i32.const 41))
+           (global (export "fixed") i32 (i32.const -7))
+           (func (export "bump") (global.set $count (i32.add (global.get $count) (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let id = link.load("globals", &wasm).expect("load");
+    let get = |link: &mut LinkChild, name: &str| {
+        link.request(Request::GetGlobal {
+            plugin: PluginRef::Id(id),
+            name: name.into(),
+        })
+    };
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(41))));
+    assert_eq!(link.invoke(id, "bump", &[]).outcome, Ok(Vec::new()));
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(42))));
+    assert_eq!(get(&mut link, "fixed"), Ok(Reply::Global(Value::I32(-7))));
+    for missing in ["bump", "nothing"] {
+        match get(&mut link, missing) {
+            Err(RequestError::Plugin(error)) => {
+                assert_eq!(error.kind, PluginErrorKind::NoSuchExport, "{missing}")
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    match link.request(Request::Invoke {
+        plugin: PluginRef::Id(id),
+        export: "bump".into(),
+        args: vec![Value::I64(1)],
+    }) {
+        Err(RequestError::Plugin(error)) => assert!(
+            matches!(&error.kind, PluginErrorKind::Unsupported { operator, .. }
+                if operator == "i64 arguments"),
+            "{error:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    link.finish();
+}
