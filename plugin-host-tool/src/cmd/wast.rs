@@ -11,6 +11,7 @@ use plugin_host_tool::link::Link;
 use plugin_host_tool::local::ChildMonitor;
 use plugin_host_tool::plugin_format::message::IsolationMode;
 use plugin_host_tool::plugin_format::plugin::{DEFAULT_STACK_BYTES, Limits, WASM_PAGE_BYTES};
+use plugin_host_tool::wast::known_failures::KnownFailures;
 use plugin_host_tool::wast::suite::{self, SUITE_SOURCE, SuiteFile};
 use plugin_host_tool::wast::{Engine, LinkEngine, ReferenceEngine, Report, Runner};
 use serde_json::json;
@@ -125,6 +126,11 @@ pub struct Wast {
     /// Count every skipped directive as a failure (for runs that must leave nothing out).
     #[arg(long)]
     fail_on_skip: bool,
+
+    /// A list of failures this run expects (`FILE:LINE reason` per line, `#` comments): they
+    /// are reported as known and do not fail the run, but an entry that does not fail does.
+    #[arg(long, value_name = "LIST")]
+    known_failures: Option<PathBuf>,
 
     /// Print the results as JSON instead.
     #[arg(long)]
@@ -284,6 +290,15 @@ impl Wast {
         if self.suite.is_some() && !self.json && !self.quiet {
             println!("spec tests from {SUITE_SOURCE}");
         }
+        let known_failures = match &self.known_failures {
+            Some(path) => KnownFailures::parse(
+                &std::fs::read_to_string(path)
+                    .map_err(|error| anyhow::anyhow!("cannot read {}: {error}", path.display()))?,
+            )
+            .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?,
+            None => KnownFailures::default(),
+        };
+        let mut known_count = 0;
         let mut total = Report::default();
         let mut files = Vec::new();
         for (label, place) in self.places() {
@@ -318,7 +333,12 @@ impl Wast {
                     report.label_engine(label);
                 }
                 let name = script.label();
+                let applied = known_failures.apply(&name, &mut report);
+                known_count += applied.known.len();
                 if !self.json {
+                    for (failure, reason) in &applied.known {
+                        println!("known failure ({reason}): {failure}");
+                    }
                     for failure in &report.failures {
                         println!("{failure}");
                     }
@@ -336,6 +356,7 @@ impl Wast {
                     "failed": report.failed(),
                     "skipped": report.skipped(),
                     "skips": report.skips,
+                    "known_failures": applied.known.len(),
                     "seconds": seconds,
                 }));
                 total.merge(report);
@@ -344,7 +365,7 @@ impl Wast {
         if self.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&report_json(&total, files))?
+                serde_json::to_string_pretty(&report_json(&total, files, known_count))?
             );
         } else {
             if !total.skips.is_empty() {
@@ -352,6 +373,9 @@ impl Wast {
             }
             for line in total.skip_lines() {
                 println!("  {line}");
+            }
+            if known_count > 0 {
+                println!("{known_count} known failures (listed, not counted as failed)");
             }
             println!("{}", total.summary_line());
         }
@@ -377,9 +401,14 @@ fn file_line(label: Option<&str>, file: &str, report: &Report, seconds: f64) -> 
 }
 
 /// The `--json` document.
-fn report_json(report: &Report, files: Vec<serde_json::Value>) -> serde_json::Value {
+fn report_json(
+    report: &Report,
+    files: Vec<serde_json::Value>,
+    known_failures: usize,
+) -> serde_json::Value {
     json!({
         "passed": report.passed,
+        "known_failures": known_failures,
         "failed": report.failed(),
         "skipped": report.skipped(),
         "skips": report.skips,

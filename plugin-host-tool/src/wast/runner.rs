@@ -215,7 +215,7 @@ impl ScriptState {
     /// Marks the registered modules whose state `wasm` would have changed had it run (it
     /// imports a table, memory or mutable global from them, or a function and has a start
     /// function) as diverged: it did not run, for `why`.
-    fn diverge_providers(&mut self, wasm: &[u8], line: usize, why: &str) {
+    fn diverge_providers(&mut self, wasm: &[u8], why: &str) {
         let starts = wasmparser::Parser::new(0)
             .parse_all(wasm)
             .any(|payload| matches!(payload, Ok(wasmparser::Payload::StartSection { .. })));
@@ -228,10 +228,7 @@ impl ScriptState {
             };
             if let (true, Some(&index)) = (shares, self.registered.get(&import.module)) {
                 self.modules[index].diverged.get_or_insert_with(|| {
-                    format!(
-                        "its state depends on the module at line {line}, which did not run: \
-                         {why}"
-                    )
+                    format!("its state depends on a module that did not run: {why}")
                 });
             }
         }
@@ -246,9 +243,27 @@ enum Call {
     NotRun(Outcome),
 }
 
-/// The skip reason for an engine's unsupported refusal. Numbers in the engine's words
-/// (function indices, offsets) are replaced by `N`, so that one missing feature is one reason.
+/// Value types an engine may lack, as the engines' words name them.
+const VALUE_TYPES: [&str; 6] = ["i64", "f32", "f64", "v128", "funcref", "externref"];
+
+/// The skip reason for an engine's unsupported refusal, so that one missing feature is one
+/// reason: a refusal that names value types (a function type, a local, a global, an operator
+/// such as `f64.add`) is `unsupported by the engine: f32, f64 values`; any other keeps the
+/// engine's words with numbers (function indices, offsets) replaced by `N`.
 fn unsupported_reason(what: &str) -> String {
+    let tokens: Vec<&str> = what.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    let types: Vec<&str> = VALUE_TYPES
+        .into_iter()
+        .filter(|ty| tokens.contains(ty))
+        .collect();
+    if !types.is_empty() {
+        return format!("unsupported by the engine: {} values", types.join(", "));
+    }
+    without_numbers(what)
+}
+
+/// `unsupported by the engine: WHAT`, with the numbers in `what` replaced by `N`.
+fn without_numbers(what: &str) -> String {
     let mut text = String::with_capacity(what.len());
     let mut previous: Option<char> = None;
     let mut chars = what.chars().peekable();
@@ -422,10 +437,10 @@ impl<'e, E: Engine> Runner<'e, E> {
                 Call::NotRun(outcome) => outcome,
             }),
             WastDirective::AssertReturn { exec, results, .. } => {
-                self.assert_return(state, exec, &results, line)
+                self.assert_return(state, exec, &results)
             }
             WastDirective::AssertTrap { exec, message, .. } => {
-                self.assert_trap(state, exec, message, line)
+                self.assert_trap(state, exec, message)
             }
             WastDirective::AssertExhaustion { call, message, .. } => {
                 Ok(match self.call(state, &call)? {
@@ -486,7 +501,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                     return Ok(Outcome::Skipped(reason::COMPONENTS.into()));
                 }
                 match module.encode() {
-                    Ok(wasm) => self.assert_unlinkable(state, &wasm, message, line),
+                    Ok(wasm) => self.assert_unlinkable(state, &wasm, message),
                     Err(error) => Ok(Outcome::Failed(format!(
                         "the module's text does not parse: {}",
                         one_line(&error.to_string())
@@ -562,7 +577,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         };
         let (loaded, outcome) = match self.link(state, &wasm)? {
             Linked::Skip(reason) => {
-                state.diverge_providers(&wasm, line, &reason);
+                state.diverge_providers(&wasm, &reason);
                 (
                     ModuleState::Skipped(reason.clone()),
                     Outcome::Skipped(reason),
@@ -589,7 +604,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                     Err(EngineError::Refused(refusal)) => match &refusal.kind {
                         RefusalKind::Unsupported(feature) => {
                             let reason = unsupported_reason(feature);
-                            state.diverge_providers(&wasm, line, &reason);
+                            state.diverge_providers(&wasm, &reason);
                             (
                                 ModuleState::Skipped(reason.clone()),
                                 Outcome::Skipped(reason),
@@ -706,7 +721,6 @@ impl<'e, E: Engine> Runner<'e, E> {
         state: &mut ScriptState,
         exec: WastExecute<'_>,
         results: &[WastRet<'_>],
-        line: usize,
     ) -> Step {
         let expected = match results
             .iter()
@@ -730,7 +744,7 @@ impl<'e, E: Engine> Runner<'e, E> {
             }
         };
         if let WastExecute::Wat(mut module) = exec {
-            let wasm = match self.action_module(state, &mut module, line)? {
+            let wasm = match self.action_module(state, &mut module)? {
                 Ok(wasm) => wasm,
                 Err(outcome) => return Ok(outcome),
             };
@@ -754,10 +768,9 @@ impl<'e, E: Engine> Runner<'e, E> {
         state: &mut ScriptState,
         exec: WastExecute<'_>,
         message: &str,
-        line: usize,
     ) -> Step {
         if let WastExecute::Wat(mut module) = exec {
-            let wasm = match self.action_module(state, &mut module, line)? {
+            let wasm = match self.action_module(state, &mut module)? {
                 Ok(wasm) => wasm,
                 Err(outcome) => return Ok(outcome),
             };
@@ -800,13 +813,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         })
     }
 
-    fn assert_unlinkable(
-        &mut self,
-        state: &mut ScriptState,
-        wasm: &[u8],
-        message: &str,
-        line: usize,
-    ) -> Step {
+    fn assert_unlinkable(&mut self, state: &mut ScriptState, wasm: &[u8], message: &str) -> Step {
         let linked = match self.link(state, wasm)? {
             Linked::Unlinkable { words, .. } if message_matches(words, message) => {
                 return Ok(Outcome::Passed);
@@ -820,7 +827,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                 )));
             }
             Linked::Skip(reason) => {
-                state.diverge_providers(wasm, line, &reason);
+                state.diverge_providers(wasm, &reason);
                 return Ok(Outcome::Skipped(reason));
             }
             Linked::Fail(why) => return Ok(Outcome::Failed(why)),
@@ -844,7 +851,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                 kind: RefusalKind::Unsupported(feature),
                 ..
             }) => {
-                state.diverge_providers(wasm, line, &unsupported_reason(&feature));
+                state.diverge_providers(wasm, &unsupported_reason(&feature));
                 Outcome::Skipped(unsupported_reason(&feature))
             }
             Err(refusal) => Outcome::Failed(format!(
@@ -912,7 +919,6 @@ impl<'e, E: Engine> Runner<'e, E> {
         &mut self,
         state: &mut ScriptState,
         module: &mut Wat<'_>,
-        line: usize,
     ) -> Result<Result<Vec<u8>, Outcome>, Abort> {
         if matches!(module, Wat::Component(_)) {
             return Ok(Err(Outcome::Skipped(reason::COMPONENTS.into())));
@@ -929,7 +935,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         Ok(match self.link(state, &wasm)? {
             Linked::Load { wasm, .. } => Ok(wasm),
             Linked::Skip(reason) => {
-                state.diverge_providers(&wasm, line, &reason);
+                state.diverge_providers(&wasm, &reason);
                 Err(Outcome::Skipped(reason))
             }
             Linked::Fail(why) => Err(Outcome::Failed(why)),
@@ -1053,17 +1059,25 @@ fn invoke_label(invoke: &WastInvoke<'_>) -> String {
 mod tests {
     use super::*;
 
-    /// Numbers in an engine's words become `N`, so one feature is one skip reason; type names
-    /// and identifiers keep their digits.
+    /// A refusal naming value types is grouped by the types; otherwise numbers in the engine's
+    /// words become `N`, and type names and identifiers keep their digits.
     #[test]
     fn unsupported_reasons_group_by_feature() {
         assert_eq!(
             unsupported_reason("function 12 has function type (param i64) (result f32)"),
-            "unsupported by the engine: function N has function type (param i64) (result f32)"
+            "unsupported by the engine: i64, f32 values"
         );
         assert_eq!(
             unsupported_reason("operator `f64.add` at offset 0x1f2 in function 3"),
-            "unsupported by the engine: operator `f64.add` at offset N in function N"
+            "unsupported by the engine: f64 values"
+        );
+        assert_eq!(
+            unsupported_reason("local of type i64"),
+            "unsupported by the engine: i64 values"
+        );
+        assert_eq!(
+            unsupported_reason("passive data segment at offset 0x1f2 in function 3"),
+            "unsupported by the engine: passive data segment at offset N in function N"
         );
         assert_eq!(
             unsupported_reason("import `spectest.print_i32` is not a function"),
