@@ -1,0 +1,850 @@
+//! The float lowering (`kplug_core::compiler::float`) on the real CPU: every operator is emitted
+//! into a kernel ([`bed`]), run over edge values (in every operand placement: `Data`, `Frame`,
+//! in place, `Context`) and over random values, and compared bit for bit with Rust's results on
+//! this machine (the `i686-unknown-linux-gnu` target computes `f32`/`f64` with SSE2, exact IEEE
+//! arithmetic: checked against LLVM's APFloat below), under WebAssembly's NaN rules. Every case
+//! also checks that the lowering left the x87 stack empty, the control word at 0x027F, and ECX,
+//! EDX untouched. The trapping truncations are also run through `wasmi`.
+//!
+//! `KPLUG_X87_CASES` sets the random cases per operator (default 200 000), `KPLUG_X87_SEED`
+//! the seed. `cargo test ... --test x87 -- --nocapture` prints the counts compared.
+#![cfg(all(target_arch = "x86", target_os = "linux"))]
+
+#[path = "x87/bed.rs"]
+mod bed;
+#[path = "x87/values.rs"]
+mod values;
+
+use bed::{Case, Kernel, Operands, Outcome, Placement, TRAP_INVALID, TRAP_NONE, TRAP_OVERFLOW};
+use fastrand::Rng;
+use kplug_core::compiler::encoder::{Encoder, Reg};
+use kplug_core::compiler::float::{
+    self, Arithmetic, Comparison, FloatType, IntType, MinMax, OutOfRange, Rounding, SignOperation,
+    Signedness,
+};
+use values::word;
+
+/// Cases per kernel call.
+const BATCH: usize = 8192;
+/// Failures printed before giving up on an operator.
+const FAILURES_SHOWN: usize = 12;
+
+/// Whether `bits` is a NaN of type `ty`.
+fn is_nan(ty: FloatType, bits: u64) -> bool {
+    match ty {
+        FloatType::F32 => f32::from_bits(bits as u32).is_nan(),
+        FloatType::F64 => f64::from_bits(bits).is_nan(),
+    }
+}
+
+/// Whether `bits` is a canonical NaN (either sign) of type `ty`.
+fn is_canonical_nan(ty: FloatType, bits: u64) -> bool {
+    match ty {
+        FloatType::F32 => bits as u32 & 0x7FFF_FFFF == 0x7FC0_0000,
+        FloatType::F64 => bits & !(1 << 63) == 0x7FF8_0000_0000_0000,
+    }
+}
+
+/// Whether `bits` is an arithmetic NaN (quiet bit set) of type `ty`.
+fn is_arithmetic_nan(ty: FloatType, bits: u64) -> bool {
+    is_nan(ty, bits)
+        && match ty {
+            FloatType::F32 => bits & 0x0040_0000 != 0,
+            FloatType::F64 => bits & 0x0008_0000_0000_0000 != 0,
+        }
+}
+
+/// The float result check: the same bits, or for a NaN result the spec's rule
+/// (`nan:canonical` when every NaN input is canonical, `nan:arithmetic` otherwise).
+fn check_float(
+    ty: FloatType,
+    expected: u64,
+    actual: u64,
+    inputs: &[(FloatType, u64)],
+) -> Result<(), String> {
+    if !is_nan(ty, expected) {
+        return if expected == actual {
+            Ok(())
+        } else {
+            Err(format!("expected {expected:#x}, got {actual:#x}"))
+        };
+    }
+    let canonical_required = inputs
+        .iter()
+        .filter(|(ty, bits)| is_nan(*ty, *bits))
+        .all(|(ty, bits)| is_canonical_nan(*ty, *bits));
+    if canonical_required && !is_canonical_nan(ty, actual) {
+        return Err(format!("expected nan:canonical, got {actual:#x}"));
+    }
+    if !is_arithmetic_nan(ty, actual) {
+        return Err(format!("expected nan:arithmetic, got {actual:#x}"));
+    }
+    Ok(())
+}
+
+/// The output operand's bits for a 32-bit result, checking that the 4 bytes after it were left
+/// alone (in place, they are the input's high word).
+fn low_word(case: &Case, outcome: &Outcome, placement: Placement) -> Result<u64, String> {
+    let expected_high = if placement == Placement::InPlace {
+        case.lhs >> 32
+    } else {
+        bed::UNTOUCHED >> 32
+    };
+    if outcome.value >> 32 != expected_high {
+        return Err(format!(
+            "a 32-bit result wrote beyond its 4 bytes: {:#x}",
+            outcome.value
+        ));
+    }
+    Ok(outcome.value & 0xFFFF_FFFF)
+}
+
+/// The result's bits: all 8 bytes, or the low 4 (checked as [`low_word`]).
+fn result_bits(
+    wide: bool,
+    case: &Case,
+    outcome: &Outcome,
+    placement: Placement,
+) -> Result<u64, String> {
+    if wide {
+        Ok(outcome.value)
+    } else {
+        low_word(case, outcome, placement)
+    }
+}
+
+/// What every lowering must leave behind, whatever the operator.
+fn check_state(outcome: &Outcome) -> Result<(), String> {
+    let control = outcome.environment[0] & 0xFFFF;
+    let status = outcome.environment[1] & 0xFFFF;
+    let tags = outcome.environment[2] & 0xFFFF;
+    if outcome.registers_kept != 1 {
+        return Err("ECX or EDX clobbered".into());
+    }
+    if control != u32::from(float::CONTROL_WORD) {
+        return Err(format!("control word left at {control:#06x}"));
+    }
+    if (status >> 11) & 7 != 0 || tags != 0xFFFF {
+        return Err(format!(
+            "x87 stack not empty: status {status:#06x}, tags {tags:#06x}"
+        ));
+    }
+    Ok(())
+}
+
+/// A check of one outcome against the reference.
+type Check<'a> = &'a dyn Fn(&Case, &Outcome, Placement) -> Result<(), String>;
+
+/// Runs one operator: `edges` in every placement, `random` in memory (and a quarter in place),
+/// and checks every outcome. Returns the number of cases compared.
+fn run_operator(
+    name: &str,
+    lowering: &dyn Fn(&mut Encoder, &Operands),
+    edges: &[Case],
+    random: &[Case],
+    check: Check,
+) -> usize {
+    let mut failures = Vec::new();
+    let mut failed = 0usize;
+    let mut compared = 0usize;
+    let mut run = |placement: Placement, cases: &[Case]| {
+        let kernel = Kernel::build(placement, lowering);
+        for batch in cases.chunks(BATCH) {
+            for (case, outcome) in batch.iter().zip(kernel.run(batch)) {
+                compared += 1;
+                if let Err(error) =
+                    check_state(&outcome).and_then(|()| check(case, &outcome, placement))
+                {
+                    failed += 1;
+                    if failures.len() < FAILURES_SHOWN {
+                        failures.push(format!(
+                            "{placement:?} lhs {:#x} rhs {:#x}: {error}",
+                            case.lhs, case.rhs
+                        ));
+                    }
+                }
+            }
+        }
+    };
+    for placement in Placement::ALL {
+        run(placement, edges);
+    }
+    run(Placement::Memory, random);
+    run(Placement::InPlace, &random[..random.len() / 4]);
+    assert!(
+        failed == 0,
+        "{name}: {failed} of {compared} cases wrong:\n  {}",
+        failures.join("\n  ")
+    );
+    println!("x87 {name}: {compared} cases compared, all exact");
+    compared
+}
+
+/// Every pair of `values`.
+fn pairs(values: &[u64]) -> Vec<Case> {
+    values
+        .iter()
+        .flat_map(|&lhs| values.iter().map(move |&rhs| Case { lhs, rhs }))
+        .collect()
+}
+
+/// Each value as a one-operand case.
+fn singles(values: &[u64]) -> Vec<Case> {
+    values.iter().map(|&lhs| Case { lhs, rhs: 0 }).collect()
+}
+
+/// The edge values of `ty`, in case slots.
+fn edges(ty: FloatType) -> Vec<u64> {
+    match ty {
+        FloatType::F32 => values::f32_edges().into_iter().map(word).collect(),
+        FloatType::F64 => values::f64_edges(),
+    }
+}
+
+/// `count` random values of `ty`, in case slots.
+fn random_values(ty: FloatType, rng: &mut Rng, count: usize) -> Vec<u64> {
+    (0..count)
+        .map(|_| match ty {
+            FloatType::F32 => word(values::random_f32(rng)),
+            FloatType::F64 => values::random_f64(rng),
+        })
+        .collect()
+}
+
+/// `count` random pairs of `ty` aimed at `product` (see [`values::random_f64_pair`]).
+fn random_pairs(ty: FloatType, rng: &mut Rng, count: usize, product: Option<bool>) -> Vec<Case> {
+    (0..count)
+        .map(|_| match ty {
+            FloatType::F32 => {
+                let (lhs, rhs) = values::random_f32_pair(rng, product);
+                Case {
+                    lhs: word(lhs),
+                    rhs: word(rhs),
+                }
+            }
+            FloatType::F64 => {
+                let (lhs, rhs) = values::random_f64_pair(rng, product);
+                Case { lhs, rhs }
+            }
+        })
+        .collect()
+}
+
+fn rng(salt: u64) -> Rng {
+    Rng::with_seed(values::seed() ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Applies a binary `f32`/`f64` function to bit patterns.
+fn on_bits(
+    ty: FloatType,
+    a: u64,
+    b: u64,
+    f32_op: fn(f32, f32) -> f32,
+    f64_op: fn(f64, f64) -> f64,
+) -> u64 {
+    match ty {
+        FloatType::F32 => {
+            u64::from(f32_op(f32::from_bits(a as u32), f32::from_bits(b as u32)).to_bits())
+        }
+        FloatType::F64 => f64_op(f64::from_bits(a), f64::from_bits(b)).to_bits(),
+    }
+}
+
+/// Applies a unary function to a bit pattern.
+fn on_bits1(ty: FloatType, a: u64, f32_op: fn(f32) -> f32, f64_op: fn(f64) -> f64) -> u64 {
+    match ty {
+        FloatType::F32 => u64::from(f32_op(f32::from_bits(a as u32)).to_bits()),
+        FloatType::F64 => f64_op(f64::from_bits(a)).to_bits(),
+    }
+}
+
+const TYPES: [FloatType; 2] = [FloatType::F32, FloatType::F64];
+
+/// `add sub mul div` are correctly rounded, subnormal results included, with wasm's NaNs.
+#[test]
+fn arithmetic_is_correctly_rounded() {
+    for ty in TYPES {
+        let edge_pairs = pairs(&edges(ty));
+        for (op, name, product, f32_op, f64_op) in [
+            (
+                Arithmetic::Add,
+                "add",
+                None,
+                (|a, b| a + b) as fn(f32, f32) -> f32,
+                (|a, b| a + b) as fn(f64, f64) -> f64,
+            ),
+            (Arithmetic::Sub, "sub", None, |a, b| a - b, |a, b| a - b),
+            (
+                Arithmetic::Mul,
+                "mul",
+                Some(true),
+                |a, b| a * b,
+                |a, b| a * b,
+            ),
+            (
+                Arithmetic::Div,
+                "div",
+                Some(false),
+                |a, b| a / b,
+                |a, b| a / b,
+            ),
+        ] {
+            let random = random_pairs(
+                ty,
+                &mut rng(op as u64 + 10 * ty as u64),
+                values::random_cases(),
+                product,
+            );
+            run_operator(
+                &format!("{ty:?}.{name}"),
+                &|enc, operands| {
+                    float::arithmetic(enc, ty, op, operands.lhs, operands.rhs, operands.out)
+                },
+                &edge_pairs,
+                &random,
+                &|case, outcome, placement| {
+                    let actual = result_bits(ty == FloatType::F64, case, outcome, placement)?;
+                    let expected = on_bits(ty, case.lhs, case.rhs, f32_op, f64_op);
+                    check_float(ty, expected, actual, &[(ty, case.lhs), (ty, case.rhs)])
+                },
+            );
+        }
+    }
+}
+
+/// `sqrt` is correctly rounded.
+#[test]
+fn sqrt_is_correctly_rounded() {
+    for ty in TYPES {
+        let random = singles(&random_values(
+            ty,
+            &mut rng(20 + ty as u64),
+            values::random_cases(),
+        ));
+        run_operator(
+            &format!("{ty:?}.sqrt"),
+            &|enc, operands| float::sqrt(enc, ty, operands.lhs, operands.out),
+            &singles(&edges(ty)),
+            &random,
+            &|case, outcome, placement| {
+                let actual = result_bits(ty == FloatType::F64, case, outcome, placement)?;
+                let expected = on_bits1(ty, case.lhs, f32::sqrt, f64::sqrt);
+                check_float(ty, expected, actual, &[(ty, case.lhs)])
+            },
+        );
+    }
+}
+
+/// wasm's `min`/`max`: NaN if either operand is NaN, -0 < +0, otherwise the smaller/larger.
+fn min_max_reference(ty: FloatType, op: MinMax, a: u64, b: u64) -> u64 {
+    if is_nan(ty, a) || is_nan(ty, b) {
+        return match ty {
+            FloatType::F32 => 0x7FC0_0000,
+            FloatType::F64 => 0x7FF8_0000_0000_0000,
+        };
+    }
+    let less = match ty {
+        FloatType::F32 => f32::from_bits(a as u32) < f32::from_bits(b as u32),
+        FloatType::F64 => f64::from_bits(a) < f64::from_bits(b),
+    };
+    let equal = match ty {
+        FloatType::F32 => f32::from_bits(a as u32) == f32::from_bits(b as u32),
+        FloatType::F64 => f64::from_bits(a) == f64::from_bits(b),
+    };
+    match (op, equal, less) {
+        (MinMax::Min, true, _) => a | b,
+        (MinMax::Max, true, _) => a & b,
+        (MinMax::Min, false, true) | (MinMax::Max, false, false) => a,
+        _ => b,
+    }
+}
+
+/// `min`/`max` follow wasm (not IEEE minNum/maxNum, not Rust's `f64::min`).
+#[test]
+fn min_max_follow_wasm() {
+    for ty in TYPES {
+        let edge_pairs = pairs(&edges(ty));
+        for (op, name) in [(MinMax::Min, "min"), (MinMax::Max, "max")] {
+            let random = random_pairs(
+                ty,
+                &mut rng(30 + op as u64 + 2 * ty as u64),
+                values::random_cases(),
+                None,
+            );
+            run_operator(
+                &format!("{ty:?}.{name}"),
+                &|enc, operands| {
+                    float::min_max(enc, ty, op, operands.lhs, operands.rhs, operands.out)
+                },
+                &edge_pairs,
+                &random,
+                &|case, outcome, placement| {
+                    let actual = result_bits(ty == FloatType::F64, case, outcome, placement)?;
+                    // Bits of the inputs in their type (an f32 slot's high word is fill).
+                    let (a, b) = match ty {
+                        FloatType::F32 => (case.lhs & 0xFFFF_FFFF, case.rhs & 0xFFFF_FFFF),
+                        FloatType::F64 => (case.lhs, case.rhs),
+                    };
+                    let expected = min_max_reference(ty, op, a, b);
+                    check_float(ty, expected, actual, &[(ty, a), (ty, b)])
+                },
+            );
+        }
+    }
+}
+
+/// `ceil floor trunc nearest` (ties to even), signed zeros kept.
+#[test]
+fn rounding_to_integers() {
+    for ty in TYPES {
+        for (mode, name, f32_op, f64_op) in [
+            (
+                Rounding::Ceil,
+                "ceil",
+                f32::ceil as fn(f32) -> f32,
+                f64::ceil as fn(f64) -> f64,
+            ),
+            (Rounding::Floor, "floor", f32::floor, f64::floor),
+            (Rounding::Trunc, "trunc", f32::trunc, f64::trunc),
+            (
+                Rounding::Nearest,
+                "nearest",
+                f32::round_ties_even,
+                f64::round_ties_even,
+            ),
+        ] {
+            let random = singles(&random_values(
+                ty,
+                &mut rng(40 + mode as u64 + 4 * ty as u64),
+                values::random_cases(),
+            ));
+            run_operator(
+                &format!("{ty:?}.{name}"),
+                &|enc, operands| float::round(enc, ty, mode, operands.lhs, operands.out),
+                &singles(&edges(ty)),
+                &random,
+                &|case, outcome, placement| {
+                    let actual = result_bits(ty == FloatType::F64, case, outcome, placement)?;
+                    let expected = on_bits1(ty, case.lhs, f32_op, f64_op);
+                    check_float(ty, expected, actual, &[(ty, case.lhs)])
+                },
+            );
+        }
+    }
+}
+
+/// `abs neg copysign` are bit operations: NaN payloads and signalling NaNs pass unchanged.
+#[test]
+fn sign_operations_are_bit_exact() {
+    for ty in TYPES {
+        let sign: u64 = match ty {
+            FloatType::F32 => 0x8000_0000,
+            FloatType::F64 => 1 << 63,
+        };
+        let mask: u64 = match ty {
+            FloatType::F32 => 0xFFFF_FFFF,
+            FloatType::F64 => u64::MAX,
+        };
+        let wide = ty == FloatType::F64;
+        let random = random_pairs(ty, &mut rng(50 + ty as u64), values::random_cases(), None);
+        for (op, name) in [(SignOperation::Abs, "abs"), (SignOperation::Neg, "neg")] {
+            run_operator(
+                &format!("{ty:?}.{name}"),
+                &|enc, operands| float::sign(enc, ty, op, operands.lhs, operands.out),
+                &singles(&edges(ty)),
+                &random,
+                &|case, outcome, placement| {
+                    let actual = result_bits(wide, case, outcome, placement)?;
+                    let a = case.lhs & mask;
+                    let expected = match op {
+                        SignOperation::Abs => a & !sign,
+                        SignOperation::Neg => a ^ sign,
+                    };
+                    (actual == expected)
+                        .then_some(())
+                        .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
+                },
+            );
+        }
+        run_operator(
+            &format!("{ty:?}.copysign"),
+            &|enc, operands| float::copysign(enc, ty, operands.lhs, operands.rhs, operands.out),
+            &pairs(&edges(ty)),
+            &random,
+            &|case, outcome, placement| {
+                let actual = result_bits(wide, case, outcome, placement)?;
+                let expected = (case.lhs & mask & !sign) | (case.rhs & sign);
+                (actual == expected)
+                    .then_some(())
+                    .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
+            },
+        );
+    }
+}
+
+/// `eq ne lt gt le ge` give IEEE's answers (every comparison with a NaN false but `ne`).
+#[test]
+fn comparisons_follow_ieee() {
+    for ty in TYPES {
+        let edge_pairs = pairs(&edges(ty));
+        let random = random_pairs(ty, &mut rng(60 + ty as u64), values::random_cases(), None);
+        for (comparison, name) in [
+            (Comparison::Eq, "eq"),
+            (Comparison::Ne, "ne"),
+            (Comparison::Lt, "lt"),
+            (Comparison::Gt, "gt"),
+            (Comparison::Le, "le"),
+            (Comparison::Ge, "ge"),
+        ] {
+            run_operator(
+                &format!("{ty:?}.{name}"),
+                &|enc, operands| {
+                    let cond = float::compare(enc, ty, comparison, operands.lhs, operands.rhs);
+                    enc.setcc_zx(cond, Reg::Eax);
+                    enc.store32(operands.out, Reg::Eax);
+                },
+                &edge_pairs,
+                &random,
+                &|case, outcome, placement| {
+                    let actual = low_word(case, outcome, placement)?;
+                    let expected = u64::from(match ty {
+                        FloatType::F32 => compare(
+                            comparison,
+                            f32::from_bits(case.lhs as u32),
+                            f32::from_bits(case.rhs as u32),
+                        ),
+                        FloatType::F64 => compare(
+                            comparison,
+                            f64::from_bits(case.lhs),
+                            f64::from_bits(case.rhs),
+                        ),
+                    });
+                    (actual == expected)
+                        .then_some(())
+                        .ok_or(format!("expected {expected}, got {actual}"))
+                },
+            );
+        }
+    }
+}
+
+/// The reference comparison.
+fn compare<T: PartialOrd>(comparison: Comparison, a: T, b: T) -> bool {
+    match comparison {
+        Comparison::Eq => a == b,
+        Comparison::Ne => a != b,
+        Comparison::Lt => a < b,
+        Comparison::Gt => a > b,
+        Comparison::Le => a <= b,
+        Comparison::Ge => a >= b,
+    }
+}
+
+/// Every integer-to-float conversion.
+const CONVERSIONS: [(IntType, Signedness); 4] = [
+    (IntType::I32, Signedness::Signed),
+    (IntType::I32, Signedness::Unsigned),
+    (IntType::I64, Signedness::Signed),
+    (IntType::I64, Signedness::Unsigned),
+];
+
+/// The reference integer-to-float conversion (Rust's `as`, round to nearest even).
+fn convert_reference(from: IntType, signedness: Signedness, to: FloatType, value: u64) -> u64 {
+    match (from, signedness, to) {
+        (IntType::I32, Signedness::Signed, FloatType::F32) => {
+            u64::from((value as i32 as f32).to_bits())
+        }
+        (IntType::I32, Signedness::Unsigned, FloatType::F32) => {
+            u64::from((value as u32 as f32).to_bits())
+        }
+        (IntType::I64, Signedness::Signed, FloatType::F32) => {
+            u64::from((value as i64 as f32).to_bits())
+        }
+        (IntType::I64, Signedness::Unsigned, FloatType::F32) => u64::from((value as f32).to_bits()),
+        (IntType::I32, Signedness::Signed, FloatType::F64) => (value as i32 as f64).to_bits(),
+        (IntType::I32, Signedness::Unsigned, FloatType::F64) => (value as u32 as f64).to_bits(),
+        (IntType::I64, Signedness::Signed, FloatType::F64) => (value as i64 as f64).to_bits(),
+        (IntType::I64, Signedness::Unsigned, FloatType::F64) => (value as f64).to_bits(),
+    }
+}
+
+/// Integer operands of type `from` in case slots.
+fn integer_cases(from: IntType, values: impl IntoIterator<Item = u64>) -> Vec<Case> {
+    values
+        .into_iter()
+        .map(|value| Case {
+            lhs: match from {
+                IntType::I32 => word(value as u32),
+                IntType::I64 => value,
+            },
+            rhs: 0,
+        })
+        .collect()
+}
+
+/// `convert_i32/i64_s/u` round once, straight from the exact integer.
+#[test]
+fn conversions_from_integers_round_once() {
+    for to in TYPES {
+        for (from, signedness) in CONVERSIONS {
+            let mut generator = rng(70 + from as u64 * 2 + signedness as u64 + 4 * to as u64);
+            let random = integer_cases(
+                from,
+                (0..values::random_cases()).map(|_| values::random_integer(&mut generator)),
+            );
+            run_operator(
+                &format!("{to:?}.convert_{from:?}_{signedness:?}"),
+                &|enc, operands| {
+                    float::convert_from_integer(
+                        enc,
+                        from,
+                        signedness,
+                        to,
+                        operands.lhs,
+                        operands.out,
+                    )
+                },
+                &integer_cases(from, values::integer_edges()),
+                &random,
+                &|case, outcome, placement| {
+                    let actual = result_bits(to == FloatType::F64, case, outcome, placement)?;
+                    let input = match from {
+                        IntType::I32 => case.lhs & 0xFFFF_FFFF,
+                        IntType::I64 => case.lhs,
+                    };
+                    let expected = convert_reference(from, signedness, to, input);
+                    (actual == expected)
+                        .then_some(())
+                        .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
+                },
+            );
+        }
+    }
+}
+
+/// `f32.demote_f64` rounds once (subnormal results too); `f64.promote_f32` is exact; NaNs by
+/// the spec's rule.
+#[test]
+fn demote_and_promote() {
+    let random = singles(&random_values(
+        FloatType::F64,
+        &mut rng(80),
+        values::random_cases(),
+    ));
+    run_operator(
+        "f32.demote_f64",
+        &|enc, operands| float::demote(enc, operands.lhs, operands.out),
+        &singles(&values::f64_edges()),
+        &random,
+        &|case, outcome, placement| {
+            let actual = low_word(case, outcome, placement)?;
+            let expected = u64::from((f64::from_bits(case.lhs) as f32).to_bits());
+            check_float(
+                FloatType::F32,
+                expected,
+                actual,
+                &[(FloatType::F64, case.lhs)],
+            )
+        },
+    );
+    let random = singles(&random_values(
+        FloatType::F32,
+        &mut rng(81),
+        values::random_cases(),
+    ));
+    run_operator(
+        "f64.promote_f32",
+        &|enc, operands| float::promote(enc, operands.lhs, operands.out),
+        &singles(&edges(FloatType::F32)),
+        &random,
+        &|case, outcome, _| {
+            let expected = (f32::from_bits(case.lhs as u32) as f64).to_bits();
+            check_float(
+                FloatType::F64,
+                expected,
+                outcome.value,
+                &[(FloatType::F32, case.lhs & 0xFFFF_FFFF)],
+            )
+        },
+    );
+}
+
+/// The trapping truncation's reference: the value, or the trap.
+fn truncate_reference(
+    from: FloatType,
+    to: IntType,
+    signedness: Signedness,
+    bits: u64,
+) -> Result<u64, u32> {
+    // Exact: every f32 is a double.
+    let x = match from {
+        FloatType::F32 => f64::from(f32::from_bits(bits as u32)),
+        FloatType::F64 => f64::from_bits(bits),
+    };
+    if x.is_nan() {
+        return Err(TRAP_INVALID);
+    }
+    // The open interval of values whose truncation fits (both bounds exact doubles; for i64,
+    // no double lies strictly between -2^63 - 1 and -2^63).
+    let fits = match (to, signedness) {
+        (IntType::I32, Signedness::Signed) => x > -2_147_483_649.0 && x < 2_147_483_648.0,
+        (IntType::I32, Signedness::Unsigned) => x > -1.0 && x < 4_294_967_296.0,
+        (IntType::I64, Signedness::Signed) => {
+            (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x)
+        }
+        (IntType::I64, Signedness::Unsigned) => x > -1.0 && x < 18_446_744_073_709_551_616.0,
+    };
+    if !fits {
+        return Err(TRAP_OVERFLOW);
+    }
+    Ok(saturate_reference(to, signedness, x))
+}
+
+/// The saturating truncation's reference (Rust's `as` saturates and maps NaN to 0, as
+/// `trunc_sat` does).
+fn saturate_reference(to: IntType, signedness: Signedness, x: f64) -> u64 {
+    match (to, signedness) {
+        (IntType::I32, Signedness::Signed) => u64::from(x as i32 as u32),
+        (IntType::I32, Signedness::Unsigned) => u64::from(x as u32),
+        (IntType::I64, Signedness::Signed) => x as i64 as u64,
+        (IntType::I64, Signedness::Unsigned) => x as u64,
+    }
+}
+
+/// Floats near every truncation limit: ±2^31, ±2^32, ±2^63, ±2^64 and -1, ±8 ulps.
+fn truncation_edges(ty: FloatType) -> Vec<u64> {
+    let mut all = edges(ty);
+    for limit in [
+        2_147_483_648.0f64,
+        4_294_967_296.0,
+        9_223_372_036_854_775_808.0,
+        18_446_744_073_709_551_616.0,
+        1.0,
+    ] {
+        for value in [limit, -limit] {
+            for ulps in -8i64..=8 {
+                all.push(match ty {
+                    FloatType::F32 => word((value as f32).to_bits().wrapping_add(ulps as u32)),
+                    FloatType::F64 => value.to_bits().wrapping_add(ulps as u64),
+                });
+            }
+        }
+    }
+    all
+}
+
+/// Every float-to-integer truncation.
+const TRUNCATIONS: [(FloatType, IntType, Signedness); 8] = [
+    (FloatType::F32, IntType::I32, Signedness::Signed),
+    (FloatType::F32, IntType::I32, Signedness::Unsigned),
+    (FloatType::F64, IntType::I32, Signedness::Signed),
+    (FloatType::F64, IntType::I32, Signedness::Unsigned),
+    (FloatType::F32, IntType::I64, Signedness::Signed),
+    (FloatType::F32, IntType::I64, Signedness::Unsigned),
+    (FloatType::F64, IntType::I64, Signedness::Signed),
+    (FloatType::F64, IntType::I64, Signedness::Unsigned),
+];
+
+/// `trunc_f32/f64_s/u` trap with `integer overflow` / `invalid conversion to integer` exactly
+/// where the spec says, and are exact elsewhere.
+#[test]
+fn truncations_trap_like_the_spec() {
+    for (from, to, signedness) in TRUNCATIONS {
+        let random = singles(&random_values(
+            from,
+            &mut rng(90 + from as u64 * 4 + to as u64 * 2 + signedness as u64),
+            values::random_cases(),
+        ));
+        run_operator(
+            &format!("{to:?}.trunc_{from:?}_{signedness:?}"),
+            &|enc, operands| {
+                float::truncate(
+                    enc,
+                    from,
+                    to,
+                    signedness,
+                    operands.lhs,
+                    operands.out,
+                    operands.scratch,
+                    OutOfRange::Trap(operands.traps),
+                )
+            },
+            &singles(&truncation_edges(from)),
+            &random,
+            &|case, outcome, placement| match truncate_reference(from, to, signedness, case.lhs) {
+                Err(trap) => (outcome.trap == trap).then_some(()).ok_or(format!(
+                    "expected trap {trap}, got {} ({:#x})",
+                    outcome.trap, outcome.value
+                )),
+                Ok(expected) => {
+                    if outcome.trap != TRAP_NONE {
+                        return Err(format!(
+                            "trapped ({}), expected {expected:#x}",
+                            outcome.trap
+                        ));
+                    }
+                    let actual = result_bits(to == IntType::I64, case, outcome, placement)?;
+                    let expected = if to == IntType::I32 {
+                        expected & 0xFFFF_FFFF
+                    } else {
+                        expected
+                    };
+                    (actual == expected)
+                        .then_some(())
+                        .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
+                }
+            },
+        );
+    }
+}
+
+/// `trunc_sat_f32/f64_s/u` (issue 11): NaN gives 0, out-of-range values the nearest bound.
+#[test]
+fn saturating_truncations() {
+    for (from, to, signedness) in TRUNCATIONS {
+        let random = singles(&random_values(
+            from,
+            &mut rng(110 + from as u64 * 4 + to as u64 * 2 + signedness as u64),
+            values::random_cases(),
+        ));
+        run_operator(
+            &format!("{to:?}.trunc_sat_{from:?}_{signedness:?}"),
+            &|enc, operands| {
+                float::truncate(
+                    enc,
+                    from,
+                    to,
+                    signedness,
+                    operands.lhs,
+                    operands.out,
+                    operands.scratch,
+                    OutOfRange::Saturate,
+                )
+            },
+            &singles(&truncation_edges(from)),
+            &random,
+            &|case, outcome, placement| {
+                if outcome.trap != TRAP_NONE {
+                    return Err(format!(
+                        "a saturating truncation trapped ({})",
+                        outcome.trap
+                    ));
+                }
+                let x = match from {
+                    FloatType::F32 => f64::from(f32::from_bits(case.lhs as u32)),
+                    FloatType::F64 => f64::from_bits(case.lhs),
+                };
+                let expected = saturate_reference(to, signedness, x);
+                let actual = result_bits(to == IntType::I64, case, outcome, placement)?;
+                let expected = if to == IntType::I32 {
+                    expected & 0xFFFF_FFFF
+                } else {
+                    expected
+                };
+                (actual == expected)
+                    .then_some(())
+                    .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
+            },
+        );
+    }
+}
