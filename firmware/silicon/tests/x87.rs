@@ -848,3 +848,410 @@ fn saturating_truncations() {
         );
     }
 }
+
+/// The truncations, trapping and saturating, agree with `wasmi` (the harness's oracle) on the
+/// limits and on random values: same value, or the same trap.
+#[test]
+fn truncations_agree_with_wasmi() {
+    use wasmi_oracle as wasmi;
+    let mut wat = String::from("(module\n");
+    for (from, to, signedness) in TRUNCATIONS {
+        for saturating in [false, true] {
+            let name = truncation_name(from, to, signedness, saturating);
+            wat += &format!(
+                "(func (export \"{name}\") (param {}) (result {}) local.get 0 {name})\n",
+                type_name(from),
+                if to == IntType::I32 { "i32" } else { "i64" },
+            );
+        }
+    }
+    wat += ")";
+    let wasm = wat::parse_str(&wat).expect("the truncation module assembles");
+    let engine = wasmi::Engine::default();
+    let module = wasmi::Module::new(&engine, &wasm).expect("wasmi parses");
+    let mut store = wasmi::Store::new(&engine, ());
+    let linker = wasmi::Linker::<()>::new(&engine);
+    let instance = linker
+        .instantiate_and_start(&mut store, &module)
+        .expect("wasmi instantiates");
+    let mut compared = 0;
+    for (from, to, signedness) in TRUNCATIONS {
+        let mut inputs = truncation_edges(from);
+        inputs.extend(random_values(from, &mut rng(130 + from as u64), 5_000));
+        let cases = singles(&inputs);
+        for saturating in [false, true] {
+            let name = truncation_name(from, to, signedness, saturating);
+            let out_of_range = |traps| {
+                if saturating {
+                    OutOfRange::Saturate
+                } else {
+                    OutOfRange::Trap(traps)
+                }
+            };
+            let kernel = Kernel::build(Placement::Frame, &|enc, operands| {
+                float::truncate(
+                    enc,
+                    from,
+                    to,
+                    signedness,
+                    operands.lhs,
+                    operands.out,
+                    operands.scratch,
+                    out_of_range(operands.traps),
+                )
+            });
+            let func = instance.get_func(&store, &name).expect("export");
+            for (case, outcome) in cases.iter().zip(kernel.run(&cases)) {
+                let argument = match from {
+                    FloatType::F32 => wasmi::Val::F32(wasmi::F32::from_bits(case.lhs as u32)),
+                    FloatType::F64 => wasmi::Val::F64(wasmi::F64::from_bits(case.lhs)),
+                };
+                let mut result = [wasmi::Val::I64(0)];
+                let oracle = match func.call(&mut store, &[argument], &mut result) {
+                    Ok(()) => Ok(match result[0] {
+                        wasmi::Val::I32(value) => u64::from(value as u32),
+                        wasmi::Val::I64(value) => value as u64,
+                        ref other => panic!("unexpected result {other:?}"),
+                    }),
+                    Err(error) => Err(match error.as_trap_code() {
+                        Some(wasmi::TrapCode::IntegerOverflow) => TRAP_OVERFLOW,
+                        Some(wasmi::TrapCode::BadConversionToInteger) => TRAP_INVALID,
+                        other => panic!("unexpected wasmi error {error} ({other:?})"),
+                    }),
+                };
+                let ours = if outcome.trap != TRAP_NONE {
+                    Err(outcome.trap)
+                } else if to == IntType::I32 {
+                    Ok(outcome.value & 0xFFFF_FFFF)
+                } else {
+                    Ok(outcome.value)
+                };
+                assert_eq!(ours, oracle, "{name}({:#x}): x87 vs wasmi", case.lhs);
+                compared += 1;
+            }
+        }
+    }
+    println!("x87 truncations vs wasmi: {compared} cases agree");
+}
+
+/// The wasm name of a truncation.
+fn truncation_name(
+    from: FloatType,
+    to: IntType,
+    signedness: Signedness,
+    saturating: bool,
+) -> String {
+    format!(
+        "{}.trunc{}_{}_{}",
+        if to == IntType::I32 { "i32" } else { "i64" },
+        if saturating { "_sat" } else { "" },
+        type_name(from),
+        if signedness == Signedness::Signed {
+            "s"
+        } else {
+            "u"
+        },
+    )
+}
+
+/// The wasm name of a float type.
+fn type_name(ty: FloatType) -> &'static str {
+    match ty {
+        FloatType::F32 => "f32",
+        FloatType::F64 => "f64",
+    }
+}
+
+/// The reference this bed compares with is exact IEEE arithmetic: this target computes `f32`
+/// and `f64` with SSE2 (not the x87), and its results agree with LLVM's APFloat (a software
+/// IEEE implementation) on the same kind of operands the bed uses, including the subnormal
+/// products and quotients where an x87 would round twice, and the integer conversions.
+#[test]
+fn rust_reference_is_exact_ieee_on_this_target() {
+    use rustc_apfloat::ieee::{Double, Single};
+    use rustc_apfloat::{Float, Round};
+    const {
+        assert!(
+            cfg!(target_feature = "sse2"),
+            "the i686 reference must use SSE2 arithmetic, not the x87"
+        )
+    };
+    let round = Round::NearestTiesToEven;
+    let mut generator = rng(140);
+    let mut compared = 0;
+    for index in 0..values::random_cases() {
+        let product = [None, Some(true), Some(false)][index % 3];
+        let (a, b) = values::random_f64_pair(&mut generator, product);
+        let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+        let (p, q) = (Double::from_bits(a.into()), Double::from_bits(b.into()));
+        for (ours, theirs) in [
+            (x + y, p.add_r(q, round).value),
+            (x - y, p.sub_r(q, round).value),
+            (x * y, p.mul_r(q, round).value),
+            (x / y, p.div_r(q, round).value),
+        ] {
+            if !ours.is_nan() {
+                assert_eq!(
+                    u128::from(ours.to_bits()),
+                    theirs.to_bits(),
+                    "{x:e} ? {y:e}"
+                );
+            }
+            compared += 1;
+        }
+        let (a, b) = values::random_f32_pair(&mut generator, product);
+        let (x, y) = (f32::from_bits(a), f32::from_bits(b));
+        let (p, q) = (Single::from_bits(a.into()), Single::from_bits(b.into()));
+        for (ours, theirs) in [
+            (x + y, p.add_r(q, round).value),
+            (x - y, p.sub_r(q, round).value),
+            (x * y, p.mul_r(q, round).value),
+            (x / y, p.div_r(q, round).value),
+        ] {
+            if !ours.is_nan() {
+                assert_eq!(
+                    u128::from(ours.to_bits()),
+                    theirs.to_bits(),
+                    "{x:e} ? {y:e}"
+                );
+            }
+            compared += 1;
+        }
+        let integer = values::random_integer(&mut generator);
+        for (ours, theirs) in [
+            (
+                u128::from((integer as f32).to_bits()),
+                Single::from_u128(integer.into()).value.to_bits(),
+            ),
+            (
+                u128::from((integer as i64 as f32).to_bits()),
+                Single::from_i128((integer as i64).into()).value.to_bits(),
+            ),
+            (
+                u128::from((integer as f64).to_bits()),
+                Double::from_u128(integer.into()).value.to_bits(),
+            ),
+            (
+                u128::from((integer as i64 as f64).to_bits()),
+                Double::from_i128((integer as i64).into()).value.to_bits(),
+            ),
+        ] {
+            assert_eq!(ours, theirs, "conversion of {integer:#x}");
+            compared += 1;
+        }
+    }
+    println!("x87 reference (Rust on i686) vs APFloat: {compared} results agree");
+}
+
+/// The bed can fail: the plain x87 sequences the lowering avoids (`fmul`/`fdiv` and a store,
+/// with no subnormal correction; `f32.convert_i64_u` with its addition at 53 bits) disagree
+/// with the reference on the bed's own random operands, so the checks above are not vacuous
+/// and the corrections are needed.
+#[test]
+fn the_bed_catches_double_rounding() {
+    use kplug_core::compiler::encoder::x87::{FloatFormat, FpuArithmetic, IntegerFormat};
+    let wrong = |lowering: &dyn Fn(&mut Encoder, &Operands),
+                 cases: &[Case],
+                 reference: &dyn Fn(&Case) -> u64| {
+        let kernel = Kernel::build(Placement::Memory, lowering);
+        cases
+            .chunks(BATCH)
+            .flat_map(|batch| {
+                batch
+                    .iter()
+                    .zip(kernel.run(batch))
+                    .map(|(case, outcome)| (*case, outcome))
+                    .collect::<Vec<_>>()
+            })
+            .filter(|(case, outcome)| {
+                let expected = reference(case);
+                !(expected == outcome.value
+                    || (f64::from_bits(expected).is_nan()
+                        && f64::from_bits(outcome.value).is_nan()))
+            })
+            .count()
+    };
+    for (op, name, product, reference) in [
+        (
+            FpuArithmetic::Mul,
+            "f64.mul",
+            true,
+            (|a: f64, b: f64| a * b) as fn(f64, f64) -> f64,
+        ),
+        (FpuArithmetic::Div, "f64.div", false, |a, b| a / b),
+    ] {
+        let cases = random_pairs(
+            FloatType::F64,
+            &mut rng(150 + op as u64),
+            values::random_cases(),
+            Some(product),
+        );
+        let naive = wrong(
+            &|enc, operands| {
+                enc.fld(operands.lhs, FloatFormat::Double);
+                enc.farith_m(op, operands.rhs, FloatFormat::Double);
+                enc.fst(operands.out, FloatFormat::Double, true);
+            },
+            &cases,
+            &|case| reference(f64::from_bits(case.lhs), f64::from_bits(case.rhs)).to_bits(),
+        );
+        let corrected = wrong(
+            &|enc, operands| {
+                let op = if op == FpuArithmetic::Mul {
+                    Arithmetic::Mul
+                } else {
+                    Arithmetic::Div
+                };
+                float::arithmetic(
+                    enc,
+                    FloatType::F64,
+                    op,
+                    operands.lhs,
+                    operands.rhs,
+                    operands.out,
+                )
+            },
+            &cases,
+            &|case| reference(f64::from_bits(case.lhs), f64::from_bits(case.rhs)).to_bits(),
+        );
+        println!(
+            "x87 {name}: plain fmul/fdiv + fstp wrong in {naive} of {} cases, the lowering in {corrected}",
+            cases.len()
+        );
+        assert!(
+            naive > 0,
+            "{name}: the plain sequence should round twice somewhere"
+        );
+        assert_eq!(corrected, 0);
+    }
+    let mut generator = rng(152);
+    let cases = integer_cases(
+        IntType::I64,
+        (0..values::random_cases()).map(|_| values::random_integer(&mut generator) | 1 << 63),
+    );
+    let naive = wrong(
+        &|enc, operands| {
+            enc.fild(operands.lhs, IntegerFormat::Qword);
+            enc.store_imm(
+                operands.out,
+                0x5F80_0000,
+                kplug_core::compiler::encoder::Width::Dword,
+            );
+            enc.farith_m(FpuArithmetic::Add, operands.out, FloatFormat::Single);
+            enc.fst(operands.out, FloatFormat::Single, true);
+        },
+        &cases,
+        &|case| u64::from((case.lhs as f32).to_bits()) | bed::UNTOUCHED << 32,
+    );
+    println!(
+        "x87 f32.convert_i64_u: adding 2^64 at 53 bits is wrong in {naive} of {} cases",
+        cases.len()
+    );
+    assert!(
+        naive > 0,
+        "the 53-bit addition should round twice somewhere"
+    );
+}
+
+/// `reset_fpu` leaves a clean FPU whatever the previous state: control word 0x027F, status
+/// word 0 (no exception flags, TOP = 0), every register empty and *zero* (an `fnsave` sees none
+/// of the previous values), no instruction or data pointer. Without the reset the same `fnsave`
+/// sees the dirt, so the check can fail.
+#[test]
+fn fpu_reset_clears_the_state() {
+    use kplug_core::compiler::encoder::x87::{FloatFormat, FpuArithmetic, St};
+    use kplug_core::compiler::encoder::{Mem, Reg};
+    const HOST_CONTROL_WORD: i32 = 200;
+    const DIRTY_CONTROL_WORD: i32 = 204;
+    const DIRTY_VALUE: i32 = 160;
+    let build = |reset: bool| {
+        let mut enc = Encoder::new();
+        enc.enter_frame();
+        enc.push_r(Reg::Ebx);
+        enc.load32(Reg::Ebx, Mem::Frame(8));
+        let buffer = |offset| Mem::Data(Reg::Ebx, offset);
+        enc.fnstcw(buffer(HOST_CONTROL_WORD));
+        // Dirt: another control word, eight registers of another plugin's value, exception
+        // flags (a division by zero and a stack overflow).
+        enc.fldcw(buffer(DIRTY_CONTROL_WORD));
+        for _ in 0..7 {
+            enc.fld(buffer(DIRTY_VALUE), FloatFormat::Extended);
+        }
+        enc.fld1();
+        enc.fldz();
+        enc.farith_pop(FpuArithmetic::Div, St::new(1));
+        enc.fld1();
+        enc.fld1();
+        if reset {
+            float::reset_fpu(&mut enc);
+        }
+        enc.fnsave(buffer(0));
+        enc.fldcw(buffer(HOST_CONTROL_WORD));
+        enc.load32(Reg::Ebx, Mem::Frame(-4));
+        enc.leave_ret(0);
+        enc.asm.finish().expect("assembles")
+    };
+    let run = |reset: bool| -> [u8; 256] {
+        let code = build(reset);
+        let mut buffer = [0u8; 256];
+        buffer[DIRTY_CONTROL_WORD as usize..][..2].copy_from_slice(&0x0C7Fu16.to_le_bytes());
+        buffer[DIRTY_VALUE as usize..][..10]
+            .copy_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0xFF, 0x3F]);
+        // SAFETY: a fresh anonymous mapping, filled, made executable, called once with a
+        // 256-byte buffer (the code touches offsets below 214) and unmapped.
+        unsafe {
+            let page = libc::mmap(
+                core::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(page, libc::MAP_FAILED);
+            core::ptr::copy_nonoverlapping(code.as_ptr(), page as *mut u8, code.len());
+            assert_eq!(
+                libc::mprotect(page, 4096, libc::PROT_READ | libc::PROT_EXEC),
+                0
+            );
+            let entry: unsafe extern "C" fn(*mut u8) = core::mem::transmute(page);
+            entry(buffer.as_mut_ptr());
+            libc::munmap(page, 4096);
+        }
+        buffer
+    };
+    let word = |state: &[u8; 256], offset: usize| {
+        u32::from_le_bytes(state[offset..offset + 4].try_into().unwrap())
+    };
+    let dirty = run(false);
+    assert_ne!(word(&dirty, 0) & 0xFFFF, u32::from(float::CONTROL_WORD));
+    assert_ne!(word(&dirty, 4) & 0xFFFF, 0, "exception flags were raised");
+    assert!(
+        dirty[28..108].iter().any(|&byte| byte != 0),
+        "the registers hold values"
+    );
+    let clean = run(true);
+    assert_eq!(
+        word(&clean, 0) & 0xFFFF,
+        u32::from(float::CONTROL_WORD),
+        "control word"
+    );
+    assert_eq!(
+        word(&clean, 4) & 0xFFFF,
+        0,
+        "status word: no flags, TOP = 0"
+    );
+    assert_eq!(
+        word(&clean, 8) & 0xFFFF,
+        0xFFFF,
+        "tag word: every register empty"
+    );
+    assert_eq!(word(&clean, 12), 0, "instruction pointer");
+    assert_eq!(word(&clean, 16) >> 16 & 0x7FF, 0, "last opcode");
+    assert_eq!(word(&clean, 20), 0, "data pointer");
+    assert!(
+        clean[28..108].iter().all(|&byte| byte == 0),
+        "register contents: {:x?}",
+        &clean[28..108]
+    );
+}
