@@ -149,8 +149,21 @@ const I32_I32: &[ValType] = &[ValType::I32, ValType::I32];
 const I32: &[ValType] = &[ValType::I32];
 const NONE: &[ValType] = &[];
 
+/// The most parameters any symbol takes (the gates and import stubs copy at most this many).
+pub const MAX_SYMBOL_PARAMS: usize = 2;
+
+const _: () = {
+    let mut index = 0;
+    while index < SYMBOL_TABLE.len() {
+        assert!(SYMBOL_TABLE[index].signature.params.len() <= MAX_SYMBOL_PARAMS);
+        index += 1;
+    }
+};
+
 /// The firmware symbol table.
-pub static SYMBOLS: &[Symbol] = &[
+pub static SYMBOLS: &[Symbol] = SYMBOL_TABLE;
+
+const SYMBOL_TABLE: &[Symbol] = &[
     Symbol {
         id: SymbolId::Log,
         module: ENV_MODULE,

@@ -6,6 +6,7 @@
 use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, compile};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
+use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
 use wasmi_oracle as wasmi;
@@ -62,11 +63,16 @@ fn run_jit(
         Err(error) => panic!("start: {error}"),
     }
     for (name, args) in calls {
+        let args: Vec<Value> = args.iter().copied().map(Value::I32).collect();
         let outcome = plugin
-            .invoke(&mut platform, &mut host, name, args)
+            .invoke(&mut platform, &mut host, name, &args)
             .expect("invocable");
         results.push(match outcome {
-            Outcome::Returned(value) => Ok(value),
+            Outcome::Returned(values) => Ok(match values[..] {
+                [] => None,
+                [Value::I32(value)] => Some(value),
+                _ => panic!("{name}: unexpected results {values:?}"),
+            }),
             Outcome::Trapped(trap) => Err(trap.kind),
         });
     }

@@ -67,6 +67,21 @@ pub enum Accel {
     Kvm,
 }
 
+/// What a QEMU board's clocks (TSC, PIT) follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// The host's clock (the default): board time is wall-clock time, so a descheduled emulator
+    /// sees time jump.
+    #[default]
+    Host,
+    /// Instruction counting (`-icount shift=0,sleep=on`): while the guest runs, its clocks
+    /// advance by 1 ns per executed instruction, whatever the host is doing; while it idles in
+    /// `hlt` they follow the host's clock. Board-time figures (budgets, the time a request
+    /// waited) then do not depend on host load. Bochs always counts instructions.
+    Instructions,
+}
+
 /// The isolation mode a board is configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,6 +127,7 @@ macro_rules! named_enum {
 named_enum!(Emulator { Qemu => "qemu", Bochs => "bochs" });
 named_enum!(Accel { Tcg => "tcg", Kvm => "kvm" });
 named_enum!(Isolation { Auto => "auto", Software => "software" });
+named_enum!(Clock { Host => "host", Instructions => "instructions" });
 
 /// Why a board could not be started, found or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +273,8 @@ pub struct BoardSpec {
     pub ram_mib: u32,
     /// Where a Bochs board's relay runs.
     pub relay: RelayMode,
+    /// What a QEMU board's clocks follow.
+    pub clock: Clock,
 }
 
 /// Where the relay between a Bochs board's TCP ports and its Unix sockets runs.
@@ -283,6 +301,7 @@ impl BoardSpec {
             isolation: Isolation::Auto,
             ram_mib: DEFAULT_RAM_MIB,
             relay: RelayMode::Process,
+            clock: Clock::Host,
         }
     }
 }
