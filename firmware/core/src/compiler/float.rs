@@ -40,6 +40,26 @@
 //! stub's FPU hook ([`crate::abi`], "Entry and exit"): the hook jumps to
 //! `reset_fpu(); jmp ENTRY_CALL_OFFSET`.
 //!
+//! # How the masm layer uses it
+//!
+//! | wasm operator | call |
+//! | --- | --- |
+//! | `fNN.add sub mul div` | [`arithmetic`] |
+//! | `fNN.sqrt` | [`sqrt`] |
+//! | `fNN.min max` | [`min_max`] |
+//! | `fNN.ceil floor trunc nearest` | [`round`] |
+//! | `fNN.abs neg` | [`sign`] (or an `and`/`xor` of the GPR that holds the sign word) |
+//! | `fNN.copysign` | [`copysign`] |
+//! | `fNN.eq ne lt gt le ge` | [`compare`] (flags for a branch) or [`compare_to_register`] |
+//! | `fNN.convert_iMM_s/u` | [`convert_from_integer`] |
+//! | `f32.demote_f64`, `f64.promote_f32` | [`demote`], [`promote`] |
+//! | `iNN.trunc_fMM_s/u` | [`truncate`] with [`OutOfRange::Trap`] (the function's trap stubs) |
+//! | `iNN.trunc_sat_fMM_s/u` | [`truncate`] with [`OutOfRange::Saturate`] |
+//! | `fNN.load store const`, `reinterpret`, moves | none: integer moves of the bits |
+//!
+//! A module that compiles any of these points the entry stub's FPU hook at
+//! [`emit_fpu_reset_routine`].
+//!
 //! # Why every result is exact
 //!
 //! **The machine model** (SDM vol. 1, 4.8 "Real Numbers and Floating-Point Formats", 8.1.5.2
@@ -61,10 +81,15 @@
 //!    exact results lie between 2^-298 and 2^256 in magnitude (or are 0, ∞, NaN): far inside
 //!    the register's (and even double's) normal range, so the first rounding is RN53 with no
 //!    range effect. For a normal `f32` result, double rounding RN24(RN53(x)) = RN24(x) holds
-//!    whenever 53 ≥ 2·24 + 2 (Figueroa, "When is double rounding innocuous?", SIGNUM
-//!    Newsletter 30(3), 1995: q ≥ 2p + 2 suffices for +, -, ×, ÷ and √ on p-bit operands;
-//!    ×, ÷ and + need less). The theorem is about a normal target; an `f32` *subnormal* result
-//!    (|x| < 2^-126) needs its own argument:
+//!    whenever 53 ≥ 2·24 + 2 (S. Figueroa, "When is double rounding innocuous?", SIGNUM
+//!    Newsletter 30(3), 1995: q ≥ 2p + 2 bits suffice for +, -, ×, ÷ and √ on p-bit operands,
+//!    2p + 1 for + and -; P. Roux, "Innocuous Double Rounding of Basic Arithmetic Operations",
+//!    J. Formalized Reasoning 7(1), 2014, proves it in Coq with underflow). The conditions:
+//!    both roundings to nearest even (the control word), operands of the narrow format, and an
+//!    intermediate that is never subnormal, which holds here since it lives in an x87 register
+//!    (and would hold as a double: an `f32` product or quotient is at least 2^-298). An `f32`
+//!    *subnormal* result (|x| < 2^-126) has fewer than 24 bits, so the argument for it is
+//!    spelled out here:
 //!    - add/sub: the exact sum is a multiple of 2^-149 below 2^-126, hence an `f32`
 //!      subnormal: exact.
 //!    - mul: the product of two 24-bit significands has at most 48 bits: RN53 is exact, and
@@ -350,6 +375,14 @@ pub fn reset_fpu(enc: &mut Encoder) {
     enc.fldcw_immediate(CONTROL_WORD);
 }
 
+/// The target of the entry stub's FPU hook ([`crate::abi`], "Entry and exit"): [`reset_fpu`],
+/// then `jmp resume` (the stub's call, at `ENTRY_CALL_OFFSET`). Emit it once per module that
+/// compiles a float operator and point the hook's `jmp` at its start.
+pub fn emit_fpu_reset_routine(enc: &mut Encoder, resume: DynamicLabel) {
+    reset_fpu(enc);
+    enc.jmp(resume);
+}
+
 /// `fNN.add/sub/mul/div`: `out = lhs op rhs`, correctly rounded (module docs, points 1-3).
 ///
 /// `f64.mul`/`f64.div` also use `out` as a scratch word and clobber the flags; the others
@@ -481,8 +514,8 @@ pub fn round(enc: &mut Encoder, ty: FloatType, mode: Rounding, input: Mem, out: 
     enc.fst(out, format, true);
 }
 
-/// `fNN.abs`/`fNN.neg` on the sign bit (module docs, point 6). Clobbers EAX and the flags
-/// (none of them when `input` is `out`).
+/// `fNN.abs`/`fNN.neg` on the sign bit (module docs, point 6). Clobbers the flags, and EAX
+/// unless `input` is `out` (then it is one `and`/`xor` on the sign word in memory).
 pub fn sign(enc: &mut Encoder, ty: FloatType, op: SignOperation, input: Mem, out: Mem) {
     let word = ty.sign_word();
     let (alu, mask) = match op {
