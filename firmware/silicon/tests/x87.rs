@@ -968,55 +968,34 @@ fn type_name(ty: FloatType) -> &'static str {
 /// products and quotients where an x87 would round twice, and the integer conversions.
 #[test]
 fn rust_reference_is_exact_ieee_on_this_target() {
+    use rustc_apfloat::Float;
     use rustc_apfloat::ieee::{Double, Single};
-    use rustc_apfloat::{Float, Round};
     const {
         assert!(
             cfg!(target_feature = "sse2"),
             "the i686 reference must use SSE2 arithmetic, not the x87"
         )
     };
-    let round = Round::NearestTiesToEven;
     let mut generator = rng(140);
     let mut compared = 0;
     for index in 0..values::random_cases() {
         let product = [None, Some(true), Some(false)][index % 3];
         let (a, b) = values::random_f64_pair(&mut generator, product);
         let (x, y) = (f64::from_bits(a), f64::from_bits(b));
-        let (p, q) = (Double::from_bits(a.into()), Double::from_bits(b.into()));
-        for (ours, theirs) in [
-            (x + y, p.add_r(q, round).value),
-            (x - y, p.sub_r(q, round).value),
-            (x * y, p.mul_r(q, round).value),
-            (x / y, p.div_r(q, round).value),
-        ] {
-            if !ours.is_nan() {
-                assert_eq!(
-                    u128::from(ours.to_bits()),
-                    theirs.to_bits(),
-                    "{x:e} ? {y:e}"
-                );
-            }
-            compared += 1;
-        }
+        let ours = [x + y, x - y, x * y, x / y].map(|z| (!z.is_nan()).then(|| z.to_bits().into()));
+        compared += agree_with_apfloat(
+            Double::from_bits(a.into()),
+            Double::from_bits(b.into()),
+            ours,
+        );
         let (a, b) = values::random_f32_pair(&mut generator, product);
         let (x, y) = (f32::from_bits(a), f32::from_bits(b));
-        let (p, q) = (Single::from_bits(a.into()), Single::from_bits(b.into()));
-        for (ours, theirs) in [
-            (x + y, p.add_r(q, round).value),
-            (x - y, p.sub_r(q, round).value),
-            (x * y, p.mul_r(q, round).value),
-            (x / y, p.div_r(q, round).value),
-        ] {
-            if !ours.is_nan() {
-                assert_eq!(
-                    u128::from(ours.to_bits()),
-                    theirs.to_bits(),
-                    "{x:e} ? {y:e}"
-                );
-            }
-            compared += 1;
-        }
+        let ours = [x + y, x - y, x * y, x / y].map(|z| (!z.is_nan()).then(|| z.to_bits().into()));
+        compared += agree_with_apfloat(
+            Single::from_bits(a.into()),
+            Single::from_bits(b.into()),
+            ours,
+        );
         let integer = values::random_integer(&mut generator);
         for (ours, theirs) in [
             (
@@ -1041,6 +1020,30 @@ fn rust_reference_is_exact_ieee_on_this_target() {
         }
     }
     println!("x87 reference (Rust on i686) vs APFloat: {compared} results agree");
+}
+
+/// Asserts that `ours` (the bits of `p + q`, `p - q`, `p * q`, `p / q`, `None` for a NaN) are
+/// APFloat's results, rounded to nearest even; returns how many were compared.
+fn agree_with_apfloat<F: rustc_apfloat::Float>(p: F, q: F, ours: [Option<u128>; 4]) -> usize {
+    let round = rustc_apfloat::Round::NearestTiesToEven;
+    let theirs = [
+        p.add_r(q, round).value,
+        p.sub_r(q, round).value,
+        p.mul_r(q, round).value,
+        p.div_r(q, round).value,
+    ];
+    for (ours, theirs) in ours.into_iter().zip(theirs) {
+        if let Some(bits) = ours {
+            assert_eq!(
+                bits,
+                theirs.to_bits(),
+                "{:#x} ? {:#x}",
+                p.to_bits(),
+                q.to_bits()
+            );
+        }
+    }
+    ours.len()
 }
 
 /// The bed can fail: the plain x87 sequences the lowering avoids (`fmul`/`fdiv` and a store,
