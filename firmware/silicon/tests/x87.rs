@@ -676,11 +676,7 @@ fn truncate_reference(
     signedness: Signedness,
     bits: u64,
 ) -> Result<u64, u32> {
-    // Exact: every f32 is a double.
-    let x = match from {
-        FloatType::F32 => f64::from(f32::from_bits(bits as u32)),
-        FloatType::F64 => f64::from_bits(bits),
-    };
+    let x = as_double(from, bits);
     if x.is_nan() {
         return Err(TRAP_INVALID);
     }
@@ -745,108 +741,104 @@ const TRUNCATIONS: [(FloatType, IntType, Signedness); 8] = [
     (FloatType::F64, IntType::I64, Signedness::Unsigned),
 ];
 
-/// `trunc_f32/f64_s/u` trap with `integer overflow` / `invalid conversion to integer` exactly
-/// where the spec says, and are exact elsewhere.
-#[test]
-fn truncations_trap_like_the_spec() {
+/// The lowering of a truncation (trapping or saturating) for the bed.
+fn truncation_lowering(
+    from: FloatType,
+    to: IntType,
+    signedness: Signedness,
+    saturating: bool,
+) -> impl Fn(&mut Encoder, &Operands) {
+    move |enc, operands| {
+        let out_of_range = if saturating {
+            OutOfRange::Saturate
+        } else {
+            OutOfRange::Trap(operands.traps)
+        };
+        float::truncate(
+            enc,
+            from,
+            to,
+            signedness,
+            operands.lhs,
+            operands.out,
+            operands.scratch,
+            out_of_range,
+        )
+    }
+}
+
+/// A float operand as a double (exact: every `f32` is one).
+fn as_double(ty: FloatType, bits: u64) -> f64 {
+    match ty {
+        FloatType::F32 => f64::from(f32::from_bits(bits as u32)),
+        FloatType::F64 => f64::from_bits(bits),
+    }
+}
+
+/// Every truncation, trapping or saturating, against its reference.
+fn check_truncations(saturating: bool) {
     for (from, to, signedness) in TRUNCATIONS {
+        let salt = 90 + 20 * saturating as u64 + from as u64 * 4 + to as u64 * 2;
         let random = singles(&random_values(
             from,
-            &mut rng(90 + from as u64 * 4 + to as u64 * 2 + signedness as u64),
+            &mut rng(salt + signedness as u64),
             values::random_cases(),
         ));
         run_operator(
-            &format!("{to:?}.trunc_{from:?}_{signedness:?}"),
-            &|enc, operands| {
-                float::truncate(
-                    enc,
-                    from,
-                    to,
-                    signedness,
-                    operands.lhs,
-                    operands.out,
-                    operands.scratch,
-                    OutOfRange::Trap(operands.traps),
-                )
-            },
+            &truncation_name(from, to, signedness, saturating),
+            &truncation_lowering(from, to, signedness, saturating),
             &singles(&truncation_edges(from)),
             &random,
-            &|case, outcome, placement| match truncate_reference(from, to, signedness, case.lhs) {
-                Err(trap) => (outcome.trap == trap).then_some(()).ok_or(format!(
-                    "expected trap {trap}, got {} ({:#x})",
-                    outcome.trap, outcome.value
-                )),
-                Ok(expected) => {
-                    if outcome.trap != TRAP_NONE {
-                        return Err(format!(
-                            "trapped ({}), expected {expected:#x}",
-                            outcome.trap
-                        ));
+            &|case, outcome, placement| {
+                let expected = if saturating {
+                    Ok(saturate_reference(
+                        to,
+                        signedness,
+                        as_double(from, case.lhs),
+                    ))
+                } else {
+                    truncate_reference(from, to, signedness, case.lhs)
+                };
+                match expected {
+                    Err(trap) => (outcome.trap == trap).then_some(()).ok_or(format!(
+                        "expected trap {trap}, got {} ({:#x})",
+                        outcome.trap, outcome.value
+                    )),
+                    Ok(expected) => {
+                        if outcome.trap != TRAP_NONE {
+                            return Err(format!(
+                                "trapped ({}), expected {expected:#x}",
+                                outcome.trap
+                            ));
+                        }
+                        let actual = result_bits(to == IntType::I64, case, outcome, placement)?;
+                        let expected = if to == IntType::I32 {
+                            expected & 0xFFFF_FFFF
+                        } else {
+                            expected
+                        };
+                        (actual == expected)
+                            .then_some(())
+                            .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
                     }
-                    let actual = result_bits(to == IntType::I64, case, outcome, placement)?;
-                    let expected = if to == IntType::I32 {
-                        expected & 0xFFFF_FFFF
-                    } else {
-                        expected
-                    };
-                    (actual == expected)
-                        .then_some(())
-                        .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
                 }
             },
         );
     }
 }
 
-/// `trunc_sat_f32/f64_s/u` (issue 11): NaN gives 0, out-of-range values the nearest bound.
+/// `trunc_f32/f64_s/u` trap with `integer overflow` / `invalid conversion to integer` exactly
+/// where the spec says, and are exact elsewhere.
+#[test]
+fn truncations_trap_like_the_spec() {
+    check_truncations(false);
+}
+
+/// `trunc_sat_f32/f64_s/u` (issue 11): NaN gives 0, out-of-range values the nearest bound, and
+/// they never trap.
 #[test]
 fn saturating_truncations() {
-    for (from, to, signedness) in TRUNCATIONS {
-        let random = singles(&random_values(
-            from,
-            &mut rng(110 + from as u64 * 4 + to as u64 * 2 + signedness as u64),
-            values::random_cases(),
-        ));
-        run_operator(
-            &format!("{to:?}.trunc_sat_{from:?}_{signedness:?}"),
-            &|enc, operands| {
-                float::truncate(
-                    enc,
-                    from,
-                    to,
-                    signedness,
-                    operands.lhs,
-                    operands.out,
-                    operands.scratch,
-                    OutOfRange::Saturate,
-                )
-            },
-            &singles(&truncation_edges(from)),
-            &random,
-            &|case, outcome, placement| {
-                if outcome.trap != TRAP_NONE {
-                    return Err(format!(
-                        "a saturating truncation trapped ({})",
-                        outcome.trap
-                    ));
-                }
-                let x = match from {
-                    FloatType::F32 => f64::from(f32::from_bits(case.lhs as u32)),
-                    FloatType::F64 => f64::from_bits(case.lhs),
-                };
-                let expected = saturate_reference(to, signedness, x);
-                let actual = result_bits(to == IntType::I64, case, outcome, placement)?;
-                let expected = if to == IntType::I32 {
-                    expected & 0xFFFF_FFFF
-                } else {
-                    expected
-                };
-                (actual == expected)
-                    .then_some(())
-                    .ok_or(format!("expected {expected:#x}, got {actual:#x}"))
-            },
-        );
-    }
+    check_truncations(true);
 }
 
 /// The truncations, trapping and saturating, agree with `wasmi` (the harness's oracle) on the
@@ -881,25 +873,10 @@ fn truncations_agree_with_wasmi() {
         let cases = singles(&inputs);
         for saturating in [false, true] {
             let name = truncation_name(from, to, signedness, saturating);
-            let out_of_range = |traps| {
-                if saturating {
-                    OutOfRange::Saturate
-                } else {
-                    OutOfRange::Trap(traps)
-                }
-            };
-            let kernel = Kernel::build(Placement::Frame, &|enc, operands| {
-                float::truncate(
-                    enc,
-                    from,
-                    to,
-                    signedness,
-                    operands.lhs,
-                    operands.out,
-                    operands.scratch,
-                    out_of_range(operands.traps),
-                )
-            });
+            let kernel = Kernel::build(
+                Placement::Frame,
+                &truncation_lowering(from, to, signedness, saturating),
+            );
             let func = instance.get_func(&store, &name).expect("export");
             for (case, outcome) in cases.iter().zip(kernel.run(&cases)) {
                 let argument = match from {
