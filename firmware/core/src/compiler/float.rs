@@ -818,3 +818,110 @@ fn store_integer(enc: &mut Encoder, ty: IntType, out: Mem, value: i64) {
         enc.store_imm(at(out, 4), (value >> 32) as i32, Width::Dword);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TYPES: [FloatType; 2] = [FloatType::F32, FloatType::F64];
+    const SIGNEDNESS: [Signedness; 2] = [Signedness::Signed, Signedness::Unsigned];
+    const INTEGERS: [IntType; 2] = [IntType::I32, IntType::I64];
+
+    /// Emits every lowering once (frame operands, in place, trap labels bound to stubs) and
+    /// checks the code assembles: every internal label is bound and every jump resolves. The
+    /// lowerings' results are checked on the real CPU by `firmware/silicon/tests/x87.rs`.
+    #[test]
+    fn every_lowering_assembles() {
+        let (a, b, out, scratch) = (
+            Mem::Frame(-8),
+            Mem::Frame(-16),
+            Mem::Frame(-24),
+            Mem::Frame(-32),
+        );
+        let mut enc = Encoder::new();
+        let traps = TruncationTraps {
+            overflow: enc.new_label(),
+            invalid: enc.new_label(),
+        };
+        reset_fpu(&mut enc);
+        for ty in TYPES {
+            for op in [
+                Arithmetic::Add,
+                Arithmetic::Sub,
+                Arithmetic::Mul,
+                Arithmetic::Div,
+            ] {
+                arithmetic(&mut enc, ty, op, a, b, out);
+                arithmetic(&mut enc, ty, op, a, b, a);
+            }
+            sqrt(&mut enc, ty, a, out);
+            for op in [MinMax::Min, MinMax::Max] {
+                min_max(&mut enc, ty, op, a, b, out);
+            }
+            for mode in [
+                Rounding::Ceil,
+                Rounding::Floor,
+                Rounding::Trunc,
+                Rounding::Nearest,
+            ] {
+                round(&mut enc, ty, mode, a, out);
+            }
+            for op in [SignOperation::Abs, SignOperation::Neg] {
+                sign(&mut enc, ty, op, a, out);
+                sign(&mut enc, ty, op, a, a);
+            }
+            copysign(&mut enc, ty, a, b, out);
+            for comparison in [
+                Comparison::Eq,
+                Comparison::Ne,
+                Comparison::Lt,
+                Comparison::Gt,
+                Comparison::Le,
+                Comparison::Ge,
+            ] {
+                compare_to_register(&mut enc, ty, comparison, a, b, Reg::Ecx);
+            }
+            for from in INTEGERS {
+                for signedness in SIGNEDNESS {
+                    convert_from_integer(&mut enc, from, signedness, ty, a, out);
+                    for out_of_range in [OutOfRange::Trap(traps), OutOfRange::Saturate] {
+                        truncate(
+                            &mut enc,
+                            ty,
+                            from,
+                            signedness,
+                            a,
+                            out,
+                            scratch,
+                            out_of_range,
+                        );
+                    }
+                }
+            }
+        }
+        demote(&mut enc, a, out);
+        promote(&mut enc, a, out);
+        let resume = enc.new_label();
+        enc.bind(resume);
+        emit_fpu_reset_routine(&mut enc, resume);
+        enc.bind(traps.overflow);
+        enc.ud2();
+        enc.bind(traps.invalid);
+        enc.ud2();
+        assert!(enc.asm.finish().is_ok());
+    }
+
+    /// The control words differ from [`CONTROL_WORD`] only in the field they change.
+    #[test]
+    fn control_words_change_one_field() {
+        const ROUNDING_FIELD: u16 = 0x0C00;
+        const PRECISION_FIELD: u16 = 0x0300;
+        assert_eq!(CONTROL_WORD & 0x3F, 0x3F, "every exception masked");
+        assert_eq!(CONTROL_WORD & PRECISION_FIELD, 0x0200, "53-bit precision");
+        assert_eq!(CONTROL_WORD & ROUNDING_FIELD, 0, "to nearest");
+        assert_eq!(CONTROL_WORD_DOWN ^ CONTROL_WORD, 0x0400);
+        assert_eq!(CONTROL_WORD_UP ^ CONTROL_WORD, 0x0800);
+        assert_eq!(CONTROL_WORD_TOWARD_ZERO ^ CONTROL_WORD, ROUNDING_FIELD);
+        assert_eq!(CONTROL_WORD_EXTENDED ^ CONTROL_WORD, 0x0100);
+    }
+}
