@@ -20,16 +20,22 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE 754 float.
     F64,
+    /// A function reference (reference types).
+    FuncRef,
+    /// A host reference (reference types).
+    ExternRef,
 }
 
 impl ValType {
-    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`).
+    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`, `funcref`, `externref`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ValType::I32 => "i32",
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
         }
     }
 }
@@ -149,8 +155,21 @@ const I32_I32: &[ValType] = &[ValType::I32, ValType::I32];
 const I32: &[ValType] = &[ValType::I32];
 const NONE: &[ValType] = &[];
 
+/// The most parameters any symbol takes (the gates and import stubs copy at most this many).
+pub const MAX_SYMBOL_PARAMS: usize = 2;
+
+const _: () = {
+    let mut index = 0;
+    while index < SYMBOL_TABLE.len() {
+        assert!(SYMBOL_TABLE[index].signature.params.len() <= MAX_SYMBOL_PARAMS);
+        index += 1;
+    }
+};
+
 /// The firmware symbol table.
-pub static SYMBOLS: &[Symbol] = &[
+pub static SYMBOLS: &[Symbol] = SYMBOL_TABLE;
+
+const SYMBOL_TABLE: &[Symbol] = &[
     Symbol {
         id: SymbolId::Log,
         module: ENV_MODULE,

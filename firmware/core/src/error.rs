@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 pub use plugin_format::symbols::LinkError;
+use plugin_format::symbols::ValType;
 
 /// Why a module was refused by the compiler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +121,18 @@ pub enum LoadError {
     StartTrapped(plugin_format::trap::TrapRecord),
     /// The stack limit is too small for the entry frame, or too large for the platform.
     BadStackSize(u32),
+    /// The stack cannot hold the arguments of a function the runtime enters (an export or the
+    /// start function) plus the entry reserves.
+    StackTooSmall {
+        /// The export's name, or `(start function)`.
+        function: String,
+        /// Stack bytes it needs.
+        needed: u64,
+        /// Stack bytes the limits give.
+        stack_bytes: u32,
+    },
+    /// The start function could not be entered.
+    StartRefused(InvokeError),
 }
 
 impl fmt::Display for LoadError {
@@ -143,6 +156,16 @@ impl fmt::Display for LoadError {
             }
             LoadError::StartTrapped(trap) => write!(f, "start function trapped: {trap}"),
             LoadError::BadStackSize(bytes) => write!(f, "unusable stack size {bytes}"),
+            LoadError::StackTooSmall {
+                function,
+                needed,
+                stack_bytes,
+            } => write!(
+                f,
+                "the stack of {stack_bytes} bytes is too small for `{function}`: its arguments \
+                 and the entry reserves need {needed} bytes"
+            ),
+            LoadError::StartRefused(error) => write!(f, "start function not run: {error}"),
         }
     }
 }
@@ -168,6 +191,8 @@ pub enum InvokeError {
     NoSuchPlugin(u32),
     /// The module exports no function of this name.
     MissingExport(String),
+    /// The module has no function with this index (or the plugin is no longer installed).
+    NoSuchFunction(u32),
     /// The export takes a different number of arguments.
     WrongArgumentCount {
         /// Parameters the export declares.
@@ -175,13 +200,24 @@ pub enum InvokeError {
         /// Arguments given.
         found: u32,
     },
-    /// An argument is not an `i32` (or does not parse as one).
+    /// An argument's type differs from its parameter's.
     WrongArgumentType {
-        /// Which argument.
+        /// Which argument (0 first).
         index: u32,
+        /// The parameter's type.
+        expected: ValType,
+        /// The argument's type.
+        found: ValType,
     },
     /// The plugin is not linked (it was unlinked, or quarantined).
     NotLinked,
+    /// The plugin's stack cannot hold the call's arguments plus the entry reserves.
+    StackTooSmall {
+        /// Stack bytes the call needs.
+        needed: u64,
+        /// Stack bytes the plugin has.
+        stack_bytes: u32,
+    },
 }
 
 impl fmt::Display for InvokeError {
@@ -189,16 +225,30 @@ impl fmt::Display for InvokeError {
         match self {
             InvokeError::NoSuchPlugin(id) => write!(f, "no plugin with id {id}"),
             InvokeError::MissingExport(name) => write!(f, "no exported function `{name}`"),
+            InvokeError::NoSuchFunction(index) => write!(f, "no function with index {index}"),
             InvokeError::WrongArgumentCount { expected, found } => {
                 write!(
                     f,
                     "wrong argument count: expected {expected}, found {found}"
                 )
             }
-            InvokeError::WrongArgumentType { index } => {
-                write!(f, "argument {index} is not an i32")
-            }
+            InvokeError::WrongArgumentType {
+                index,
+                expected,
+                found,
+            } => write!(
+                f,
+                "argument {index} is an {found}; the parameter is an {expected}"
+            ),
             InvokeError::NotLinked => f.write_str("plugin is not linked"),
+            InvokeError::StackTooSmall {
+                needed,
+                stack_bytes,
+            } => write!(
+                f,
+                "the plugin's stack of {stack_bytes} bytes is too small for this call \
+                 ({needed} bytes needed)"
+            ),
         }
     }
 }

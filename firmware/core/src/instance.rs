@@ -12,7 +12,10 @@ use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
 use crate::error::{InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
+use crate::marshal::{self, ResultRegisters};
+use alloc::string::String;
 use alloc::vec::Vec;
+use plugin_format::message::Value;
 use plugin_format::plugin::{Limits, WASM_PAGE_BYTES};
 use plugin_format::symbols::{self, Symbol, ValType};
 use plugin_format::trap::{Registers, TrapKind, TrapRecord};
@@ -250,11 +253,20 @@ impl Run<'_> {
     }
 }
 
-/// How an invocation ended.
+/// How an invocation ended, in values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// It returned (the result, if the export has one).
-    Returned(Option<i32>),
+    /// It returned these results (in order; empty for a function without results).
+    Returned(Vec<Value>),
+    /// It trapped.
+    Trapped(TrapRecord),
+}
+
+/// How a call ended, before its results are read as values ([`Plugin::call_words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// It returned; the results are in these registers ([`marshal::results`] reads them).
+    Returned(ResultRegisters),
     /// It trapped.
     Trapped(TrapRecord),
 }
@@ -266,8 +278,11 @@ pub struct PluginStats {
     pub invocations: u64,
     /// Invocations that trapped.
     pub traps: u64,
-    /// The last outcome.
-    pub last: Option<Outcome>,
+    /// The function and result registers of the last call, if it returned (`None` once a call
+    /// trapped); [`Plugin::last_results`] reads them as values.
+    pub last_return: Option<(u32, ResultRegisters)>,
+    /// The last trap.
+    pub last_trap: Option<TrapRecord>,
     /// Generated code bytes.
     pub code_bytes: u32,
     /// Current linear memory bytes.
@@ -293,8 +308,39 @@ fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPo
     context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
 }
 
-/// The entry frame the stack must hold beyond the arguments.
-const MIN_STACK_BYTES: u32 = 256;
+/// Stack bytes every entry keeps free below the export's arguments: what runs before the first
+/// prologue stack check must fit there (the entry stub's near call, and, for an exported import,
+/// its thunk's re-pushed arguments and far call), with room to spare. Beyond this, every function
+/// checks its own frame (software mode) or the stack segment's limit does (hardware mode).
+pub const ENTRY_STACK_RESERVE: u32 = 240;
+
+/// The smallest stack a plugin may have: the reserves of an entry without arguments.
+pub const MIN_STACK_BYTES: u32 = abi::STACK_TOP_RESERVE + ENTRY_STACK_RESERVE;
+
+// The entry reserve covers the near call into an exported import's thunk (4 bytes), its
+// re-pushed arguments and its far call (8 bytes).
+const _: () = assert!(4 + 4 * symbols::MAX_SYMBOL_PARAMS as u32 + 8 <= ENTRY_STACK_RESERVE);
+
+/// Stack bytes an entry with `argument_words` argument words needs: the top reserve, the
+/// arguments and the entry reserve (never overflows: computed in 64 bits).
+pub fn required_stack_bytes(argument_words: u32) -> u64 {
+    u64::from(abi::STACK_TOP_RESERVE)
+        + 4 * u64::from(argument_words)
+        + u64::from(ENTRY_STACK_RESERVE)
+}
+
+/// The entry ESP for `argument_words` argument words on a stack of `stack_bytes`: the
+/// arguments end [`abi::STACK_TOP_RESERVE`] below the top, and at least
+/// [`ENTRY_STACK_RESERVE`] bytes stay free below them. `None` if they do not fit.
+pub fn entry_stack_pointer(stack_bytes: u32, argument_words: u32) -> Option<u32> {
+    let esp = u64::from(stack_bytes)
+        .checked_sub(u64::from(abi::STACK_TOP_RESERVE))?
+        .checked_sub(4 * u64::from(argument_words))?;
+    if esp < u64::from(ENTRY_STACK_RESERVE) {
+        return None;
+    }
+    u32::try_from(esp).ok()
+}
 
 fn val_types(count: u32) -> Vec<ValType> {
     (0..count).map(|_| ValType::I32).collect()
@@ -326,6 +372,7 @@ impl<P: Platform> Plugin<P> {
         if limits.stack_bytes < MIN_STACK_BYTES || !limits.stack_bytes.is_multiple_of(4) {
             return Err(LoadError::BadStackSize(limits.stack_bytes));
         }
+        Self::check_entry_stacks(&module, limits.stack_bytes)?;
         let table_size = module.table.unwrap_or(0);
         for (index, segment) in module.elements.iter().enumerate() {
             let end = u64::from(segment.offset) + segment.functions.len() as u64;
@@ -387,6 +434,30 @@ impl<P: Platform> Plugin<P> {
             imports,
             linked: false,
         })
+    }
+
+    /// Checks that the stack holds the arguments of every function the runtime may enter (each
+    /// export and the start function) plus the entry reserves ([`required_stack_bytes`]).
+    fn check_entry_stacks(module: &CompiledModule, stack_bytes: u32) -> Result<(), LoadError> {
+        let entries = module
+            .exports
+            .iter()
+            .map(|export| (export.name.as_str(), export.function))
+            .chain(module.start.map(|start| ("(start function)", start)));
+        for (name, function) in entries {
+            let Some(code) = module.functions.get(function as usize) else {
+                continue;
+            };
+            let needed = required_stack_bytes(marshal::argument_word_count(&code.ty));
+            if needed > u64::from(stack_bytes) {
+                return Err(LoadError::StackTooSmall {
+                    function: String::from(name),
+                    needed,
+                    stack_bytes,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes the context block: header, globals, table, null import pointers.
@@ -498,12 +569,14 @@ impl<P: Platform> Plugin<P> {
 
     /// Runs the start function, if the module has one.
     pub fn start(&mut self, platform: &mut P, host: &mut dyn ImportHost) -> Result<(), LoadError> {
-        if let Some(start) = self.module.start
-            && let Outcome::Trapped(trap) = self.call(platform, host, start, &[])
-        {
-            return Err(LoadError::StartTrapped(trap));
+        let Some(start) = self.module.start else {
+            return Ok(());
+        };
+        match self.call_words(platform, host, start, &[]) {
+            Ok(CallOutcome::Returned(_)) => Ok(()),
+            Ok(CallOutcome::Trapped(trap)) => Err(LoadError::StartTrapped(trap)),
+            Err(error) => Err(LoadError::StartRefused(error)),
         }
-        Ok(())
     }
 
     /// Clears every import far pointer and gives the gates back. Calls to an import afterwards
@@ -607,65 +680,127 @@ impl<P: Platform> Plugin<P> {
         Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
     }
 
-    /// Invokes the export `name` with `args`.
+    /// The results of the last call, if it returned (as values of its function's type).
+    pub fn last_results(&self) -> Option<Vec<Value>> {
+        let (function, registers) = self.stats.last_return?;
+        let code = self.module.functions.get(function as usize)?;
+        Some(marshal::results(&code.ty, registers))
+    }
+
+    /// Invokes the export `name` with `args`, checked against its type.
     pub fn invoke(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         name: &str,
-        args: &[i32],
+        args: &[Value],
     ) -> Result<Outcome, InvokeError> {
         let function = self
             .module
             .export(name)
             .ok_or_else(|| InvokeError::MissingExport(name.into()))?;
-        let ty = self.module.functions[function as usize].ty;
-        if args.len() != ty.params as usize {
-            return Err(InvokeError::WrongArgumentCount {
-                expected: ty.params,
-                found: args.len() as u32,
-            });
-        }
-        if !self.linked && !self.module.imports.is_empty() {
-            return Err(InvokeError::NotLinked);
-        }
-        Ok(self.call(platform, host, function, args))
+        self.call(platform, host, function, args)
     }
 
-    /// Calls function `function` (any index) with `args`.
+    /// Calls function `function` (any index) with `args`, checked against its type.
     pub fn call(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         function: u32,
-        args: &[i32],
-    ) -> Outcome {
-        let Some(code) = self.module.functions.get(function as usize).copied() else {
-            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
-        };
+        args: &[Value],
+    ) -> Result<Outcome, InvokeError> {
+        let ty = self.function_code(function)?.ty;
+        let esp = self.prepare_entry(function, marshal::argument_word_count(&ty))?;
+        let stack = self.regions.stack;
+        let mut next = esp as usize + 4 * args.len();
+        marshal::argument_words(&ty, args, |word| {
+            next -= 4;
+            // SAFETY: `prepare_entry` checked that the argument words lie in the stack region
+            // (between the entry ESP and the top reserve); the plugin is not running.
+            unsafe { (stack.add(next) as *mut u32).write_unaligned(word) };
+        })?;
+        Ok(match self.enter(platform, host, function, esp) {
+            CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(&ty, registers)),
+            CallOutcome::Trapped(record) => Outcome::Trapped(record),
+        })
+    }
+
+    /// Calls function `function` with its argument words already laid out (parameter 0 first;
+    /// see [`marshal::argument_words`]), leaving the results in their registers: the path for
+    /// firmware hooks that call one function over and over.
+    pub fn call_words(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        function: u32,
+        words: &[u32],
+    ) -> Result<CallOutcome, InvokeError> {
+        let expected = marshal::argument_word_count(&self.function_code(function)?.ty);
+        let found = u32::try_from(words.len()).unwrap_or(u32::MAX);
+        if found != expected {
+            return Err(InvokeError::WrongArgumentCount { expected, found });
+        }
+        let esp = self.prepare_entry(function, expected)?;
+        let stack = self.regions.stack;
+        for (index, &word) in words.iter().enumerate() {
+            let at = esp as usize + 4 * (words.len() - 1 - index);
+            // SAFETY: as in `call`: the words lie between the entry ESP and the top reserve.
+            unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
+        }
+        Ok(self.enter(platform, host, function, esp))
+    }
+
+    fn function_code(&self, function: u32) -> Result<crate::compiler::FunctionCode, InvokeError> {
+        self.module
+            .functions
+            .get(function as usize)
+            .copied()
+            .ok_or(InvokeError::NoSuchFunction(function))
+    }
+
+    /// Checks that function `function` may be entered with `argument_words` words of arguments
+    /// and returns its entry ESP (checked arithmetic: the arguments and the entry reserve lie
+    /// inside the stack region, whatever the arity).
+    fn prepare_entry(&self, function: u32, argument_words: u32) -> Result<u32, InvokeError> {
+        if !self.linked && !self.module.imports.is_empty() {
+            return Err(InvokeError::NotLinked);
+        }
+        if self.handle.is_none() {
+            return Err(InvokeError::NoSuchFunction(function));
+        }
         let stack_bytes = self.limits.stack_bytes;
-        let esp = stack_bytes - abi::STACK_TOP_RESERVE - 4 * args.len() as u32;
-        // SAFETY: the stack region has `stack_bytes` bytes; the arguments go just below the
-        // reserved top (the last argument at the lowest address); the context block is valid.
+        entry_stack_pointer(stack_bytes, argument_words).ok_or(InvokeError::StackTooSmall {
+            needed: required_stack_bytes(argument_words),
+            stack_bytes,
+        })
+    }
+
+    /// Runs function `function` from the entry ESP `esp` (arguments already stored) and keeps
+    /// the statistics.
+    fn enter(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        function: u32,
+        esp: u32,
+    ) -> CallOutcome {
+        let code_offset = self.module.functions[function as usize].code_offset;
+        // SAFETY: the context block is valid while installed; the plugin is not running.
         unsafe {
-            let n = args.len();
-            for (index, &arg) in args.iter().enumerate() {
-                let at = esp as usize + 4 * (n - 1 - index);
-                (self.regions.stack.add(at) as *mut i32).write_unaligned(arg);
-            }
             let context = self.regions.context as *mut ContextHeader;
-            (*context).entry_target = code.code_offset;
+            (*context).entry_target = code_offset;
             (*context).plugin_esp = esp;
         }
         self.stats.invocations += 1;
         let Some(handle) = self.handle.as_mut() else {
-            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
+            return CallOutcome::Trapped(self.module.trap_record(0, Fault::Import, None));
         };
         let mut run = Run {
             context: self.regions.context as *mut ContextHeader,
             memory: self.regions.memory,
             stack: self.regions.stack,
-            stack_bytes,
+            stack_bytes: self.limits.stack_bytes,
             selectors: self.selectors,
             imports: &self.imports,
             host,
@@ -678,22 +813,22 @@ impl<P: Platform> Plugin<P> {
         let result = unsafe { platform.enter(handle, &mut run) };
         let moved = run.moved_memory;
         let outcome = match result {
-            Ok(eax) => Outcome::Returned((code.ty.results == 1).then_some(eax as i32)),
-            Err(Abort::Fault(fault)) => Outcome::Trapped(run.trap_record(&fault)),
-            Err(Abort::Trap(record)) => Outcome::Trapped(record),
+            Ok(eax) => CallOutcome::Returned(ResultRegisters { eax }),
+            Err(Abort::Fault(fault)) => CallOutcome::Trapped(run.trap_record(&fault)),
+            Err(Abort::Trap(record)) => CallOutcome::Trapped(record),
         };
         if let Some(memory) = moved {
             self.regions.memory = memory;
         }
         self.stats.memory_bytes = self.memory_bytes();
-        // Written per variant: a plain `Some(outcome.clone())` copies the whole (trap-record
-        // sized) enum with `rep movs` on every call, which is a measurable share of the
-        // invocation round trip (issue 5).
         match &outcome {
-            Outcome::Returned(result) => self.stats.last = Some(Outcome::Returned(*result)),
-            Outcome::Trapped(record) => {
+            CallOutcome::Returned(registers) => {
+                self.stats.last_return = Some((function, *registers));
+            }
+            CallOutcome::Trapped(record) => {
                 self.stats.traps += 1;
-                self.stats.last = Some(Outcome::Trapped(record.clone()));
+                self.stats.last_return = None;
+                self.stats.last_trap = Some(record.clone());
             }
         }
         outcome

@@ -7,6 +7,7 @@
 //!   [`Plugin::unlink`] / [`Plugin::uninstall`], or the [`PluginTable`] that does the steps.
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
+//! - [`marshal`]: typed values in and out of generated code.
 #![no_std]
 
 extern crate alloc;
@@ -16,6 +17,7 @@ pub mod compiler;
 pub mod error;
 pub mod imports;
 pub mod instance;
+pub mod marshal;
 pub mod service;
 pub mod table;
 
@@ -23,9 +25,10 @@ pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
 pub use error::{CompileError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
-    Abort, InstallRequest, Outcome, Platform, Plugin, PluginStats, RawFault, Regions, Run,
-    Selectors,
+    Abort, CallOutcome, InstallRequest, Outcome, Platform, Plugin, PluginStats, RawFault, Regions,
+    Run, Selectors,
 };
+pub use marshal::ResultRegisters;
 /// The isolation mode code is compiled for (chosen by the boot probe, or forced).
 pub use plugin_format::message::IsolationMode as Isolation;
 pub use table::{PluginId, PluginTable, TableError};

@@ -31,7 +31,6 @@ struct Upload {
 struct Extra {
     policy: TrapPolicy,
     quarantined: bool,
-    last_trap: Option<TrapRecord>,
 }
 
 /// What the service needs from its environment besides a [`Platform`]: the plugins' imports,
@@ -99,7 +98,8 @@ fn load_error(failure: LoadError) -> RequestError {
         LoadError::TableFull => PluginErrorKind::TooManyPlugins,
         LoadError::StartTrapped(record) => PluginErrorKind::StartTrapped(record),
         LoadError::MemoryLimit { .. } | LoadError::Platform(_) => PluginErrorKind::OutOfMemory,
-        LoadError::BadStackSize(_) => PluginErrorKind::TooLarge,
+        LoadError::BadStackSize(_) | LoadError::StackTooSmall { .. } => PluginErrorKind::TooLarge,
+        LoadError::StartRefused(_) => PluginErrorKind::Internal,
         LoadError::DataSegmentOutOfBounds { .. } | LoadError::ElementSegmentOutOfBounds { .. } => {
             PluginErrorKind::Invalid
         }
@@ -327,7 +327,6 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         self.extra[id as usize] = Some(Extra {
             policy: TrapPolicy::KeepLoaded,
             quarantined: false,
-            last_trap: None,
         });
         Ok(LoadReport {
             id,
@@ -377,30 +376,11 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 "the plugin is quarantined after too many traps; set its trap policy to release it",
             ));
         }
-        let mut integers = Vec::with_capacity(args.len());
-        for (index, arg) in args.iter().enumerate() {
-            match arg {
-                Value::I32(value) => integers.push(*value),
-                // A value this firmware cannot pass is a feature it lacks, not a caller's
-                // mistake: `kplug wast` skips such calls as unsupported.
-                other => {
-                    let ty = other.type_name();
-                    return Err(error(
-                        PluginErrorKind::Unsupported {
-                            operator: format!("{ty} arguments"),
-                            function: None,
-                            offset: 0,
-                        },
-                        format!("argument {index} has type {ty}; this firmware passes i32 only"),
-                    ));
-                }
-            }
-        }
         self.host.set_current_plugin(id);
         let platform = &mut self.platform;
         let table = &mut self.table;
         let (outcome, cycles) = Self::timed(&mut self.host, |host| {
-            table.invoke(platform, host, id, export, &integers)
+            table.invoke(platform, host, id, export, args)
         });
         let outcome = outcome.map_err(|failure| {
             let kind = match failure {
@@ -411,7 +391,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             error(kind, failure.to_string())
         })?;
         let outcome = match outcome {
-            Outcome::Returned(result) => Ok(result.map(Value::I32).into_iter().collect()),
+            Outcome::Returned(results) => Ok(results),
             Outcome::Trapped(record) => {
                 self.note_trap(id, &record);
                 Err(record)
@@ -450,7 +430,6 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             .get(id)
             .map_or(0, |entry| entry.plugin.stats.traps);
         if let Some(extra) = self.extra[id as usize].as_mut() {
-            extra.last_trap = Some(record.clone());
             if let TrapPolicy::QuarantineAfter(limit) = extra.policy {
                 extra.quarantined = traps >= u64::from(limit);
             }
@@ -483,15 +462,8 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 let extra = self.extra[id as usize].clone().unwrap_or(Extra {
                     policy: TrapPolicy::KeepLoaded,
                     quarantined: false,
-                    last_trap: None,
                 });
                 let stats = &entry.plugin.stats;
-                let last_result = match &stats.last {
-                    Some(Outcome::Returned(result)) => {
-                        Some(result.map(Value::I32).into_iter().collect())
-                    }
-                    _ => None,
-                };
                 PluginSummary {
                     id,
                     name: entry.name.clone(),
@@ -504,8 +476,8 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                     memory_bytes: entry.plugin.memory_bytes(),
                     invocations: stats.invocations as u32,
                     traps: stats.traps as u32,
-                    last_result,
-                    last_trap: extra.last_trap,
+                    last_result: entry.plugin.last_results(),
+                    last_trap: stats.last_trap.clone(),
                     policy: extra.policy,
                 }
             })

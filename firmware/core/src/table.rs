@@ -10,6 +10,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 
 /// A plugin's id: its slot index.
@@ -139,14 +140,14 @@ impl<P: Platform> PluginTable<P> {
             .filter_map(|(id, entry)| entry.as_ref().map(|entry| (id as PluginId, entry)))
     }
 
-    /// Invokes export `export` of plugin `id`.
+    /// Invokes export `export` of plugin `id` with `args`, checked against its type.
     pub fn invoke(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         id: PluginId,
         export: &str,
-        args: &[i32],
+        args: &[Value],
     ) -> Result<Outcome, InvokeError> {
         let entry = self.get_mut(id).ok_or(InvokeError::NoSuchPlugin(id))?;
         entry.plugin.invoke(platform, host, export, args)

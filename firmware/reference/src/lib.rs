@@ -133,6 +133,12 @@ fn symbol_type(ty: wasmparser::ValType) -> Option<SymbolType> {
         wasmparser::ValType::I64 => Some(SymbolType::I64),
         wasmparser::ValType::F32 => Some(SymbolType::F32),
         wasmparser::ValType::F64 => Some(SymbolType::F64),
+        wasmparser::ValType::Ref(ty) if ty == wasmparser::RefType::FUNCREF => {
+            Some(SymbolType::FuncRef)
+        }
+        wasmparser::ValType::Ref(ty) if ty == wasmparser::RefType::EXTERNREF => {
+            Some(SymbolType::ExternRef)
+        }
         _ => None,
     }
 }
@@ -144,6 +150,8 @@ fn wasmi_type(ty: SymbolType) -> wasmi::ValType {
         SymbolType::I64 => wasmi::ValType::I64,
         SymbolType::F32 => wasmi::ValType::F32,
         SymbolType::F64 => wasmi::ValType::F64,
+        SymbolType::FuncRef => wasmi::ValType::FuncRef,
+        SymbolType::ExternRef => wasmi::ValType::ExternRef,
     }
 }
 

@@ -27,8 +27,9 @@ pub mod transitions;
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
 use crate::platform::Segments;
-use kplug_core::{CompileOptions, LoadError, Outcome, Plugin, compile};
+use kplug_core::{CallOutcome, CompileOptions, LoadError, Outcome, Plugin, compile};
 use measure::{Clock, Summary};
+use plugin_format::message::Value as WasmValue;
 use plugin_format::plugin::Limits;
 use serde_json::{Value, json};
 use std::fmt;
@@ -231,22 +232,35 @@ impl Installed {
             })
     }
 
-    /// Calls function `function` with `args`.
+    /// Calls function `function` with the i32 arguments `args`, laid out as argument words as
+    /// a firmware hook would (no marshalling on the timed path). At most 8 arguments.
     #[inline(always)]
-    pub(crate) fn call(&mut self, function: u32, args: &[i32]) -> Outcome {
+    pub(crate) fn call(&mut self, function: u32, args: &[i32]) -> CallOutcome {
         let plugin = self.plugin.as_mut().expect("installed until dropped");
-        plugin.call(&mut self.platform, &mut self.host, function, args)
+        let mut words = [0u32; 8];
+        for (word, &arg) in words.iter_mut().zip(args) {
+            *word = arg as u32;
+        }
+        let words = &words[..args.len().min(8)];
+        plugin
+            .call_words(&mut self.platform, &mut self.host, function, words)
+            .unwrap_or_else(|error| panic!("function {function}: {error}"))
     }
 
-    /// Calls `function` and checks that it returned `expected`.
+    /// Calls `function` and checks that it returned `expected` (`None`: no result).
     pub(crate) fn expect(
         &mut self,
         function: u32,
         args: &[i32],
         expected: Option<i32>,
     ) -> Result<(), BenchError> {
-        match self.call(function, args) {
-            Outcome::Returned(result) if result == expected => Ok(()),
+        let outcome = self.values(function, args);
+        match outcome {
+            Outcome::Returned(result)
+                if result == expected.map(WasmValue::I32).into_iter().collect::<Vec<_>>() =>
+            {
+                Ok(())
+            }
             outcome => Err(BenchError::Call {
                 module: self.name.clone(),
                 export: format!("function {function}{args:?}"),
@@ -255,16 +269,32 @@ impl Installed {
         }
     }
 
-    /// Calls `function`, which must return an i32.
+    /// Calls `function`, which must return an i32 (on the timed path: no marshalling).
     pub(crate) fn result(&mut self, function: u32, args: &[i32]) -> Result<i32, BenchError> {
+        let returns_i32 = self.plugin.as_ref().is_some_and(|plugin| {
+            plugin
+                .module()
+                .functions
+                .get(function as usize)
+                .is_some_and(|code| code.ty.results == 1)
+        });
         match self.call(function, args) {
-            Outcome::Returned(Some(result)) => Ok(result),
+            CallOutcome::Returned(registers) if returns_i32 => Ok(registers.eax as i32),
             outcome => Err(BenchError::Call {
                 module: self.name.clone(),
                 export: format!("function {function}{args:?}"),
                 outcome: format!("{outcome:?}"),
             }),
         }
+    }
+
+    /// Calls `function` with typed arguments (untimed paths).
+    fn values(&mut self, function: u32, args: &[i32]) -> Outcome {
+        let plugin = self.plugin.as_mut().expect("installed until dropped");
+        let args: Vec<WasmValue> = args.iter().copied().map(WasmValue::I32).collect();
+        plugin
+            .call(&mut self.platform, &mut self.host, function, &args)
+            .unwrap_or_else(|error| panic!("function {function}: {error}"))
     }
 }
 

@@ -63,11 +63,16 @@ fn run_jit(
         Err(error) => panic!("start: {error}"),
     }
     for (name, args) in calls {
+        let args: Vec<Value> = args.iter().copied().map(Value::I32).collect();
         let outcome = plugin
-            .invoke(&mut platform, &mut host, name, args)
+            .invoke(&mut platform, &mut host, name, &args)
             .expect("invocable");
         results.push(match outcome {
-            Outcome::Returned(value) => Ok(value),
+            Outcome::Returned(values) => Ok(match values[..] {
+                [] => None,
+                [Value::I32(value)] => Some(value),
+                _ => panic!("{name}: unexpected results {values:?}"),
+            }),
             Outcome::Trapped(trap) => Err(trap.kind),
         });
     }

@@ -28,6 +28,11 @@ fn limits(budget_us: u32) -> Limits {
     }
 }
 
+/// `args` as i32 values.
+fn i32s(args: &[i32]) -> Vec<Value> {
+    args.iter().copied().map(Value::I32).collect()
+}
+
 fn trap_of(
     wat: &str,
     isolation: Isolation,
@@ -42,13 +47,13 @@ fn trap_of(
     let mut plugin = Plugin::install(&mut platform, module, limits(budget_us)).unwrap();
     plugin.link(&mut platform).unwrap();
     let outcome = plugin
-        .invoke(&mut platform, &mut host, export, args)
+        .invoke(&mut platform, &mut host, export, &i32s(args))
         .unwrap();
     // The instance keeps working after the trap.
     if plugin.module().export("ok").is_some() {
         assert_eq!(
             plugin.invoke(&mut platform, &mut host, "ok", &[]).unwrap(),
-            Outcome::Returned(Some(7))
+            Outcome::Returned(vec![Value::I32(7)])
         );
     }
     plugin.uninstall(&mut platform);
@@ -131,7 +136,7 @@ fn imports_check_pointers_and_unlink_removes_them() {
         let hello = plugin
             .invoke(&mut platform, &mut host, "hello", &[])
             .unwrap();
-        assert_eq!(hello, Outcome::Returned(Some(1)));
+        assert_eq!(hello, Outcome::Returned(vec![Value::I32(1)]));
         assert_eq!(host.logs, vec!["hi".to_string()]);
         assert_eq!(host.gpio, 1 << 5);
         for export in ["bad_log", "bad_pin"] {
@@ -240,7 +245,7 @@ fn bad_invocations_are_refused() {
     ));
     assert!(
         table
-            .invoke(&mut platform, &mut host, 5, "f", &[1])
+            .invoke(&mut platform, &mut host, 5, "f", &[Value::I32(1)])
             .is_err()
     );
     table.unload(&mut platform, id).unwrap();
@@ -268,7 +273,7 @@ fn naive_mode_agrees() {
             .iter()
             .map(|&(a, b)| {
                 plugin
-                    .invoke(&mut platform, &mut host, "f", &[a, b])
+                    .invoke(&mut platform, &mut host, "f", &i32s(&[a, b]))
                     .unwrap()
             })
             .collect();
@@ -502,9 +507,157 @@ fn link_protocol_round_trip() {
     link.finish();
 }
 
+/// A module whose export `many` takes `params` i32 parameters and returns the last one, plus a
+/// non-exported function `$hidden` of the same type (function 1).
+fn many_parameters(params: usize) -> Vec<u8> {
+    let list = "i32 ".repeat(params);
+    let last = params - 1;
+    wat::parse_str(format!(
+        r#"(module
+             (func (export "many") (param {list}) (result i32) local.get {last})
+             (func $hidden (param {list}) (result i32) local.get 0)
+             (func (export "ok") (result i32) i32.const 7))"#
+    ))
+    .unwrap()
+}
+
+/// The stack-arity attack (issue 8): an export whose arguments do not fit its stack is refused
+/// at install, in both modes, with a typed error naming it; one that fits exactly runs; entering
+/// a function whose arguments do not fit is a typed error, never a write below the stack.
+#[test]
+fn stack_arity_is_checked_at_install_and_entry() {
+    const STACK: u32 = 1024;
+    let small = Limits {
+        max_memory_pages: 0,
+        stack_bytes: STACK,
+        budget_us: 0,
+    };
+    // 16 (top reserve) + 4 * params + 240 (entry reserve) bytes are needed.
+    let fits = ((STACK - 16 - kplug_core::instance::ENTRY_STACK_RESERVE) / 4) as usize;
+    for isolation in MODES {
+        let options = CompileOptions::new(isolation);
+        let mut platform = Silicon::new();
+        let mut host = HarnessHost::new(Output::Collect);
+
+        let module = compile(&many_parameters(fits + 1), &options).unwrap();
+        match Plugin::install(&mut platform, module, small) {
+            Err(kplug_core::LoadError::StackTooSmall {
+                function,
+                needed,
+                stack_bytes,
+            }) => {
+                assert_eq!(function, "many");
+                assert_eq!(needed, u64::from(STACK) + 4);
+                assert_eq!(stack_bytes, STACK);
+            }
+            Err(other) => panic!("{isolation:?}: {other}"),
+            Ok(_) => panic!("{isolation:?}: a stack too small for `many` was accepted"),
+        }
+        // 1000 parameters (wasmparser's most) on a 1 KiB stack: `stack_bytes - 16 - 4 * args`
+        // would wrap.
+        let module = compile(&many_parameters(1000), &options).unwrap();
+        assert!(matches!(
+            Plugin::install(&mut platform, module, small),
+            Err(kplug_core::LoadError::StackTooSmall { .. })
+        ));
+
+        let module = compile(&many_parameters(fits), &options).unwrap();
+        let mut plugin = Plugin::install(&mut platform, module, small).unwrap();
+        plugin.link(&mut platform).unwrap();
+        let args: Vec<Value> = (0..fits as i32).map(Value::I32).collect();
+        assert_eq!(
+            plugin
+                .invoke(&mut platform, &mut host, "many", &args)
+                .unwrap(),
+            Outcome::Returned(vec![Value::I32(fits as i32 - 1)])
+        );
+        // The hidden function has the same arity: it fits too; with a smaller stack it would
+        // not, which `call` refuses before anything is written.
+        assert_eq!(
+            plugin.call(&mut platform, &mut host, 1, &args).unwrap(),
+            Outcome::Returned(vec![Value::I32(0)])
+        );
+        plugin.uninstall(&mut platform);
+
+        let exported_fits = wat::parse_str(format!(
+            r#"(module (func $hidden (param {}) (result i32) local.get 0)
+                 (func (export "ok") (result i32) i32.const 7))"#,
+            "i32 ".repeat(1000)
+        ))
+        .unwrap();
+        let module = compile(&exported_fits, &options).unwrap();
+        let mut plugin = Plugin::install(&mut platform, module, small).unwrap();
+        plugin.link(&mut platform).unwrap();
+        let args: Vec<Value> = (0..1000).map(Value::I32).collect();
+        assert_eq!(
+            plugin.call(&mut platform, &mut host, 0, &args),
+            Err(kplug_core::InvokeError::StackTooSmall {
+                needed: 16 + 4 * 1000 + 240,
+                stack_bytes: STACK
+            })
+        );
+        assert_eq!(
+            plugin.call_words(&mut platform, &mut host, 0, &[0; 1000]),
+            Err(kplug_core::InvokeError::StackTooSmall {
+                needed: 16 + 4 * 1000 + 240,
+                stack_bytes: STACK
+            })
+        );
+        assert_eq!(
+            plugin.invoke(&mut platform, &mut host, "ok", &[]).unwrap(),
+            Outcome::Returned(vec![Value::I32(7)])
+        );
+        plugin.uninstall(&mut platform);
+    }
+}
+
+/// Over `kplug-silicon link`, the stack-arity attack is a typed refusal and the link goes on
+/// (it used to kill the process with SIGSEGV).
+#[test]
+fn stack_arity_attack_over_the_link_is_refused() {
+    let mut link = LinkChild::spawn("software");
+    let description = PluginDescription {
+        name: "arity".into(),
+        version: "0".into(),
+        limits: Limits {
+            max_memory_pages: 0,
+            stack_bytes: 1024,
+            budget_us: 10_000,
+        },
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let module = many_parameters(1000);
+    assert_eq!(
+        link.request(Request::UploadBegin {
+            description,
+            module_bytes: module.len() as u32,
+        }),
+        Ok(Reply::UploadReady)
+    );
+    for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
+        link.request(Request::UploadChunk {
+            offset: (index * MAX_CHUNK_BYTES) as u32,
+            bytes: chunk.to_vec(),
+        })
+        .unwrap();
+    }
+    match link.request(Request::UploadEnd {
+        crc32: frame::crc32(&module),
+    }) {
+        Err(RequestError::Plugin(error)) => {
+            assert_eq!(error.kind, PluginErrorKind::TooLarge);
+            assert!(error.message.contains("many"), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(link.request(Request::Ping), Ok(Reply::Pong));
+    assert_eq!(link.request(Request::List), Ok(Reply::Plugins(Vec::new())));
+    link.finish();
+}
+
 /// `GetGlobal` reads an exported global's current value over the link; a name that is not an
-/// exported global is `NoSuchExport`, and an argument of a type the firmware cannot pass is
-/// refused as `Unsupported` (naming the type), not as a caller's mistake.
+/// exported global is `NoSuchExport`.
 #[test]
 fn exported_globals_are_read_over_the_link() {
     let wasm = wat::parse_str(
@@ -532,18 +685,6 @@ fn exported_globals_are_read_over_the_link() {
             }
             other => panic!("{missing}: {other:?}"),
         }
-    }
-    match link.request(Request::Invoke {
-        plugin: PluginRef::Id(id),
-        export: "bump".into(),
-        args: vec![Value::I64(1)],
-    }) {
-        Err(RequestError::Plugin(error)) => assert!(
-            matches!(&error.kind, PluginErrorKind::Unsupported { operator, .. }
-                if operator == "i64 arguments"),
-            "{error:?}"
-        ),
-        other => panic!("{other:?}"),
     }
     link.finish();
 }
