@@ -20,16 +20,22 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE 754 float.
     F64,
+    /// A function reference (reference types).
+    FuncRef,
+    /// A host reference (reference types).
+    ExternRef,
 }
 
 impl ValType {
-    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`).
+    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`, `funcref`, `externref`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ValType::I32 => "i32",
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
         }
     }
 }

@@ -257,6 +257,26 @@ pub fn unload<T: Transport>(
     )
 }
 
+/// The current value of the global `name` that `plugin` exports.
+pub fn get_global<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    name: &str,
+) -> Result<Value, LinkError> {
+    expect(
+        link,
+        Request::GetGlobal {
+            plugin,
+            name: name.into(),
+        },
+        "get global",
+        |reply| match reply {
+            Reply::Global(value) => Some(value),
+            _ => None,
+        },
+    )
+}
+
 /// How often [`invoke_with_events`] hands over the events that arrived while the call runs.
 pub const EVENT_POLL: Duration = Duration::from_millis(50);
 /// Calls `export` of `plugin` with `args` like [`invoke`], handing every event that arrives

@@ -20,6 +20,8 @@ pub fn value_type(value: &Value) -> ValType {
         Value::I64(_) => ValType::I64,
         Value::F32(_) => ValType::F32,
         Value::F64(_) => ValType::F64,
+        Value::FuncRef(_) => ValType::FuncRef,
+        Value::ExternRef(_) => ValType::ExternRef,
     }
 }
 
@@ -71,7 +73,11 @@ pub fn argument_words(
         match *arg {
             Value::I32(value) => word(value as u32),
             // Refused above: no parameter has another type yet.
-            Value::I64(_) | Value::F32(_) | Value::F64(_) => {}
+            Value::I64(_)
+            | Value::F32(_)
+            | Value::F64(_)
+            | Value::FuncRef(_)
+            | Value::ExternRef(_) => {}
         }
     }
     Ok(())
@@ -88,9 +94,12 @@ pub struct ResultRegisters {
 pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
     result_types(ty)
         .map(|ty| match ty {
-            ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64 => {
-                Value::I32(registers.eax as i32)
-            }
+            ValType::I32
+            | ValType::I64
+            | ValType::F32
+            | ValType::F64
+            | ValType::FuncRef
+            | ValType::ExternRef => Value::I32(registers.eax as i32),
         })
         .collect()
 }

@@ -153,6 +153,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 | Request::Invoke { .. }
                 | Request::Unload { .. }
                 | Request::SetTrapPolicy { .. }
+                | Request::GetGlobal { .. }
         )
     }
 
@@ -180,6 +181,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 }
                 Ok(Reply::Pong)
             }
+            Request::GetGlobal { plugin, name } => self.global(&plugin, &name).map(Reply::Global),
             _ => Err(RequestError::UnknownRequest),
         }
     }
@@ -286,19 +288,15 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         let (compiled, compile_cycles) =
             Self::timed(&mut self.host, |_| crate::compile(module, &options));
         let compiled = compiled.map_err(compile_error)?;
-        let exports = compiled
-            .exports
-            .iter()
-            .filter_map(|export| {
-                let ty = compiled.functions.get(export.function as usize)?.ty;
-                let params = (0..ty.params).map(|_| "i32").collect::<Vec<_>>().join(", ");
-                let results = (0..ty.results)
-                    .map(|_| "i32")
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Some(format!("{}({params}) -> ({results})", export.name))
-            })
-            .collect();
+        let exports = listed(compiled.exports.iter().filter_map(|export| {
+            let ty = compiled.functions.get(export.function as usize)?.ty;
+            let params = (0..ty.params).map(|_| "i32").collect::<Vec<_>>().join(", ");
+            let results = (0..ty.results)
+                .map(|_| "i32")
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some(format!("{}({params}) -> ({results})", export.name))
+        }));
         let imports = compiled
             .imports
             .iter()
@@ -405,6 +403,27 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         })
     }
 
+    /// The current value of the global `plugin` exports as `name`.
+    fn global(&self, plugin: &PluginRef, name: &str) -> Result<Value, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        plugin
+            .module()
+            .global_export(name)
+            .and_then(|index| plugin.global(index))
+            .map(Value::I32)
+            .ok_or_else(|| {
+                error(
+                    PluginErrorKind::NoSuchExport,
+                    format!("no exported global `{name}`"),
+                )
+            })
+    }
+
     fn note_trap(&mut self, id: u32, record: &TrapRecord) {
         let traps = self
             .table
@@ -464,6 +483,29 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             })
             .collect()
     }
+}
+
+/// Bytes of export descriptions a load report lists: with the rest of the report, its reply
+/// must fit one frame (`plugin_format::frame::MAX_FRAME`), or the host would get no answer.
+pub const MAX_LISTED_EXPORT_BYTES: usize = 2048;
+
+/// `items` while their text fits [`MAX_LISTED_EXPORT_BYTES`], then one `… and N more` entry.
+fn listed(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut list = Vec::new();
+    let mut bytes = 0;
+    let mut left_out = 0usize;
+    for item in items {
+        if left_out == 0 && bytes + item.len() <= MAX_LISTED_EXPORT_BYTES {
+            bytes += item.len();
+            list.push(item);
+        } else {
+            left_out += 1;
+        }
+    }
+    if left_out > 0 {
+        list.push(format!("… and {left_out} more"));
+    }
+    list
 }
 
 fn describe(plugin: &PluginRef) -> String {

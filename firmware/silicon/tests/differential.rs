@@ -4,12 +4,12 @@
 #![cfg(all(target_arch = "x86", target_os = "linux"))]
 
 use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, compile};
+use kplug_reference::{Failure, Reference, Trap};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
 use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
-use wasmi_oracle as wasmi;
 
 /// What one call produced, in engine-neutral terms.
 type CallResult = Result<Option<i32>, TrapKind>;
@@ -81,50 +81,36 @@ fn run_jit(
     (results, memory)
 }
 
-fn trap_kind(error: &wasmi::Error) -> TrapKind {
-    use wasmi::TrapCode;
-    match error.as_trap_code() {
-        Some(TrapCode::UnreachableCodeReached) => TrapKind::Unreachable,
-        Some(TrapCode::MemoryOutOfBounds) => TrapKind::OutOfBounds,
-        Some(TrapCode::TableOutOfBounds) => TrapKind::IndirectCallOutOfRange,
-        Some(TrapCode::IndirectCallToNull) => TrapKind::IndirectCallNull,
-        Some(TrapCode::IntegerDivisionByZero) => TrapKind::IntegerDivideByZero,
-        Some(TrapCode::IntegerOverflow) => TrapKind::IntegerOverflow,
-        Some(TrapCode::StackOverflow) => TrapKind::StackExhausted,
-        Some(TrapCode::BadSignature) => TrapKind::IndirectCallSignature,
-        other => panic!("unexpected wasmi error {error} ({other:?})"),
-    }
+/// The kplug trap kind of an oracle trap (every trap of the i32 subset has one).
+fn trap_kind(trap: &Trap) -> TrapKind {
+    trap.kind
+        .unwrap_or_else(|| panic!("unexpected oracle trap {trap}"))
 }
 
-/// Runs `calls` in wasmi.
+/// Runs `calls` in the oracle (`kplug-reference`: wasmi 0.51 with the symbol table stubbed).
 fn run_wasmi(wasm: &[u8], calls: &[Call]) -> (Vec<CallResult>, Option<Vec<u8>>) {
-    let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, wasm).expect("wasmi parses");
-    let mut store = wasmi::Store::new(&engine, ());
-    let mut linker = wasmi::Linker::<()>::new(&engine);
-    linker
-        .func_wrap("env", "log", |_: wasmi::Caller<'_, ()>, _: i32, _: i32| {})
-        .unwrap();
+    let mut oracle = Reference::new(None);
     let mut results = Vec::new();
-    let instance = match linker.instantiate_and_start(&mut store, &module) {
+    let instance = match oracle.instantiate(wasm) {
         Ok(instance) => instance,
-        Err(error) => {
-            results.push(Err(trap_kind(&error)));
+        Err(Failure::Trap(trap)) => {
+            results.push(Err(trap_kind(&trap)));
             return (results, None);
         }
+        Err(failure) => panic!("the oracle refused the module: {failure}"),
     };
     for (name, args) in calls {
-        let func = instance.get_func(&store, name).expect("export");
-        let params: Vec<wasmi::Val> = args.iter().map(|&a| wasmi::Val::I32(a)).collect();
-        let mut out = vec![wasmi::Val::I32(0); func.ty(&store).results().len()];
-        results.push(match func.call(&mut store, &params, &mut out) {
-            Ok(()) => Ok(out.first().map(|v| v.i32().unwrap())),
-            Err(error) => Err(trap_kind(&error)),
+        let args: Vec<Value> = args.iter().map(|&arg| Value::I32(arg)).collect();
+        results.push(match oracle.invoke(instance, name, &args) {
+            Ok(values) => Ok(values.first().map(|value| match value {
+                Value::I32(value) => *value,
+                other => panic!("{name} returned {other:?}"),
+            })),
+            Err(Failure::Trap(trap)) => Err(trap_kind(&trap)),
+            Err(failure) => panic!("{name}: {failure}"),
         });
     }
-    let memory = instance
-        .get_memory(&store, "memory")
-        .map(|memory| memory.data(&store).to_vec());
+    let memory = oracle.memory(instance, "memory").map(<[u8]>::to_vec);
     (results, memory)
 }
 

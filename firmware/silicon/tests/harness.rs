@@ -655,3 +655,87 @@ fn stack_arity_attack_over_the_link_is_refused() {
     assert_eq!(link.request(Request::List), Ok(Reply::Plugins(Vec::new())));
     link.finish();
 }
+
+/// `GetGlobal` reads an exported global's current value over the link; a name that is not an
+/// exported global is `NoSuchExport`.
+#[test]
+fn exported_globals_are_read_over_the_link() {
+    let wasm = wat::parse_str(
+        r#"(module (global $count (export "count") (mut i32) (i32.const 41))
+           (global (export "fixed") i32 (i32.const -7))
+           (func (export "bump") (global.set $count (i32.add (global.get $count) (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let id = link.load("globals", &wasm).expect("load");
+    let get = |link: &mut LinkChild, name: &str| {
+        link.request(Request::GetGlobal {
+            plugin: PluginRef::Id(id),
+            name: name.into(),
+        })
+    };
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(41))));
+    assert_eq!(link.invoke(id, "bump", &[]).outcome, Ok(Vec::new()));
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(42))));
+    assert_eq!(get(&mut link, "fixed"), Ok(Reply::Global(Value::I32(-7))));
+    for missing in ["bump", "nothing"] {
+        match get(&mut link, missing) {
+            Err(RequestError::Plugin(error)) => {
+                assert_eq!(error.kind, PluginErrorKind::NoSuchExport, "{missing}")
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    link.finish();
+}
+
+/// A module with more exports than one reply frame can describe still gets its one answer:
+/// the load report lists what fits and says how many more there are.
+#[test]
+fn many_exports_still_get_an_answer() {
+    let functions: String = (0..600)
+        .map(|index| {
+            format!(r#"(func (export "export_number_{index}") (result i32) i32.const {index})"#)
+        })
+        .collect();
+    let wasm = wat::parse_str(format!("(module {functions})")).unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let description = PluginDescription {
+        name: "wide".into(),
+        version: "0".into(),
+        limits: Limits::default(),
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let begin = Request::UploadBegin {
+        description,
+        module_bytes: wasm.len() as u32,
+    };
+    assert_eq!(link.request(begin), Ok(Reply::UploadReady));
+    for (index, chunk) in wasm.chunks(MAX_CHUNK_BYTES).enumerate() {
+        link.request(Request::UploadChunk {
+            offset: (index * MAX_CHUNK_BYTES) as u32,
+            bytes: chunk.to_vec(),
+        })
+        .unwrap();
+    }
+    match link.request(Request::UploadEnd {
+        crc32: frame::crc32(&wasm),
+    }) {
+        Ok(Reply::Loaded(report)) => {
+            assert!(report.exports.len() < 600, "{}", report.exports.len());
+            let last = report.exports.last().unwrap();
+            assert!(
+                last.starts_with("… and ") && last.ends_with(" more"),
+                "{last}"
+            );
+            let id = report.id;
+            assert_eq!(
+                link.invoke(id, "export_number_599", &[]).outcome,
+                Ok(vec![Value::I32(599)])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    link.finish();
+}

@@ -845,7 +845,9 @@ fn saturating_truncations() {
 /// limits and on random values: same value, or the same trap.
 #[test]
 fn truncations_agree_with_wasmi() {
-    use wasmi_oracle as wasmi;
+    use kplug_reference::{Failure, Reference};
+    use plugin_format::message::Value;
+    use plugin_format::trap::TrapKind;
     let mut wat = String::from("(module\n");
     for (from, to, signedness) in TRUNCATIONS {
         for saturating in [false, true] {
@@ -859,13 +861,10 @@ fn truncations_agree_with_wasmi() {
     }
     wat += ")";
     let wasm = wat::parse_str(&wat).expect("the truncation module assembles");
-    let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, &wasm).expect("wasmi parses");
-    let mut store = wasmi::Store::new(&engine, ());
-    let linker = wasmi::Linker::<()>::new(&engine);
-    let instance = linker
-        .instantiate_and_start(&mut store, &module)
-        .expect("wasmi instantiates");
+    let mut oracle = Reference::new(None);
+    let instance = oracle
+        .instantiate(&wasm)
+        .unwrap_or_else(|failure| panic!("the oracle refused the module: {failure}"));
     let mut compared = 0;
     for (from, to, signedness) in TRUNCATIONS {
         let mut inputs = truncation_edges(from);
@@ -877,24 +876,25 @@ fn truncations_agree_with_wasmi() {
                 Placement::Frame,
                 &truncation_lowering(from, to, signedness, saturating),
             );
-            let func = instance.get_func(&store, &name).expect("export");
+            let function = oracle.function(instance, &name).expect("export");
             for (case, outcome) in cases.iter().zip(kernel.run(&cases)) {
                 let argument = match from {
-                    FloatType::F32 => wasmi::Val::F32(wasmi::F32::from_bits(case.lhs as u32)),
-                    FloatType::F64 => wasmi::Val::F64(wasmi::F64::from_bits(case.lhs)),
+                    FloatType::F32 => Value::F32(case.lhs as u32),
+                    FloatType::F64 => Value::F64(case.lhs),
                 };
-                let mut result = [wasmi::Val::I64(0)];
-                let oracle = match func.call(&mut store, &[argument], &mut result) {
-                    Ok(()) => Ok(match result[0] {
-                        wasmi::Val::I32(value) => u64::from(value as u32),
-                        wasmi::Val::I64(value) => value as u64,
+                let oracle = match oracle.call(function, &[argument]) {
+                    Ok(results) => Ok(match results[..] {
+                        [Value::I32(value)] => u64::from(value as u32),
+                        [Value::I64(value)] => value as u64,
                         ref other => panic!("unexpected result {other:?}"),
                     }),
-                    Err(error) => Err(match error.as_trap_code() {
-                        Some(wasmi::TrapCode::IntegerOverflow) => TRAP_OVERFLOW,
-                        Some(wasmi::TrapCode::BadConversionToInteger) => TRAP_INVALID,
-                        other => panic!("unexpected wasmi error {error} ({other:?})"),
-                    }),
+                    Err(Failure::Trap(trap)) if trap.kind == Some(TrapKind::IntegerOverflow) => {
+                        Err(TRAP_OVERFLOW)
+                    }
+                    Err(Failure::Trap(trap)) if trap.message == "invalid conversion to integer" => {
+                        Err(TRAP_INVALID)
+                    }
+                    Err(failure) => panic!("unexpected oracle failure {failure}"),
                 };
                 let ours = if outcome.trap != TRAP_NONE {
                     Err(outcome.trap)

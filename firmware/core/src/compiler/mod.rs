@@ -148,6 +148,15 @@ pub struct Export {
     pub function: u32,
 }
 
+/// An exported global.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalExport {
+    /// Export name.
+    pub name: String,
+    /// Global index (into [`CompiledModule::globals`]).
+    pub global: u32,
+}
+
 /// Per-function facts of the compiled code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FunctionCode {
@@ -212,6 +221,8 @@ pub struct CompiledModule {
     pub functions: Vec<FunctionCode>,
     /// Exported functions.
     pub exports: Vec<Export>,
+    /// Exported globals (what the host may read by name).
+    pub global_exports: Vec<GlobalExport>,
     /// Globals.
     pub globals: Vec<Global>,
     /// Table size (elements), if the module has a table.
@@ -241,6 +252,14 @@ impl CompiledModule {
             .iter()
             .find(|export| export.name == name)
             .map(|export| export.function)
+    }
+
+    /// The global exported as `name`.
+    pub fn global_export(&self, name: &str) -> Option<u32> {
+        self.global_exports
+            .iter()
+            .find(|export| export.name == name)
+            .map(|export| export.global)
     }
 
     /// The source-map entry covering code offset `eip`.
@@ -423,6 +442,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     let mut raw_types: Vec<wasmparser::FuncType> = Vec::new();
     let mut imports = Vec::new();
     let mut exports = Vec::new();
+    let mut global_exports = Vec::new();
     let mut elements = Vec::new();
     let mut data = Vec::new();
     let mut memory = None;
@@ -596,11 +616,16 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(invalid)?;
-                    if export.kind == ExternalKind::Func {
-                        exports.push(Export {
+                    match export.kind {
+                        ExternalKind::Func => exports.push(Export {
                             name: export.name.to_owned(),
                             function: export.index,
-                        });
+                        }),
+                        ExternalKind::Global => global_exports.push(GlobalExport {
+                            name: export.name.to_owned(),
+                            global: export.index,
+                        }),
+                        _ => {}
                     }
                 }
             }
@@ -726,6 +751,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         imports,
         functions,
         exports,
+        global_exports,
         globals: info.globals,
         table: info.table,
         elements,

@@ -18,9 +18,10 @@ use super::suite::{Call, KERNELS, Kernel, PAGES};
 use super::{BenchError, Installed, wat_module};
 use crate::platform::Segments;
 use kplug_core::{CompileOptions, Isolation, compile};
+use kplug_reference::{FunctionHandle, InstanceId, Reference};
+use plugin_format::message::Value as WasmValue;
 use plugin_format::plugin::Limits;
 use serde_json::{Value, json};
-use wasmi_oracle as wasmi;
 
 /// The kernel module.
 pub const KERNELS_WAT: &str = include_str!("../../../../plugins/kernels.wat");
@@ -54,25 +55,21 @@ impl Engine for Jit {
     }
 }
 
-/// The wasmi interpreter.
+/// The wasmi interpreter: the reference engine (`kplug-reference`), without fuel.
 struct Wasmi {
-    store: wasmi::Store<()>,
-    instance: wasmi::Instance,
-    functions: Vec<(String, wasmi::Func)>,
+    reference: Reference,
+    instance: InstanceId,
+    functions: Vec<(String, FunctionHandle)>,
 }
 
 impl Wasmi {
     fn new(wasm: &[u8]) -> Result<Wasmi, BenchError> {
-        let failed = |error: wasmi::Error| BenchError::Wasmi(error.to_string());
-        let engine = wasmi::Engine::default();
-        let module = wasmi::Module::new(&engine, wasm).map_err(failed)?;
-        let mut store = wasmi::Store::new(&engine, ());
-        let linker = wasmi::Linker::<()>::new(&engine);
-        let instance = linker
-            .instantiate_and_start(&mut store, &module)
-            .map_err(failed)?;
+        let mut reference = Reference::new(None);
+        let instance = reference
+            .instantiate(wasm)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?;
         Ok(Wasmi {
-            store,
+            reference,
             instance,
             functions: Vec::new(),
         })
@@ -85,23 +82,24 @@ impl Engine for Wasmi {
             return Ok(known);
         }
         let function = self
-            .instance
-            .get_func(&self.store, export)
-            .ok_or_else(|| BenchError::Wasmi(format!("no export `{export}`")))?;
+            .reference
+            .function(self.instance, export)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?;
         self.functions.push((export.to_owned(), function));
         Ok(self.functions.len() - 1)
     }
 
     fn call(&mut self, handle: usize, args: &[i32]) -> Result<i32, BenchError> {
-        let params: Vec<wasmi::Val> = args.iter().map(|&arg| wasmi::Val::I32(arg)).collect();
-        let mut results = [wasmi::Val::I32(0)];
-        self.functions[handle]
-            .1
-            .call(&mut self.store, &params, &mut results)
-            .map_err(|error| BenchError::Wasmi(error.to_string()))?;
-        results[0]
-            .i32()
-            .ok_or_else(|| BenchError::Wasmi("a kernel returned a non-i32".into()))
+        let params: Vec<WasmValue> = args.iter().map(|&arg| WasmValue::I32(arg)).collect();
+        match self
+            .reference
+            .call(self.functions[handle].1, &params)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?
+            .first()
+        {
+            Some(WasmValue::I32(value)) => Ok(*value),
+            _ => Err(BenchError::Wasmi("a kernel returned a non-i32".into())),
+        }
     }
 }
 
