@@ -3,6 +3,7 @@
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::LimitError;
 use crate::symbols::LinkError;
 use crate::trap::TrapRecord;
 
@@ -72,6 +73,8 @@ pub enum PluginErrorKind {
     NameInUse,
     /// The compiler failed on a valid module (a bug; please report).
     Internal,
+    /// A number in the request breaks one of the board's limits.
+    Limit(LimitError),
 }
 
 impl core::fmt::Display for RequestError {

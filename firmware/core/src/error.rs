@@ -119,8 +119,6 @@ pub enum LoadError {
     },
     /// The start function trapped.
     StartTrapped(plugin_format::trap::TrapRecord),
-    /// The stack limit is too small for the entry frame, or too large for the platform.
-    BadStackSize(u32),
     /// The stack cannot hold the arguments of a function the runtime enters (an export or the
     /// start function) plus the entry reserves.
     StackTooSmall {
@@ -155,7 +153,6 @@ impl fmt::Display for LoadError {
                 write!(f, "element segment {segment} does not fit in the table")
             }
             LoadError::StartTrapped(trap) => write!(f, "start function trapped: {trap}"),
-            LoadError::BadStackSize(bytes) => write!(f, "unusable stack size {bytes}"),
             LoadError::StackTooSmall {
                 function,
                 needed,

@@ -15,8 +15,9 @@ use crate::imports::{self, ImportHost, PluginMemory};
 use crate::marshal::{self, ResultRegisters};
 use alloc::string::String;
 use alloc::vec::Vec;
+use plugin_format::limits::{self, Budget, CheckedLimits};
 use plugin_format::message::Value;
-use plugin_format::plugin::{Limits, WASM_PAGE_BYTES};
+use plugin_format::plugin::WASM_PAGE_BYTES;
 use plugin_format::symbols::{self, Symbol, ValType};
 use plugin_format::trap::{Registers, TrapKind, TrapRecord};
 
@@ -161,8 +162,9 @@ pub struct Run<'a> {
     pub host: &'a mut dyn ImportHost,
     /// The most pages the memory may have.
     pub max_pages: u32,
-    /// The time budget in microseconds (0: none).
-    pub budget_us: u32,
+    /// The time budget, if the plugin runs under one (always, unless installed by an in-process
+    /// caller with [`plugin_format::plugin::Limits::check_without_budget`]).
+    pub budget: Option<Budget>,
     /// The module (for trap records).
     pub module: &'a CompiledModule,
     /// Set by `grow` when the memory moved; the instance picks it up.
@@ -295,7 +297,7 @@ pub struct Plugin<P: Platform> {
     handle: Option<P::Handle>,
     regions: Regions,
     selectors: Selectors,
-    limits: Limits,
+    limits: CheckedLimits,
     max_pages: u32,
     imports: Vec<Option<&'static Symbol>>,
     linked: bool,
@@ -314,8 +316,8 @@ fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPo
 /// checks its own frame (software mode) or the stack segment's limit does (hardware mode).
 pub const ENTRY_STACK_RESERVE: u32 = 240;
 
-/// The smallest stack a plugin may have: the reserves of an entry without arguments.
-pub const MIN_STACK_BYTES: u32 = abi::STACK_TOP_RESERVE + ENTRY_STACK_RESERVE;
+// The smallest stack the limits admit holds the reserves of an entry without arguments.
+const _: () = assert!(abi::STACK_TOP_RESERVE + ENTRY_STACK_RESERVE <= limits::MIN_STACK_BYTES);
 
 // The entry reserve covers the near call into an exported import's thunk (4 bytes), its
 // re-pushed arguments and its far call (8 bytes).
@@ -352,7 +354,7 @@ impl<P: Platform> Plugin<P> {
     pub fn install(
         platform: &mut P,
         module: CompiledModule,
-        limits: Limits,
+        limits: CheckedLimits,
     ) -> Result<Plugin<P>, LoadError> {
         let memory = module.memory.unwrap_or(crate::compiler::Memory {
             initial_pages: 0,
@@ -361,18 +363,15 @@ impl<P: Platform> Plugin<P> {
         let max_pages = memory
             .maximum_pages
             .unwrap_or(u32::MAX)
-            .min(limits.max_memory_pages)
+            .min(limits.max_memory_pages())
             .min(u32::MAX / WASM_PAGE_BYTES);
         if memory.initial_pages > max_pages {
             return Err(LoadError::MemoryLimit {
                 requested_pages: memory.initial_pages,
-                limit_pages: limits.max_memory_pages,
+                limit_pages: limits.max_memory_pages(),
             });
         }
-        if limits.stack_bytes < MIN_STACK_BYTES || !limits.stack_bytes.is_multiple_of(4) {
-            return Err(LoadError::BadStackSize(limits.stack_bytes));
-        }
-        Self::check_entry_stacks(&module, limits.stack_bytes)?;
+        Self::check_entry_stacks(&module, limits.stack_bytes())?;
         let table_size = module.table.unwrap_or(0);
         for (index, segment) in module.elements.iter().enumerate() {
             let end = u64::from(segment.offset) + segment.functions.len() as u64;
@@ -395,7 +394,7 @@ impl<P: Platform> Plugin<P> {
             code_bytes: module.code.len() as u32,
             memory_bytes,
             memory_max_bytes: max_pages * WASM_PAGE_BYTES,
-            stack_bytes: limits.stack_bytes,
+            stack_bytes: limits.stack_bytes(),
             context_bytes: module.layout.size,
             isolation: module.isolation,
         };
@@ -618,7 +617,7 @@ impl<P: Platform> Plugin<P> {
     }
 
     /// The limits.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> CheckedLimits {
         self.limits
     }
 
@@ -769,7 +768,7 @@ impl<P: Platform> Plugin<P> {
         if self.handle.is_none() {
             return Err(InvokeError::NoSuchFunction(function));
         }
-        let stack_bytes = self.limits.stack_bytes;
+        let stack_bytes = self.limits.stack_bytes();
         entry_stack_pointer(stack_bytes, argument_words).ok_or(InvokeError::StackTooSmall {
             needed: required_stack_bytes(argument_words),
             stack_bytes,
@@ -800,12 +799,12 @@ impl<P: Platform> Plugin<P> {
             context: self.regions.context as *mut ContextHeader,
             memory: self.regions.memory,
             stack: self.regions.stack,
-            stack_bytes: self.limits.stack_bytes,
+            stack_bytes: self.limits.stack_bytes(),
             selectors: self.selectors,
             imports: &self.imports,
             host,
             max_pages: self.max_pages,
-            budget_us: self.limits.budget_us,
+            budget: self.limits.budget(),
             module: &self.module,
             moved_memory: None,
         };

@@ -13,16 +13,18 @@ use crate::instance::{Outcome, Platform, Plugin};
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
+use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
     Event, InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, Reply, Request,
     StepTime, TrapPolicy, UnloadReport, Value,
 };
-use plugin_format::plugin::{MAX_MODULE_BYTES, MAX_PLUGIN_NAME, PluginDescription};
+use plugin_format::plugin::PluginDescription;
 use plugin_format::trap::TrapRecord;
 
 /// An upload in progress.
 struct Upload {
     description: PluginDescription,
+    limits: CheckedLimits,
     expected: u32,
 }
 
@@ -67,6 +69,11 @@ fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
     })
 }
 
+fn limit_error(failure: LimitError) -> RequestError {
+    let message = failure.to_string();
+    error(PluginErrorKind::Limit(failure), message)
+}
+
 fn compile_error(failure: CompileError) -> RequestError {
     let message = failure.to_string();
     let kind = match failure {
@@ -98,7 +105,7 @@ fn load_error(failure: LoadError) -> RequestError {
         LoadError::TableFull => PluginErrorKind::TooManyPlugins,
         LoadError::StartTrapped(record) => PluginErrorKind::StartTrapped(record),
         LoadError::MemoryLimit { .. } | LoadError::Platform(_) => PluginErrorKind::OutOfMemory,
-        LoadError::BadStackSize(_) | LoadError::StackTooSmall { .. } => PluginErrorKind::TooLarge,
+        LoadError::StackTooSmall { .. } => PluginErrorKind::TooLarge,
         LoadError::StartRefused(_) => PluginErrorKind::Internal,
         LoadError::DataSegmentOutOfBounds { .. } | LoadError::ElementSegmentOutOfBounds { .. } => {
             PluginErrorKind::Invalid
@@ -191,22 +198,8 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
     ) -> Result<Reply, RequestError> {
         self.upload = None;
         self.module = Vec::new();
+        let limits = description.check(size).map_err(limit_error)?;
         let name = &description.name;
-        if name.is_empty()
-            || name.len() > MAX_PLUGIN_NAME
-            || !name.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(error(
-                PluginErrorKind::Upload,
-                format!("plugin names are 1 to {MAX_PLUGIN_NAME} printable ASCII characters"),
-            ));
-        }
-        if size as usize > MAX_MODULE_BYTES {
-            return Err(error(
-                PluginErrorKind::TooLarge,
-                format!("the module has {size} bytes; the limit is {MAX_MODULE_BYTES}"),
-            ));
-        }
         if self.table.iter().any(|(_, entry)| entry.name == *name) {
             return Err(error(
                 PluginErrorKind::NameInUse,
@@ -229,6 +222,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         self.module = module;
         self.upload = Some(Upload {
             description,
+            limits,
             expected: size,
         });
         Ok(Reply::UploadReady)
@@ -238,6 +232,13 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         let Some(upload) = self.upload.as_ref() else {
             return Err(error(PluginErrorKind::Upload, "no upload in progress"));
         };
+        if bytes.len() > MAX_CHUNK_BYTES {
+            self.upload = None;
+            return Err(error(
+                PluginErrorKind::Upload,
+                format!("a chunk carries at most {MAX_CHUNK_BYTES} bytes; upload cancelled"),
+            ));
+        }
         let received = self.module.len() as u32;
         if offset != received {
             return Err(error(
@@ -274,12 +275,13 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 "CRC mismatch: the module was corrupted in transit",
             ));
         }
-        self.load(upload.description, &module)
+        self.load(upload.description, upload.limits, &module)
     }
 
     fn load(
         &mut self,
         description: PluginDescription,
+        limits: CheckedLimits,
         module: &[u8],
     ) -> Result<LoadReport, RequestError> {
         let options = CompileOptions::new(self.isolation);
@@ -307,7 +309,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         let code_bytes = compiled.code.len() as u32;
         let platform = &mut self.platform;
         let (installed, install_cycles) = Self::timed(&mut self.host, |_| {
-            Plugin::install(platform, compiled, description.limits)
+            Plugin::install(platform, compiled, limits)
         });
         let mut plugin = installed.map_err(load_error)?;
         let (linked, link_cycles) = Self::timed(&mut self.host, |host| {
@@ -368,6 +370,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         export: &str,
         args: &[Value],
     ) -> Result<InvokeReport, RequestError> {
+        limits::check_invocation(export, args.len()).map_err(limit_error)?;
         let id = self.find(plugin)?;
         if self.extra[id as usize]
             .as_ref()

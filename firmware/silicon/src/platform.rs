@@ -347,9 +347,9 @@ unsafe impl Platform for Silicon {
             trap: None,
             deadline: None,
         };
-        if run.budget_us > 0 {
+        if let Some(budget) = run.budget {
             start_ticks();
-            let ticks = run.budget_us.div_ceil(TICK_US) as u64 + 1;
+            let ticks = u64::from(budget.micros().div_ceil(TICK_US)) + 1;
             current.deadline = Some(TICKS.with(Cell::get) + ticks);
         }
         CURRENT.with(|cell| cell.set(&mut current));

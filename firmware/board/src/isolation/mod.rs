@@ -249,7 +249,9 @@ unsafe impl Platform for BoardPlatform {
             stack_pointer: header.plugin_esp,
             code_selector: u32::from(run.selectors.code),
         };
-        let budget_cycles = u64::from(run.budget_us) * crate::time::tsc_hz() / 1_000_000;
+        let budget_cycles = run.budget.map_or(0, |budget| {
+            u64::from(budget.micros()) * crate::time::tsc_hz() / 1_000_000
+        });
         let current = Current {
             run: run as *mut Run<'_> as *mut Run<'static>,
             platform: self,
