@@ -24,6 +24,8 @@ pub enum RequestError {
     Busy,
     /// A plugin request failed.
     Plugin(PluginError),
+    /// The answer did not fit in one frame (the request was served; its report was too large).
+    ResponseTooLarge,
 }
 
 /// Why a plugin request failed: a kind for programs and a message for people.
@@ -90,6 +92,7 @@ impl core::fmt::Display for RequestError {
             RequestError::BadRequest => write!(f, "the request is malformed"),
             RequestError::Busy => write!(f, "the firmware is busy"),
             RequestError::Plugin(error) => f.write_str(&error.message),
+            RequestError::ResponseTooLarge => write!(f, "the answer did not fit in one frame"),
         }
     }
 }
