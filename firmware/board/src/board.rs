@@ -3,8 +3,9 @@
 
 use alloc::string::{String, ToString};
 
+use kplug_core::link::{LinkControl, PlatformStats};
 use plugin_format::config::BoardConfig;
-use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOutcome, Stats};
+use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOutcome};
 
 /// The board's identity and boot-time findings.
 pub struct Board {
@@ -63,15 +64,31 @@ impl Board {
         }
     }
 
-    /// Link, receive, heap and log counters.
-    pub fn stats(&self) -> Stats {
-        let mut stats = crate::hostlink::counters();
-        stats.rx_overruns = crate::irq::RX_OVERRUNS.load(core::sync::atomic::Ordering::Relaxed);
-        stats.heap_used = crate::heap::used();
-        stats.heap_free = crate::heap::free();
-        stats.log_dropped = crate::log::DROPPED.load(core::sync::atomic::Ordering::Relaxed);
-        stats.descriptor_slots =
-            crate::isolation::SLOTS_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
-        stats
+    /// Receive, heap and log figures.
+    pub fn platform_stats(&self) -> PlatformStats {
+        PlatformStats {
+            rx_overruns: crate::irq::RX_OVERRUNS.load(core::sync::atomic::Ordering::Relaxed),
+            heap_used: crate::heap::used(),
+            heap_free: crate::heap::free(),
+            log_dropped: crate::log::DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+impl LinkControl for Board {
+    fn info(&self) -> BoardInfo {
+        Board::info(self)
+    }
+
+    fn platform_stats(&self) -> PlatformStats {
+        Board::platform_stats(self)
+    }
+
+    fn rewind_log(&mut self) {
+        crate::log::rewind();
+    }
+
+    fn take_log(&mut self, max: usize) -> alloc::vec::Vec<u8> {
+        crate::log::take_unsent(max)
     }
 }

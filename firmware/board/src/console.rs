@@ -7,7 +7,7 @@
 
 use embedded_io::Write;
 
-use plugin_format::message::{PluginState, PluginSummary};
+use plugin_format::message::{PluginState, PluginSummary, Stats};
 
 use crate::board::Board;
 
@@ -63,6 +63,7 @@ impl Console {
         byte: u8,
         out: &mut impl Write,
         board: &Board,
+        stats: &Stats,
         plugins: &[PluginSummary],
     ) {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
@@ -91,7 +92,7 @@ impl Console {
                     let _ = write!(out, "line too long (at most {LINE_MAX} characters)\r\n");
                 } else {
                     let line = core::mem::take(&mut self.line);
-                    execute(line.trim(), out, board, plugins);
+                    execute(line.trim(), out, board, stats, plugins);
                 }
                 self.line.clear();
                 self.overflowed = false;
@@ -136,7 +137,13 @@ const COMMANDS: &[(&str, &str)] = &[
     ("reboot", "reset the board"),
 ];
 
-fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSummary]) {
+fn execute(
+    line: &str,
+    out: &mut impl Write,
+    board: &Board,
+    stats: &Stats,
+    plugins: &[PluginSummary],
+) {
     let mut words = line.split_ascii_whitespace();
     let Some(command) = words.next() else { return };
     match command {
@@ -175,17 +182,21 @@ fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSum
             );
         }
         "stats" => {
-            let stats = board.stats();
             let _ = write!(
                 out,
-                "frames ok {}, bad crc {}, bad cobs {}, oversized {}, undecodable {}, rx overruns {}, log dropped {}, descriptor slots {}\r\n",
+                "frames ok {}, bad crc {}, bad cobs {}, truncated {}, oversized {}, undecodable {}, \
+                 responses too large {}, rx overruns {}, log dropped {}, output dropped {}, \
+                 descriptor slots {}\r\n",
                 stats.frames_ok,
                 stats.bad_crc,
                 stats.bad_cobs,
+                stats.truncated,
                 stats.oversized,
                 stats.undecodable,
+                stats.responses_too_large,
                 stats.rx_overruns,
                 stats.log_dropped,
+                stats.output_dropped,
                 stats.descriptor_slots
             );
         }

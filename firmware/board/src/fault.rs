@@ -49,11 +49,6 @@ pub fn exception_name(vector: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// Whether exception `vector` pushes an error code (Intel SDM vol. 3A, 6.13).
-fn has_error_code(vector: u32) -> bool {
-    matches!(vector, 8 | 10..=14 | 17)
-}
-
 /// Handles exception `frame.vector`.
 pub fn exception(frame: &mut TrapFrame) {
     if crate::probe::recover(frame) {
@@ -61,11 +56,7 @@ pub fn exception(frame: &mut TrapFrame) {
     }
     if frame.from_user() && crate::isolation::plugin_running() {
         // Every exception a plugin raises at CPL 3 ends that invocation, never the firmware.
-        let error_code = has_error_code(frame.vector).then_some(frame.error_code);
-        let fault = kplug_core::Fault::Exception {
-            vector: frame.vector as u8,
-            error_code,
-        };
+        let fault = kplug_core::Fault::from_exception(frame.vector as u8, frame.error_code);
         crate::isolation::abort_from_user(frame, fault);
     }
     firmware_fault(frame);

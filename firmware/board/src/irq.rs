@@ -76,7 +76,7 @@ pub fn dispatch(irq: u8, frame: &mut TrapFrame) {
         if crate::isolation::budget_exhausted() {
             crate::isolation::abort_from_user(frame, kplug_core::Fault::Budget);
         }
-        let _ = crate::services::poll(false);
+        let _ = crate::services::poll(kplug_core::link::Availability::Busy);
     }
 }
 

@@ -31,8 +31,6 @@ mod gdt;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
-mod hostlink;
-#[cfg(target_os = "none")]
 mod idt;
 #[cfg(target_os = "none")]
 mod irq;
@@ -68,9 +66,9 @@ mod entry {
 
     use crate::board::Board;
     use crate::console::Console;
-    use crate::hostlink::HostLink;
     use crate::isolation::BoardPlatform;
     use crate::services::Services;
+    use kplug_core::link::{Availability, LinkServer};
 
     /// The Rust entry point, called by `boot.rs` with a stack, `.data` and `.bss` in place.
     #[unsafe(no_mangle)]
@@ -126,16 +124,21 @@ mod entry {
         crate::services::install(Services {
             ports,
             console,
-            link: HostLink::new(),
+            link: LinkServer::new(),
             board,
             plugins: Vec::new(),
         });
         loop {
-            match crate::services::poll(true) {
+            match crate::services::poll(Availability::Available) {
                 Some(Some((seq, request))) => {
-                    let result = plugins.handle(request);
-                    let events = plugins.host.take_events();
-                    crate::services::complete(seq, result, events, plugins.summaries());
+                    let (result, events) = plugins.serve(request);
+                    crate::services::complete(
+                        seq,
+                        result,
+                        events,
+                        plugins.summaries(),
+                        plugins.figures(),
+                    );
                 }
                 _ => {
                     // Sleep only if nothing arrived since the pass: with interrupts off, test

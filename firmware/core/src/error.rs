@@ -131,6 +131,12 @@ pub enum LoadError {
     },
     /// The start function could not be entered.
     StartRefused(InvokeError),
+    /// The module imports more functions than a plugin may link
+    /// (`plugin_format::limits::MAX_IMPORTS`).
+    TooManyImports {
+        /// How many it imports.
+        count: u32,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -163,6 +169,11 @@ impl fmt::Display for LoadError {
                  and the entry reserves need {needed} bytes"
             ),
             LoadError::StartRefused(error) => write!(f, "start function not run: {error}"),
+            LoadError::TooManyImports { count } => write!(
+                f,
+                "the module imports {count} functions; a plugin may link at most {}",
+                plugin_format::limits::MAX_IMPORTS
+            ),
         }
     }
 }

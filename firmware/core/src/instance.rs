@@ -19,7 +19,7 @@ use plugin_format::limits::{self, Budget, CheckedLimits};
 use plugin_format::message::Value;
 use plugin_format::plugin::WASM_PAGE_BYTES;
 use plugin_format::symbols::{self, Symbol, ValType};
-use plugin_format::trap::{Registers, TrapKind, TrapRecord};
+use plugin_format::trap::{TrapKind, TrapRecord};
 
 /// What [`Platform::install`] must provide for one plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,25 +69,7 @@ pub struct Selectors {
     pub grow: FarPointer,
 }
 
-/// A fault the platform caught while the plugin ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawFault {
-    /// EIP (an offset in the plugin's code segment).
-    pub eip: u32,
-    /// What happened.
-    pub fault: Fault,
-    /// The registers, when captured.
-    pub registers: Option<Registers>,
-}
-
-/// Why an invocation ended early, as reported by the platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Abort {
-    /// A CPU fault or the budget, at an EIP in the plugin.
-    Fault(RawFault),
-    /// An import or `memory.grow` trapped (its record is already complete).
-    Trap(TrapRecord),
-}
+pub use crate::trap::{Abort, RawFault};
 
 /// What a board or the silicon harness implements so the core can run plugins there.
 ///
@@ -113,6 +95,9 @@ pub unsafe trait Platform {
 
     /// Frees every region and descriptor slot of the plugin.
     fn uninstall(&mut self, handle: Self::Handle);
+
+    /// Descriptor slots (per-plugin LDTs) in use, for the leak checks in `Stats`.
+    fn descriptor_slots_in_use(&self) -> u32;
 
     /// A far pointer through which the plugin calls `symbol` as import `slot`
     /// (board: a call gate with the symbol's parameter count).
@@ -142,6 +127,18 @@ pub unsafe trait Platform {
     ///
     /// `run` must describe an installed, sealed plugin of this platform.
     unsafe fn enter(&mut self, handle: &mut Self::Handle, run: &mut Run<'_>) -> Result<u32, Abort>;
+}
+
+/// How the plugin reached the runtime from its code: which gate or stub it called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// `memory.grow`.
+    Grow,
+    /// Import slot `n` (platforms with one stub per slot: the harness).
+    Slot(u32),
+    /// The gate of the symbol with this id (platforms with one gate handler per symbol: the
+    /// board).
+    Symbol(u16),
 }
 
 /// One invocation in progress: what the platform needs while the plugin runs.
@@ -185,35 +182,67 @@ impl Run<'_> {
         unsafe { PluginMemory::new(self.memory, self.header().memory_bytes) }
     }
 
-    /// Runs import `slot` with `args` (parameter 0 first). An error ends the invocation.
-    pub fn import(&mut self, slot: u32, args: &[u32]) -> Result<u32, TrapKind> {
-        let symbol = self
-            .imports
-            .get(slot as usize)
-            .copied()
-            .flatten()
-            .ok_or(TrapKind::ImportFault)?;
-        let memory = self.plugin_memory();
-        imports::dispatch(self.host, symbol.id, args, &memory)
+    /// How many argument words a call through `gate` carries, if the gate is linked.
+    pub fn gate_parameters(&self, gate: Gate) -> Option<usize> {
+        match gate {
+            Gate::Grow => Some(1),
+            gate => Some(self.gate_symbol(gate)?.signature.params.len()),
+        }
     }
 
-    /// Runs import of symbol `symbol_id` (platforms whose gates know the symbol, not the slot).
-    pub fn import_symbol(&mut self, symbol_id: u16, args: &[u32]) -> Result<u32, TrapKind> {
-        let linked = self
-            .imports
-            .iter()
-            .flatten()
-            .any(|symbol| symbol.id.as_u16() == symbol_id);
-        let symbol = symbols::SymbolId::from_u16(symbol_id)
-            .filter(|_| linked)
-            .ok_or(TrapKind::ImportFault)?;
-        let memory = self.plugin_memory();
-        imports::dispatch(self.host, symbol, args, &memory)
+    /// The linked symbol behind an import gate.
+    fn gate_symbol(&self, gate: Gate) -> Option<&'static Symbol> {
+        match gate {
+            Gate::Grow => None,
+            Gate::Slot(slot) => self.imports.get(slot as usize).copied().flatten(),
+            Gate::Symbol(id) => self
+                .imports
+                .iter()
+                .flatten()
+                .find(|symbol| symbol.id.as_u16() == id)
+                .copied(),
+        }
+    }
+
+    /// Serves a call the plugin made through `gate` with `args` (parameter 0 first), from the
+    /// far call whose return address is `return_eip`: runs the import (or `memory.grow`, with
+    /// `resize` setting the data segment's size), then checks the budget (`budget_spent`: the
+    /// timer only preempts plugin code, so a plugin that spends its time in imports is caught
+    /// here). Returns the value for EAX, or the trap record that ends the invocation.
+    pub fn gate(
+        &mut self,
+        gate: Gate,
+        args: &[u32],
+        return_eip: u32,
+        resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
+        budget_spent: &dyn Fn() -> bool,
+    ) -> Result<u32, TrapRecord> {
+        let result = match gate {
+            Gate::Grow => match args {
+                [delta] => Ok(self.grow(*delta, resize)),
+                _ => Err(TrapKind::ImportFault),
+            },
+            gate => match self.gate_symbol(gate) {
+                Some(symbol) => {
+                    let memory = self.plugin_memory();
+                    imports::dispatch(self.host, symbol.id, args, &memory)
+                }
+                None => Err(TrapKind::ImportFault),
+            },
+        };
+        let result = result.and_then(|value| {
+            if budget_spent() {
+                Err(TrapKind::BudgetExceeded)
+            } else {
+                Ok(value)
+            }
+        });
+        result.map_err(|kind| crate::trap::import_trap(self.module, kind, return_eip))
     }
 
     /// `memory.grow(delta)`: the old size in pages, or -1 (as u32) past the limit. `resize`
     /// sets the data segment's size and returns the memory's (possibly new) flat address.
-    pub fn grow(
+    fn grow(
         &mut self,
         delta: u32,
         resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
@@ -250,8 +279,7 @@ impl Run<'_> {
 
     /// The trap record for a fault at `eip`.
     pub fn trap_record(&self, fault: &RawFault) -> TrapRecord {
-        self.module
-            .trap_record(fault.eip, fault.fault, fault.registers)
+        crate::trap::record(self.module, fault)
     }
 }
 
@@ -372,6 +400,10 @@ impl<P: Platform> Plugin<P> {
             });
         }
         Self::check_entry_stacks(&module, limits.stack_bytes())?;
+        let imports = u32::try_from(module.imports.len()).unwrap_or(u32::MAX);
+        if imports > limits::MAX_IMPORTS {
+            return Err(LoadError::TooManyImports { count: imports });
+        }
         let table_size = module.table.unwrap_or(0);
         for (index, segment) in module.elements.iter().enumerate() {
             let end = u64::from(segment.offset) + segment.functions.len() as u64;

@@ -7,10 +7,10 @@ use crate::trampoline::{self, GROW_SLOT, IMPORT_STUB_BYTES, IMPORT_STUBS};
 use core::cell::Cell;
 use core::ptr::null_mut;
 use kplug_core::abi::{ContextHeader, FarPointer};
-use kplug_core::instance::{Abort, InstallRequest, RawFault, Regions, Run, Selectors};
+use kplug_core::instance::{Abort, Gate, InstallRequest, RawFault, Regions, Run, Selectors};
 use kplug_core::{Fault, Isolation, Platform, PlatformError};
-use plugin_format::symbols::Symbol;
-use plugin_format::trap::{Registers, TrapKind};
+use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
+use plugin_format::trap::{Registers, TrapKind, TrapRecord};
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,8 +20,6 @@ const PAGE: usize = 4096;
 const ALT_STACK_BYTES: usize = 64 * 1024;
 /// The budget timer's period.
 const TICK_NS: i64 = 1_000_000;
-/// The most parameters an import may take.
-const MAX_IMPORT_PARAMS: usize = 8;
 /// Microseconds per tick.
 const TICK_US: u32 = 1_000;
 
@@ -303,6 +301,10 @@ unsafe impl Platform for Silicon {
         ))
     }
 
+    fn descriptor_slots_in_use(&self) -> u32 {
+        ldt::allocated() as u32
+    }
+
     fn seal(&mut self, handle: &mut Handle) -> Result<(), PlatformError> {
         handle.code.protect(libc::PROT_READ | libc::PROT_EXEC)
     }
@@ -365,20 +367,9 @@ unsafe impl Platform for Silicon {
         match (result >> 32) as u32 {
             trampoline::STATUS_RETURNED => Ok(eax),
             trampoline::STATUS_IMPORT_TRAP => {
-                let record = current
-                    .trap
-                    .take()
-                    .unwrap_or_else(|| run.module.trap_record(0, Fault::Import, None));
-                Err(Abort::Trap(record))
+                Err(current.trap.take().map_or(Abort::UNKNOWN, Abort::Trap))
             }
-            _ => Err(Abort::Fault(current.fault.unwrap_or(RawFault {
-                eip: 0,
-                fault: Fault::Exception {
-                    vector: 0xFF,
-                    error_code: None,
-                },
-                registers: None,
-            }))),
+            _ => Err(current.fault.map_or(Abort::UNKNOWN, Abort::Fault)),
         }
     }
 }
@@ -432,51 +423,51 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
     let current = unsafe { &mut *current };
     // SAFETY: `run` lives for the duration of `enter`.
     let run = unsafe { &mut *current.run };
-    let trap = |current: &mut Current, run: &Run<'_>, kind: TrapKind| {
-        let mut record = run.module.trap_record(0, Fault::Import, None);
-        record.kind = kind;
-        // The caller's EIP is the far call's return address on the plugin stack.
-        let return_eip = read_stack(run, plugin_esp).unwrap_or(0);
-        if let Some(entry) = run.module.locate(return_eip.wrapping_sub(1)) {
-            record.function = Some(entry.function);
-            record.offset = Some(entry.wasm_offset);
-            record.eip = return_eip;
-        }
+    // The caller's EIP is the far call's return address on the plugin stack.
+    let return_eip = read_stack(run, plugin_esp).unwrap_or(0);
+    let gate = if slot == GROW_SLOT {
+        Gate::Grow
+    } else {
+        Gate::Slot(slot)
+    };
+    let trap = |current: &mut Current, record: TrapRecord| {
         current.trap = Some(record);
         u64::from(trampoline::DISPATCH_TRAP) << 32
     };
-    let params = if slot == GROW_SLOT {
-        1
-    } else {
-        match run.imports.get(slot as usize).copied().flatten() {
-            Some(symbol) => symbol.signature.params.len() as u32,
-            None => return trap(current, run, TrapKind::ImportFault),
-        }
+    let Some(params) = run
+        .gate_parameters(gate)
+        .filter(|&params| params <= MAX_SYMBOL_PARAMS)
+    else {
+        let record = kplug_core::trap::import_trap(run.module, TrapKind::ImportFault, return_eip);
+        return trap(current, record);
     };
-    let mut args = [0u32; MAX_IMPORT_PARAMS];
-    if params as usize > MAX_IMPORT_PARAMS {
-        return trap(current, run, TrapKind::ImportFault);
-    }
-    for (index, arg) in args.iter_mut().take(params as usize).enumerate() {
+    let mut args = [0u32; MAX_SYMBOL_PARAMS];
+    for (index, arg) in args.iter_mut().take(params).enumerate() {
         // Parameter 0 was pushed first, so it is the deepest; the far call's return frame
         // (EIP, CS) sits on top.
-        let offset = plugin_esp.wrapping_add(8 + 4 * (params - 1 - index as u32));
+        let offset = plugin_esp.wrapping_add(8 + 4 * (params - 1 - index) as u32);
         match read_stack(run, offset) {
             Some(value) => *arg = value,
-            None => return trap(current, run, TrapKind::ImportFault),
+            None => {
+                let record =
+                    kplug_core::trap::import_trap(run.module, TrapKind::ImportFault, return_eip);
+                return trap(current, record);
+            }
         }
     }
-    let args = &args[..params as usize];
-    let result = if slot == GROW_SLOT {
-        // SAFETY: the handle outlives `enter`; the plugin is suspended.
-        let handle = unsafe { &mut *current.handle };
-        Ok(run.grow(args[0], &mut |bytes| resize(handle, bytes)))
-    } else {
-        run.import(slot, args)
-    };
-    match result {
-        Ok(value) => (u64::from(4 * params) << 32) | u64::from(value),
-        Err(kind) => trap(current, run, kind),
+    // SAFETY: the handle outlives `enter`; the plugin is suspended.
+    let handle = unsafe { &mut *current.handle };
+    let deadline = current.deadline;
+    let budget_spent = || deadline.is_some_and(|deadline| TICKS.with(Cell::get) >= deadline);
+    match run.gate(
+        gate,
+        &args[..params],
+        return_eip,
+        &mut |bytes| resize(handle, bytes),
+        &budget_spent,
+    ) {
+        Ok(value) => (u64::from(4 * params as u32) << 32) | u64::from(value),
+        Err(record) => trap(current, record),
     }
 }
 
@@ -582,7 +573,7 @@ fn vector_of(signal: libc::c_int, trapno: u32) -> u8 {
     match signal {
         // The kernel reports the vector in the trap number for every exception.
         libc::SIGFPE | libc::SIGILL | libc::SIGSEGV | libc::SIGBUS => trapno as u8,
-        _ => 0xFF,
+        _ => kplug_core::trap::UNKNOWN_VECTOR,
     }
 }
 
@@ -620,10 +611,10 @@ extern "C" fn on_signal(
         }
     } else {
         let trapno = gregs[libc::REG_TRAPNO as usize] as u32;
-        let vector = vector_of(signal, trapno);
-        let error_code =
-            matches!(vector, 10..=14 | 17).then_some(gregs[libc::REG_ERR as usize] as u32);
-        Fault::Exception { vector, error_code }
+        Fault::from_exception(
+            vector_of(signal, trapno),
+            gregs[libc::REG_ERR as usize] as u32,
+        )
     };
     let registers = Registers {
         eax: gregs[libc::REG_EAX as usize] as u32,

@@ -20,14 +20,16 @@ mod switch;
 
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use kplug_core::Isolation;
 use kplug_core::abi::{ContextHeader, FarPointer};
 use kplug_core::compiler::Fault;
 use kplug_core::error::PlatformError;
-use kplug_core::instance::{Abort, InstallRequest, Platform, RawFault, Regions, Run, Selectors};
-use plugin_format::symbols::Symbol;
+use kplug_core::instance::{
+    Abort, Gate, InstallRequest, Platform, RawFault, Regions, Run, Selectors,
+};
+use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
 use plugin_format::trap::Registers;
 
 use crate::gdt::GdtLoaded;
@@ -36,9 +38,9 @@ use ldt::{Ldt, ldt_selector};
 use switch::{EntryRegisters, GROW_GATE_ID, STATUS_RETURNED};
 
 /// Most plugins loaded at once (one GDT slot each).
-pub const MAX_PLUGINS: usize = 16;
-/// Most imports one plugin may link.
-pub const MAX_IMPORTS: usize = 64;
+pub const MAX_PLUGINS: usize = plugin_format::limits::MAX_PLUGINS;
+/// Most imports one plugin may link (one LDT gate each).
+const MAX_IMPORTS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The ring-0 stack used while a plugin runs (gates, exceptions, interrupts, and the services
 /// the timer runs meanwhile).
 const KERNEL_STACK_BYTES: usize = 64 * 1024;
@@ -86,9 +88,6 @@ pub struct Handle {
     _context: Region,
     isolation: Isolation,
 }
-
-/// Plugin descriptor slots (GDT LDT slots) in use, for the leak checks in `Stats`.
-pub static SLOTS_IN_USE: AtomicU32 = AtomicU32::new(0);
 
 /// The board's [`Platform`].
 pub struct BoardPlatform {
@@ -163,7 +162,6 @@ unsafe impl Platform for BoardPlatform {
         );
         crate::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
         self.slots[slot] = true;
-        SLOTS_IN_USE.fetch_add(1, Ordering::Relaxed);
         let regions = Regions {
             code: code.pointer,
             memory: memory.pointer,
@@ -190,6 +188,10 @@ unsafe impl Platform for BoardPlatform {
         Ok((handle, regions, selectors))
     }
 
+    fn descriptor_slots_in_use(&self) -> u32 {
+        self.slots.iter().filter(|used| **used).count() as u32
+    }
+
     fn seal(&mut self, _handle: &mut Handle) -> Result<(), PlatformError> {
         // Without paging there is nothing to make read-only: the code segment is execute/read
         // and no DPL-3 writable segment covers it.
@@ -199,7 +201,6 @@ unsafe impl Platform for BoardPlatform {
     fn uninstall(&mut self, handle: Handle) {
         crate::gdt::set_ldt(&self.gdt, handle.slot, 0);
         self.slots[handle.slot] = false;
-        SLOTS_IN_USE.fetch_sub(1, Ordering::Relaxed);
         // Dropping the handle frees the LDT and every region.
     }
 
@@ -285,16 +286,7 @@ unsafe impl Platform for BoardPlatform {
             Ok(outcome as u32)
         } else {
             // SAFETY: single core; written by the abort path before it returned here.
-            Err(
-                unsafe { (*ABORT.0.get()).take() }.unwrap_or(Abort::Fault(RawFault {
-                    eip: 0,
-                    fault: Fault::Exception {
-                        vector: 255,
-                        error_code: None,
-                    },
-                    registers: None,
-                })),
-            )
+            Err(unsafe { (*ABORT.0.get()).take() }.unwrap_or(Abort::UNKNOWN))
         }
     }
 }
@@ -341,42 +333,38 @@ extern "C" fn gate_dispatch(id: u32, frame: *const u32) -> u64 {
     };
     // SAFETY: as above.
     let run = unsafe { &mut *current.run };
-    let Some((_, parameters)) = switch::GATE_PARAMETERS.iter().find(|(gate, _)| *gate == id) else {
+    let gate = if id == GROW_GATE_ID {
+        Gate::Grow
+    } else {
+        Gate::Symbol(id as u16)
+    };
+    // The stub popped exactly this many dwords off the plugin's stack (the gate copied them):
+    // the gate's parameter count, from the same table the stubs were made from.
+    let Some(count) = switch::gate_parameters(id) else {
         return 1 << 32;
     };
-    let count = usize::from(*parameters);
-    let mut args = [0u32; 8];
-    for (index, arg) in args.iter_mut().take(count).enumerate() {
+    let mut args = [0u32; MAX_SYMBOL_PARAMS];
+    let Some(args) = args.get_mut(..count) else {
+        return 1 << 32;
+    };
+    for (index, arg) in args.iter_mut().enumerate() {
         // SAFETY: the call gate copied `count` dwords after EIP and CS (Intel SDM vol. 3A,
         // 5.8.5); argument 0 was pushed first, so it is the deepest.
         *arg = unsafe { frame.add(2 + count - 1 - index).read() };
     }
-    let result = if id == GROW_GATE_ID {
-        // SAFETY: as above.
-        let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
-        Ok(run.grow(args[0], &mut |bytes| platform.resize_memory(handle, bytes)))
-    } else {
-        run.import_symbol(id as u16, &args[..count])
-            .map_err(|_| Fault::Import)
-    };
-    // The timer only preempts code at CPL 3; a plugin that spends its time in gates is caught
-    // here, when the gate returns to it.
-    let result = result.and_then(|value| {
-        if budget_exhausted() {
-            Err(Fault::Budget)
-        } else {
-            Ok(value)
-        }
-    });
-    match result {
+    // SAFETY: frame[0] is the EIP after the plugin's far call.
+    let return_eip = unsafe { frame.read() };
+    // SAFETY: as above.
+    let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
+    match run.gate(
+        gate,
+        args,
+        return_eip,
+        &mut |bytes| platform.resize_memory(handle, bytes),
+        &budget_exhausted,
+    ) {
         Ok(value) => u64::from(value),
-        Err(fault) => {
-            // SAFETY: frame[0] is the EIP after the plugin's far call; one byte back is inside
-            // the call instruction, which the source map attributes to the calling operator.
-            let return_eip = unsafe { frame.read() };
-            let record = run
-                .module
-                .trap_record(return_eip.wrapping_sub(1), fault, None);
+        Err(record) => {
             // SAFETY: single core; the only other writer is the abort path of a fault in this
             // same plugin, which cannot run while the plugin is inside this gate, and `enter`
             // is suspended.

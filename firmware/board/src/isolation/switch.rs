@@ -155,6 +155,14 @@ pub fn exit_handler() -> u32 {
     kplug_exit_gate as *const () as u32
 }
 
+/// The parameter dwords gate `id`'s stub pops.
+pub fn gate_parameters(id: u32) -> Option<usize> {
+    GATE_PARAMETERS
+        .iter()
+        .find(|(gate, _)| *gate == id)
+        .map(|(_, parameters)| usize::from(*parameters))
+}
+
 /// Address of gate `id`'s handler and its parameter count.
 pub fn gate_handler(id: u32) -> Option<(u32, u8)> {
     let handler: unsafe extern "C" fn() = match id {
