@@ -338,6 +338,9 @@ fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPo
     context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
 }
 
+/// What pads the code segment past the generated code: `int3`.
+const CODE_PADDING: u8 = 0xCC;
+
 /// Stack bytes every entry keeps free below the export's arguments: what runs before the first
 /// prologue stack check must fit there (the entry stub's near call, and, for an exported import,
 /// its thunk's re-pushed arguments and far call), with room to spare. Beyond this, every function
@@ -422,8 +425,14 @@ impl<P: Platform> Plugin<P> {
                 });
             }
         }
+        // The code segment's size must be one a limit expresses (page multiples above 1 MiB);
+        // the padding is `int3`, as in the compiler's own buffer.
+        let code_len = u32::try_from(module.code.len())
+            .map_err(|_| LoadError::Platform(PlatformError::Refused))?;
+        let code_bytes = crate::segments::representable(code_len)
+            .ok_or(LoadError::Platform(PlatformError::Refused))?;
         let request = InstallRequest {
-            code_bytes: module.code.len() as u32,
+            code_bytes,
             memory_bytes,
             memory_max_bytes: max_pages * WASM_PAGE_BYTES,
             stack_bytes: limits.stack_bytes(),
@@ -436,6 +445,11 @@ impl<P: Platform> Plugin<P> {
         // exclusively ours until uninstall.
         unsafe {
             core::ptr::copy_nonoverlapping(module.code.as_ptr(), regions.code, module.code.len());
+            core::ptr::write_bytes(
+                regions.code.add(module.code.len()),
+                CODE_PADDING,
+                (code_bytes - code_len) as usize,
+            );
             Self::write_context(&module, &regions, &selectors, memory);
             for segment in &module.data {
                 core::ptr::copy_nonoverlapping(

@@ -25,6 +25,7 @@ pub mod link;
 pub mod marshal;
 pub mod output;
 pub mod runtime;
+pub mod segments;
 pub mod service;
 pub mod table;
 pub mod trap;

@@ -2,12 +2,13 @@
 //! in the process LDT, plugins are entered through [`crate::trampoline`], and SIGSEGV, SIGBUS,
 //! SIGFPE, SIGILL (and SIGALRM for budgets) raised in plugin code become trap records.
 
-use crate::ldt::{self, Kind, Segment};
+use crate::ldt::{self, Segment, SegmentKind};
 use crate::trampoline::{self, GROW_SLOT, IMPORT_STUB_BYTES, IMPORT_STUBS};
 use core::cell::Cell;
 use core::ptr::null_mut;
 use kplug_core::abi::{ContextHeader, FarPointer};
 use kplug_core::instance::{Abort, Gate, InstallRequest, RawFault, Regions, Run, Selectors};
+use kplug_core::segments;
 use kplug_core::{Fault, Isolation, Platform, PlatformError};
 use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
 use plugin_format::trap::{Registers, TrapKind, TrapRecord};
@@ -174,29 +175,6 @@ impl Silicon {
     }
 }
 
-/// The size of a segment without a limit.
-const NO_LIMIT: u64 = 1 << 32;
-
-fn data_segment(base: *mut u8, bytes: u32, isolation: Isolation) -> Segment {
-    match isolation {
-        Isolation::Software => Segment {
-            base: base as u32,
-            size: 1 << 32,
-            kind: Kind::Data,
-        },
-        Isolation::Hardware if bytes == 0 => Segment {
-            base: base as u32,
-            size: 0,
-            kind: Kind::DataExpandDown,
-        },
-        Isolation::Hardware => Segment {
-            base: base as u32,
-            size: u64::from(bytes),
-            kind: Kind::Data,
-        },
-    }
-}
-
 fn ldt_error(error: ldt::LdtError) -> PlatformError {
     match error {
         ldt::LdtError::Full => PlatformError::NoDescriptorSlot,
@@ -219,43 +197,30 @@ unsafe impl Platform for Silicon {
         let context = Region::new(request.context_bytes as usize)?;
         let entries = ldt::allocate(4).map_err(ldt_error)?;
         let entries = [entries[0], entries[1], entries[2], entries[3]];
-        let stack_size = match request.isolation {
-            Isolation::Hardware => u64::from(request.stack_bytes),
-            Isolation::Software => 1 << 32,
+        let regions = Regions {
+            code: code.base,
+            memory: memory.base,
+            stack: stack.base,
+            context: context.base,
         };
-        let segments = [
-            Segment {
-                base: code.base as u32,
-                size: u64::from(request.code_bytes),
-                kind: Kind::Code,
-            },
-            data_segment(memory.base, request.memory_bytes, request.isolation),
-            Segment {
-                base: stack.base as u32,
-                size: stack_size,
-                kind: Kind::Data,
-            },
-            Segment {
-                base: context.base as u32,
-                size: u64::from(request.context_bytes),
-                kind: Kind::Data,
-            },
-        ];
+        let planned = segments::plugin_segments(request, &regions);
         let flat_segments = self.segments == Segments::Flat;
-        let segments = segments.map(|segment| {
-            if flat_segments {
-                Segment {
-                    size: NO_LIMIT,
-                    kind: match segment.kind {
-                        Kind::DataExpandDown => Kind::Data,
-                        kind => kind,
-                    },
-                    ..segment
+        let segments =
+            [planned.code, planned.data, planned.stack, planned.context].map(|segment| {
+                if flat_segments {
+                    // Benchmarks only: every segment keeps its base and limits nothing.
+                    Segment {
+                        size: segments::FULL_SPAN,
+                        kind: match segment.kind {
+                            SegmentKind::Empty => SegmentKind::Data,
+                            kind => kind,
+                        },
+                        ..segment
+                    }
+                } else {
+                    segment
                 }
-            } else {
-                segment
-            }
-        });
+            });
         for (entry, segment) in entries.iter().zip(segments) {
             if let Err(error) = ldt::install(*entry, segment) {
                 for entry in entries {
@@ -277,12 +242,6 @@ unsafe impl Platform for Silicon {
                 self.flat.cs,
                 trampoline::kplug_grow_stub as *const () as usize as u32,
             ),
-        };
-        let regions = Regions {
-            code: code.base,
-            memory: memory.base,
-            stack: stack.base,
-            context: context.base,
         };
         Ok((
             Handle {
@@ -381,7 +340,7 @@ fn resize(handle: &mut Handle, bytes: u32) -> Result<*mut u8, PlatformError> {
     if handle.isolation == Isolation::Hardware && !handle.flat {
         ldt::install(
             handle.entries[1],
-            data_segment(handle.memory.base, bytes, Isolation::Hardware),
+            segments::data_segment(Isolation::Hardware, handle.memory.base as u32, bytes),
         )
         .map_err(ldt_error)?;
     }

@@ -29,6 +29,7 @@ use kplug_core::error::PlatformError;
 use kplug_core::instance::{
     Abort, Gate, InstallRequest, Platform, RawFault, Regions, Run, Selectors,
 };
+use kplug_core::segments;
 use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
 use plugin_format::trap::Registers;
 
@@ -105,14 +106,6 @@ impl BoardPlatform {
     }
 }
 
-fn data_descriptor(isolation: Isolation, base: u32, bytes: u32) -> u64 {
-    match isolation {
-        Isolation::Software => ldt::unlimited_data_segment(base),
-        Isolation::Hardware if bytes == 0 => ldt::empty_data_segment(base),
-        Isolation::Hardware => ldt::data_segment(base, bytes),
-    }
-}
-
 // SAFETY: `install` builds exactly the segments `kplug_core::abi` describes (code, data, stack,
 // context with the bases of the regions it returns and the limits of the request; 4 GiB data and
 // stack limits in software mode), the regions live until `uninstall`, and `enter` runs the entry
@@ -133,23 +126,18 @@ unsafe impl Platform for BoardPlatform {
         let memory = Region::allocate(request.memory_max_bytes)?;
         let stack = Region::allocate(request.stack_bytes)?;
         let context = Region::allocate(request.context_bytes)?;
+        let regions = Regions {
+            code: code.pointer,
+            memory: memory.pointer,
+            stack: stack.pointer,
+            context: context.pointer,
+        };
+        let segments = segments::plugin_segments(request, &regions);
         let mut ldt = Ldt::new(MAX_IMPORTS);
-        ldt.set(
-            ldt::CODE_INDEX,
-            ldt::code_segment(code.address(), request.code_bytes),
-        );
-        ldt.set(
-            ldt::DATA_INDEX,
-            data_descriptor(request.isolation, memory.address(), request.memory_bytes),
-        );
-        ldt.set(
-            ldt::STACK_INDEX,
-            data_descriptor(request.isolation, stack.address(), request.stack_bytes),
-        );
-        ldt.set(
-            ldt::CONTEXT_INDEX,
-            ldt::data_segment(context.address(), request.context_bytes),
-        );
+        ldt.set(ldt::CODE_INDEX, ldt::descriptor(&segments.code));
+        ldt.set(ldt::DATA_INDEX, ldt::descriptor(&segments.data));
+        ldt.set(ldt::STACK_INDEX, ldt::descriptor(&segments.stack));
+        ldt.set(ldt::CONTEXT_INDEX, ldt::descriptor(&segments.context));
         ldt.set(
             ldt::EXIT_GATE_INDEX,
             ldt::call_gate(switch::exit_handler(), 0),
@@ -162,12 +150,6 @@ unsafe impl Platform for BoardPlatform {
         );
         crate::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
         self.slots[slot] = true;
-        let regions = Regions {
-            code: code.pointer,
-            memory: memory.pointer,
-            stack: stack.pointer,
-            context: context.pointer,
-        };
         let selectors = Selectors {
             code: ldt_selector(ldt::CODE_INDEX).bits(),
             data: ldt_selector(ldt::DATA_INDEX).bits(),
@@ -235,7 +217,11 @@ unsafe impl Platform for BoardPlatform {
         }
         handle.ldt.set(
             ldt::DATA_INDEX,
-            data_descriptor(handle.isolation, handle.memory.address(), bytes),
+            ldt::descriptor(&segments::data_segment(
+                handle.isolation,
+                handle.memory.address(),
+                bytes,
+            )),
         );
         Ok(handle.memory.pointer)
     }
