@@ -21,6 +21,8 @@
 
 use core::arch::global_asm;
 
+use plugin_format::symbols::SymbolId;
+
 use crate::gdt::KERNEL_DATA;
 
 /// Status: the export returned; EAX holds its result.
@@ -92,47 +94,78 @@ global_asm!(
     options(att_syntax),
 );
 
-/// One ring-0 stub per gate: `gate_stub!(name, gate id, parameter dwords)`.
-macro_rules! gate_stubs {
-    ($(($name:literal, $id:expr, $parameters:literal)),* $(,)?) => {
-        global_asm!(
-            $(
-                concat!(".global ", $name),
-                concat!($name, ":"),
-                "    pushl %ds",
-                "    pushl %es",
-                "    movw ${data}, %ax",
-                "    movw %ax, %ds",
-                "    movw %ax, %es",
-                "    leal 8(%esp), %eax",
-                "    pushl %eax",
-                concat!("    pushl $", stringify!($id)),
-                "    call {dispatch}",
-                "    addl $8, %esp",
-                "    testl %edx, %edx",
-                "    jnz kplug_abort_to_host",
-                "    popl %es",
-                "    popl %ds",
-                concat!("    lretl $(4 * ", $parameters, ")"),
-            )*
-            data = const KERNEL_DATA.bits(),
-            dispatch = sym super::gate_dispatch,
-            options(att_syntax),
-        );
-        /// Parameter dwords of every gate, by gate id, as the stubs pop them.
-        pub const GATE_PARAMETERS: &[(u32, u8)] = &[$(($id, $parameters)),*];
+/// The common body of a gate stub: save the plugin's DS/ES, switch to the firmware's data
+/// segment, call [`super::gate_dispatch`] with the gate id and a pointer to the gate frame, then
+/// abort or restore and return far popping the arguments (`lret 4*N`).
+macro_rules! gate_stub_body {
+    () => {
+        concat!(
+            "    pushl %ds\n",
+            "    pushl %es\n",
+            "    movw ${data}, %ax\n",
+            "    movw %ax, %ds\n",
+            "    movw %ax, %es\n",
+            "    leal 8(%esp), %eax\n",
+            "    pushl %eax\n",
+            "    pushl ${id}\n",
+            "    call {dispatch}\n",
+            "    addl $8, %esp\n",
+            "    testl %edx, %edx\n",
+            "    jnz kplug_abort_to_host\n",
+            "    popl %es\n",
+            "    popl %ds\n",
+            "    lretl ${pop}\n",
+        )
     };
 }
 
-gate_stubs!(
-    ("kplug_gate_grow", 0, 1),
-    ("kplug_gate_log", 1, 2),
-    ("kplug_gate_now_us", 2, 0),
-    ("kplug_gate_ticks_ms", 3, 0),
-    ("kplug_gate_gpio_write", 4, 2),
-    ("kplug_gate_gpio_read", 5, 1),
-    ("kplug_gate_emit", 6, 2),
+/// One ring-0 stub per firmware symbol, generated from the symbol table
+/// (`plugin_format::for_each_symbol!`): its id and the bytes its gate copies come from the same
+/// definition the linker resolves against, and `kplug_gate_table` lists the stubs by symbol.
+macro_rules! symbol_gate_stubs {
+    ($(($variant:ident, $id:literal, $name:literal, [$($param:ident),*], [$($result:ident),*],
+        $doc:literal)),* $(,)?) => {
+        $(
+            global_asm!(
+                concat!(".global kplug_gate_", $name),
+                concat!("kplug_gate_", $name, ":"),
+                gate_stub_body!(),
+                data = const KERNEL_DATA.bits(),
+                id = const $id,
+                pop = const 4 * <[&str]>::len(&[$(stringify!($param)),*]),
+                dispatch = sym super::gate_dispatch,
+                options(att_syntax),
+            );
+        )*
+        global_asm!(
+            ".section .rodata",
+            ".p2align 2",
+            ".global kplug_gate_table",
+            "kplug_gate_table:",
+            $( concat!("    .long kplug_gate_", $name), )*
+            ".text",
+        );
+        /// The symbol id of each entry of `kplug_gate_table`.
+        const GATE_SYMBOLS: &[u16] = &[$($id),*];
+    };
+}
+
+plugin_format::for_each_symbol!(symbol_gate_stubs);
+
+// `memory.grow`'s gate: one parameter (the delta).
+global_asm!(
+    ".global kplug_gate_grow",
+    "kplug_gate_grow:",
+    gate_stub_body!(),
+    data = const KERNEL_DATA.bits(),
+    id = const GROW_GATE_ID,
+    pop = const 4 * GROW_PARAMETERS,
+    dispatch = sym super::gate_dispatch,
+    options(att_syntax),
 );
+
+/// `memory.grow`'s parameter dwords.
+const GROW_PARAMETERS: usize = 1;
 
 unsafe extern "C" {
     /// Enters the plugin described by `registers`; returns (status << 32) | result.
@@ -142,12 +175,8 @@ unsafe extern "C" {
     pub fn kplug_abort_to_host() -> !;
     fn kplug_exit_gate();
     fn kplug_gate_grow();
-    fn kplug_gate_log();
-    fn kplug_gate_now_us();
-    fn kplug_gate_ticks_ms();
-    fn kplug_gate_gpio_write();
-    fn kplug_gate_gpio_read();
-    fn kplug_gate_emit();
+    /// The symbol gate stubs, in the order of `GATE_SYMBOLS`.
+    static kplug_gate_table: [u32; GATE_SYMBOLS.len()];
 }
 
 /// Address of the exit gate's handler.
@@ -155,26 +184,31 @@ pub fn exit_handler() -> u32 {
     kplug_exit_gate as *const () as u32
 }
 
-/// The parameter dwords gate `id`'s stub pops.
+/// The parameter dwords gate `id`'s stub pops (the symbol's parameter count, from the table the
+/// stubs were generated from).
 pub fn gate_parameters(id: u32) -> Option<usize> {
-    GATE_PARAMETERS
+    if id == GROW_GATE_ID {
+        return Some(GROW_PARAMETERS);
+    }
+    let symbol = SymbolId::from_u16(u16::try_from(id).ok()?)?;
+    let symbol = plugin_format::symbols::SYMBOLS
         .iter()
-        .find(|(gate, _)| *gate == id)
-        .map(|(_, parameters)| usize::from(*parameters))
+        .find(|entry| entry.id == symbol)?;
+    Some(symbol.signature.params.len())
 }
 
 /// Address of gate `id`'s handler and its parameter count.
 pub fn gate_handler(id: u32) -> Option<(u32, u8)> {
-    let handler: unsafe extern "C" fn() = match id {
-        0 => kplug_gate_grow,
-        1 => kplug_gate_log,
-        2 => kplug_gate_now_us,
-        3 => kplug_gate_ticks_ms,
-        4 => kplug_gate_gpio_write,
-        5 => kplug_gate_gpio_read,
-        6 => kplug_gate_emit,
-        _ => return None,
+    let handler = if id == GROW_GATE_ID {
+        kplug_gate_grow as *const () as u32
+    } else {
+        let index = GATE_SYMBOLS
+            .iter()
+            .position(|&symbol| u32::from(symbol) == id)?;
+        // SAFETY: `kplug_gate_table` is a read-only table of stub addresses with one entry
+        // per `GATE_SYMBOLS` entry (both generated by `symbol_gate_stubs!`).
+        unsafe { kplug_gate_table[index] }
     };
-    let parameters = GATE_PARAMETERS.iter().find(|(gate, _)| *gate == id)?.1;
-    Some((handler as *const () as u32, parameters))
+    let parameters = u8::try_from(gate_parameters(id)?).ok()?;
+    Some((handler, parameters))
 }
