@@ -1,11 +1,15 @@
 //! The firmware's services — the console (COM1) and the host link (COM2) — and the two places
-//! they run: the main loop, and the timer interrupt while a plugin runs (so that a long-running
-//! plugin never silences the board).
+//! they run: the main loop, and the tick hook while the main loop is busy with a plugin request
+//! (compiling, installing or running a plugin), so that no plugin and no upload silences the
+//! board for more than a tick.
 //!
 //! The services live in one static behind a try-lock: the main loop takes it for one pass and
-//! releases it before running a plugin request, so the timer can take it meanwhile. Requests
-//! that need the plugin table are handed back to the main loop (or answered `Busy` when a
-//! plugin is running).
+//! releases it before running a plugin request, so the tick can take it meanwhile. Requests
+//! that need the plugin table are handed back to the main loop (or answered `Busy` while one
+//! runs).
+
+pub mod console;
+pub mod plugins;
 
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
@@ -17,9 +21,9 @@ use kplug_core::service::ServiceFigures;
 use plugin_format::error::RequestError;
 use plugin_format::message::{Event, PluginSummary, Reply};
 
-use crate::board::Board;
-use crate::console::Console;
-use crate::serial::Ports;
+use crate::platform::board::Board;
+use crate::platform::serial::Ports;
+use console::{Console, ConsoleView};
 
 /// Everything the console and host link need.
 pub struct Services {
@@ -38,6 +42,18 @@ unsafe impl Sync for Slot {}
 
 static SERVICES: Slot = Slot(UnsafeCell::new(None));
 static TAKEN: AtomicBool = AtomicBool::new(false);
+/// A plugin request is running in the main loop.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Marks the main loop busy with a plugin request (or done with it).
+pub fn set_busy(busy: bool) {
+    BUSY.store(busy, Ordering::SeqCst);
+}
+
+/// Whether the main loop is busy with a plugin request.
+pub fn busy() -> bool {
+    BUSY.load(Ordering::SeqCst)
+}
 
 /// Installs the services. Call once, before interrupts can run them.
 pub fn install(services: Services) {
@@ -110,13 +126,13 @@ impl Services {
     fn poll(&mut self, plugins: Availability) -> Option<PluginRequest> {
         while let Some(byte) = self.ports.console_rx.dequeue() {
             let stats = self.link.stats(self.board.platform_stats());
-            self.console.feed(
-                byte,
-                &mut self.ports.console_tx,
-                &self.board,
-                &stats,
-                &self.plugins,
-            );
+            let view = ConsoleView {
+                board: &self.board,
+                stats: &stats,
+                plugins: &self.plugins,
+                busy: busy(),
+            };
+            self.console.feed(byte, &mut self.ports.console_tx, &view);
         }
         let link_tx = &mut self.ports.link_tx;
         let mut out = |frame: &[u8]| {

@@ -1,6 +1,8 @@
 //! What the firmware knows about the board it booted on: identity, RAM, CPU, TSC rate and the
 //! isolation mode chosen by the boot probe.
 
+#![forbid(unsafe_code)]
+
 use alloc::string::{String, ToString};
 
 use kplug_core::link::{LinkControl, PlatformStats};
@@ -58,7 +60,7 @@ impl Board {
             ram_bytes: self.ram_bytes,
             cpu: self.cpu.clone(),
             tsc_hz: self.tsc_hz,
-            uptime_ms: crate::irq::uptime_ms(),
+            uptime_ms: crate::platform::timer::uptime_ms(),
             isolation: self.isolation(),
             probe: self.probe(),
         }
@@ -67,10 +69,10 @@ impl Board {
     /// Receive, heap and log figures.
     pub fn platform_stats(&self) -> PlatformStats {
         PlatformStats {
-            rx_overruns: crate::irq::RX_OVERRUNS.load(core::sync::atomic::Ordering::Relaxed),
-            heap_used: crate::heap::used(),
-            heap_free: crate::heap::free(),
-            log_dropped: crate::log::DROPPED.load(core::sync::atomic::Ordering::Relaxed),
+            rx_overruns: crate::platform::serial::rx_overruns(),
+            heap_used: crate::platform::heap::used(),
+            heap_free: crate::platform::heap::free(),
+            log_dropped: crate::platform::log::dropped(),
         }
     }
 }
@@ -85,10 +87,10 @@ impl LinkControl for Board {
     }
 
     fn rewind_log(&mut self) {
-        crate::log::rewind();
+        crate::platform::log::rewind();
     }
 
     fn take_log(&mut self, max: usize) -> alloc::vec::Vec<u8> {
-        crate::log::take_unsent(max)
+        crate::platform::log::take_unsent(max)
     }
 }

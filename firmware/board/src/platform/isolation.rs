@@ -15,9 +15,6 @@
 //! found limits unenforced, or software mode was forced) they span 4 GiB and the generated code
 //! checks every access itself.
 
-mod ldt;
-mod switch;
-
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -33,10 +30,10 @@ use kplug_core::segments;
 use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
 use plugin_format::trap::Registers;
 
-use crate::gdt::GdtLoaded;
-use crate::idt::TrapFrame;
-use ldt::{Ldt, ldt_selector};
-use switch::{EntryRegisters, GROW_GATE_ID, STATUS_RETURNED};
+use crate::arch::gdt::GdtLoaded;
+use crate::arch::idt::TrapFrame;
+use crate::arch::ldt::{self, Ldt, ldt_selector};
+use crate::arch::switch::{self, EntryRegisters, GROW_GATE_ID, STATUS_RETURNED};
 
 /// Most plugins loaded at once (one GDT slot each).
 pub const MAX_PLUGINS: usize = plugin_format::limits::MAX_PLUGINS;
@@ -99,6 +96,7 @@ pub struct BoardPlatform {
 impl BoardPlatform {
     /// The platform; takes the GDT token, since it installs LDT descriptors.
     pub fn new(gdt: GdtLoaded) -> BoardPlatform {
+        switch::set_gate_dispatch(gate_dispatch);
         BoardPlatform {
             slots: [false; MAX_PLUGINS],
             gdt,
@@ -148,7 +146,7 @@ unsafe impl Platform for BoardPlatform {
             ldt::GROW_GATE_INDEX,
             ldt::call_gate(grow_handler, grow_parameters),
         );
-        crate::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
+        crate::arch::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
         self.slots[slot] = true;
         let selectors = Selectors {
             code: ldt_selector(ldt::CODE_INDEX).bits(),
@@ -181,7 +179,7 @@ unsafe impl Platform for BoardPlatform {
     }
 
     fn uninstall(&mut self, handle: Handle) {
-        crate::gdt::set_ldt(&self.gdt, handle.slot, 0);
+        crate::arch::gdt::set_ldt(&self.gdt, handle.slot, 0);
         self.slots[handle.slot] = false;
         // Dropping the handle frees the LDT and every region.
     }
@@ -237,7 +235,7 @@ unsafe impl Platform for BoardPlatform {
             code_selector: u32::from(run.selectors.code),
         };
         let budget_cycles = run.budget.map_or(0, |budget| {
-            u64::from(budget.micros()) * crate::time::tsc_hz() / 1_000_000
+            u64::from(budget.micros()) * crate::platform::timer::tsc_hz() / 1_000_000
         });
         let current = Current {
             run: run as *mut Run<'_> as *mut Run<'static>,
@@ -247,9 +245,9 @@ unsafe impl Platform for BoardPlatform {
         // SAFETY: single core; the invocation state is only read by ring-0 code entered from
         // this plugin (gates, exceptions, the timer), which runs while `enter` is suspended.
         unsafe { *RUNNING.0.get() = Some(current) };
-        crate::gdt::load_ldt(&self.gdt, handle.slot);
-        crate::gdt::set_kernel_stack(&self.gdt, kernel_stack_top());
-        let start = crate::cpu::rdtsc();
+        crate::arch::gdt::load_ldt(&self.gdt, handle.slot);
+        crate::arch::gdt::set_kernel_stack(&self.gdt, kernel_stack_top());
+        let start = crate::arch::cpu::rdtsc();
         DEADLINE.store(
             if budget_cycles == 0 {
                 0
@@ -266,7 +264,7 @@ unsafe impl Platform for BoardPlatform {
         // SAFETY: as above; the plugin is no longer running.
         let finished = unsafe { (*RUNNING.0.get()).take() };
         drop(finished);
-        crate::gdt::unload_ldt(&self.gdt);
+        crate::arch::gdt::unload_ldt(&self.gdt);
         let status = (outcome >> 32) as u32;
         if status == STATUS_RETURNED {
             Ok(outcome as u32)
@@ -391,8 +389,16 @@ pub fn abort_from_user(frame: &TrapFrame, fault: Fault) -> ! {
     unsafe { switch::kplug_abort_to_host() }
 }
 
+/// The tick's part in isolation: a plugin interrupted at CPL 3 past its budget is aborted
+/// (never returns then: `enter` returns the abort).
+pub fn on_tick(frame: &TrapFrame) {
+    if frame.from_user() && plugin_running() && budget_exhausted() {
+        abort_from_user(frame, Fault::Budget);
+    }
+}
+
 /// Whether the running invocation has used up its budget (checked by the timer interrupt).
 pub fn budget_exhausted() -> bool {
     let deadline = DEADLINE.load(Ordering::SeqCst);
-    deadline != 0 && crate::cpu::rdtsc() >= deadline
+    deadline != 0 && crate::arch::cpu::rdtsc() >= deadline
 }

@@ -5,6 +5,8 @@
 //! Each LDT is reached through its own descriptor in the GDT (slots [`FIRST_LDT_SLOT`]..), so
 //! switching plugins is one `lldt`.
 
+#![forbid(unsafe_code)]
+
 use alloc::boxed::Box;
 use alloc::vec;
 
@@ -16,7 +18,7 @@ use x86::segmentation::{
 
 use kplug_core::segments::{Segment, SegmentKind};
 
-use crate::gdt::KERNEL_CODE;
+use crate::arch::gdt::KERNEL_CODE;
 
 /// LDT index of the plugin's code segment.
 pub const CODE_INDEX: u16 = 0;

@@ -12,7 +12,8 @@
 //!   `kplug_enter_plugin` with EDX:EAX = status:result.
 //! - **Imports and `memory.grow`**: one ring-0 stub per gate. The call gate copies the plugin's
 //!   arguments to the ring-0 stack (SDM 5.8.5 "Stack Switching"); the stub switches DS/ES to the
-//!   firmware's, calls [`super::gate_dispatch`] with the symbol id and a pointer to the gate
+//!   firmware's, calls the registered gate dispatcher ([`set_gate_dispatch`]) with the symbol id
+//!   and a pointer to the gate
 //!   frame, restores the plugin's DS/ES and returns with `lret 4*N`, popping the arguments from
 //!   both stacks. A refused argument aborts the invocation instead.
 //!
@@ -20,10 +21,11 @@
 //! (`PLUGIN_KERNEL_STACK`), never on the firmware's live stack.
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use plugin_format::symbols::SymbolId;
 
-use crate::gdt::KERNEL_DATA;
+use crate::arch::gdt::KERNEL_DATA;
 
 /// Status: the export returned; EAX holds its result.
 pub const STATUS_RETURNED: u32 = 0;
@@ -42,6 +44,23 @@ pub struct EntryRegisters {
     pub stack_selector: u32,
     pub stack_pointer: u32,
     pub code_selector: u32,
+}
+
+/// What a gate stub calls: `(gate id, gate frame) -> (abort << 32) | result`.
+pub type GateDispatch = extern "C" fn(u32, *const u32) -> u64;
+
+/// The dispatcher the gate stubs call through (the platform's, see [`set_gate_dispatch`]); until
+/// one is registered, every gate aborts the invocation.
+static GATE_DISPATCH: AtomicPtr<()> = AtomicPtr::new(refuse_gate as *mut ());
+
+/// Refuses every gate call: the invocation is aborted.
+extern "C" fn refuse_gate(_id: u32, _frame: *const u32) -> u64 {
+    u64::from(STATUS_ABORTED) << 32
+}
+
+/// Registers the function every gate stub calls.
+pub fn set_gate_dispatch(dispatch: GateDispatch) {
+    GATE_DISPATCH.store(dispatch as *mut (), Ordering::SeqCst);
 }
 
 /// Firmware ESP saved by the entry, restored by exit and abort.
@@ -95,7 +114,8 @@ global_asm!(
 );
 
 /// The common body of a gate stub: save the plugin's DS/ES, switch to the firmware's data
-/// segment, call [`super::gate_dispatch`] with the gate id and a pointer to the gate frame, then
+/// segment, call the registered dispatcher ([`set_gate_dispatch`]) with the gate id and a pointer
+/// to the gate frame, then
 /// abort or restore and return far popping the arguments (`lret 4*N`).
 macro_rules! gate_stub_body {
     () => {
@@ -108,7 +128,7 @@ macro_rules! gate_stub_body {
             "    leal 8(%esp), %eax\n",
             "    pushl %eax\n",
             "    pushl ${id}\n",
-            "    call {dispatch}\n",
+            "    call *{dispatch}\n",
             "    addl $8, %esp\n",
             "    testl %edx, %edx\n",
             "    jnz kplug_abort_to_host\n",
@@ -133,7 +153,7 @@ macro_rules! symbol_gate_stubs {
                 data = const KERNEL_DATA.bits(),
                 id = const $id,
                 pop = const 4 * <[&str]>::len(&[$(stringify!($param)),*]),
-                dispatch = sym super::gate_dispatch,
+                dispatch = sym GATE_DISPATCH,
                 options(att_syntax),
             );
         )*
@@ -160,7 +180,7 @@ global_asm!(
     data = const KERNEL_DATA.bits(),
     id = const GROW_GATE_ID,
     pop = const 4 * GROW_PARAMETERS,
-    dispatch = sym super::gate_dispatch,
+    dispatch = sym GATE_DISPATCH,
     options(att_syntax),
 );
 
