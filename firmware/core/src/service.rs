@@ -509,10 +509,10 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             .table
             .get(id)
             .map_or(0, |entry| entry.plugin.stats.traps);
-        if let Some(extra) = self.extra[id as usize].as_mut() {
-            if let TrapPolicy::QuarantineAfter(limit) = extra.policy {
-                extra.quarantined = traps >= u64::from(limit);
-            }
+        if let Some(extra) = self.extra[id as usize].as_mut()
+            && let TrapPolicy::QuarantineAfter(limit) = extra.policy
+        {
+            extra.quarantined = traps >= u64::from(limit);
         }
         self.output.push(Event::Trap {
             plugin: id,

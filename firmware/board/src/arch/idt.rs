@@ -50,7 +50,7 @@ pub struct TrapFrame {
 
 impl TrapFrame {
     /// Whether the interrupted code ran at CPL 3.
-    pub fn from_user(&self) -> bool {
+    pub fn interrupted_user_code(&self) -> bool {
         self.cs & 3 == 3
     }
 }

@@ -238,7 +238,7 @@ unsafe impl Platform for BoardPlatform {
             u64::from(budget.micros()) * crate::platform::timer::tsc_hz() / 1_000_000
         });
         let current = Current {
-            run: run as *mut Run<'_> as *mut Run<'static>,
+            run: (run as *mut Run<'_>).cast::<Run<'static>>(),
             platform: self,
             handle,
         };
@@ -262,8 +262,7 @@ unsafe impl Platform for BoardPlatform {
         let outcome = unsafe { switch::kplug_enter_plugin(&registers) };
         DEADLINE.store(0, Ordering::SeqCst);
         // SAFETY: as above; the plugin is no longer running.
-        let finished = unsafe { (*RUNNING.0.get()).take() };
-        drop(finished);
+        unsafe { *RUNNING.0.get() = None };
         crate::arch::gdt::unload_ldt(&self.gdt);
         let status = (outcome >> 32) as u32;
         if status == STATUS_RETURNED {
@@ -392,7 +391,7 @@ pub fn abort_from_user(frame: &TrapFrame, fault: Fault) -> ! {
 /// The tick's part in isolation: a plugin interrupted at CPL 3 past its budget is aborted
 /// (never returns then: `enter` returns the abort).
 pub fn on_tick(frame: &TrapFrame) {
-    if frame.from_user() && plugin_running() && budget_exhausted() {
+    if frame.interrupted_user_code() && plugin_running() && budget_exhausted() {
         abort_from_user(frame, Fault::Budget);
     }
 }

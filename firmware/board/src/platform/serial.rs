@@ -56,9 +56,10 @@ pub fn init() -> Ports {
     static mut CONSOLE_QUEUE: Queue<u8, CONSOLE_RX_BYTES> = Queue::new();
     static mut LINK_QUEUE: Queue<u8, LINK_RX_BYTES> = Queue::new();
     // SAFETY: `init` runs once (from `kernel_main`), so these are the only references ever made.
-    let (console_producer, console_rx) = unsafe { (*&raw mut CONSOLE_QUEUE).split() };
+    let (console_producer, console_rx) =
+        unsafe { &mut *core::ptr::addr_of_mut!(CONSOLE_QUEUE) }.split();
     // SAFETY: as above.
-    let (link_producer, link_rx) = unsafe { (*&raw mut LINK_QUEUE).split() };
+    let (link_producer, link_rx) = unsafe { &mut *core::ptr::addr_of_mut!(LINK_QUEUE) }.split();
     critical_section::with(|cs| {
         RX_PRODUCERS.borrow_ref_mut(cs).replace(RxProducers {
             console: console_producer,

@@ -72,7 +72,7 @@ pub fn exception(frame: &mut TrapFrame) {
     if crate::arch::probe::recover(frame) {
         return;
     }
-    if frame.from_user() && crate::platform::isolation::plugin_running() {
+    if frame.interrupted_user_code() && crate::platform::isolation::plugin_running() {
         // Every exception a plugin raises at CPL 3 ends that invocation, never the firmware.
         let fault = kplug_core::Fault::from_exception(frame.vector as u8, frame.error_code);
         crate::platform::isolation::abort_from_user(frame, fault);
