@@ -371,6 +371,8 @@ pub struct FakeDevice {
     pub gpio: u8,
     /// The heap figure reported.
     pub heap_used: u32,
+    /// The free heap reported (`None`: plenty).
+    pub heap_free: Option<u32>,
 }
 
 impl Device for FakeDevice {
@@ -399,6 +401,9 @@ impl Device for FakeDevice {
     }
     fn heap_used(&self) -> u32 {
         self.heap_used
+    }
+    fn heap_free(&self) -> u32 {
+        self.heap_free.unwrap_or(u32::MAX)
     }
 }
 

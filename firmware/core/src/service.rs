@@ -60,7 +60,22 @@ pub trait Device {
     fn gpio_read(&mut self, pin: u32) -> bool;
     /// Heap bytes in use (to report what an unload freed).
     fn heap_used(&self) -> u32;
+    /// Heap bytes free (to check the compiler's headroom before compiling).
+    fn heap_free(&self) -> u32;
 }
+
+/// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
+/// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
+/// against the shapes that make it allocate most, `tests/compile_memory.rs`, with a margin) keeps
+/// an upload from exhausting the heap.
+pub const fn compile_headroom(module_bytes: usize) -> usize {
+    COMPILE_HEADROOM_PER_BYTE * module_bytes + COMPILE_HEADROOM_BASE
+}
+
+/// Heap bytes per module byte in [`compile_headroom`].
+pub const COMPILE_HEADROOM_PER_BYTE: usize = 40;
+/// Fixed heap bytes in [`compile_headroom`].
+pub const COMPILE_HEADROOM_BASE: usize = 256 * 1024;
 
 /// The imports as the service's plugins see them: output to the [`OutputQueue`], the rest to
 /// the [`Device`].
@@ -379,6 +394,17 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         limits: CheckedLimits,
         module: &[u8],
     ) -> Result<LoadReport, RequestError> {
+        let headroom = compile_headroom(module.len());
+        let free = self.device.heap_free() as usize;
+        if free < headroom {
+            return Err(error(
+                PluginErrorKind::OutOfMemory,
+                format!(
+                    "compiling a {}-byte module needs {headroom} bytes of heap; {free} are free",
+                    module.len()
+                ),
+            ));
+        }
         let options = CompileOptions::new(self.isolation);
         let (compiled, compile_cycles) = Self::timed(&mut self.device, &mut self.output, |_| {
             crate::compile(module, &options)

@@ -718,3 +718,23 @@ fn stack_errors_name_the_function() {
     };
     assert!(error.to_string().contains("`wide`"));
 }
+
+/// An upload is not compiled unless the heap holds the compiler's headroom: a typed refusal
+/// instead of an allocation failure in the middle of the compiler.
+#[test]
+fn compile_needs_its_heap_headroom() {
+    let mut rig = Rig::new();
+    let module = wat::parse_str(ADD).unwrap();
+    let needed = kplug_core::service::compile_headroom(module.len()) as u32;
+    rig.runtime.service.device.heap_free = Some(needed - 1);
+    match rig.upload_with(description("add", Limits::default()), &module) {
+        Err(RequestError::Plugin(error)) => {
+            assert_eq!(error.kind, PluginErrorKind::OutOfMemory);
+            assert!(error.message.contains("heap"), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    rig.runtime.service.device.heap_free = Some(needed);
+    rig.upload_with(description("add", Limits::default()), &module)
+        .expect("loads with exactly its headroom");
+}

@@ -47,4 +47,8 @@ impl Device for BoardDevice {
     fn heap_used(&self) -> u32 {
         crate::platform::heap::used()
     }
+
+    fn heap_free(&self) -> u32 {
+        crate::platform::heap::free()
+    }
 }
