@@ -21,6 +21,18 @@
 //! board the in-path is one `retf` to CPL 3 (CS and SS:ESP together) plus the DS load, and the
 //! out-path one call gate.
 //!
+//! # The FPU
+//!
+//! The x87 belongs to the running plugin (a float-using module resets it on entry: control word
+//! 0x027F, precision 53 bits), but the host is i386 Linux code that uses the x87 too (float
+//! results in ST0, `u64` conversions through `fild`/`fadd`, both sensitive to the precision
+//! control). So `kplug_enter` keeps the host's control word just below its saved registers,
+//! where the saved host ESP points, and every way back restores it: the normal exit reloads it
+//! (the plugin's x87 stack is empty at every return); `kplug_recover` (a signal) and an import
+//! trap also `fninit` first, since a fault can strike between two loads of one float operator;
+//! the import path runs the host's dispatcher under the host's control word and gives the
+//! plugin its own back. On the board there is nothing to restore: the firmware is soft-float.
+//!
 //! Imports and `memory.grow` come in through [`IMPORT_STUB_BYTES`]-byte stubs (one per import
 //! slot, plus one for grow) that load the slot number and run the common path: switch to the
 //! harness stack saved in the context, flat DS, call [`kplug_import_dispatch`](crate::platform::kplug_import_dispatch)
@@ -57,11 +69,15 @@ global_asm!(
     "push ebx",
     "push esi",
     "push edi",
-    "mov eax, [esp + 20]",
+    // The host's x87 control word, below the saved registers: the saved host ESP points at
+    // it, so every way out finds it (see "The FPU" in the module docs).
+    "sub esp, 4",
+    "fnstcw word ptr [esp]",
+    "mov eax, [esp + 24]",
     // FS is not used by i386 Linux code, so it stays loaded between invocations of the same
     // installed plugin: the caller says whether to reload it (a selector alone is not enough,
     // an LDT entry is reused by later plugins with other bases and limits).
-    "cmp dword ptr [esp + 24], 0",
+    "cmp dword ptr [esp + 28], 0",
     "je 3f",
     "mov fs, ax",
     "3:",
@@ -86,6 +102,10 @@ global_asm!(
     "mov ds, edx",
     "mov ss, edx",
     "mov esp, ecx",
+    // A plugin returns with an empty x87 stack (every float operator leaves it empty); only
+    // its control word differs from the host's.
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "xor edx, edx",
     "pop edi",
     "pop esi",
@@ -96,6 +116,11 @@ global_asm!(
     ".globl kplug_recover",
     ".p2align 4",
     "kplug_recover:",
+    // The signal's return restored the plugin's FPU state as it was at the fault (registers
+    // possibly still on the x87 stack): start the host from a clean FPU with its control word.
+    "fninit",
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "mov edx, 1",
     "xor eax, eax",
     "pop edi",
@@ -111,6 +136,10 @@ global_asm!(
     // `mov ss` + `mov esp` rather than `lss`, as in kplug_enter.
     "mov ss, word ptr fs:[{host_ss}]",
     "mov esp, fs:[{host_esp}]",
+    // The host code runs under the host's control word; the plugin's is kept below it.
+    "sub esp, 4",
+    "fnstcw word ptr [esp]",
+    "fldcw word ptr [esp + 4]",
     "push edx",
     "push ecx",
     // Align the stack for the Rust call (16 bytes at the call), remembering where we were.
@@ -127,6 +156,7 @@ global_asm!(
     "pop esp",
     "cmp edx, -1",
     "je 2f",
+    "fldcw word ptr [esp + 8]",
     "mov ecx, fs:[{data_selector}]",
     "mov ds, ecx",
     // The plugin's SS:ESP saved above (EDX holds the bytes to pop, so only ECX is free).
@@ -142,6 +172,9 @@ global_asm!(
     "retf",
     "2:",
     "mov esp, fs:[{host_esp}]",
+    "fninit",
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "mov edx, 2",
     "xor eax, eax",
     "pop edi",

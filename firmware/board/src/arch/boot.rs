@@ -6,7 +6,9 @@
 //! copy reads through a `%cs:` override. The switch itself (lgdt + far jump) runs from the RAM
 //! copy with its GDT in RAM (ARCHITECTURE.md: from flash it hung under the emulated KVM, and a
 //! RAM GDT is the portable choice). Fast A20 (port 0x92, OSDev "A20 Line") is enabled first so
-//! that bit 20 of every address is honoured.
+//! that bit 20 of every address is honoured. The same CR0 write prepares the x87 for plugins'
+//! floats (EM = 0, TS = 0, MP = 1, NE = 1; the firmware itself is soft-float and never touches
+//! the FPU, and every float-using plugin resets it on entry).
 
 use core::arch::global_asm;
 
@@ -15,6 +17,19 @@ use core::arch::global_asm;
 pub const BOOT_CODE_SELECTOR: u16 = 0x08;
 /// Selector of the boot GDT's flat data segment.
 pub const BOOT_DATA_SELECTOR: u16 = 0x10;
+/// CR0.PE: protected mode.
+const CR0_PE: u32 = 1 << 0;
+/// CR0.MP: `wait`/`fwait` honour TS (Intel SDM vol. 3A, 9.2.1, table 9-3: EM = 0, MP = 1 with an
+/// x87 present).
+const CR0_MP: u32 = 1 << 1;
+/// CR0.EM: x87 instructions raise #NM (emulation); must be clear for plugins' floats.
+const CR0_EM: u32 = 1 << 2;
+/// CR0.TS: the next x87 instruction raises #NM (lazy FPU switching); the firmware never sets it.
+const CR0_TS: u32 = 1 << 3;
+/// CR0.NE: x87 errors are reported natively (#MF, vector 16, in the plugin that caused them)
+/// rather than through FERR# and IRQ13. Plugins run with every x87 exception masked, so
+/// neither happens; NE makes sure an x87 error could never become an interrupt in firmware.
+const CR0_NE: u32 = 1 << 5;
 /// Stack used between the trampoline and `kernel_main` (below the trampoline in low RAM).
 const BOOT_STACK_TOP: u32 = 0x6FF0;
 
@@ -54,7 +69,8 @@ global_asm!(
     "    movw %ax, %ds",
     "    lgdtl kplug_boot_gdt_pointer",
     "    movl %cr0, %eax",
-    "    orl $1, %eax",
+    "    andl ${cr0_clear}, %eax",
+    "    orl ${cr0_set}, %eax",
     "    movl %eax, %cr0",
     "    ljmpl ${code}, $kplug_trampoline32",
     ".code32",
@@ -99,6 +115,8 @@ global_asm!(
     code = const BOOT_CODE_SELECTOR,
     data = const BOOT_DATA_SELECTOR,
     stack = const BOOT_STACK_TOP,
+    cr0_clear = const !(CR0_EM | CR0_TS) as i32,
+    cr0_set = const CR0_PE | CR0_MP | CR0_NE,
     options(att_syntax),
 );
 

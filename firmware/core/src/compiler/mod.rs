@@ -11,6 +11,7 @@
 
 pub mod assembler;
 pub mod encoder;
+pub mod float;
 pub mod masm;
 pub mod visitor;
 
