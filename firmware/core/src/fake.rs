@@ -12,7 +12,7 @@
 use crate::abi::{self, ContextHeader, FarPointer};
 use crate::compiler::Fault;
 use crate::error::PlatformError;
-use crate::instance::{Gate, InstallRequest, Platform, Regions, Run, Selectors};
+use crate::instance::{Gate, GateTarget, InstallRequest, Platform, Regions, Run, Selectors};
 use crate::link::{LinkControl, PlatformStats};
 use crate::service::Device;
 use crate::trap::{Abort, RawFault};
@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use plugin_format::limits::Budget;
 use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOutcome};
 use plugin_format::symbols::Symbol;
+use plugin_format::trap::TrapKind;
 
 /// What one scripted entry does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,13 +190,16 @@ impl FakePlatform {
                 return_eip,
                 then,
             } => {
-                let result = run.gate(
-                    Gate::Slot(slot),
-                    &args,
-                    return_eip,
-                    &mut |_| Err(PlatformError::Refused),
-                    &|| false,
-                );
+                let result = match run.resolve(Gate::Slot(slot)) {
+                    Some(target) => run.gate(
+                        target,
+                        &args,
+                        || return_eip,
+                        |_| Err(PlatformError::Refused),
+                        || false,
+                    ),
+                    None => Err(run.gate_trap(TrapKind::ImportFault, return_eip)),
+                };
                 match result {
                     Ok(eax) => {
                         entered.import_results.push(eax);
@@ -206,11 +210,11 @@ impl FakePlatform {
             }
             Script::Grow { delta, then } => {
                 let result = run.gate(
-                    Gate::Grow,
+                    GateTarget::Grow,
                     &[delta],
-                    0,
-                    &mut |bytes| resize(handle, bytes),
-                    &|| false,
+                    || 0,
+                    |bytes| resize(handle, bytes),
+                    || false,
                 );
                 match result {
                     Ok(eax) => {

@@ -141,6 +141,25 @@ pub enum Gate {
     Symbol(u16),
 }
 
+/// What a gate leads to, once resolved ([`Run::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateTarget {
+    /// `memory.grow`.
+    Grow,
+    /// A linked import.
+    Import(&'static Symbol),
+}
+
+impl GateTarget {
+    /// The argument words a call to it carries.
+    pub fn parameters(self) -> usize {
+        match self {
+            GateTarget::Grow => 1,
+            GateTarget::Import(symbol) => symbol.signature.params.len(),
+        }
+    }
+}
+
 /// One invocation in progress: what the platform needs while the plugin runs.
 pub struct Run<'a> {
     /// The context block.
@@ -177,23 +196,18 @@ impl Run<'_> {
 
     /// The plugin's memory, for import arguments.
     pub fn plugin_memory<'m>(&self) -> PluginMemory<'m> {
+        // SAFETY: `context` points at the installed context block (Run's invariant); the plugin
+        // is suspended while the runtime reads it.
+        let memory_bytes = unsafe { (*self.context).memory_bytes };
         // SAFETY: `memory` is the linear memory of `memory_bytes` bytes, valid while the
         // plugin is installed; it is suspended while an import runs.
-        unsafe { PluginMemory::new(self.memory, self.header().memory_bytes) }
+        unsafe { PluginMemory::new(self.memory, memory_bytes) }
     }
 
-    /// How many argument words a call through `gate` carries, if the gate is linked.
-    pub fn gate_parameters(&self, gate: Gate) -> Option<usize> {
-        match gate {
-            Gate::Grow => Some(1),
-            gate => Some(self.gate_symbol(gate)?.signature.params.len()),
-        }
-    }
-
-    /// The linked symbol behind an import gate.
-    fn gate_symbol(&self, gate: Gate) -> Option<&'static Symbol> {
-        match gate {
-            Gate::Grow => None,
+    /// Resolves `gate` to what it calls (`None`: not linked, a trap).
+    pub fn resolve(&self, gate: Gate) -> Option<GateTarget> {
+        let symbol = match gate {
+            Gate::Grow => return Some(GateTarget::Grow),
             Gate::Slot(slot) => self.imports.get(slot as usize).copied().flatten(),
             Gate::Symbol(id) => self
                 .imports
@@ -201,34 +215,32 @@ impl Run<'_> {
                 .flatten()
                 .find(|symbol| symbol.id.as_u16() == id)
                 .copied(),
-        }
+        };
+        symbol.map(GateTarget::Import)
     }
 
-    /// Serves a call the plugin made through `gate` with `args` (parameter 0 first), from the
-    /// far call whose return address is `return_eip`: runs the import (or `memory.grow`, with
-    /// `resize` setting the data segment's size), then checks the budget (`budget_spent`: the
-    /// timer only preempts plugin code, so a plugin that spends its time in imports is caught
-    /// here). Returns the value for EAX, or the trap record that ends the invocation.
+    /// Serves a call the plugin made to `target` with `args` (parameter 0 first): runs the
+    /// import (or `memory.grow`, with `resize` setting the data segment's size), then checks the
+    /// budget (`budget_spent`: the timer only preempts plugin code, so a plugin that spends its
+    /// time in imports is caught here). Returns the value for EAX, or the trap record that ends
+    /// the invocation, attributed to the far call whose return address `return_eip` gives.
     pub fn gate(
         &mut self,
-        gate: Gate,
+        target: GateTarget,
         args: &[u32],
-        return_eip: u32,
-        resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
-        budget_spent: &dyn Fn() -> bool,
+        return_eip: impl FnOnce() -> u32,
+        resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
+        budget_spent: impl FnOnce() -> bool,
     ) -> Result<u32, TrapRecord> {
-        let result = match gate {
-            Gate::Grow => match args {
+        let result = match target {
+            GateTarget::Grow => match args {
                 [delta] => Ok(self.grow(*delta, resize)),
                 _ => Err(TrapKind::ImportFault),
             },
-            gate => match self.gate_symbol(gate) {
-                Some(symbol) => {
-                    let memory = self.plugin_memory();
-                    imports::dispatch(self.host, symbol.id, args, &memory)
-                }
-                None => Err(TrapKind::ImportFault),
-            },
+            GateTarget::Import(symbol) => {
+                let memory = self.plugin_memory();
+                imports::dispatch(self.host, symbol.id, args, &memory)
+            }
         };
         let result = result.and_then(|value| {
             if budget_spent() {
@@ -237,7 +249,13 @@ impl Run<'_> {
                 Ok(value)
             }
         });
-        result.map_err(|kind| crate::trap::import_trap(self.module, kind, return_eip))
+        result.map_err(|kind| self.gate_trap(kind, return_eip()))
+    }
+
+    /// The trap record of a gate call that ends the invocation with `kind`, from the far call
+    /// returning to `return_eip`.
+    pub fn gate_trap(&self, kind: TrapKind, return_eip: u32) -> TrapRecord {
+        crate::trap::import_trap(self.module, kind, return_eip)
     }
 
     /// `memory.grow(delta)`: the old size in pages, or -1 (as u32) past the limit. `resize`
@@ -245,7 +263,7 @@ impl Run<'_> {
     fn grow(
         &mut self,
         delta: u32,
-        resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
+        mut resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
     ) -> u32 {
         let mut header = self.header();
         let old = header.memory_pages;
@@ -755,7 +773,8 @@ impl<P: Platform> Plugin<P> {
         function: u32,
         args: &[Value],
     ) -> Result<Outcome, InvokeError> {
-        let ty = self.function_code(function)?.ty;
+        let code = self.function_code(function)?;
+        let ty = code.ty;
         let esp = self.prepare_entry(function, marshal::argument_word_count(&ty))?;
         let stack = self.regions.stack;
         let mut next = esp as usize + 4 * args.len();
@@ -765,10 +784,14 @@ impl<P: Platform> Plugin<P> {
             // (between the entry ESP and the top reserve); the plugin is not running.
             unsafe { (stack.add(next) as *mut u32).write_unaligned(word) };
         })?;
-        Ok(match self.enter(platform, host, function, esp) {
-            CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(&ty, registers)),
-            CallOutcome::Trapped(record) => Outcome::Trapped(record),
-        })
+        Ok(
+            match self.enter(platform, host, function, code.code_offset, esp) {
+                CallOutcome::Returned(registers) => {
+                    Outcome::Returned(marshal::results(&ty, registers))
+                }
+                CallOutcome::Trapped(record) => Outcome::Trapped(record),
+            },
+        )
     }
 
     /// Calls function `function` with its argument words already laid out (parameter 0 first;
@@ -781,7 +804,8 @@ impl<P: Platform> Plugin<P> {
         function: u32,
         words: &[u32],
     ) -> Result<CallOutcome, InvokeError> {
-        let expected = marshal::argument_word_count(&self.function_code(function)?.ty);
+        let code = self.function_code(function)?;
+        let expected = marshal::argument_word_count(&code.ty);
         let found = u32::try_from(words.len()).unwrap_or(u32::MAX);
         if found != expected {
             return Err(InvokeError::WrongArgumentCount { expected, found });
@@ -793,7 +817,7 @@ impl<P: Platform> Plugin<P> {
             // SAFETY: as in `call`: the words lie between the entry ESP and the top reserve.
             unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
         }
-        Ok(self.enter(platform, host, function, esp))
+        Ok(self.enter(platform, host, function, code.code_offset, esp))
     }
 
     fn function_code(&self, function: u32) -> Result<crate::compiler::FunctionCode, InvokeError> {
@@ -821,16 +845,16 @@ impl<P: Platform> Plugin<P> {
         })
     }
 
-    /// Runs function `function` from the entry ESP `esp` (arguments already stored) and keeps
-    /// the statistics.
+    /// Runs function `function` (at `code_offset`) from the entry ESP `esp` (arguments already
+    /// stored) and keeps the statistics.
     fn enter(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         function: u32,
+        code_offset: u32,
         esp: u32,
     ) -> CallOutcome {
-        let code_offset = self.module.functions[function as usize].code_offset;
         // SAFETY: the context block is valid while installed; the plugin is not running.
         unsafe {
             let context = self.regions.context as *mut ContextHeader;

@@ -34,8 +34,8 @@ pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
 pub use error::{CompileError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
-    Abort, CallOutcome, Gate, InstallRequest, Outcome, Platform, Plugin, PluginStats, RawFault,
-    Regions, Run, Selectors,
+    Abort, CallOutcome, Gate, GateTarget, InstallRequest, Outcome, Platform, Plugin, PluginStats,
+    RawFault, Regions, Run, Selectors,
 };
 pub use marshal::ResultRegisters;
 /// The isolation mode code is compiled for (chosen by the boot probe, or forced).

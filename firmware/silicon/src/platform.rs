@@ -382,8 +382,10 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
     let current = unsafe { &mut *current };
     // SAFETY: `run` lives for the duration of `enter`.
     let run = unsafe { &mut *current.run };
-    // The caller's EIP is the far call's return address on the plugin stack.
-    let return_eip = read_stack(run, plugin_esp).unwrap_or(0);
+    // The caller's EIP is the far call's return address on the plugin stack (read only to
+    // attribute a trap).
+    let (stack, stack_bytes) = (run.stack, run.stack_bytes);
+    let return_eip = move || read_stack_at(stack, stack_bytes, plugin_esp).unwrap_or(0);
     let gate = if slot == GROW_SLOT {
         Gate::Grow
     } else {
@@ -393,13 +395,14 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
         current.trap = Some(record);
         u64::from(trampoline::DISPATCH_TRAP) << 32
     };
-    let Some(params) = run
-        .gate_parameters(gate)
-        .filter(|&params| params <= MAX_SYMBOL_PARAMS)
+    let Some(target) = run
+        .resolve(gate)
+        .filter(|target| target.parameters() <= MAX_SYMBOL_PARAMS)
     else {
-        let record = kplug_core::trap::import_trap(run.module, TrapKind::ImportFault, return_eip);
+        let record = run.gate_trap(TrapKind::ImportFault, return_eip());
         return trap(current, record);
     };
+    let params = target.parameters();
     let mut args = [0u32; MAX_SYMBOL_PARAMS];
     for (index, arg) in args.iter_mut().take(params).enumerate() {
         // Parameter 0 was pushed first, so it is the deepest; the far call's return frame
@@ -408,8 +411,7 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
         match read_stack(run, offset) {
             Some(value) => *arg = value,
             None => {
-                let record =
-                    kplug_core::trap::import_trap(run.module, TrapKind::ImportFault, return_eip);
+                let record = run.gate_trap(TrapKind::ImportFault, return_eip());
                 return trap(current, record);
             }
         }
@@ -419,11 +421,11 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
     let deadline = current.deadline;
     let budget_spent = || deadline.is_some_and(|deadline| TICKS.with(Cell::get) >= deadline);
     match run.gate(
-        gate,
+        target,
         &args[..params],
         return_eip,
-        &mut |bytes| resize(handle, bytes),
-        &budget_spent,
+        |bytes| resize(handle, bytes),
+        budget_spent,
     ) {
         Ok(value) => (u64::from(4 * params as u32) << 32) | u64::from(value),
         Err(record) => trap(current, record),
@@ -432,11 +434,16 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
 
 /// A word of the plugin stack at `offset`, if inside the stack region.
 fn read_stack(run: &Run<'_>, offset: u32) -> Option<u32> {
-    if offset.checked_add(4)? > run.stack_bytes {
+    read_stack_at(run.stack, run.stack_bytes, offset)
+}
+
+/// A word at `offset` of the stack region at `stack` of `stack_bytes`, if inside it.
+fn read_stack_at(stack: *mut u8, stack_bytes: u32, offset: u32) -> Option<u32> {
+    if offset.checked_add(4)? > stack_bytes {
         return None;
     }
     // SAFETY: inside the stack region (checked), which is valid while the plugin is installed.
-    Some(unsafe { (run.stack.add(offset as usize) as *const u32).read_unaligned() })
+    Some(unsafe { (stack.add(offset as usize) as *const u32).read_unaligned() })
 }
 
 /// Per-thread setup before running plugin code: an alternate signal stack (the plugin's ESP is

@@ -28,7 +28,7 @@ use kplug_core::instance::{
 };
 use kplug_core::segments;
 use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
-use plugin_format::trap::Registers;
+use plugin_format::trap::{Registers, TrapKind};
 
 use crate::arch::gdt::GdtLoaded;
 use crate::arch::idt::TrapFrame;
@@ -321,39 +321,44 @@ extern "C" fn gate_dispatch(id: u32, frame: *const u32) -> u64 {
     } else {
         Gate::Symbol(id as u16)
     };
-    // The stub popped exactly this many dwords off the plugin's stack (the gate copied them):
-    // the gate's parameter count, from the same table the stubs were made from.
-    let Some(count) = switch::gate_parameters(id) else {
-        return 1 << 32;
+    // SAFETY: frame[0] is the EIP after the plugin's far call.
+    let return_eip = || unsafe { frame.read() };
+    let abort = |record| {
+        // SAFETY: single core; the only other writer is the abort path of a fault in this same
+        // plugin, which cannot run while the plugin is inside this gate, and `enter` is
+        // suspended.
+        unsafe { *ABORT.0.get() = Some(Abort::Trap(record)) };
+        1 << 32
     };
+    // The stub popped exactly its symbol's parameter count (the gate copied that many dwords):
+    // `switch::gate_parameters` and the linked symbol come from the same table.
+    let target = run
+        .resolve(gate)
+        .filter(|target| Some(target.parameters()) == switch::gate_parameters(id));
+    let Some(target) = target else {
+        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
+    };
+    let count = target.parameters();
     let mut args = [0u32; MAX_SYMBOL_PARAMS];
     let Some(args) = args.get_mut(..count) else {
-        return 1 << 32;
+        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
     };
     for (index, arg) in args.iter_mut().enumerate() {
         // SAFETY: the call gate copied `count` dwords after EIP and CS (Intel SDM vol. 3A,
         // 5.8.5); argument 0 was pushed first, so it is the deepest.
         *arg = unsafe { frame.add(2 + count - 1 - index).read() };
     }
-    // SAFETY: frame[0] is the EIP after the plugin's far call.
-    let return_eip = unsafe { frame.read() };
     // SAFETY: as above.
     let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
     match run.gate(
-        gate,
+        target,
         args,
         return_eip,
-        &mut |bytes| platform.resize_memory(handle, bytes),
-        &budget_exhausted,
+        |bytes| platform.resize_memory(handle, bytes),
+        budget_exhausted,
     ) {
         Ok(value) => u64::from(value),
-        Err(record) => {
-            // SAFETY: single core; the only other writer is the abort path of a fault in this
-            // same plugin, which cannot run while the plugin is inside this gate, and `enter`
-            // is suspended.
-            unsafe { *ABORT.0.get() = Some(Abort::Trap(record)) };
-            1 << 32
-        }
+        Err(record) => abort(record),
     }
 }
 
