@@ -368,6 +368,12 @@ pub const ENTRY_STACK_RESERVE: u32 = 240;
 // The smallest stack the limits admit holds the reserves of an entry without arguments.
 const _: () = assert!(abi::STACK_TOP_RESERVE + ENTRY_STACK_RESERVE <= limits::MIN_STACK_BYTES);
 
+// A function's software stack check keeps STACK_CHECK_RESERVE bytes beyond its frame for what
+// runs without a check of its own below its ESP: an import thunk's re-pushed arguments and its
+// far call (the harness's stubs run on the plugin stack until they switch; a board call gate
+// copies the arguments to the ring-0 stack). A symbol with more parameters needs a larger reserve.
+const _: () = assert!(4 * symbols::MAX_SYMBOL_PARAMS as u32 + 8 <= abi::STACK_CHECK_RESERVE);
+
 // The entry reserve covers the near call into an exported import's thunk (4 bytes), its
 // re-pushed arguments and its far call (8 bytes).
 const _: () = assert!(4 + 4 * symbols::MAX_SYMBOL_PARAMS as u32 + 8 <= ENTRY_STACK_RESERVE);
