@@ -310,12 +310,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         self.module = Vec::new();
         let limits = description.check(size).map_err(limit_error)?;
         let name = &description.name;
-        if self.table.iter().any(|(_, entry)| entry.name == *name) {
-            return Err(error(
-                PluginErrorKind::NameInUse,
-                format!("a plugin named `{name}` is already loaded; unload it first"),
-            ));
-        }
+        self.check_name_free(name)?;
         if self.table.iter().count() >= self.table.capacity() {
             return Err(error(
                 PluginErrorKind::TooManyPlugins,
@@ -386,6 +381,31 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             ));
         }
         self.load(upload.description, upload.limits, &module)
+    }
+
+    /// Loads a plugin that did not come over the link (a plugin store at boot): `description`
+    /// (its `module` field empty) is checked against the limits as an upload's is, then `module`
+    /// takes the upload's path from validation on.
+    pub fn load_description(
+        &mut self,
+        description: PluginDescription,
+        module: &[u8],
+    ) -> Result<LoadReport, RequestError> {
+        let size = u32::try_from(module.len()).unwrap_or(u32::MAX);
+        let limits = description.check(size).map_err(limit_error)?;
+        self.check_name_free(&description.name)?;
+        self.load(description, limits, module)
+    }
+
+    /// Refuses a name another loaded plugin has.
+    fn check_name_free(&self, name: &str) -> Result<(), RequestError> {
+        if self.table.iter().any(|(_, entry)| entry.name == name) {
+            return Err(error(
+                PluginErrorKind::NameInUse,
+                format!("a plugin named `{name}` is already loaded; unload it first"),
+            ));
+        }
+        Ok(())
     }
 
     fn load(

@@ -738,3 +738,43 @@ fn compile_needs_its_heap_headroom() {
     rig.upload_with(description("add", Limits::default()), &module)
         .expect("loads with exactly its headroom");
 }
+
+/// A plugin loaded without the link (as a store would at boot) is checked as an upload is and
+/// then serves requests like any other.
+#[test]
+fn plugins_load_from_a_description_too() {
+    let mut rig = Rig::new();
+    let module = wat::parse_str(ADD).unwrap();
+    let refused = rig.runtime.service.load_description(
+        description(
+            "stored",
+            Limits {
+                budget_us: 0,
+                ..Limits::default()
+            },
+        ),
+        &module,
+    );
+    assert_eq!(
+        plugin_error(refused),
+        PluginErrorKind::Limit(LimitError::Budget { micros: 0 })
+    );
+    let report = rig
+        .runtime
+        .service
+        .load_description(description("stored", Limits::default()), &module)
+        .unwrap();
+    rig.platform().script(Script::Return(3));
+    match rig.invoke(report.id, "add", &[1, 2]).1 {
+        Ok(Reply::Invoked(report)) => assert_eq!(report.outcome, Ok(vec![Value::I32(3)])),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        plugin_error(
+            rig.runtime
+                .service
+                .load_description(description("stored", Limits::default()), &module)
+        ),
+        PluginErrorKind::NameInUse
+    );
+}
