@@ -365,6 +365,14 @@ pub struct Stats {
     pub log_dropped: u32,
     /// Plugin descriptor slots (per-plugin LDTs) in use.
     pub descriptor_slots: u32,
+    /// Frames dropped because their payload was shorter than its CRC.
+    pub truncated: u32,
+    /// Plugin output bytes dropped because they were over the pending-output quota (or no
+    /// memory was left to hold them).
+    pub output_dropped: u32,
+    /// Responses that could not be encoded in one frame and were answered
+    /// `RequestError::ResponseTooLarge` instead.
+    pub responses_too_large: u32,
 }
 
 /// An asynchronous event.

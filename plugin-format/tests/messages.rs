@@ -155,6 +155,9 @@ fn replies() -> Vec<Reply> {
             heap_free: u32::MAX,
             log_dropped: 0,
             descriptor_slots: 2,
+            truncated: 8,
+            output_dropped: 9,
+            responses_too_large: 10,
         }),
         Reply::LogBacklog((0..=255).collect()),
         Reply::UploadReady,
@@ -250,6 +253,11 @@ fn request_errors() -> Vec<RequestError> {
             kind: PluginErrorKind::StartTrapped(trap()),
             message: "start function trapped".into(),
         }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Limit(plugin_format::LimitError::Budget { micros: 0 }),
+            message: "a budget of 0 us is refused".into(),
+        }),
+        RequestError::ResponseTooLarge,
     ]
 }
 
@@ -261,6 +269,7 @@ fn request_error_kind(error: &RequestError) -> usize {
         RequestError::BadRequest => 2,
         RequestError::Busy => 3,
         RequestError::Plugin(_) => 4,
+        RequestError::ResponseTooLarge => 5,
     }
 }
 
@@ -275,7 +284,7 @@ fn samples_cover_every_variant() {
     assert_eq!(kinds(&replies(), reply_kind), (0..11).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
-        (0..5).collect()
+        (0..6).collect()
     );
 }
 

@@ -203,6 +203,13 @@ impl Installed {
         })?;
         let mut platform = Silicon::with_segments(segments);
         let mut host = HarnessHost::new(Output::Collect);
+        // In-process measurement: the plugin runs without a time budget (no timer signal).
+        let limits = limits
+            .check_without_budget()
+            .map_err(|error| BenchError::Load {
+                module: name.into(),
+                error: error.to_string(),
+            })?;
         let mut plugin =
             Plugin::install(&mut platform, module, limits).map_err(load_error(name))?;
         let started = plugin

@@ -40,11 +40,15 @@
 //! semantics) and return far.
 
 use core::arch::global_asm;
+use kplug_core::abi;
+
+// Context-block offsets are the ABI's constants (`const` operands below), so `abi.rs`'s
+// compile-time checks cover every offset this assembly uses.
 
 /// Bytes per import stub.
 pub const IMPORT_STUB_BYTES: usize = 16;
 /// Number of import stubs (the most imports one plugin may link).
-pub const IMPORT_STUBS: usize = 64;
+pub const IMPORT_STUBS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The pseudo slot `memory.grow` uses.
 pub const GROW_SLOT: u32 = 0xFFFF;
 /// `kplug_enter`'s status: the plugin returned.
@@ -77,24 +81,24 @@ global_asm!(
     "je 3f",
     "mov fs, ax",
     "3:",
-    "mov fs:[0x20], esp",
-    "mov word ptr fs:[0x24], ss",
+    "mov fs:[{host_esp}], esp",
+    "mov word ptr fs:[{host_ss}], ss",
     // DS first, then SS and ESP with two `mov`s (`mov ss` holds off interrupts and traps for
     // the next instruction, so the pair is atomic): measured ~10 cycles cheaper per direction
     // than `lss` on this CPU class.
-    "mov eax, fs:[0x0C]",
+    "mov eax, fs:[{data_selector}]",
     "mov ds, eax",
-    "mov ecx, fs:[0x34]",
-    "mov edx, fs:[0x30]",
+    "mov ecx, fs:[{plugin_ss}]",
+    "mov edx, fs:[{plugin_esp}]",
     "mov ss, ecx",
     "mov esp, edx",
-    "jmp fword ptr fs:[0x28]",
+    "jmp fword ptr fs:[{plugin_entry}]",
     "",
     ".globl kplug_exit",
     ".p2align 4",
     "kplug_exit:",
-    "mov ecx, fs:[0x20]",
-    "mov edx, fs:[0x24]",
+    "mov ecx, fs:[{host_esp}]",
+    "mov edx, fs:[{host_ss}]",
     "mov ds, edx",
     "mov ss, edx",
     "mov esp, ecx",
@@ -130,8 +134,8 @@ global_asm!(
     "mov ecx, esp",
     "mov edx, ss",
     // `mov ss` + `mov esp` rather than `lss`, as in kplug_enter.
-    "mov ss, word ptr fs:[0x24]",
-    "mov esp, fs:[0x20]",
+    "mov ss, word ptr fs:[{host_ss}]",
+    "mov esp, fs:[{host_esp}]",
     // The host code runs under the host's control word; the plugin's is kept below it.
     "sub esp, 4",
     "fnstcw word ptr [esp]",
@@ -153,7 +157,7 @@ global_asm!(
     "cmp edx, -1",
     "je 2f",
     "fldcw word ptr [esp + 8]",
-    "mov ecx, fs:[0x0C]",
+    "mov ecx, fs:[{data_selector}]",
     "mov ds, ecx",
     // The plugin's SS:ESP saved above (EDX holds the bytes to pop, so only ECX is free).
     "mov ecx, [esp]",
@@ -167,7 +171,7 @@ global_asm!(
     "add esp, edx",
     "retf",
     "2:",
-    "mov esp, fs:[0x20]",
+    "mov esp, fs:[{host_esp}]",
     "fninit",
     "fldcw word ptr [esp]",
     "add esp, 4",
@@ -182,20 +186,28 @@ global_asm!(
     ".globl kplug_grow_stub",
     ".p2align 4",
     "kplug_grow_stub:",
-    "mov eax, 0xFFFF",
+    "mov eax, {grow_slot}",
     "jmp kplug_import_common",
     "",
     ".globl kplug_import_stubs",
     ".p2align 4",
     "kplug_import_stubs:",
     ".set kplug_stub_index, 0",
-    ".rept 64",
+    ".rept {stubs}",
     ".p2align 4",
     "mov eax, kplug_stub_index",
     "jmp kplug_import_common",
     ".set kplug_stub_index, kplug_stub_index + 1",
     ".endr",
     dispatch = sym crate::platform::kplug_import_dispatch,
+    host_esp = const abi::HOST_ESP_OFFSET,
+    host_ss = const abi::HOST_SS_OFFSET,
+    data_selector = const abi::DATA_SELECTOR_OFFSET,
+    plugin_ss = const abi::PLUGIN_SS_OFFSET,
+    plugin_esp = const abi::PLUGIN_ESP_OFFSET,
+    plugin_entry = const abi::PLUGIN_ENTRY_OFFSET,
+    grow_slot = const GROW_SLOT,
+    stubs = const IMPORT_STUBS,
 );
 
 unsafe extern "C" {

@@ -7,6 +7,7 @@ use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, compile};
 use kplug_reference::{Failure, Reference, Trap};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
@@ -37,12 +38,14 @@ const EDGES: [i32; 17] = [
     i32::MIN + 1,
 ];
 
-fn limits() -> Limits {
+fn limits() -> CheckedLimits {
     Limits {
         max_memory_pages: 4,
         stack_bytes: 64 * 1024,
         budget_us: 0,
     }
+    .check_without_budget()
+    .expect("within the board's limits")
 }
 
 /// Runs `calls` in order on one instance in the JIT; also returns the final memory (if any).

@@ -8,6 +8,7 @@ use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::frame::{self, FrameDecoder};
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::{
     DeviceFrame, Event, HostFrame, InvokeReport, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef,
     Reply, Request, Value,
@@ -20,11 +21,17 @@ use std::process::{Command, Stdio};
 
 const MODES: [Isolation; 2] = [Isolation::Hardware, Isolation::Software];
 
-fn limits(budget_us: u32) -> Limits {
-    Limits {
+/// Limits with a budget of `budget_us` (0: none, as in-process callers may run).
+fn limits(budget_us: u32) -> CheckedLimits {
+    let limits = Limits {
         max_memory_pages: 2,
         stack_bytes: 16 * 1024,
         budget_us,
+    };
+    if budget_us == 0 {
+        limits.check_without_budget().unwrap()
+    } else {
+        limits.check().unwrap()
     }
 }
 
@@ -531,7 +538,9 @@ fn stack_arity_is_checked_at_install_and_entry() {
         max_memory_pages: 0,
         stack_bytes: STACK,
         budget_us: 0,
-    };
+    }
+    .check_without_budget()
+    .unwrap();
     // 16 (top reserve) + 4 * params + 240 (entry reserve) bytes are needed.
     let fits = ((STACK - 16 - kplug_core::instance::ENTRY_STACK_RESERVE) / 4) as usize;
     for isolation in MODES {

@@ -106,7 +106,9 @@ fn the_host_gets_its_fpu_back() {
             max_memory_pages: 0,
             stack_bytes: 16 * 1024,
             budget_us: 0,
-        };
+        }
+        .check_without_budget()
+        .expect("within the board's limits");
         let mut plugin = Plugin::install(&mut platform, module, limits).expect("installs");
         plugin.link(&mut platform).expect("links");
         let host_control_word = control_word();

@@ -163,16 +163,17 @@ impl TargetArgs {
 /// The limits a plugin is uploaded with.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
-    /// Maximum linear memory, in 64 KiB wasm pages (memory.grow stops there).
+    /// Maximum linear memory, in 64 KiB wasm pages (memory.grow stops there); at most 256.
     #[arg(long, value_name = "PAGES", default_value_t = DEFAULT_MAX_MEMORY_PAGES)]
     pub memory: u32,
 
-    /// Size of the plugin's own stack segment, in bytes.
+    /// Size of the plugin's own stack segment, in bytes: a multiple of 4 from 256 to 1048576,
+    /// large enough for every export's arguments plus 256 bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_STACK_BYTES)]
     pub stack: u32,
 
-    /// Time budget per call, in microseconds: a call that runs longer is preempted and traps
-    /// with `budget exceeded`.
+    /// Time budget per call, in microseconds (1 to 60000000): a call that runs longer is
+    /// preempted and traps with `budget exceeded`.
     #[arg(long = "budget-us", value_name = "US", default_value_t = DEFAULT_BUDGET_US)]
     pub budget_us: u32,
 }

@@ -49,14 +49,16 @@ pub struct CompileLimits {
 }
 
 impl Default for CompileLimits {
+    /// The board's limits, from `plugin_format::limits` (written down once, there).
     fn default() -> CompileLimits {
+        use plugin_format::limits;
         CompileLimits {
-            max_module_bytes: plugin_format::plugin::MAX_MODULE_BYTES as u32,
-            max_functions: 10_000,
-            max_locals: 10_000,
-            max_table: 65_536,
-            max_globals: 10_000,
-            max_code_bytes: 16 << 20,
+            max_module_bytes: limits::MAX_MODULE_BYTES as u32,
+            max_functions: limits::MAX_FUNCTIONS,
+            max_locals: limits::MAX_LOCALS,
+            max_table: limits::MAX_TABLE_ELEMENTS,
+            max_globals: limits::MAX_GLOBALS,
+            max_code_bytes: limits::MAX_CODE_BYTES,
         }
     }
 }

@@ -132,7 +132,12 @@ pub fn measure_module(
         max_memory_pages: MAX_PAGES,
         budget_us: 0,
         ..Limits::default()
-    };
+    }
+    .check_without_budget()
+    .map_err(|error| BenchError::Load {
+        module: name.into(),
+        error: error.to_string(),
+    })?;
     let mut platform = Silicon::new();
     let installs = (repetitions / 10).max(3);
     let mut install = Vec::with_capacity(installs);

@@ -11,7 +11,7 @@
 
 use super::BenchError;
 use super::measure::{Clock, Summary};
-use crate::ldt::{self, Kind, Segment};
+use crate::ldt::{self, Segment, SegmentKind as Kind};
 use core::arch::{asm, global_asm};
 use serde_json::{Value, json};
 

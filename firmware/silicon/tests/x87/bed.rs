@@ -21,7 +21,7 @@
 use kplug_core::compiler::assembler::DynamicLabel;
 use kplug_core::compiler::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};
 use kplug_core::compiler::float::{self, TruncationTraps};
-use kplug_silicon::ldt::{self, Kind, Segment};
+use kplug_silicon::ldt::{self, Segment, SegmentKind as Kind};
 
 /// One case: two operands (a 32-bit operand in the low word).
 #[repr(C)]

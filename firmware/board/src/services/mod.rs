@@ -1,31 +1,38 @@
 //! The firmware's services — the console (COM1) and the host link (COM2) — and the two places
-//! they run: the main loop, and the timer interrupt while a plugin runs (so that a long-running
-//! plugin never silences the board).
+//! they run: the main loop, and the tick hook while the main loop is busy with a plugin request
+//! (compiling, installing or running a plugin), so that no plugin and no upload silences the
+//! board for more than a tick.
 //!
 //! The services live in one static behind a try-lock: the main loop takes it for one pass and
-//! releases it before running a plugin request, so the timer can take it meanwhile. Requests
-//! that need the plugin table are handed back to the main loop (or answered `Busy` when a
-//! plugin is running).
+//! releases it before running a plugin request, so the tick can take it meanwhile. Requests
+//! that need the plugin table are handed back to the main loop (or answered `Busy` while one
+//! runs).
+
+pub mod console;
+pub mod plugins;
 
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use embedded_io::Write;
+use kplug_core::link::{Availability, LinkServer, PluginRequest};
+use kplug_core::service::ServiceFigures;
 use plugin_format::error::RequestError;
-use plugin_format::message::{Event, PluginSummary, Reply, Request};
+use plugin_format::message::{Event, PluginSummary, Reply};
 
-use crate::board::Board;
-use crate::console::Console;
-use crate::hostlink::HostLink;
-use crate::serial::Ports;
+use crate::platform::board::Board;
+use crate::platform::serial::Ports;
+use console::{Console, ConsoleView};
 
 /// Everything the console and host link need.
 pub struct Services {
     pub ports: Ports,
     pub console: Console,
-    pub link: HostLink,
+    /// The host-link server (the core's, as in the harness).
+    pub link: LinkServer,
     pub board: Board,
-    /// The plugin table as of the last plugin request (for `ps` and for `List` while busy).
+    /// The plugin table as of the last plugin request (for `ps`).
     pub plugins: Vec<PluginSummary>,
 }
 
@@ -35,6 +42,18 @@ unsafe impl Sync for Slot {}
 
 static SERVICES: Slot = Slot(UnsafeCell::new(None));
 static TAKEN: AtomicBool = AtomicBool::new(false);
+/// A plugin request is running in the main loop.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Marks the main loop busy with a plugin request (or done with it).
+pub fn set_busy(busy: bool) {
+    BUSY.store(busy, Ordering::SeqCst);
+}
+
+/// Whether the main loop is busy with a plugin request.
+pub fn busy() -> bool {
+    BUSY.load(Ordering::SeqCst)
+}
 
 /// Installs the services. Call once, before interrupts can run them.
 pub fn install(services: Services) {
@@ -53,25 +72,24 @@ fn with_services<R>(f: impl FnOnce(&mut Option<Services>) -> R) -> Option<R> {
     Some(result)
 }
 
-/// A plugin request handed to the main loop: its sequence number and the request.
-pub type Deferred = (u32, Request);
-
-/// One pass over both ports. With `plugins_available`, returns the first plugin request found
+/// One pass over both ports. With `plugins` available, returns the first plugin request found
 /// (leaving later input unread); otherwise plugin requests are answered `Busy`.
 /// Returns `None` if the services are in use elsewhere.
-pub fn poll(plugins_available: bool) -> Option<Option<Deferred>> {
+pub fn poll(plugins: Availability) -> Option<Option<PluginRequest>> {
     with_services(|slot| {
         let services = slot.as_mut()?;
-        services.poll(plugins_available)
+        services.poll(plugins)
     })
 }
 
-/// Sends the answer to a deferred request, then `events`, and records the plugin summaries.
+/// Sends a plugin request's events, then its answer, and records the plugin summaries and the
+/// service's figures.
 pub fn complete(
     seq: u32,
     result: Result<Reply, RequestError>,
     events: Vec<Event>,
     plugins: Vec<PluginSummary>,
+    figures: ServiceFigures,
 ) {
     // The main loop is the only other user, and it is the caller: the lock is free unless the
     // timer holds it right now, so retry until it does not.
@@ -81,13 +99,13 @@ pub fn complete(
             if let (Some(services), Some((result, events, plugins))) =
                 (slot.as_mut(), payload.take())
             {
-                // Events first: a client that stops reading at the response has them all.
-                for event in events {
-                    services.link.send_event(&mut services.ports.link_tx, event);
-                }
+                let link_tx = &mut services.ports.link_tx;
+                let mut out = |frame: &[u8]| {
+                    let _ = link_tx.write_all(frame);
+                };
                 services
                     .link
-                    .respond(&mut services.ports.link_tx, seq, result);
+                    .complete(&mut out, seq, result, events, figures);
                 services.plugins = plugins;
             }
         });
@@ -105,24 +123,29 @@ pub fn input_pending() -> bool {
 }
 
 impl Services {
-    fn poll(&mut self, plugins_available: bool) -> Option<Deferred> {
+    fn poll(&mut self, plugins: Availability) -> Option<PluginRequest> {
         while let Some(byte) = self.ports.console_rx.dequeue() {
-            self.console
-                .feed(byte, &mut self.ports.console_tx, &self.board, &self.plugins);
+            let stats = self.link.stats(self.board.platform_stats());
+            let view = ConsoleView {
+                board: &self.board,
+                stats: &stats,
+                plugins: &self.plugins,
+                busy: busy(),
+            };
+            self.console.feed(byte, &mut self.ports.console_tx, &view);
         }
+        let link_tx = &mut self.ports.link_tx;
+        let mut out = |frame: &[u8]| {
+            let _ = link_tx.write_all(frame);
+        };
         let mut deferred = None;
         while deferred.is_none() {
             let Some(byte) = self.ports.link_rx.dequeue() else {
                 break;
             };
-            deferred = self.link.feed(
-                byte,
-                &mut self.ports.link_tx,
-                &self.board,
-                plugins_available,
-            );
+            deferred = self.link.feed(byte, &mut self.board, &mut out, plugins);
         }
-        self.link.stream_logs(&mut self.ports.link_tx);
+        self.link.stream_logs(&mut self.board, &mut out);
         deferred
     }
 }

@@ -15,30 +15,30 @@
 //! found limits unenforced, or software mode was forced) they span 4 GiB and the generated code
 //! checks every access itself.
 
-mod ldt;
-mod switch;
-
 use alloc::alloc::{Layout, alloc_zeroed, dealloc};
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use kplug_core::Isolation;
 use kplug_core::abi::{ContextHeader, FarPointer};
 use kplug_core::compiler::Fault;
 use kplug_core::error::PlatformError;
-use kplug_core::instance::{Abort, InstallRequest, Platform, RawFault, Regions, Run, Selectors};
-use plugin_format::symbols::Symbol;
-use plugin_format::trap::Registers;
+use kplug_core::instance::{
+    Abort, Gate, InstallRequest, Platform, RawFault, Regions, Run, Selectors,
+};
+use kplug_core::segments;
+use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
+use plugin_format::trap::{Registers, TrapKind};
 
-use crate::gdt::GdtLoaded;
-use crate::idt::TrapFrame;
-use ldt::{Ldt, ldt_selector};
-use switch::{EntryRegisters, GROW_GATE_ID, STATUS_RETURNED};
+use crate::arch::gdt::GdtLoaded;
+use crate::arch::idt::TrapFrame;
+use crate::arch::ldt::{self, Ldt, ldt_selector};
+use crate::arch::switch::{self, EntryRegisters, GROW_GATE_ID, STATUS_RETURNED};
 
 /// Most plugins loaded at once (one GDT slot each).
-pub const MAX_PLUGINS: usize = 16;
-/// Most imports one plugin may link.
-pub const MAX_IMPORTS: usize = 64;
+pub const MAX_PLUGINS: usize = plugin_format::limits::MAX_PLUGINS;
+/// Most imports one plugin may link (one LDT gate each).
+const MAX_IMPORTS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The ring-0 stack used while a plugin runs (gates, exceptions, interrupts, and the services
 /// the timer runs meanwhile).
 const KERNEL_STACK_BYTES: usize = 64 * 1024;
@@ -87,9 +87,6 @@ pub struct Handle {
     isolation: Isolation,
 }
 
-/// Plugin descriptor slots (GDT LDT slots) in use, for the leak checks in `Stats`.
-pub static SLOTS_IN_USE: AtomicU32 = AtomicU32::new(0);
-
 /// The board's [`Platform`].
 pub struct BoardPlatform {
     slots: [bool; MAX_PLUGINS],
@@ -99,18 +96,11 @@ pub struct BoardPlatform {
 impl BoardPlatform {
     /// The platform; takes the GDT token, since it installs LDT descriptors.
     pub fn new(gdt: GdtLoaded) -> BoardPlatform {
+        switch::set_gate_dispatch(gate_dispatch);
         BoardPlatform {
             slots: [false; MAX_PLUGINS],
             gdt,
         }
-    }
-}
-
-fn data_descriptor(isolation: Isolation, base: u32, bytes: u32) -> u64 {
-    match isolation {
-        Isolation::Software => ldt::unlimited_data_segment(base),
-        Isolation::Hardware if bytes == 0 => ldt::empty_data_segment(base),
-        Isolation::Hardware => ldt::data_segment(base, bytes),
     }
 }
 
@@ -134,23 +124,18 @@ unsafe impl Platform for BoardPlatform {
         let memory = Region::allocate(request.memory_max_bytes)?;
         let stack = Region::allocate(request.stack_bytes)?;
         let context = Region::allocate(request.context_bytes)?;
+        let regions = Regions {
+            code: code.pointer,
+            memory: memory.pointer,
+            stack: stack.pointer,
+            context: context.pointer,
+        };
+        let segments = segments::plugin_segments(request, &regions);
         let mut ldt = Ldt::new(MAX_IMPORTS);
-        ldt.set(
-            ldt::CODE_INDEX,
-            ldt::code_segment(code.address(), request.code_bytes),
-        );
-        ldt.set(
-            ldt::DATA_INDEX,
-            data_descriptor(request.isolation, memory.address(), request.memory_bytes),
-        );
-        ldt.set(
-            ldt::STACK_INDEX,
-            data_descriptor(request.isolation, stack.address(), request.stack_bytes),
-        );
-        ldt.set(
-            ldt::CONTEXT_INDEX,
-            ldt::data_segment(context.address(), request.context_bytes),
-        );
+        ldt.set(ldt::CODE_INDEX, ldt::descriptor(&segments.code));
+        ldt.set(ldt::DATA_INDEX, ldt::descriptor(&segments.data));
+        ldt.set(ldt::STACK_INDEX, ldt::descriptor(&segments.stack));
+        ldt.set(ldt::CONTEXT_INDEX, ldt::descriptor(&segments.context));
         ldt.set(
             ldt::EXIT_GATE_INDEX,
             ldt::call_gate(switch::exit_handler(), 0),
@@ -161,15 +146,8 @@ unsafe impl Platform for BoardPlatform {
             ldt::GROW_GATE_INDEX,
             ldt::call_gate(grow_handler, grow_parameters),
         );
-        crate::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
+        crate::arch::gdt::set_ldt(&self.gdt, slot, ldt::ldt_descriptor(ldt.base(), ldt.len()));
         self.slots[slot] = true;
-        SLOTS_IN_USE.fetch_add(1, Ordering::Relaxed);
-        let regions = Regions {
-            code: code.pointer,
-            memory: memory.pointer,
-            stack: stack.pointer,
-            context: context.pointer,
-        };
         let selectors = Selectors {
             code: ldt_selector(ldt::CODE_INDEX).bits(),
             data: ldt_selector(ldt::DATA_INDEX).bits(),
@@ -190,6 +168,10 @@ unsafe impl Platform for BoardPlatform {
         Ok((handle, regions, selectors))
     }
 
+    fn descriptor_slots_in_use(&self) -> u32 {
+        self.slots.iter().filter(|used| **used).count() as u32
+    }
+
     fn seal(&mut self, _handle: &mut Handle) -> Result<(), PlatformError> {
         // Without paging there is nothing to make read-only: the code segment is execute/read
         // and no DPL-3 writable segment covers it.
@@ -197,9 +179,8 @@ unsafe impl Platform for BoardPlatform {
     }
 
     fn uninstall(&mut self, handle: Handle) {
-        crate::gdt::set_ldt(&self.gdt, handle.slot, 0);
+        crate::arch::gdt::set_ldt(&self.gdt, handle.slot, 0);
         self.slots[handle.slot] = false;
-        SLOTS_IN_USE.fetch_sub(1, Ordering::Relaxed);
         // Dropping the handle frees the LDT and every region.
     }
 
@@ -234,7 +215,11 @@ unsafe impl Platform for BoardPlatform {
         }
         handle.ldt.set(
             ldt::DATA_INDEX,
-            data_descriptor(handle.isolation, handle.memory.address(), bytes),
+            ldt::descriptor(&segments::data_segment(
+                handle.isolation,
+                handle.memory.address(),
+                bytes,
+            )),
         );
         Ok(handle.memory.pointer)
     }
@@ -249,18 +234,20 @@ unsafe impl Platform for BoardPlatform {
             stack_pointer: header.plugin_esp,
             code_selector: u32::from(run.selectors.code),
         };
-        let budget_cycles = u64::from(run.budget_us) * crate::time::tsc_hz() / 1_000_000;
+        let budget_cycles = run.budget.map_or(0, |budget| {
+            u64::from(budget.micros()) * crate::platform::timer::tsc_hz() / 1_000_000
+        });
         let current = Current {
-            run: run as *mut Run<'_> as *mut Run<'static>,
+            run: (run as *mut Run<'_>).cast::<Run<'static>>(),
             platform: self,
             handle,
         };
         // SAFETY: single core; the invocation state is only read by ring-0 code entered from
         // this plugin (gates, exceptions, the timer), which runs while `enter` is suspended.
         unsafe { *RUNNING.0.get() = Some(current) };
-        crate::gdt::load_ldt(&self.gdt, handle.slot);
-        crate::gdt::set_kernel_stack(&self.gdt, kernel_stack_top());
-        let start = crate::cpu::rdtsc();
+        crate::arch::gdt::load_ldt(&self.gdt, handle.slot);
+        crate::arch::gdt::set_kernel_stack(&self.gdt, kernel_stack_top());
+        let start = crate::arch::cpu::rdtsc();
         DEADLINE.store(
             if budget_cycles == 0 {
                 0
@@ -275,24 +262,14 @@ unsafe impl Platform for BoardPlatform {
         let outcome = unsafe { switch::kplug_enter_plugin(&registers) };
         DEADLINE.store(0, Ordering::SeqCst);
         // SAFETY: as above; the plugin is no longer running.
-        let finished = unsafe { (*RUNNING.0.get()).take() };
-        drop(finished);
-        crate::gdt::unload_ldt(&self.gdt);
+        unsafe { *RUNNING.0.get() = None };
+        crate::arch::gdt::unload_ldt(&self.gdt);
         let status = (outcome >> 32) as u32;
         if status == STATUS_RETURNED {
             Ok(outcome as u32)
         } else {
             // SAFETY: single core; written by the abort path before it returned here.
-            Err(
-                unsafe { (*ABORT.0.get()).take() }.unwrap_or(Abort::Fault(RawFault {
-                    eip: 0,
-                    fault: Fault::Exception {
-                        vector: 255,
-                        error_code: None,
-                    },
-                    registers: None,
-                })),
-            )
+            Err(unsafe { (*ABORT.0.get()).take() }.unwrap_or(Abort::UNKNOWN))
         }
     }
 }
@@ -339,48 +316,49 @@ extern "C" fn gate_dispatch(id: u32, frame: *const u32) -> u64 {
     };
     // SAFETY: as above.
     let run = unsafe { &mut *current.run };
-    let Some((_, parameters)) = switch::GATE_PARAMETERS.iter().find(|(gate, _)| *gate == id) else {
-        return 1 << 32;
+    let gate = if id == GROW_GATE_ID {
+        Gate::Grow
+    } else {
+        Gate::Symbol(id as u16)
     };
-    let count = usize::from(*parameters);
-    let mut args = [0u32; 8];
-    for (index, arg) in args.iter_mut().take(count).enumerate() {
+    // SAFETY: frame[0] is the EIP after the plugin's far call.
+    let return_eip = || unsafe { frame.read() };
+    let abort = |record| {
+        // SAFETY: single core; the only other writer is the abort path of a fault in this same
+        // plugin, which cannot run while the plugin is inside this gate, and `enter` is
+        // suspended.
+        unsafe { *ABORT.0.get() = Some(Abort::Trap(record)) };
+        1 << 32
+    };
+    // The stub popped exactly its symbol's parameter count (the gate copied that many dwords):
+    // `switch::gate_parameters` and the linked symbol come from the same table.
+    let target = run
+        .resolve(gate)
+        .filter(|target| Some(target.parameters()) == switch::gate_parameters(id));
+    let Some(target) = target else {
+        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
+    };
+    let count = target.parameters();
+    let mut args = [0u32; MAX_SYMBOL_PARAMS];
+    let Some(args) = args.get_mut(..count) else {
+        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
+    };
+    for (index, arg) in args.iter_mut().enumerate() {
         // SAFETY: the call gate copied `count` dwords after EIP and CS (Intel SDM vol. 3A,
         // 5.8.5); argument 0 was pushed first, so it is the deepest.
         *arg = unsafe { frame.add(2 + count - 1 - index).read() };
     }
-    let result = if id == GROW_GATE_ID {
-        // SAFETY: as above.
-        let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
-        Ok(run.grow(args[0], &mut |bytes| platform.resize_memory(handle, bytes)))
-    } else {
-        run.import_symbol(id as u16, &args[..count])
-            .map_err(|_| Fault::Import)
-    };
-    // The timer only preempts code at CPL 3; a plugin that spends its time in gates is caught
-    // here, when the gate returns to it.
-    let result = result.and_then(|value| {
-        if budget_exhausted() {
-            Err(Fault::Budget)
-        } else {
-            Ok(value)
-        }
-    });
-    match result {
+    // SAFETY: as above.
+    let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
+    match run.gate(
+        target,
+        args,
+        return_eip,
+        |bytes| platform.resize_memory(handle, bytes),
+        budget_exhausted,
+    ) {
         Ok(value) => u64::from(value),
-        Err(fault) => {
-            // SAFETY: frame[0] is the EIP after the plugin's far call; one byte back is inside
-            // the call instruction, which the source map attributes to the calling operator.
-            let return_eip = unsafe { frame.read() };
-            let record = run
-                .module
-                .trap_record(return_eip.wrapping_sub(1), fault, None);
-            // SAFETY: single core; the only other writer is the abort path of a fault in this
-            // same plugin, which cannot run while the plugin is inside this gate, and `enter`
-            // is suspended.
-            unsafe { *ABORT.0.get() = Some(Abort::Trap(record)) };
-            1 << 32
-        }
+        Err(record) => abort(record),
     }
 }
 
@@ -415,8 +393,16 @@ pub fn abort_from_user(frame: &TrapFrame, fault: Fault) -> ! {
     unsafe { switch::kplug_abort_to_host() }
 }
 
+/// The tick's part in isolation: a plugin interrupted at CPL 3 past its budget is aborted
+/// (never returns then: `enter` returns the abort).
+pub fn on_tick(frame: &TrapFrame) {
+    if frame.interrupted_user_code() && plugin_running() && budget_exhausted() {
+        abort_from_user(frame, Fault::Budget);
+    }
+}
+
 /// Whether the running invocation has used up its budget (checked by the timer interrupt).
 pub fn budget_exhausted() -> bool {
     let deadline = DEADLINE.load(Ordering::SeqCst);
-    deadline != 0 && crate::cpu::rdtsc() >= deadline
+    deadline != 0 && crate::arch::cpu::rdtsc() >= deadline
 }

@@ -19,6 +19,18 @@ pub const LINK_RX_BYTES: usize = 16 * 1024;
 pub struct RxProducers {
     pub console: Producer<'static, u8, CONSOLE_RX_BYTES>,
     pub link: Producer<'static, u8, LINK_RX_BYTES>,
+    /// Bytes dropped because a receive ring was full.
+    pub overruns: u32,
+}
+
+/// Bytes dropped so far because a receive ring was full.
+pub fn rx_overruns() -> u32 {
+    critical_section::with(|cs| {
+        RX_PRODUCERS
+            .borrow_ref(cs)
+            .as_ref()
+            .map_or(0, |producers| producers.overruns)
+    })
 }
 
 /// Owned by the IRQ handlers; `None` until `init`.
@@ -44,13 +56,15 @@ pub fn init() -> Ports {
     static mut CONSOLE_QUEUE: Queue<u8, CONSOLE_RX_BYTES> = Queue::new();
     static mut LINK_QUEUE: Queue<u8, LINK_RX_BYTES> = Queue::new();
     // SAFETY: `init` runs once (from `kernel_main`), so these are the only references ever made.
-    let (console_producer, console_rx) = unsafe { (*&raw mut CONSOLE_QUEUE).split() };
+    let (console_producer, console_rx) =
+        unsafe { &mut *core::ptr::addr_of_mut!(CONSOLE_QUEUE) }.split();
     // SAFETY: as above.
-    let (link_producer, link_rx) = unsafe { (*&raw mut LINK_QUEUE).split() };
+    let (link_producer, link_rx) = unsafe { &mut *core::ptr::addr_of_mut!(LINK_QUEUE) }.split();
     critical_section::with(|cs| {
         RX_PRODUCERS.borrow_ref_mut(cs).replace(RxProducers {
             console: console_producer,
             link: link_producer,
+            overruns: 0,
         });
     });
     let mut console_tx = uart(COM1_BASE);

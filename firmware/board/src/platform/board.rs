@@ -1,10 +1,13 @@
 //! What the firmware knows about the board it booted on: identity, RAM, CPU, TSC rate and the
 //! isolation mode chosen by the boot probe.
 
+#![forbid(unsafe_code)]
+
 use alloc::string::{String, ToString};
 
+use kplug_core::link::{LinkControl, PlatformStats};
 use plugin_format::config::BoardConfig;
-use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOutcome, Stats};
+use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOutcome};
 
 /// The board's identity and boot-time findings.
 pub struct Board {
@@ -57,21 +60,37 @@ impl Board {
             ram_bytes: self.ram_bytes,
             cpu: self.cpu.clone(),
             tsc_hz: self.tsc_hz,
-            uptime_ms: crate::irq::uptime_ms(),
+            uptime_ms: crate::platform::timer::uptime_ms(),
             isolation: self.isolation(),
             probe: self.probe(),
         }
     }
 
-    /// Link, receive, heap and log counters.
-    pub fn stats(&self) -> Stats {
-        let mut stats = crate::hostlink::counters();
-        stats.rx_overruns = crate::irq::RX_OVERRUNS.load(core::sync::atomic::Ordering::Relaxed);
-        stats.heap_used = crate::heap::used();
-        stats.heap_free = crate::heap::free();
-        stats.log_dropped = crate::log::DROPPED.load(core::sync::atomic::Ordering::Relaxed);
-        stats.descriptor_slots =
-            crate::isolation::SLOTS_IN_USE.load(core::sync::atomic::Ordering::Relaxed);
-        stats
+    /// Receive, heap and log figures.
+    pub fn platform_stats(&self) -> PlatformStats {
+        PlatformStats {
+            rx_overruns: crate::platform::serial::rx_overruns(),
+            heap_used: crate::platform::heap::used(),
+            heap_free: crate::platform::heap::free(),
+            log_dropped: crate::platform::log::dropped(),
+        }
+    }
+}
+
+impl LinkControl for Board {
+    fn info(&self) -> BoardInfo {
+        Board::info(self)
+    }
+
+    fn platform_stats(&self) -> PlatformStats {
+        Board::platform_stats(self)
+    }
+
+    fn rewind_log(&mut self) {
+        crate::platform::log::rewind();
+    }
+
+    fn take_log(&mut self, max: usize) -> alloc::vec::Vec<u8> {
+        crate::platform::log::take_unsent(max)
     }
 }

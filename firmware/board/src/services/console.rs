@@ -5,11 +5,26 @@
 //! DEL erase, Ctrl-C and Ctrl-U discard the line, ANSI escape sequences (arrow keys) are
 //! skipped, and every other byte is ignored.
 
+#![forbid(unsafe_code)]
+
 use embedded_io::Write;
 
-use plugin_format::message::{PluginState, PluginSummary};
+use plugin_format::message::{PluginState, PluginSummary, Stats};
 
-use crate::board::Board;
+use crate::platform::board::Board;
+
+/// What the console's commands show.
+pub struct ConsoleView<'a> {
+    /// The board's identity.
+    pub board: &'a Board,
+    /// The link, heap, log and plugin-output counters.
+    pub stats: &'a Stats,
+    /// The plugin table as of the last plugin request.
+    pub plugins: &'a [PluginSummary],
+    /// Whether the main loop is busy with a plugin request (the console is then served from the
+    /// tick).
+    pub busy: bool,
+}
 
 /// Longest command line accepted.
 pub const LINE_MAX: usize = 120;
@@ -58,13 +73,7 @@ impl Console {
     }
 
     /// Handles one received byte.
-    pub fn feed(
-        &mut self,
-        byte: u8,
-        out: &mut impl Write,
-        board: &Board,
-        plugins: &[PluginSummary],
-    ) {
+    pub fn feed(&mut self, byte: u8, out: &mut impl Write, view: &ConsoleView<'_>) {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
         match self.escape {
             Escape::Started => {
@@ -91,7 +100,7 @@ impl Console {
                     let _ = write!(out, "line too long (at most {LINE_MAX} characters)\r\n");
                 } else {
                     let line = core::mem::take(&mut self.line);
-                    execute(line.trim(), out, board, plugins);
+                    execute(line.trim(), out, view);
                 }
                 self.line.clear();
                 self.overflowed = false;
@@ -131,12 +140,18 @@ const COMMANDS: &[(&str, &str)] = &[
     ("stats", "host-link and receive counters"),
     (
         "ps",
-        "loaded plugins: state, code, memory, calls, traps, last result",
+        "the plugin service's state; loaded plugins: state, code, memory, calls, traps, last result",
     ),
     ("reboot", "reset the board"),
 ];
 
-fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSummary]) {
+fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) {
+    let ConsoleView {
+        board,
+        stats,
+        plugins,
+        busy,
+    } = *view;
     let mut words = line.split_ascii_whitespace();
     let Some(command) = words.next() else { return };
     match command {
@@ -163,33 +178,46 @@ fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSum
             );
         }
         "uptime" => {
-            let ms = crate::irq::uptime_ms();
+            let ms = crate::platform::timer::uptime_ms();
             let _ = write!(out, "up {}.{:03} s\r\n", ms / 1000, ms % 1000);
         }
         "mem" => {
             let _ = write!(
                 out,
                 "heap used {} bytes, free {} bytes\r\n",
-                crate::heap::used(),
-                crate::heap::free()
+                crate::platform::heap::used(),
+                crate::platform::heap::free()
             );
         }
         "stats" => {
-            let stats = board.stats();
             let _ = write!(
                 out,
-                "frames ok {}, bad crc {}, bad cobs {}, oversized {}, undecodable {}, rx overruns {}, log dropped {}, descriptor slots {}\r\n",
+                "frames ok {}, bad crc {}, bad cobs {}, truncated {}, oversized {}, undecodable {}, \
+                 responses too large {}, rx overruns {}, log dropped {}, output dropped {}, \
+                 descriptor slots {}\r\n",
                 stats.frames_ok,
                 stats.bad_crc,
                 stats.bad_cobs,
+                stats.truncated,
                 stats.oversized,
                 stats.undecodable,
+                stats.responses_too_large,
                 stats.rx_overruns,
                 stats.log_dropped,
+                stats.output_dropped,
                 stats.descriptor_slots
             );
         }
         "ps" => {
+            let _ = write!(
+                out,
+                "plugin service: {}\r\n",
+                if busy {
+                    "busy (a plugin request is running; this console is served from the tick)"
+                } else {
+                    "idle"
+                }
+            );
             if plugins.is_empty() {
                 let _ = out.write_all(b"no plugins loaded\r\n");
             }
@@ -233,7 +261,7 @@ fn execute(line: &str, out: &mut impl Write, board: &Board, plugins: &[PluginSum
         "reboot" => {
             let _ = out.write_all(b"rebooting\r\n");
             let _ = out.flush();
-            crate::cpu::reset();
+            crate::arch::cpu::reset();
         }
         unknown => {
             let _ = write!(out, "unknown command '{unknown}'; type 'help'\r\n");

@@ -26,7 +26,7 @@ pub const PROBE_DATA: SegmentSelector = SegmentSelector::new(4, Ring::Ring0);
 
 /// GDT index of the first plugin LDT descriptor; plugin slot `n` uses index `FIRST_LDT_SLOT + n`.
 const FIRST_LDT_SLOT: usize = 5;
-const GDT_ENTRIES: usize = FIRST_LDT_SLOT + crate::isolation::MAX_PLUGINS;
+const GDT_ENTRIES: usize = FIRST_LDT_SLOT + plugin_format::limits::MAX_PLUGINS;
 
 /// A descriptor table the firmware writes before loading it and then only through `set`.
 struct Table<const N: usize>(UnsafeCell<[u64; N]>);
@@ -130,7 +130,7 @@ fn ldt_selector(slot: usize) -> SegmentSelector {
 
 /// Installs (or with 0, clears) the LDT descriptor of plugin slot `slot`.
 pub fn set_ldt(_: &GdtLoaded, slot: usize, descriptor: u64) {
-    crate::cpu::without_interrupts(|| {
+    crate::arch::cpu::without_interrupts(|| {
         // SAFETY: single-core, interrupts off; the index is bounds-checked by the array access.
         unsafe { (*GDT.0.get())[FIRST_LDT_SLOT + slot] = descriptor };
     });

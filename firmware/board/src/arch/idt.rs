@@ -1,8 +1,8 @@
 //! The interrupt descriptor table, the entry stubs of all 48 vectors, and the trap frame.
 //!
-//! Every stub pushes a uniform [`TrapFrame`] and calls [`dispatch`]: exceptions 0-31 (a firmware
-//! fault prints the frame on COM1 and reboots; a probe fault resumes, see `probe.rs`) and the
-//! PIC's IRQs at 32-47. Vectors 8, 10-14 and 17 push an error code (Intel SDM vol. 3A, 6.13
+//! Every stub pushes a uniform [`TrapFrame`] and calls the [`Handlers`] the platform registered
+//! at [`init`]: its exception handler for vectors 0-31 (the trap path, `platform/trap.rs`) and
+//! its IRQ handler for the PIC's IRQs at 32-47. Vectors 8, 10-14 and 17 push an error code (Intel SDM vol. 3A, 6.13
 //! "Error Code"); the others push a zero so that the frame has one shape.
 
 use core::arch::global_asm;
@@ -12,7 +12,7 @@ use x86::Ring;
 use x86::dtables::DescriptorTablePointer;
 use x86::segmentation::{BuildDescriptor, Descriptor, DescriptorBuilder, GateDescriptorBuilder};
 
-use crate::gdt::{GdtLoaded, KERNEL_CODE};
+use crate::arch::gdt::{GdtLoaded, KERNEL_CODE};
 
 /// First vector of the remapped PIC's IRQs.
 pub const IRQ_BASE: u8 = board_support::pic::PIC1_OFFSET;
@@ -50,7 +50,7 @@ pub struct TrapFrame {
 
 impl TrapFrame {
     /// Whether the interrupted code ran at CPL 3.
-    pub fn from_user(&self) -> bool {
+    pub fn interrupted_user_code(&self) -> bool {
         self.cs & 3 == 3
     }
 }
@@ -102,7 +102,7 @@ global_asm!(
     "    popal",
     "    addl $8, %esp",
     "    iretl",
-    data = const crate::gdt::KERNEL_DATA.bits(),
+    data = const crate::arch::gdt::KERNEL_DATA.bits(),
     dispatch = sym dispatch_entry,
     options(att_syntax),
 );
@@ -130,8 +130,25 @@ static IDT: Idt = Idt(UnsafeCell::new([0; IDT_ENTRIES]));
 /// Proof that the IDT is loaded: the PIC may be unmasked and interrupts enabled only after.
 pub struct IdtLoaded(());
 
-/// Fills the IDT with interrupt gates (IF cleared on entry) to the stubs and loads it.
-pub fn init(_: &GdtLoaded) -> IdtLoaded {
+/// What the layer above does on each vector.
+#[derive(Clone, Copy)]
+pub struct Handlers {
+    /// Exceptions 0-31.
+    pub exception: fn(&mut TrapFrame),
+    /// The PIC's IRQ `n` (0-15).
+    pub irq: fn(u8, &mut TrapFrame),
+}
+
+struct HandlerCell(UnsafeCell<Option<Handlers>>);
+// SAFETY: written once by `init`, before `lidt`, on a single core; only read afterwards.
+unsafe impl Sync for HandlerCell {}
+static HANDLERS: HandlerCell = HandlerCell(UnsafeCell::new(None));
+
+/// Fills the IDT with interrupt gates (IF cleared on entry) to the stubs, registers `handlers`
+/// and loads it.
+pub fn init(_: &GdtLoaded, handlers: Handlers) -> IdtLoaded {
+    // SAFETY: single-core init, before `lidt`: no vector can read the cell yet.
+    unsafe { *HANDLERS.0.get() = Some(handlers) };
     // SAFETY: single-core init, before `lidt`; nothing else references the table yet.
     let table = unsafe { &mut *IDT.0.get() };
     for vector in 0..STUB_COUNT {
@@ -174,10 +191,14 @@ pub fn init(_: &GdtLoaded) -> IdtLoaded {
 }
 
 extern "C" fn dispatch_entry(frame: &mut TrapFrame) {
+    // SAFETY: written before `lidt` (see `init`), only read here.
+    let Some(handlers) = (unsafe { *HANDLERS.0.get() }) else {
+        return;
+    };
     let vector = frame.vector as u8;
     if vector >= IRQ_BASE {
-        crate::irq::dispatch(vector - IRQ_BASE, frame);
+        (handlers.irq)(vector - IRQ_BASE, frame);
     } else {
-        crate::fault::exception(frame);
+        (handlers.exception)(frame);
     }
 }

@@ -1,4 +1,5 @@
-//! Time: the TSC, calibrated against the PIT at boot, and the millisecond tick.
+//! Time: the millisecond tick (PIT channel 0, counted by the tick interrupt through [`tick`]) and
+//! the TSC, calibrated against PIT channel 2 at boot.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +13,18 @@ const CALIBRATION_PIT_TICKS: u16 = 11_932;
 const CALIBRATION_WINDOWS: usize = 5;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+/// PIT ticks since the timer started (1 kHz).
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one PIT tick (called by the tick interrupt).
+pub fn tick() {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Milliseconds since the timer started.
+pub fn uptime_ms() -> u64 {
+    TICKS.load(Ordering::Relaxed)
+}
 
 /// Measures the TSC rate against PIT channel 2 (polled, so it works before interrupts are on):
 /// the median of several windows, each measured from the PIT's latched count.
@@ -20,7 +33,7 @@ pub fn calibrate_tsc() -> u64 {
     let mut pit = Pit8254::new(unsafe { X86Ports::new() });
     let mut rates = [0u64; CALIBRATION_WINDOWS];
     for rate in &mut rates {
-        *rate = pit.measure_tsc_hz_latched(CALIBRATION_PIT_TICKS, crate::cpu::rdtsc);
+        *rate = pit.measure_tsc_hz_latched(CALIBRATION_PIT_TICKS, crate::arch::cpu::rdtsc);
     }
     rates.sort_unstable();
     let hz = rates[CALIBRATION_WINDOWS / 2];
@@ -43,5 +56,5 @@ pub fn cycles_to_us(cycles: u64) -> u64 {
 
 /// Microseconds since the TSC started (power-on), from the calibrated rate.
 pub fn now_us() -> u64 {
-    cycles_to_us(crate::cpu::rdtsc())
+    cycles_to_us(crate::arch::cpu::rdtsc())
 }

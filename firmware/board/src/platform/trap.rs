@@ -1,9 +1,27 @@
-//! CPU exceptions. A fault in the firmware itself prints the vector, error code, EIP and
-//! registers on COM1 and reboots the board; the boot probe's expected #GP resumes (`probe.rs`).
+//! The trap path: every CPU exception (vectors 0-31) arrives here, registered with the IDT.
+//!
+//! ```text
+//! CPU exception -> arch/idt.rs stub (uniform TrapFrame) -> exception() here:
+//!   the boot probe's #GP?          -> arch/probe.rs resumes after the probing load
+//!   raised at CPL 3 by a plugin?   -> Fault::from_exception (kplug_core::trap: error code only
+//!                                     for the vectors that push one)
+//!                                  -> isolation::abort_from_user: RawFault {eip, fault,
+//!                                     registers} becomes the invocation's Abort, and the CPU
+//!                                     leaves through arch/switch.rs's kplug_abort_to_host
+//!                                  -> Platform::enter returns it -> kplug_core::trap::record:
+//!                                     the TrapRecord (wasm function, byte offset, kind)
+//!   anything else (a firmware bug) -> the frame on COM1, and a reboot
+//! ```
+//!
+//! The other two ways an invocation ends early join the same path: the tick past the budget
+//! (`isolation::on_tick`, `Fault::Budget`), and an import that refuses its arguments
+//! (`isolation::gate_dispatch` -> `Run::gate` -> `Abort::Trap`).
+
+#![forbid(unsafe_code)]
 
 use embedded_io::Write;
 
-use crate::idt::TrapFrame;
+use crate::arch::idt::TrapFrame;
 
 /// Names of the architectural exceptions (Intel SDM vol. 3A, table 6-1).
 const EXCEPTION_NAMES: [&str; 32] = [
@@ -49,31 +67,22 @@ pub fn exception_name(vector: u32) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// Whether exception `vector` pushes an error code (Intel SDM vol. 3A, 6.13).
-fn has_error_code(vector: u32) -> bool {
-    matches!(vector, 8 | 10..=14 | 17)
-}
-
-/// Handles exception `frame.vector`.
+/// Handles exception `frame.vector` (registered with the IDT; runs with interrupts off).
 pub fn exception(frame: &mut TrapFrame) {
-    if crate::probe::recover(frame) {
+    if crate::arch::probe::recover(frame) {
         return;
     }
-    if frame.from_user() && crate::isolation::plugin_running() {
+    if frame.interrupted_user_code() && crate::platform::isolation::plugin_running() {
         // Every exception a plugin raises at CPL 3 ends that invocation, never the firmware.
-        let error_code = has_error_code(frame.vector).then_some(frame.error_code);
-        let fault = kplug_core::Fault::Exception {
-            vector: frame.vector as u8,
-            error_code,
-        };
-        crate::isolation::abort_from_user(frame, fault);
+        let fault = kplug_core::Fault::from_exception(frame.vector as u8, frame.error_code);
+        crate::platform::isolation::abort_from_user(frame, fault);
     }
     firmware_fault(frame);
 }
 
 /// Prints the frame on the console and reboots.
 fn firmware_fault(frame: &TrapFrame) -> ! {
-    let mut console = crate::serial::panic_console();
+    let mut console = crate::platform::serial::panic_console();
     let _ = write!(
         console,
         "\r\n*** FIRMWARE FAULT: vector {} ({}) error code {:#x} at EIP {:#010x}\r\n\
@@ -100,5 +109,5 @@ fn firmware_fault(frame: &TrapFrame) -> ! {
         frame.gs & 0xFFFF,
         frame.eflags,
     );
-    crate::cpu::reset()
+    crate::arch::cpu::reset()
 }

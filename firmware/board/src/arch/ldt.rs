@@ -5,6 +5,8 @@
 //! Each LDT is reached through its own descriptor in the GDT (slots [`FIRST_LDT_SLOT`]..), so
 //! switching plugins is one `lldt`.
 
+#![forbid(unsafe_code)]
+
 use alloc::boxed::Box;
 use alloc::vec;
 
@@ -14,7 +16,9 @@ use x86::segmentation::{
     GateDescriptorBuilder, LdtDescriptorBuilder, SegmentDescriptorBuilder, SegmentSelector,
 };
 
-use crate::gdt::KERNEL_CODE;
+use kplug_core::segments::{Segment, SegmentKind};
+
+use crate::arch::gdt::KERNEL_CODE;
 
 /// LDT index of the plugin's code segment.
 pub const CODE_INDEX: u16 = 0;
@@ -37,54 +41,38 @@ pub const fn ldt_selector(index: u16) -> SegmentSelector {
     SegmentSelector::from_raw((index << 3) | 0b100 | 3)
 }
 
-/// Builds DPL-3 descriptors.
-pub fn code_segment(base: u32, bytes: u32) -> u64 {
-    let descriptor: Descriptor = DescriptorBuilder::code_descriptor(
-        base,
-        bytes.saturating_sub(1),
-        CodeSegmentType::ExecuteRead,
-    )
-    .present()
-    .dpl(Ring::Ring3)
-    .db()
-    .finish();
-    descriptor.as_u64()
-}
-
-/// A DPL-3 read/write data segment of `bytes` bytes (byte granular up to 1 MiB, page granular
-/// above, which rounds the limit up to a 4 KiB multiple; linear memory sizes are multiples of
-/// 64 KiB, so the limit stays exact).
-pub fn data_segment(base: u32, bytes: u32) -> u64 {
-    let limit = bytes.saturating_sub(1);
-    let builder = if limit > 0xFFFFF {
-        DescriptorBuilder::data_descriptor(base, limit >> 12, DataSegmentType::ReadWrite)
-            .limit_granularity_4kb()
+/// The DPL-3 descriptor of `segment` (sizes come from `kplug_core::segments`, the one sizing
+/// policy; above 1 MiB they are page multiples, so a page-granular limit stays exact).
+pub fn descriptor(segment: &Segment) -> u64 {
+    let limit = segment.size.saturating_sub(1);
+    let (limit, pages) = if segment.kind == SegmentKind::Empty || segment.is_full_span() {
+        (0xF_FFFF, true)
+    } else if limit > 0xF_FFFF {
+        ((limit >> 12) as u32, true)
     } else {
-        DescriptorBuilder::data_descriptor(base, limit, DataSegmentType::ReadWrite)
+        (limit as u32, false)
     };
-    let descriptor: Descriptor = builder.present().dpl(Ring::Ring3).db().finish();
-    descriptor.as_u64()
-}
-
-/// A DPL-3 data segment that admits no offset at all (an empty linear memory): an expand-down
-/// segment with limit 0xFFFFFFFF, whose valid range (limit, 0xFFFFFFFF] is empty (SDM 3.4.5.1).
-pub fn empty_data_segment(base: u32) -> u64 {
-    full_span_data_segment(base, DataSegmentType::ReadWriteExpand)
-}
-
-/// A data segment covering 4 GiB from `base`: software mode, where generated code checks bounds.
-pub fn unlimited_data_segment(base: u32) -> u64 {
-    full_span_data_segment(base, DataSegmentType::ReadWrite)
-}
-
-/// A DPL-3 data segment of type `kind` with the largest limit (0xFFFFF pages).
-fn full_span_data_segment(base: u32, kind: DataSegmentType) -> u64 {
-    let descriptor: Descriptor = DescriptorBuilder::data_descriptor(base, 0xFFFFF, kind)
-        .present()
-        .dpl(Ring::Ring3)
-        .db()
-        .limit_granularity_4kb()
-        .finish();
+    let builder = match segment.kind {
+        SegmentKind::Code => {
+            DescriptorBuilder::code_descriptor(segment.base, limit, CodeSegmentType::ExecuteRead)
+        }
+        SegmentKind::Data => {
+            DescriptorBuilder::data_descriptor(segment.base, limit, DataSegmentType::ReadWrite)
+        }
+        // An expand-down segment with the largest limit: its valid range (limit, 0xFFFFFFFF]
+        // is empty (SDM 3.4.5.1).
+        SegmentKind::Empty => DescriptorBuilder::data_descriptor(
+            segment.base,
+            limit,
+            DataSegmentType::ReadWriteExpand,
+        ),
+    };
+    let builder = builder.present().dpl(Ring::Ring3).db();
+    let descriptor: Descriptor = if pages {
+        builder.limit_granularity_4kb().finish()
+    } else {
+        builder.finish()
+    };
     descriptor.as_u64()
 }
 

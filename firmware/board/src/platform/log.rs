@@ -6,7 +6,7 @@
 //! a frame boundary.
 
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use critical_section::{CriticalSection, Mutex};
 use heapless::Deque;
@@ -20,6 +20,8 @@ struct LogRing {
     bytes: Deque<u8, LOG_RING_BYTES>,
     /// How many bytes at the front of `bytes` have already been streamed to the host.
     sent: usize,
+    /// Log bytes dropped to make room.
+    dropped: u32,
     encoder: defmt::Encoder,
     /// Interrupt state to restore when the logger is released.
     restore: bool,
@@ -28,17 +30,17 @@ struct LogRing {
 static RING: Mutex<RefCell<LogRing>> = Mutex::new(RefCell::new(LogRing {
     bytes: Deque::new(),
     sent: 0,
+    dropped: 0,
     encoder: defmt::Encoder::new(),
     restore: false,
 }));
 static TAKEN: AtomicBool = AtomicBool::new(false);
-/// Log bytes dropped to make room.
-pub static DROPPED: AtomicU32 = AtomicU32::new(0);
 
 /// The stored bytes and the streaming cursor, apart from the encoder so both can be borrowed.
 struct Stored<'a> {
     bytes: &'a mut Deque<u8, LOG_RING_BYTES>,
     sent: &'a mut usize,
+    dropped: &'a mut u32,
 }
 
 impl Stored<'_> {
@@ -60,7 +62,7 @@ impl Stored<'_> {
             }
         }
         *self.sent = self.sent.saturating_sub(dropped);
-        DROPPED.fetch_add(dropped as u32, Ordering::Relaxed);
+        *self.dropped = self.dropped.saturating_add(dropped as u32);
     }
 }
 
@@ -70,6 +72,7 @@ impl LogRing {
         let mut stored = Stored {
             bytes: &mut self.bytes,
             sent: &mut self.sent,
+            dropped: &mut self.dropped,
         };
         step(&mut self.encoder, &mut |encoded| stored.push(encoded));
     }
@@ -86,9 +89,9 @@ struct Logger;
 // until `release`; nested acquires (a log from an interrupt handler while logging) are refused.
 unsafe impl defmt::Logger for Logger {
     fn acquire() {
-        let restore = crate::cpu::disable_interrupts();
+        let restore = crate::arch::cpu::disable_interrupts();
         if TAKEN.swap(true, Ordering::Acquire) {
-            crate::cpu::halt(); // defmt forbids reentrancy; this is a firmware bug
+            crate::arch::cpu::halt(); // defmt forbids reentrancy; this is a firmware bug
         }
         // SAFETY: interrupts are off, so this is a critical section.
         let cs = unsafe { CriticalSection::new() };
@@ -108,7 +111,7 @@ unsafe impl defmt::Logger for Logger {
             ring.restore
         };
         TAKEN.store(false, Ordering::Release);
-        crate::cpu::restore_interrupts(restore);
+        crate::arch::cpu::restore_interrupts(restore);
     }
 
     unsafe fn write(bytes: &[u8]) {
@@ -119,7 +122,12 @@ unsafe impl defmt::Logger for Logger {
     }
 }
 
-defmt::timestamp!("{=u64:ms}", crate::irq::uptime_ms());
+defmt::timestamp!("{=u64:ms}", crate::platform::timer::uptime_ms());
+
+/// Log bytes dropped so far to make room.
+pub fn dropped() -> u32 {
+    with_ring(|ring| ring.dropped)
+}
 
 /// Marks the whole ring (the backlog, from the oldest whole frame on) as not yet sent.
 pub fn rewind() {

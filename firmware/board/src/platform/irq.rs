@@ -1,7 +1,9 @@
-//! Hardware interrupts: the PIT tick (1 kHz), and the receive interrupts of COM1 and COM2.
+//! Hardware interrupts: the PIC, the PIT tick (1 kHz) and the receive interrupts of COM1 and
+//! COM2. Handlers only record: a tick counts in [`crate::platform::timer`] and then runs the tick
+//! hook `main` registered ([`set_tick_hook`]); received bytes go into the serial rings.
 
 use core::cell::RefCell;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use critical_section::Mutex;
 
@@ -10,7 +12,7 @@ use board_support::pit::Pit8254;
 use board_support::port::X86Ports;
 use board_support::uart::{COM1_BASE, COM1_IRQ, COM2_BASE, COM2_IRQ};
 
-use crate::idt::{IdtLoaded, TrapFrame};
+use crate::arch::idt::{IdtLoaded, TrapFrame};
 
 /// IRQ line of the PIT's channel 0.
 pub const PIT_IRQ: u8 = 0;
@@ -23,20 +25,24 @@ const SPURIOUS_SLAVE_IRQ: u8 = 15;
 /// IRQ line the slave PIC cascades into.
 const CASCADE_IRQ: u8 = 2;
 
-static TICKS: AtomicU64 = AtomicU64::new(0);
 /// The PIC pair, shared by `init` and the interrupt path (it caches the mask registers).
 static PIC: Mutex<RefCell<Option<Pic8259<X86Ports>>>> = Mutex::new(RefCell::new(None));
-/// Bytes dropped because a receive ring was full.
-pub static RX_OVERRUNS: AtomicU32 = AtomicU32::new(0);
+
+/// What runs after every tick, with the interrupted frame (registered by `main`).
+pub type TickHook = fn(&mut TrapFrame);
+
+/// The registered tick hook; none until `main` registers one.
+static TICK_HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Registers the work to do on every tick, after the tick is counted and acknowledged (budgets,
+/// serving the console and link while the main loop is busy).
+pub fn set_tick_hook(hook: TickHook) {
+    TICK_HOOK.store(hook as *mut (), Ordering::SeqCst);
+}
 
 fn ports() -> X86Ports {
     // SAFETY: the firmware runs at CPL 0 and owns the PIC and PIT.
     unsafe { X86Ports::new() }
-}
-
-/// Milliseconds since the timer started.
-pub fn uptime_ms() -> u64 {
-    TICKS.load(Ordering::Relaxed)
 }
 
 /// Remaps and programs the PIC, starts the PIT at [`TICK_HZ`] and unmasks the board's IRQs.
@@ -44,7 +50,7 @@ pub fn uptime_ms() -> u64 {
 pub fn init(_: &IdtLoaded) {
     // SAFETY: CPL 0, no paging (the APIC page is at its default physical address), and the IDT
     // (which the token proves is loaded) has a gate for the spurious vector.
-    unsafe { board_support::lapic::enable_virtual_wire(crate::idt::APIC_SPURIOUS_VECTOR) };
+    unsafe { board_support::lapic::enable_virtual_wire(crate::arch::idt::APIC_SPURIOUS_VECTOR) };
     let mut pic = Pic8259::init(
         ports(),
         board_support::pic::PIC1_OFFSET,
@@ -62,21 +68,20 @@ pub fn init(_: &IdtLoaded) {
     receive(COM2_IRQ);
 }
 
-/// Handles IRQ `irq` (called by the IDT's dispatcher with interrupts off).
+/// Handles IRQ `irq` (registered with the IDT; runs with interrupts off).
 pub fn dispatch(irq: u8, frame: &mut TrapFrame) {
     critical_section::with(|cs| {
         if let Some(pic) = PIC.borrow_ref_mut(cs).as_mut() {
             handle(irq, pic);
         }
     });
-    // The timer interrupted a plugin: stop it if its budget is spent, otherwise keep the
-    // console and host link answering while it runs. (The PIC has had its EOI and no lock is
-    // held here, so leaving through the abort path is clean.)
-    if irq == PIT_IRQ && frame.from_user() && crate::isolation::plugin_running() {
-        if crate::isolation::budget_exhausted() {
-            crate::isolation::abort_from_user(frame, kplug_core::Fault::Budget);
-        }
-        let _ = crate::services::poll(false);
+    // The PIC has had its EOI and no lock is held here, so the hook may leave through a plugin
+    // abort.
+    let hook = TICK_HOOK.load(Ordering::SeqCst);
+    if irq == PIT_IRQ && !hook.is_null() {
+        // SAFETY: the only non-null value ever stored is a `TickHook` (`set_tick_hook`).
+        let hook: TickHook = unsafe { core::mem::transmute::<*mut (), TickHook>(hook) };
+        hook(frame);
     }
 }
 
@@ -89,9 +94,7 @@ fn handle(irq: u8, pic: &mut Pic8259<X86Ports>) {
         return;
     }
     match irq {
-        PIT_IRQ => {
-            TICKS.fetch_add(1, Ordering::Relaxed);
-        }
+        PIT_IRQ => crate::platform::timer::tick(),
         COM1_IRQ | COM2_IRQ => receive(irq),
         _ => {}
     }
@@ -100,17 +103,15 @@ fn handle(irq: u8, pic: &mut Pic8259<X86Ports>) {
 
 fn receive(irq: u8) {
     critical_section::with(|cs| {
-        let mut producers = crate::serial::RX_PRODUCERS.borrow_ref_mut(cs);
+        let mut producers = crate::platform::serial::RX_PRODUCERS.borrow_ref_mut(cs);
         let Some(producers) = producers.as_mut() else {
             return;
         };
         let dropped = if irq == COM1_IRQ {
-            crate::serial::irq_uart(COM1_BASE).on_interrupt(&mut producers.console)
+            crate::platform::serial::irq_uart(COM1_BASE).on_interrupt(&mut producers.console)
         } else {
-            crate::serial::irq_uart(COM2_BASE).on_interrupt(&mut producers.link)
+            crate::platform::serial::irq_uart(COM2_BASE).on_interrupt(&mut producers.link)
         };
-        if dropped > 0 {
-            RX_OVERRUNS.fetch_add(dropped, Ordering::Relaxed);
-        }
+        producers.overruns = producers.overruns.saturating_add(dropped);
     });
 }

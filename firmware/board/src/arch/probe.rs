@@ -8,8 +8,8 @@
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::gdt::{GdtLoaded, PROBE_DATA};
-use crate::idt::{IdtLoaded, TrapFrame};
+use crate::arch::gdt::{GdtLoaded, PROBE_DATA};
+use crate::arch::idt::{IdtLoaded, TrapFrame};
 
 /// #GP: the exception a limit violation raises.
 const GENERAL_PROTECTION: u32 = 13;
@@ -49,7 +49,7 @@ unsafe extern "C" {
 /// Runs the probe. Returns true if segment limits are enforced.
 pub fn limits_enforced(gdt: &GdtLoaded, _: &IdtLoaded) -> bool {
     static PROBE_TARGET: [u8; 64] = [0; 64];
-    crate::gdt::set_probe_segment(gdt, PROBE_TARGET.as_ptr() as u32, 0);
+    crate::arch::gdt::set_probe_segment(gdt, PROBE_TARGET.as_ptr() as u32, 0);
     PROBING.store(true, Ordering::SeqCst);
     // SAFETY: the segment's base is a static buffer, so even an unenforced limit reads inside
     // `PROBE_TARGET`; an enforced one raises #GP, which `recover` turns into a return of 0.
