@@ -735,7 +735,7 @@ fn many_exports_still_get_an_answer() {
             assert!(report.exports.len() < 600, "{}", report.exports.len());
             let last = report.exports.last().unwrap();
             assert!(
-                last.starts_with("… and ") && last.ends_with(" more"),
+                last.starts_with("... and ") && last.ends_with(" more"),
                 "{last}"
             );
             let id = report.id;
