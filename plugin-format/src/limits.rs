@@ -19,7 +19,7 @@
 //! | [`MAX_PLUGINS`] | 16 | the plugin table |
 //! | [`MAX_IMPORTS`] | 64 per module | the compiler, the platforms' gates and stubs |
 //! | [`MAX_ARGUMENTS`] | 1000 | `Invoke` (wasmparser's most parameters) |
-//! | [`MAX_EXPORT_NAME_BYTES`] | 256 B | `Invoke` |
+//! | [`MAX_EXPORT_NAME_BYTES`] | 1024 B | `Invoke` (the spec suite has a 257-byte name; an `Invoke` frame holds at most 4096) |
 //! | [`MAX_PENDING_OUTPUT_BYTES`] | 16 KiB | plugin `log`/`emit` output held for the host per request |
 //! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
@@ -62,7 +62,7 @@ pub const MAX_IMPORTS: u32 = 64;
 /// Most arguments an invocation may carry (wasmparser's most function parameters).
 pub const MAX_ARGUMENTS: usize = 1000;
 /// Longest export name an invocation may carry, in bytes.
-pub const MAX_EXPORT_NAME_BYTES: usize = 256;
+pub const MAX_EXPORT_NAME_BYTES: usize = 1024;
 /// Plugin output (`log` and `emit` bytes) held for the host during one request; beyond it,
 /// output is dropped (and counted) before anything is copied.
 pub const MAX_PENDING_OUTPUT_BYTES: u32 = 16 * 1024;
