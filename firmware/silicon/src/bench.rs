@@ -297,7 +297,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     // thread inherits the pinning.
     let transitions = std::thread::scope(|scope| {
         scope
-            .spawn(|| transitions::measure(&clock, options.invocation_repetitions / 10))
+            .spawn(|| transitions::measure(&clock, (options.invocation_repetitions / 100).max(10)))
             .join()
             .unwrap_or_else(|_| Err(BenchError::Setup("the transitions thread panicked".into())))
     })?;
