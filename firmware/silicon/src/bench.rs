@@ -7,7 +7,7 @@
 //! | invocation round trips (0 and 4 arguments, import calls, a plain call beside them) | [`invocation`] |
 //! | the cost of each transition they are made of | [`transitions`] |
 //! | code generation, link, unlink (example plugins and a large generated module) | [`codegen`], [`generated`] |
-//! | the kernel suite four ways, the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`] |
+//! | the kernel suite (i32, i64, float) as native Rust, kplug hardware and software mode, wasmi and wasm3; the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`], [`wasm3_engine`] |
 //! | TSC reads, calibration, summaries, pinning | [`measure`] |
 //!
 //! Figures are TSC cycles (microseconds where the targets are in microseconds), the median and
@@ -23,6 +23,7 @@ pub mod measure;
 pub mod native;
 pub mod suite;
 pub mod transitions;
+pub mod wasm3_engine;
 
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
@@ -79,6 +80,8 @@ pub enum BenchError {
     },
     /// wasmi failed.
     Wasmi(String),
+    /// wasm3 failed.
+    Wasm3(String),
     /// The machine could not be prepared (TSC, LDT).
     Setup(String),
     /// The command line is wrong.
@@ -107,6 +110,7 @@ impl fmt::Display for BenchError {
                 "kernel {kernel}: {engine} returned {found:#010x}, native Rust {expected:#010x}"
             ),
             BenchError::Wasmi(error) => write!(f, "wasmi: {error}"),
+            BenchError::Wasm3(error) => write!(f, "wasm3: {error}"),
             BenchError::Setup(error) => write!(f, "{error}"),
             BenchError::Usage(error) => write!(f, "{error}\n{USAGE}"),
         }
@@ -335,7 +339,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     let link_us = step(paper_sample.link_us);
     let unlink_us = step(paper_sample.unlink_us);
 
-    progress("running the kernel suite (native, hardware, software, wasmi, flat, naive)");
+    progress("running the kernel suite (native, hardware, software, wasmi, wasm3, flat, naive)");
     let kernels = kernels::measure(&clock, options.kernel_repetitions)?;
 
     Ok(json!({
@@ -358,6 +362,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
             "compiler": env!("KPLUG_NATIVE_RUSTC"),
         },
         "interpreter": kernels::WASMI,
+        "interpreters": {"wasmi": kernels::WASMI, "wasm3": wasm3_engine::WASM3},
         "native_call_cycles": summary_json(calls.native_call),
         "invoke_cycles": summary_json(calls.invoke),
         "invoke4_cycles": summary_json(calls.invoke4),
@@ -371,9 +376,18 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
         "plugins": plugins.iter().map(|plugin| plugin.json(&clock)).collect::<Vec<_>>(),
         "kernels": kernels.iter().map(kernels::KernelFigures::json).collect::<Vec<_>>(),
         "kernel_summary": kernels::summary(&kernels),
-        "isolation_cost_ratio": measure::round(kernels::isolation_cost_ratio(&kernels)),
+        "isolation_cost_ratio": finite(measure::round(kernels::isolation_cost_ratio(&kernels))),
         "elapsed_s": measure::round(began.elapsed().as_secs_f64()),
     }))
+}
+
+/// `value`, or `null` if it is not finite.
+fn finite(value: f64) -> Value {
+    if value.is_finite() {
+        json!(value)
+    } else {
+        Value::Null
+    }
 }
 
 /// Parses `bench`'s arguments: the options and whether to print compact JSON.

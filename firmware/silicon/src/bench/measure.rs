@@ -117,6 +117,8 @@ pub struct Summary {
     pub p10: f64,
     /// The 90th percentile.
     pub p90: f64,
+    /// The median absolute deviation from the median (a spread robust to outliers).
+    pub mad: f64,
     /// How many samples.
     pub samples: usize,
 }
@@ -128,19 +130,26 @@ impl Summary {
         assert!(!sorted.is_empty(), "a summary needs samples");
         sorted.sort_by(f64::total_cmp);
         let at = |fraction: f64| sorted[((sorted.len() - 1) as f64 * fraction).round() as usize];
-        let middle = sorted.len() / 2;
-        let median = if sorted.len() % 2 == 1 {
-            sorted[middle]
-        } else {
-            (sorted[middle - 1] + sorted[middle]) / 2.0
-        };
+        let median = sorted_median(&sorted);
+        let mut deviations: Vec<f64> = sorted.iter().map(|value| (value - median).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
         Summary {
             median,
             min: sorted[0],
             max: sorted[sorted.len() - 1],
             p10: at(0.1),
             p90: at(0.9),
+            mad: sorted_median(&deviations),
             samples: sorted.len(),
+        }
+    }
+
+    /// The MAD relative to the median (0 when the median is 0).
+    pub fn relative_mad(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            self.mad / self.median
         }
     }
 
@@ -157,11 +166,12 @@ impl Summary {
             max: f(self.max),
             p10: f(self.p10),
             p90: f(self.p90),
+            mad: f(self.median + self.mad) - f(self.median),
             samples: self.samples,
         }
     }
 
-    /// `{median, min, max, p10, p90, samples}`.
+    /// `{median, min, max, p10, p90, mad, samples}`.
     pub fn json(&self) -> Value {
         json!({
             "median": round(self.median),
@@ -169,8 +179,19 @@ impl Summary {
             "max": round(self.max),
             "p10": round(self.p10),
             "p90": round(self.p90),
+            "mad": round(self.mad),
             "samples": self.samples,
         })
+    }
+}
+
+/// The median of sorted values (at least one).
+fn sorted_median(sorted: &[f64]) -> f64 {
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
     }
 }
 
@@ -270,6 +291,8 @@ mod tests {
         let summary = Summary::of([5.0, 1.0, 3.0]);
         assert_eq!((summary.median, summary.min, summary.max), (3.0, 1.0, 5.0));
         assert_eq!(Summary::of([4.0, 1.0, 3.0, 2.0]).median, 2.5);
+        // Median 4; deviations 3, 1, 0, 1, 96 -> their median is 1 (the outlier does not count).
+        assert_eq!(Summary::of([1.0, 5.0, 3.0, 4.0, 100.0]).mad, 1.0);
     }
 
     /// Rounding keeps cycle counts exact to 3 decimals and small figures to 4 digits.
