@@ -7,6 +7,7 @@
 //! | invocation round trips (0 and 4 arguments, import calls, a plain call beside them) | [`invocation`] |
 //! | the cost of each transition they are made of | [`transitions`] |
 //! | code generation, link, unlink (example plugins and a large generated module) | [`codegen`], [`generated`] |
+//! | compile time against module size for adversarial shapes (issue 8) | [`scaling`] |
 //! | the kernel suite (i32, i64, float) as native Rust, kplug hardware and software mode, wasmi and wasm3; the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`], [`wasm3_engine`] |
 //! | TSC reads, calibration, summaries, pinning | [`measure`] |
 //!
@@ -21,6 +22,7 @@ pub mod invocation;
 pub mod kernels;
 pub mod measure;
 pub mod native;
+pub mod scaling;
 pub mod suite;
 pub mod transitions;
 pub mod wasm3_engine;
@@ -128,8 +130,10 @@ pub struct Options {
     pub codegen_repetitions: usize,
     /// Code generations of the large generated module.
     pub large_codegen_repetitions: usize,
-    /// Timed runs of each kernel per engine.
+    /// Timed runs of each kernel per engine (at least; more until the median is stable).
     pub kernel_repetitions: usize,
+    /// Module sizes of the compile-scaling shapes, wasm bytes.
+    pub scaling_sizes: &'static [usize],
     /// How long to calibrate the TSC.
     pub calibration: Duration,
     /// Pin the process to the CPU it runs on.
@@ -146,6 +150,7 @@ impl Options {
             codegen_repetitions: 200,
             large_codegen_repetitions: 20,
             kernel_repetitions: 15,
+            scaling_sizes: &scaling::SIZES,
             calibration: Duration::from_millis(200),
             pin: true,
             quick: false,
@@ -159,6 +164,7 @@ impl Options {
             codegen_repetitions: 5,
             large_codegen_repetitions: 2,
             kernel_repetitions: 2,
+            scaling_sizes: &scaling::QUICK_SIZES,
             calibration: Duration::from_millis(20),
             pin: true,
             quick: true,
@@ -339,6 +345,9 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     let link_us = step(paper_sample.link_us);
     let unlink_us = step(paper_sample.unlink_us);
 
+    progress("measuring compile time against module size (adversarial shapes)");
+    let compile_scaling = scaling::measure(&clock, options.scaling_sizes)?;
+
     progress("running the kernel suite (native, hardware, software, wasmi, wasm3, flat, naive)");
     let kernels = kernels::measure(&clock, options.kernel_repetitions)?;
 
@@ -374,6 +383,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
         "link_us": link_us,
         "unlink_us": unlink_us,
         "plugins": plugins.iter().map(|plugin| plugin.json(&clock)).collect::<Vec<_>>(),
+        "compile_scaling": compile_scaling,
         "kernels": kernels.iter().map(kernels::KernelFigures::json).collect::<Vec<_>>(),
         "kernel_summary": kernels::summary(&kernels),
         "isolation_cost_ratio": finite(measure::round(kernels::isolation_cost_ratio(&kernels))),

@@ -126,6 +126,24 @@ fn quick_bench_reports_every_figure() {
         );
     }
 
+    // Compile time against module size: every shape at every size, each compiled (with a rate),
+    // refused (with the compiler's error) or skipped (with why).
+    let shapes = report["compile_scaling"]
+        .as_array()
+        .expect("compile_scaling is a list");
+    assert_eq!(shapes.len(), 5, "every adversarial shape is measured");
+    for shape in shapes {
+        let name = shape["shape"].as_str().expect("shape name");
+        let sizes = shape["sizes"].as_array().expect("sizes");
+        assert!(sizes.len() >= 2, "{name}: several sizes");
+        for size in sizes {
+            if size.get("refused").is_none() && size.get("skipped").is_none() {
+                positive(&size["bytes_per_sec"], &format!("{name}.bytes_per_sec"));
+                positive(&size["codegen_us"]["median"], &format!("{name}.codegen_us"));
+            }
+        }
+    }
+
     let plugins = report["plugins"].as_array().expect("plugins is a list");
     let generated = plugins
         .iter()
