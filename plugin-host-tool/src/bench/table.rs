@@ -622,4 +622,50 @@ mod tests {
         assert!(table.contains("emulated ("));
         assert!(table.contains("not measured"));
     }
+
+    /// A kernel the JIT does not compile shows `unsupported` in the JIT's columns, with the
+    /// compiler's reason, never a number; the interpreters' ratios to native are still shown.
+    #[test]
+    fn unsupported_kernels_say_so() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("module".into(), serde_json::json!("kernels_float"));
+        extra.insert(
+            "unavailable".into(),
+            serde_json::json!({
+                "hardware": "not supported by the JIT yet: f32",
+                "software": "not supported by the JIT yet: f32",
+            }),
+        );
+        let report = Report {
+            location: crate::bench::report::SILICON.into(),
+            kernels: vec![
+                KernelFigures {
+                    name: "biquad_f32".into(),
+                    native_cycles: Some(100.0),
+                    wasmi_cycles: Some(700.0),
+                    wasm3_cycles: Some(900.0),
+                    extra,
+                    ..KernelFigures::default()
+                },
+                KernelFigures {
+                    name: "fib".into(),
+                    native_cycles: Some(100.0),
+                    hardware_cycles: Some(150.0),
+                    software_cycles: Some(160.0),
+                    wasmi_cycles: Some(2000.0),
+                    wasm3_cycles: Some(1000.0),
+                    ..KernelFigures::default()
+                },
+            ],
+            ..Report::default()
+        };
+        let table = render(&report);
+        assert!(table.contains("unsupported"), "{table}");
+        assert!(table.contains("kernels_float: not supported by the JIT yet: f32"));
+        assert!(table.contains("median (1/2)"), "{table}");
+        assert!(
+            table.contains("7.00x"),
+            "wasmi/nat of the float kernel: {table}"
+        );
+    }
 }
