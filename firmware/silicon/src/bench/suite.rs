@@ -4,8 +4,8 @@
 //! | module | kernels | value types |
 //! | --- | --- | --- |
 //! | `plugins/kernels.wat` | [`KERNELS`]: issue 5's suite, a protocol receiver and a PID loop | i32 |
-//! | `plugins/kernels_i64.wat` | [`I64_KERNELS`]: XXH64, a Q31 FIR (issue 10) | i64 |
-//! | `plugins/kernels_float.wat` | [`FLOAT_KERNELS`]: an f32 biquad, an f64 matrix multiply (issue 10) | f32, f64 |
+//! | `plugins/benchmarks/kernels_i64.wat` | [`I64_KERNELS`]: XXH64, a Q31 FIR (issue 10) | i64 |
+//! | `plugins/benchmarks/kernels_float.wat` | [`FLOAT_KERNELS`]: an f32 biquad, an f64 matrix multiply (issue 10) | f32, f64 |
 //!
 //! The silicon harness runs every module every way ([`MODULES`]: native Rust, kplug hardware
 //! and software mode, wasmi, wasm3); `plugin-host-tool`'s bench includes this file by path and
@@ -261,14 +261,14 @@ pub const MODULES: [KernelModule; 3] = [
     },
     KernelModule {
         name: "kernels_i64",
-        wat: include_str!("../../../../plugins/kernels_i64.wat"),
+        wat: include_str!("../../../../plugins/benchmarks/kernels_i64.wat"),
         pages: MVP_PAGES,
         value_types: "i64",
         kernels: &I64_KERNELS,
     },
     KernelModule {
         name: "kernels_float",
-        wat: include_str!("../../../../plugins/kernels_float.wat"),
+        wat: include_str!("../../../../plugins/benchmarks/kernels_float.wat"),
         pages: MVP_PAGES,
         value_types: "f32, f64",
         kernels: &FLOAT_KERNELS,

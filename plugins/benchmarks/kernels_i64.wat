@@ -22,7 +22,7 @@
 ;;   xxhash64(ptr, len, seed) -> folded hash
 ;;   q31_fir(src, dst, count) -> hash of the output
 ;;
-;; Run it: kplug run --local plugins/kernels_i64.wat xxhash64 4096 0 0   (needs the JIT's i64)
+;; Run it: kplug run --local plugins/benchmarks/kernels_i64.wat xxhash64 4096 0 0   (needs the JIT's i64)
 (module
   (memory (export "memory") 4)
 

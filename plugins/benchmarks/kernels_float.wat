@@ -30,7 +30,7 @@
 ;;   biquad_f32(src, dst, count) -> hash of the output
 ;;   matmul_f64(src, dst, n) -> hash of C
 ;;
-;; Run it: kplug run --local plugins/kernels_float.wat matmul_f64 4096 131072 8   (needs the JIT's floats)
+;; Run it: kplug run --local plugins/benchmarks/kernels_float.wat matmul_f64 4096 131072 8   (needs the JIT's floats)
 (module
   (memory (export "memory") 4)
 
