@@ -160,7 +160,7 @@ pub fn measure(bytes: &[u8]) -> Result<Footprint, FlashError> {
             symbols: 0,
         });
     }
-    crates.sort_by(|left, right| right.bytes.cmp(&left.bytes));
+    crates.sort_by_key(|entry| std::cmp::Reverse(entry.bytes));
     Ok(Footprint {
         flash_bytes,
         crates,
