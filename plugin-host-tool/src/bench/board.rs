@@ -382,6 +382,7 @@ pub fn run<T: Transport>(
         kernels,
         isolation_cost_ratio: None,
         macro_scenario: scenario,
+        firmware_footprint: None,
         targets: Vec::new(),
         extra,
     })
@@ -457,6 +458,7 @@ fn kernel_suite<T: Transport>(
             hardware_cycles: hardware,
             software_cycles: software,
             wasmi_cycles: None,
+            wasm3_cycles: None,
             flat_cycles: None,
             naive_cycles: None,
             extra,
