@@ -1,0 +1,179 @@
+//! [`LineBuffer`]: a fixed-size `core::fmt::Write` target that keeps what fits and marks the cut.
+
+use core::fmt;
+
+/// Bytes in the line [`log!`](crate::log!) formats into (on the stack).
+pub const LOG_LINE_BYTES: usize = 256;
+
+/// Ends a line that was cut because it did not fit.
+pub const TRUNCATION_MARK: &str = "...";
+
+/// Up to `N` bytes of UTF-8 text, filled through `core::fmt::Write` without an allocator.
+///
+/// When text does not fit, the buffer keeps whole characters up to `N` minus the length of
+/// [`TRUNCATION_MARK`], appends the mark, and from then on refuses every write with
+/// `fmt::Error`, so `write!` stops formatting early. The contents are always valid UTF-8.
+///
+/// ```
+/// use core::fmt::Write;
+/// let mut line = kplug_sdk::LineBuffer::<16>::new();
+/// write!(line, "{}-{}", "ab", 12).unwrap();
+/// assert_eq!(line.as_str(), "ab-12");
+/// assert!(write!(line, " and much more than fits").is_err());
+/// assert_eq!(line.as_str(), "ab-12 and muc...");
+/// assert!(line.is_truncated());
+/// kplug_sdk::emit(line.as_bytes());
+/// ```
+pub struct LineBuffer<const N: usize> {
+    bytes: [u8; N],
+    length: usize,
+    truncated: bool,
+}
+
+impl<const N: usize> LineBuffer<N> {
+    /// An empty line.
+    pub const fn new() -> Self {
+        LineBuffer {
+            bytes: [0; N],
+            length: 0,
+            truncated: false,
+        }
+    }
+
+    /// The text so far.
+    pub fn as_str(&self) -> &str {
+        // Only whole characters of `&str`s and the ASCII mark are ever copied in, so the bytes
+        // are UTF-8; the fallback is unreachable but keeps this free of `unsafe`.
+        core::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The text so far, as bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.length]
+    }
+
+    /// Whether text was cut (the line then ends with [`TRUNCATION_MARK`]).
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Empties the line.
+    pub fn clear(&mut self) {
+        self.length = 0;
+        self.truncated = false;
+    }
+
+    fn append(&mut self, text: &str) {
+        self.bytes[self.length..self.length + text.len()].copy_from_slice(text.as_bytes());
+        self.length += text.len();
+    }
+}
+
+impl<const N: usize> Default for LineBuffer<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Write for LineBuffer<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        if self.truncated {
+            return Err(fmt::Error);
+        }
+        if text.len() <= N - self.length {
+            self.append(text);
+            return Ok(());
+        }
+        // Keep the characters that leave room for the mark (none if the mark alone does not
+        // fit), then the mark, as far as it fits.
+        let room = N.saturating_sub(TRUNCATION_MARK.len());
+        if self.length > room {
+            self.length = room;
+            // Back off to a character boundary of what is already in the line.
+            while self.length > 0 && !self.as_str_prefix_is_utf8() {
+                self.length -= 1;
+            }
+        }
+        let mut keep = room.saturating_sub(self.length).min(text.len());
+        while !text.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        self.append(&text[..keep]);
+        let mark = &TRUNCATION_MARK[..TRUNCATION_MARK.len().min(N - self.length)];
+        self.append(mark);
+        self.truncated = true;
+        Err(fmt::Error)
+    }
+}
+
+impl<const N: usize> LineBuffer<N> {
+    fn as_str_prefix_is_utf8(&self) -> bool {
+        core::str::from_utf8(&self.bytes[..self.length]).is_ok()
+    }
+}
+
+impl<const N: usize> fmt::Debug for LineBuffer<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineBuffer")
+            .field("text", &self.as_str())
+            .field("truncated", &self.truncated)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::fmt::Write;
+
+    /// Text that fits is kept whole and writes succeed.
+    #[test]
+    fn text_that_fits_is_kept() {
+        let mut line = LineBuffer::<8>::new();
+        line.write_str("abcd").unwrap();
+        line.write_str("efgh").unwrap();
+        assert_eq!(line.as_str(), "abcdefgh");
+        assert!(!line.is_truncated());
+    }
+
+    /// An overflow keeps whole characters, ends with the mark at exactly N bytes, and refuses
+    /// every later write.
+    #[test]
+    fn overflow_cuts_at_a_character_and_marks_it() {
+        let mut line = LineBuffer::<10>::new();
+        line.write_str("ab").unwrap();
+        // "é" is two bytes: 7 bytes of room would split the third one.
+        assert!(line.write_str("ééééé").is_err());
+        assert_eq!(line.as_str(), "abéé...");
+        assert!(line.is_truncated());
+        assert!(line.write_str("x").is_err());
+        assert_eq!(line.as_str(), "abéé...");
+
+        let mut line = LineBuffer::<10>::new();
+        assert!(line.write_str("0123456789A").is_err());
+        assert_eq!(line.as_str(), "0123456...");
+        assert_eq!(line.as_bytes().len(), 10);
+    }
+
+    /// A buffer smaller than the mark still ends valid, holding what of the mark fits.
+    #[test]
+    fn tiny_buffers_stay_valid() {
+        let mut line = LineBuffer::<2>::new();
+        assert!(line.write_str("abc").is_err());
+        assert_eq!(line.as_str(), "..");
+        let mut line = LineBuffer::<0>::new();
+        assert!(line.write_str("a").is_err());
+        assert_eq!(line.as_str(), "");
+        line.write_str("").unwrap_err();
+    }
+
+    /// `clear` empties the line and lifts the truncation.
+    #[test]
+    fn clear_starts_over() {
+        let mut line = LineBuffer::<4>::new();
+        assert!(line.write_str("abcdef").is_err());
+        line.clear();
+        line.write_str("ok").unwrap();
+        assert_eq!(line.as_str(), "ok");
+    }
+}
