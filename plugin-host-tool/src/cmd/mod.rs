@@ -4,6 +4,7 @@ mod bench;
 mod board;
 mod build;
 mod console;
+mod features;
 mod flash;
 mod info;
 mod invoke;
@@ -50,6 +51,7 @@ Getting started:
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
+  kplug features plugin.wasm          the WebAssembly features a module uses, and their flags
   kplug board down                    stop the board
 
 Boards are kept in $KPLUG_HOME (default ~/.kplug). Commands that talk to a board take
@@ -91,6 +93,8 @@ pub enum Command {
     Run(run::Run),
     /// Run WebAssembly script (.wast) files against a board or the silicon harness.
     Wast(wast::Wast),
+    /// List the WebAssembly features a module uses, by proposal, and the flags that remove them.
+    Features(features::Features),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),
 }
@@ -112,6 +116,7 @@ impl Command {
             Command::Policy(command) => command.run(),
             Command::Run(command) => command.run(),
             Command::Wast(command) => command.run(),
+            Command::Features(command) => command.run(),
             Command::Bench(command) => command.run(),
         }
     }
