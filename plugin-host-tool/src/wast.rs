@@ -47,6 +47,7 @@ use wast::{QuoteWat, Wast, WastArg, WastDirective, WastExecute, WastInvoke, Wast
 
 use crate::link::{Link, LinkError};
 use crate::plugin;
+use crate::refusal::Refusal;
 use crate::transport::Transport;
 
 /// What the runner needs from the thing that runs the modules.
@@ -658,7 +659,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                         match self.engine.load(&plugin_name, &wasm) {
                             Ok(plugin) => ModuleState::Loaded(plugin),
                             Err(EngineError::Broken(why)) => return Err(Abort(why)),
-                            Err(EngineError::Refused(error)) => match unsupported(&error) {
+                            Err(EngineError::Refused(error)) => match unsupported(&error, &wasm) {
                                 Some(reason) => ModuleState::Skipped(reason),
                                 None => {
                                     state.replace_current(
@@ -761,7 +762,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                 };
                 Ok(match self.load_transient(&wasm)? {
                     Ok(()) => compare(&[], &expected),
-                    Err(error) => match unsupported(&error) {
+                    Err(error) => match unsupported(&error, &wasm) {
                         Some(reason) => Outcome::Skipped(reason),
                         None => Outcome::Failed(format!(
                             "the engine refused the module: {}",
@@ -802,7 +803,8 @@ impl<'e, E: Engine> Runner<'e, E> {
                     Ok(()) => Outcome::Failed(format!(
                         "expected instantiation to trap \"{message}\", but the module loaded"
                     )),
-                    Err(error) => match (instantiation_failure(&error), unsupported(&error)) {
+                    Err(error) => match (instantiation_failure(&error), unsupported(&error, &wasm))
+                    {
                         (Some(text), _) if message_matches(&text, message) => Outcome::Passed,
                         (Some(text), _) => Outcome::Failed(format!(
                             "expected instantiation to trap \"{message}\", it failed with \
@@ -829,7 +831,7 @@ impl<'e, E: Engine> Runner<'e, E> {
             Ok(()) => Outcome::Failed(format!(
                 "expected a link error \"{message}\", but the module linked"
             )),
-            Err(error) => match (link_failure(&error, wasm), unsupported(&error)) {
+            Err(error) => match (link_failure(&error, wasm), unsupported(&error, &wasm)) {
                 (Some(text), _) if message_matches(text, message) => Outcome::Passed,
                 (Some(text), _) => Outcome::Failed(format!(
                     "expected a link error \"{message}\", got \"{text}\": {}",
@@ -852,7 +854,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                 "expected {what} (\"{message}\") to be refused, but the engine loaded it"
             )),
             Err(error) if error.kind == PluginErrorKind::Invalid => Outcome::Passed,
-            Err(error) => match unsupported(&error) {
+            Err(error) => match unsupported(&error, &wasm) {
                 Some(reason) => Outcome::Skipped(reason),
                 None => Outcome::Failed(format!(
                     "expected {what} (\"{message}\") to be refused as invalid, the engine \
@@ -1002,14 +1004,11 @@ impl ScriptState {
     }
 }
 
-/// The skip reason for an [`PluginErrorKind::Unsupported`] refusal: it names the feature.
-fn unsupported(error: &PluginError) -> Option<String> {
-    match &error.kind {
-        PluginErrorKind::Unsupported { operator, .. } => {
-            Some(format!("unsupported by the engine: {operator}"))
-        }
-        _ => None,
-    }
+/// The skip reason for an [`PluginErrorKind::Unsupported`] refusal of `wasm`: it names the
+/// feature (proposal) and the operator or construct, as `kplug upload` does.
+fn unsupported(error: &PluginError, wasm: &[u8]) -> Option<String> {
+    Refusal::of_plugin_error(wasm, error)
+        .map(|refusal| format!("unsupported by the engine: {}", refusal.label()))
 }
 
 /// Whether a module is a component (not a core module).
@@ -1681,7 +1680,10 @@ mod tests {
         "#;
         let report = run(&mut engine, script);
         assert_eq!(report.passed, 0);
-        assert_eq!(report.skips["unsupported by the engine: i64 type"], 3);
+        assert_eq!(
+            report.skips["unsupported by the engine: 64-bit integers (i64): i64 type"],
+            3
+        );
         assert_eq!(
             lines(&report),
             [
