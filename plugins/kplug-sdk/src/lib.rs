@@ -85,10 +85,12 @@
 //! # Panics
 //!
 //! With the default feature `panic-handler`, a panic in a wasm32 build logs
-//! `panicked at src/lib.rs:12: MESSAGE` and ends the call with the trap `unreachable`; the
-//! plugin stays loaded and the next call starts afresh. Messages with arguments are logged only
-//! with the feature `panic-fmt` (it pulls in `core::fmt`); without it the line says so. To
-//! write your own handler, turn default features off:
+//! `panicked at src/lib.rs:12` and ends the call with the trap `unreachable`; the plugin stays
+//! loaded and the next call starts afresh. The message is left out on purpose: reading it
+//! keeps `core::fmt`'s integer formatting in the module (every bounds check's panic carries
+//! its index as an argument), which makes the module larger and, on wasm32, brings in 64-bit
+//! integer code. The feature `panic-message` logs it too. To write your own handler, turn
+//! default features off:
 //!
 //! ```toml
 //! kplug-sdk = { path = "kplug-sdk", default-features = false }
@@ -98,8 +100,7 @@
 //!
 //! The firmware's compiler takes WebAssembly 1.0 with i32 values. Integer formatting in
 //! `core::fmt` goes through `u64` on wasm32, so a [`log!`] with numeric arguments needs the
-//! firmware's i64 support; a [`log!`] of plain text, [`log()`], and everything else here stay
-//! within i32. A plain `cargo build` also turns on WebAssembly 2.0 features (bulk memory, sign
+//! firmware's i64 support; [`log()`] and everything else here stay within i32. A plain `cargo build` also turns on WebAssembly 2.0 features (bulk memory, sign
 //! extension, ...); `kplug upload` names any the board refuses, with the function and the flag
 //! that avoids it.
 //!
@@ -140,9 +141,7 @@ pub use line::{LOG_LINE_BYTES, LineBuffer, TRUNCATION_MARK};
 /// # assert_eq!(kplug_sdk::host::take_log(), ["filter: window clamped to 64"]);
 /// ```
 pub fn log(text: &str) {
-    // SAFETY: `text` is a live slice of this plugin's memory; the firmware reads it during the
-    // call only.
-    unsafe { raw::log(text.as_ptr(), text.len()) }
+    log_bytes(text.as_bytes());
 }
 
 /// Sends `bytes` to the host as one plugin-output event (`kplug invoke` dumps them in hex,
@@ -211,5 +210,12 @@ pub fn log_fmt(arguments: core::fmt::Arguments<'_>) {
     let mut line = LineBuffer::<LOG_LINE_BYTES>::new();
     // A line that overflows reports `fmt::Error` to stop formatting; what fits is kept.
     let _ = core::fmt::write(&mut line, arguments);
-    log(line.as_str());
+    log_bytes(line.as_bytes());
+}
+
+/// Logs `bytes`, UTF-8 text, as one line.
+pub(crate) fn log_bytes(bytes: &[u8]) {
+    // SAFETY: `bytes` is a live slice of this plugin's memory; the firmware reads it during the
+    // call only.
+    unsafe { raw::log(bytes.as_ptr(), bytes.len()) }
 }

@@ -24,6 +24,7 @@ pub const TRUNCATION_MARK: &str = "...";
 /// assert!(line.is_truncated());
 /// kplug_sdk::emit(line.as_bytes());
 /// ```
+#[derive(Clone, Copy)]
 pub struct LineBuffer<const N: usize> {
     bytes: [u8; N],
     length: usize,
@@ -49,7 +50,7 @@ impl<const N: usize> LineBuffer<N> {
 
     /// The text so far, as bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.length]
+        self.bytes.get(..self.length).unwrap_or_default()
     }
 
     /// Whether text was cut (the line then ends with [`TRUNCATION_MARK`]).
@@ -63,9 +64,17 @@ impl<const N: usize> LineBuffer<N> {
         self.truncated = false;
     }
 
-    fn append(&mut self, text: &str) {
-        self.bytes[self.length..self.length + text.len()].copy_from_slice(text.as_bytes());
-        self.length += text.len();
+    /// Appends `bytes`, which the caller has checked fit. Written without a possible panic
+    /// (no indexing, no `copy_from_slice` length check): a panic here would pull core's
+    /// formatting into every plugin through the panic handler, which uses this buffer.
+    fn append(&mut self, bytes: &[u8]) {
+        let end = self.length.saturating_add(bytes.len());
+        if let Some(target) = self.bytes.get_mut(self.length..end) {
+            for (to, from) in target.iter_mut().zip(bytes) {
+                *to = *from;
+            }
+            self.length = end;
+        }
     }
 }
 
@@ -75,12 +84,21 @@ impl<const N: usize> Default for LineBuffer<N> {
     }
 }
 
-impl<const N: usize> fmt::Write for LineBuffer<N> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
+impl<const N: usize> LineBuffer<N> {
+    /// Appends `text` (whole UTF-8 characters), cutting and marking it if it does not fit.
+    ///
+    /// Works on bytes, with an unsigned test for character boundaries (no `from_utf8`, no
+    /// `is_char_boundary`, whose signed compare becomes a sign-extension operator), and cannot
+    /// panic, so the panic handler's path stays small and within 32-bit integer code.
+    pub(crate) fn push(&mut self, text: &[u8]) -> fmt::Result {
+        /// Whether `index` starts a character of `bytes` (or is its end).
+        fn boundary(bytes: &[u8], index: usize) -> bool {
+            bytes.get(index).is_none_or(|byte| byte & 0xC0 != 0x80)
+        }
         if self.truncated {
             return Err(fmt::Error);
         }
-        if text.len() <= N - self.length {
+        if text.len() <= N.saturating_sub(self.length) {
             self.append(text);
             return Ok(());
         }
@@ -89,26 +107,26 @@ impl<const N: usize> fmt::Write for LineBuffer<N> {
         let room = N.saturating_sub(TRUNCATION_MARK.len());
         if self.length > room {
             self.length = room;
-            // Back off to a character boundary of what is already in the line.
-            while self.length > 0 && !self.as_str_prefix_is_utf8() {
+            while self.length > 0 && !boundary(&self.bytes[..], self.length) {
                 self.length -= 1;
             }
         }
         let mut keep = room.saturating_sub(self.length).min(text.len());
-        while !text.is_char_boundary(keep) {
+        while keep > 0 && !boundary(text, keep) {
             keep -= 1;
         }
-        self.append(&text[..keep]);
-        let mark = &TRUNCATION_MARK[..TRUNCATION_MARK.len().min(N - self.length)];
-        self.append(mark);
+        self.append(text.get(..keep).unwrap_or_default());
+        let mark = TRUNCATION_MARK.as_bytes();
+        let fits = mark.len().min(N.saturating_sub(self.length));
+        self.append(mark.get(..fits).unwrap_or_default());
         self.truncated = true;
         Err(fmt::Error)
     }
 }
 
-impl<const N: usize> LineBuffer<N> {
-    fn as_str_prefix_is_utf8(&self) -> bool {
-        core::str::from_utf8(&self.bytes[..self.length]).is_ok()
+impl<const N: usize> fmt::Write for LineBuffer<N> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.push(text.as_bytes())
     }
 }
 

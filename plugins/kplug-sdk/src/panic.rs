@@ -1,84 +1,112 @@
-//! The panic handler of wasm32 builds (feature `panic-handler`, on by default): log where and
-//! why, then trap with `unreachable`, which ends the call; the plugin stays loaded.
+//! The panic handler of wasm32 builds (feature `panic-handler`, on by default): log where, then
+//! trap with `unreachable`, which ends the call; the plugin stays loaded.
 //!
-//! The line is put together without `core::fmt` (a hand-written decimal for the line number),
-//! so a plugin that never formats anything does not carry the formatting machinery for its
-//! panics. With the feature `panic-fmt`, messages with arguments go through `core::fmt` too.
+//! By default the line is `panicked at FILE:LINE`, without the message. Reading a panic's
+//! message at all keeps core's formatting machinery in the module: every bounds check's panic
+//! carries its index and length as formatting arguments, and on wasm32 `core::fmt` formats
+//! integers through `u64`. Leaving the message alone lets LTO drop all of that, so a plugin
+//! stays small and within 32-bit integer code. The feature `panic-message` logs the message
+//! too (`panicked at FILE:LINE: MESSAGE`), formatting it with `core::fmt` when it has
+//! arguments.
+//!
+//! The line is put together without `core::fmt`: a hand-written decimal for the line number,
+//! and [`LineBuffer::push`] for the text.
 
-use crate::line::{LOG_LINE_BYTES, LineBuffer};
-use core::fmt::Write;
+#[cfg(all(target_arch = "wasm32", feature = "panic-handler"))]
+use crate::line::LOG_LINE_BYTES;
+use crate::line::LineBuffer;
 
 /// Appends `value` in decimal, without `core::fmt`.
 fn write_decimal<const N: usize>(line: &mut LineBuffer<N>, mut value: u32) -> core::fmt::Result {
+    // No indexing that could panic (see `LineBuffer::push`): u32 has at most 10 digits.
     let mut digits = [0u8; 10];
     let mut start = digits.len();
-    loop {
+    while let Some(digit) = start.checked_sub(1).and_then(|index| digits.get_mut(index)) {
+        *digit = b'0' + (value % 10) as u8;
         start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
         value /= 10;
         if value == 0 {
             break;
         }
     }
-    // Only ASCII digits were written.
-    line.write_str(core::str::from_utf8(&digits[start..]).unwrap_or("?"))
+    line.push(digits.get(start..).unwrap_or_default())
 }
 
-/// A panic's message: text known without formatting, or arguments to format.
-#[cfg_attr(
-    not(all(target_arch = "wasm32", feature = "panic-handler")),
-    allow(dead_code)
+/// A panic's message, as far as the handler looks at it.
+#[allow(
+    dead_code,
+    reason = "which variants the handler makes depends on the target and the features"
 )]
 pub(crate) enum Message<'a> {
+    /// Not looked at (without the feature `panic-message`).
+    Omitted,
     /// A message without arguments.
     Text(&'a str),
-    /// A message with arguments (formatted only with the feature `panic-fmt`).
-    #[cfg_attr(not(feature = "panic-fmt"), allow(dead_code))]
+    /// A message with arguments, to format (with the feature `panic-message`).
+    #[cfg(feature = "panic-message")]
     Formatted(&'a dyn core::fmt::Display),
 }
 
-/// `panicked at FILE:LINE: MESSAGE`, as far as it fits in [`LOG_LINE_BYTES`].
+/// Writes `panicked at FILE:LINE[: MESSAGE]` into `line`, as far as it fits.
 #[cfg_attr(
     not(all(target_arch = "wasm32", feature = "panic-handler")),
     allow(dead_code)
 )]
-pub(crate) fn panic_line(
+pub(crate) fn write_panic_line<const N: usize>(
+    line: &mut LineBuffer<N>,
     location: Option<&core::panic::Location<'_>>,
     message: Message<'_>,
-) -> LineBuffer<LOG_LINE_BYTES> {
-    let mut line = LineBuffer::new();
+) {
+    line.clear();
     // A line that overflows stops with `fmt::Error`; what fits is logged.
     let _ = (|| -> core::fmt::Result {
-        line.write_str("panicked")?;
+        line.push(b"panicked")?;
         if let Some(location) = location {
-            line.write_str(" at ")?;
-            line.write_str(location.file())?;
-            line.write_str(":")?;
-            write_decimal(&mut line, location.line())?;
+            line.push(b" at ")?;
+            line.push(location.file().as_bytes())?;
+            line.push(b":")?;
+            write_decimal(line, location.line())?;
         }
-        line.write_str(": ")?;
         match message {
-            Message::Text(text) => line.write_str(text),
-            #[cfg(feature = "panic-fmt")]
-            Message::Formatted(arguments) => write!(line, "{arguments}"),
-            #[cfg(not(feature = "panic-fmt"))]
-            Message::Formatted(_) => {
-                line.write_str("(a formatted message; the kplug-sdk feature `panic-fmt` logs it)")
+            Message::Omitted => Ok(()),
+            Message::Text(text) => {
+                line.push(b": ")?;
+                line.push(text.as_bytes())
+            }
+            #[cfg(feature = "panic-message")]
+            Message::Formatted(arguments) => {
+                use core::fmt::Write as _;
+                line.push(b": ")?;
+                write!(line, "{arguments}")
             }
         }
     })();
-    line
 }
+
+/// The panic handler's line, in static memory: a line on the stack would be zeroed and copied
+/// at run time, with bulk-memory and 64-bit stores in stock builds.
+#[cfg(all(target_arch = "wasm32", feature = "panic-handler"))]
+static PANIC_LINE: crate::Buffer<LineBuffer<LOG_LINE_BYTES>, 1> =
+    crate::Buffer::new(LineBuffer::new());
 
 #[cfg(all(target_arch = "wasm32", feature = "panic-handler"))]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    #[cfg(feature = "panic-message")]
     let message = info.message();
+    #[cfg(feature = "panic-message")]
     let message = match message.as_str() {
         Some(text) => Message::Text(text),
         None => Message::Formatted(&message),
     };
-    crate::log(panic_line(info.location(), message).as_str());
+    #[cfg(not(feature = "panic-message"))]
+    let message = Message::Omitted;
+    // Borrowed already only by a panic inside this handler: then the outer one logs nothing.
+    if let Some(mut line) = PANIC_LINE.try_borrow_mut() {
+        let [line] = &mut *line;
+        write_panic_line(line, info.location(), message);
+        crate::log_bytes(line.as_bytes());
+    }
     core::arch::wasm32::unreachable()
 }
 
@@ -97,35 +125,31 @@ mod tests {
         }
     }
 
-    /// A real panic's info renders as `panicked at FILE:LINE: MESSAGE`.
+    /// A real panic's location renders as `panicked at FILE:LINE`, and its message after it
+    /// when the handler reads it.
     #[test]
     fn panic_lines_name_the_place_and_the_message() {
         let previous = std::panic::take_hook();
-        let captured = std::sync::Arc::new(std::sync::Mutex::new(std::string::String::new()));
+        let captured = std::sync::Arc::new(std::sync::Mutex::new(std::vec::Vec::new()));
         let sink = captured.clone();
         std::panic::set_hook(std::boxed::Box::new(move |info| {
             let text = info.payload_as_str().unwrap_or("?");
-            *sink.lock().unwrap() = panic_line(info.location(), Message::Text(text))
-                .as_str()
-                .into();
+            let mut lines = sink.lock().unwrap();
+            let mut line = LineBuffer::<256>::new();
+            write_panic_line(&mut line, info.location(), Message::Omitted);
+            lines.push(std::string::String::from(line.as_str()));
+            write_panic_line(&mut line, info.location(), Message::Text(text));
+            lines.push(line.as_str().into());
         }));
         let line = line!() + 1;
         let _ = std::panic::catch_unwind(|| panic!("window too large"));
         std::panic::set_hook(previous);
         assert_eq!(
             *captured.lock().unwrap(),
-            std::format!("panicked at {}:{line}: window too large", file!())
-        );
-    }
-
-    /// Without `panic-fmt`, a message with arguments is replaced by a note saying how to get it.
-    #[cfg(not(feature = "panic-fmt"))]
-    #[test]
-    fn formatted_messages_need_the_feature() {
-        let line = panic_line(None, Message::Formatted(&42));
-        assert_eq!(
-            line.as_str(),
-            "panicked: (a formatted message; the kplug-sdk feature `panic-fmt` logs it)"
+            [
+                std::format!("panicked at {}:{line}", file!()),
+                std::format!("panicked at {}:{line}: window too large", file!())
+            ]
         );
     }
 }

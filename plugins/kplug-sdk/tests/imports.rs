@@ -190,8 +190,9 @@ pub extern "C" fn panics() {{
     )
 }
 
-/// Builds the Rust probe with stock cargo for wasm32-unknown-unknown; returns the module.
-fn build_rust_probe(dir: &Path) -> Vec<u8> {
+/// Builds the Rust probe with stock cargo for wasm32-unknown-unknown, with the SDK's default
+/// features plus `features`; returns the module.
+fn build_rust_probe(dir: &Path, features: &[&str]) -> Vec<u8> {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),
@@ -205,7 +206,7 @@ edition = "2024"
 crate-type = ["cdylib"]
 
 [dependencies]
-kplug-sdk = {{ path = "{}" }}
+kplug-sdk = {{ path = "{}", features = {:?} }}
 
 [workspace]
 
@@ -213,7 +214,8 @@ kplug-sdk = {{ path = "{}" }}
 opt-level = "s"
 panic = "abort"
 "#,
-            sdk_dir().display()
+            sdk_dir().display(),
+            features
         ),
     )
     .unwrap();
@@ -461,7 +463,7 @@ fn check_probe(wasm: &[u8]) -> Probe {
 #[test]
 fn rust_sdk_builds_with_stock_cargo_and_imports_the_symbol_table() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = build_rust_probe(dir.path());
+    let wasm = build_rust_probe(dir.path(), &[]);
     let mut probe = check_probe(&wasm);
     probe.take_log();
     probe.call("safe_api", &[0]).unwrap();
@@ -470,6 +472,21 @@ fn rust_sdk_builds_with_stock_cargo_and_imports_the_symbol_table() {
     assert_eq!(log[1], "formatted text");
     assert_eq!(log[2].len(), kplug_sdk::LOG_LINE_BYTES);
     assert!(log[2].ends_with(kplug_sdk::TRUNCATION_MARK), "{:?}", log[2]);
+    probe.call("panics", &[]).unwrap_err();
+    let log = probe.take_log();
+    assert_eq!(log.len(), 1, "{log:?}");
+    let line = log[0]
+        .strip_prefix("panicked at src/lib.rs:")
+        .expect("the place");
+    assert!(line.parse::<u32>().is_ok(), "only the place: {log:?}");
+}
+
+/// With the feature `panic-message`, the panic handler logs the message too.
+#[test]
+fn rust_sdk_panic_message_feature_logs_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = build_rust_probe(dir.path(), &["panic-message"]);
+    let mut probe = Probe::new(&wasm);
     probe.call("panics", &[]).unwrap_err();
     let log = probe.take_log();
     assert_eq!(log.len(), 1, "{log:?}");
