@@ -10,6 +10,7 @@ mod info;
 mod invoke;
 mod list;
 mod logs;
+mod new;
 mod policy;
 mod run;
 mod unload;
@@ -39,6 +40,7 @@ starts emulated boards (QEMU or Bochs) in the background, and talks to them: the
 and the host link on COM2.",
     after_help = "\
 Getting started:
+  kplug new my_filter                 a Rust plugin project (--lang c|wat for the others)
   kplug build                         build the firmware ELF and a flash image
   kplug flash --image board.flash     write the firmware into board.flash (created if missing)
   kplug board up --image board.flash  start a QEMU board from it in the background
@@ -66,6 +68,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a plugin project (Rust, C or WAT) that builds with stock tools.
+    New(new::New),
     /// Build the firmware and its flash image.
     Build(build::Build),
     /// Write the firmware into a flash image.
@@ -103,6 +107,7 @@ impl Command {
     /// Runs the subcommand.
     pub fn run(self) -> anyhow::Result<()> {
         match self {
+            Command::New(command) => command.run(),
             Command::Build(command) => command.run(),
             Command::Flash(command) => command.run(),
             Command::Board(command) => command.run(),
