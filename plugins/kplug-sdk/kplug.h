@@ -145,11 +145,13 @@ static inline void kplug_log_str(const char *text) {
  * so that the line ends with KPLUG_TRUNCATION_MARK; later appends are ignored. */
 struct kplug_line {
     size_t length;
-    int truncated;
     char bytes[KPLUG_LINE_BYTES];
+    /* Not next to `length`: clang would merge their initialisation into one 64-bit store,
+     * which a firmware compiling 32-bit integer code only refuses. */
+    int truncated;
 };
 
-#define KPLUG_LINE_INIT {0, 0, {0}}
+#define KPLUG_LINE_INIT {0, {0}, 0}
 
 /* Appends `length` bytes of `text`. */
 static inline void kplug_line_append(struct kplug_line *line, const char *text, size_t length) {

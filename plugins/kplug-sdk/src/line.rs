@@ -25,9 +25,12 @@ pub const TRUNCATION_MARK: &str = "...";
 /// kplug_sdk::emit(line.as_bytes());
 /// ```
 #[derive(Clone, Copy)]
+// `length` and `truncated` kept apart: side by side, LLVM merges their stores into one 64-bit
+// store, which a firmware compiling 32-bit integer code only refuses.
+#[repr(C)]
 pub struct LineBuffer<const N: usize> {
-    bytes: [u8; N],
     length: usize,
+    bytes: [u8; N],
     truncated: bool,
 }
 
@@ -35,8 +38,8 @@ impl<const N: usize> LineBuffer<N> {
     /// An empty line.
     pub const fn new() -> Self {
         LineBuffer {
-            bytes: [0; N],
             length: 0,
+            bytes: [0; N],
             truncated: false,
         }
     }
