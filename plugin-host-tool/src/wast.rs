@@ -831,7 +831,7 @@ impl<'e, E: Engine> Runner<'e, E> {
             Ok(()) => Outcome::Failed(format!(
                 "expected a link error \"{message}\", but the module linked"
             )),
-            Err(error) => match (link_failure(&error, wasm), unsupported(&error, &wasm)) {
+            Err(error) => match (link_failure(&error, wasm), unsupported(&error, wasm)) {
                 (Some(text), _) if message_matches(text, message) => Outcome::Passed,
                 (Some(text), _) => Outcome::Failed(format!(
                     "expected a link error \"{message}\", got \"{text}\": {}",
@@ -854,7 +854,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                 "expected {what} (\"{message}\") to be refused, but the engine loaded it"
             )),
             Err(error) if error.kind == PluginErrorKind::Invalid => Outcome::Passed,
-            Err(error) => match unsupported(&error, &wasm) {
+            Err(error) => match unsupported(&error, wasm) {
                 Some(reason) => Outcome::Skipped(reason),
                 None => Outcome::Failed(format!(
                     "expected {what} (\"{message}\") to be refused as invalid, the engine \
