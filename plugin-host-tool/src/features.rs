@@ -173,13 +173,14 @@ impl Feature {
             wasmparser::ValType::I64 => Some(Feature::I64),
             wasmparser::ValType::F32 | wasmparser::ValType::F64 => Some(Feature::Float),
             wasmparser::ValType::V128 => Some(Feature::Simd),
-            wasmparser::ValType::Ref(reference) => Some(if reference.is_func_ref() {
-                Feature::ReferenceTypes
-            } else if reference.is_extern_ref() && reference.is_nullable() {
-                Feature::ReferenceTypes
-            } else {
-                Feature::Gc
-            }),
+            wasmparser::ValType::Ref(reference) => Some(
+                if reference.is_nullable() && (reference.is_func_ref() || reference.is_extern_ref())
+                {
+                    Feature::ReferenceTypes
+                } else {
+                    Feature::Gc
+                },
+            ),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | [`link`] | the host-link client: framed requests, responses and events |
 //! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload, trap policy |
 //! | [`refusal`] | a firmware's refusal of a feature in the author's terms: feature, function name, flag |
+//! | [`scaffold`] | `kplug new`: plugin projects (Rust on the SDK, C on kplug.h, WAT) that build with stock tools |
 //! | [`local`] | the silicon harness as a local board: built, started, its pipes a transport |
 //! | [`mod@wast`] | runs `.wast` scripts against an engine: a board or the silicon harness |
 //! | [`features`] | which WebAssembly features a module uses, by proposal, and where |
@@ -33,6 +34,7 @@ pub mod link;
 pub mod local;
 pub mod plugin;
 pub mod refusal;
+pub mod scaffold;
 pub mod transport;
 pub mod wast;
 pub mod workspace;
