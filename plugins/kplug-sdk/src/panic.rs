@@ -17,19 +17,23 @@ use crate::line::LOG_LINE_BYTES;
 use crate::line::LineBuffer;
 
 /// Appends `value` in decimal, without `core::fmt`.
-fn write_decimal<const N: usize>(line: &mut LineBuffer<N>, mut value: u32) -> core::fmt::Result {
-    // No indexing that could panic (see `LineBuffer::push`): u32 has at most 10 digits.
-    let mut digits = [0u8; 10];
-    let mut start = digits.len();
-    while let Some(digit) = start.checked_sub(1).and_then(|index| digits.get_mut(index)) {
-        *digit = b'0' + (value % 10) as u8;
-        start -= 1;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
+fn write_decimal<const N: usize>(line: &mut LineBuffer<N>, value: u32) -> core::fmt::Result {
+    // Digit by digit from the most significant, without a digit array: zeroing one takes a
+    // 64-bit store on wasm32, which a firmware compiling 32-bit integer code only refuses.
+    // `checked_div`: the compiler cannot see that `divisor` never reaches 0, and a panic site
+    // inside the panic handler keeps core's formatting in the module.
+    let mut divisor = 1_000_000_000u32;
+    while divisor > 1 && value.checked_div(divisor) == Some(0) {
+        divisor /= 10;
     }
-    line.push(digits.get(start..).unwrap_or_default())
+    loop {
+        let digit = value.checked_div(divisor).unwrap_or(0) % 10;
+        line.push(&[b'0' + digit as u8])?;
+        if divisor == 1 {
+            return Ok(());
+        }
+        divisor /= 10;
+    }
 }
 
 /// A panic's message, as far as the handler looks at it.
