@@ -70,11 +70,16 @@ impl<const N: usize> LineBuffer<N> {
     /// Appends `bytes`, which the caller has checked fit. Written without a possible panic
     /// (no indexing, no `copy_from_slice` length check): a panic here would pull core's
     /// formatting into every plugin through the panic handler, which uses this buffer.
+    ///
+    /// Byte by byte with volatile stores: a plain loop (or `copy_from_slice`) becomes
+    /// `memory.copy`/`memory.fill` in a stock wasm32 build, and this is on the path of every
+    /// plugin's panic handler; the cost on a line of at most a few hundred bytes is nothing.
     fn append(&mut self, bytes: &[u8]) {
         let end = self.length.saturating_add(bytes.len());
         if let Some(target) = self.bytes.get_mut(self.length..end) {
             for (to, from) in target.iter_mut().zip(bytes) {
-                *to = *from;
+                // SAFETY: `to` is a valid, exclusive reference to a byte of the buffer.
+                unsafe { core::ptr::write_volatile(to, *from) };
             }
             self.length = end;
         }
