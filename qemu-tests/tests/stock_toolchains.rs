@@ -276,12 +276,7 @@ fn check_filter_calls(link: &mut Link, id: u32, _built: &Built) {
 
 /// Uploads `built` to `engine` and checks its calls, or checks that the refusal is actionable
 /// and real. Returns the blocking feature, if any.
-fn exercise(
-    link: &mut Link,
-    engine: &str,
-    built: &Built,
-    check: fn(&mut Link, u32, &Built),
-) -> Option<Feature> {
+fn exercise(link: &mut Link, engine: &str, built: &Built, check: CallCheck) -> Option<Feature> {
     let description = plugin::describe(&built.name, built.module.clone(), relaxed_limits())
         .unwrap_or_else(|error| panic!("{}: its imports do not link: {error}", built.what));
     match plugin::upload(link, description, |_, _| {}) {
@@ -348,12 +343,12 @@ fn harness_link(isolation: IsolationMode) -> (Link, plugin_host_tool::local::Chi
     (link, monitor)
 }
 
-fn modules(dir: &Path) -> Vec<(Built, fn(&mut Link, u32, &Built))> {
+/// Checks the calls of an uploaded module.
+type CallCheck = fn(&mut Link, u32, &Built);
+
+fn modules(dir: &Path) -> Vec<(Built, CallCheck)> {
     vec![
-        (
-            stock_rust_scaffold(dir),
-            check_scaffold_calls as fn(&mut Link, u32, &Built),
-        ),
+        (stock_rust_scaffold(dir), check_scaffold_calls as CallCheck),
         (stock_c_scaffold(dir), check_scaffold_calls),
         (
             stock_rust_filter(&dir.join("filter-target")),
