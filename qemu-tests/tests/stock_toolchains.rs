@@ -400,3 +400,73 @@ fn stock_builds_run_on_a_qemu_board() {
         }
     }
 }
+
+/// Modules built to contain each feature the compiler may refuse, named like Rust functions: a
+/// refusal names that feature, the function by its demangled name, and advice; a module the
+/// harness takes runs.
+#[test]
+fn every_refused_feature_is_explained_in_the_author_s_terms() {
+    let (mut link, _monitor) = harness_link(IsolationMode::Hardware);
+    for feature in [
+        Feature::I64,
+        Feature::Float,
+        Feature::SignExtension,
+        Feature::SaturatingFloatToInt,
+        Feature::BulkMemory,
+        Feature::MultiValue,
+        Feature::MutableGlobals,
+        Feature::ReferenceTypes,
+    ] {
+        let text = probe(feature).expect("a probe");
+        // The probe's function, named with a mangled Rust symbol.
+        let text = text.replacen(
+            "(func",
+            "(func $_ZN9my_filter6update17h0123456789abcdefE",
+            1,
+        );
+        let module = wat::parse_str(&text).unwrap();
+        let census = features::census(&module).unwrap();
+        assert!(
+            census.uses(feature),
+            "the {feature} probe uses it: {census}"
+        );
+        let description =
+            plugin::describe_unchecked("feature_probe", module.clone(), relaxed_limits());
+        match plugin::upload(&mut link, description, |_, _| {}) {
+            Ok(report) => {
+                plugin::unload(&mut link, PluginRef::Id(report.id)).unwrap();
+                println!("the harness takes {feature}");
+            }
+            Err(error) => {
+                let refusal = Refusal::of_link_error(&module, &error)
+                    .unwrap_or_else(|| panic!("{feature}: not a feature refusal: {error}"));
+                // A probe of non-trapping float-to-int needs a float too, which may be refused
+                // first: the refusal must name a feature the probe does use.
+                let refused = refusal.feature.expect("the refusal names a feature");
+                assert!(
+                    refused == feature || (census.uses(refused) && refused == Feature::Float),
+                    "the {feature} probe was refused for {refused}: {refusal}"
+                );
+                let feature = refused;
+                if refusal.function.is_some() {
+                    assert_eq!(
+                        refusal.function_name.as_deref(),
+                        Some("my_filter::update"),
+                        "{refusal}"
+                    );
+                }
+                let text = refusal.to_string();
+                assert!(text.contains(feature.name()), "{text}");
+                assert!(text.contains("to avoid it: "), "{text}");
+                if let Some(llvm) = feature.llvm_feature() {
+                    assert!(
+                        text.contains(&format!("-C target-feature=-{llvm}")),
+                        "{text}"
+                    );
+                    assert!(text.contains(&format!("-mno-{llvm}")), "{text}");
+                }
+                println!("{text}");
+            }
+        }
+    }
+}
