@@ -3,6 +3,10 @@
 //! a workspace test checks against the firmware symbol table in `plugin-format`.
 
 /// A WebAssembly value type, as the firmware symbol table spells it.
+///
+/// The same names as `plugin-format`'s `ValType`, on purpose not shared: the SDK depends on
+/// nothing, since `kplug new` copies it into projects outside this workspace. The workspace
+/// test `tests/imports.rs` compares the two tables by these names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValType {
     /// 32-bit integer (also every pointer and length on wasm32).
