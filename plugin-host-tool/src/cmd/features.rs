@@ -10,7 +10,7 @@ use plugin_host_tool::plugin;
 use plugin_host_tool::refusal::{FunctionNames, Toolchain};
 use serde_json::json;
 
-/// List the WebAssembly features a module uses, by proposal.
+/// List the WebAssembly features a module uses, by proposal, and the flags that remove them.
 #[derive(Debug, Args)]
 #[command(
     long_about = "List the WebAssembly features a module uses beyond the i32 core of \

@@ -68,7 +68,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a plugin project (Rust, C or WAT) that builds with stock tools.
+    // No doc comment here: it would replace `New`'s long help with its one line.
     New(new::New),
     /// Build the firmware and its flash image.
     Build(build::Build),
@@ -97,7 +97,7 @@ pub enum Command {
     Run(run::Run),
     /// Run WebAssembly script (.wast) files against a board or the silicon harness.
     Wast(wast::Wast),
-    /// List the WebAssembly features a module uses, by proposal, and the flags that remove them.
+    // No doc comment here: it would replace `Features`'s long help with its one line.
     Features(features::Features),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),

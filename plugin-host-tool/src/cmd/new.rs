@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use plugin_host_tool::scaffold::{self, Language};
 
-/// Scaffold a plugin project.
+/// Create a plugin project (Rust, C or WAT) that builds with stock tools.
 #[derive(Debug, Args)]
 #[command(
     long_about = "Create a plugin project in ./NAME that builds with stock tools and nothing \
