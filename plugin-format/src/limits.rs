@@ -452,8 +452,10 @@ mod tests {
             })
         );
         assert_eq!(
-            check_invocation(&"x".repeat(257), 0),
-            Err(LimitError::ExportName { bytes: 257 })
+            check_invocation(&"x".repeat(MAX_EXPORT_NAME_BYTES + 1), 0),
+            Err(LimitError::ExportName {
+                bytes: MAX_EXPORT_NAME_BYTES as u32 + 1
+            })
         );
         assert_eq!(
             check_invocation("f", 1001),
