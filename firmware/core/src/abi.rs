@@ -141,7 +141,7 @@ pub use plugin_format::trap::TrapKind;
 /// Bytes of a value of type `ty` in registers and in its home (4 or 8).
 pub const fn value_bytes(ty: ValType) -> u32 {
     match ty {
-        ValType::I32 | ValType::F32 => 4,
+        ValType::I32 | ValType::F32 | ValType::FuncRef | ValType::ExternRef => 4,
         ValType::I64 | ValType::F64 => 8,
     }
 }

@@ -125,8 +125,6 @@ pub enum LoadError {
     },
     /// The start function trapped.
     StartTrapped(plugin_format::trap::TrapRecord),
-    /// The stack limit is too small for the entry frame, or too large for the platform.
-    BadStackSize(u32),
     /// The stack cannot hold the arguments of a function the runtime enters (an export or the
     /// start function) plus the entry reserves.
     StackTooSmall {
@@ -139,6 +137,12 @@ pub enum LoadError {
     },
     /// The start function could not be entered.
     StartRefused(InvokeError),
+    /// The module imports more functions than a plugin may link
+    /// (`plugin_format::limits::MAX_IMPORTS`).
+    TooManyImports {
+        /// How many it imports.
+        count: u32,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -161,7 +165,6 @@ impl fmt::Display for LoadError {
                 write!(f, "element segment {segment} does not fit in the table")
             }
             LoadError::StartTrapped(trap) => write!(f, "start function trapped: {trap}"),
-            LoadError::BadStackSize(bytes) => write!(f, "unusable stack size {bytes}"),
             LoadError::StackTooSmall {
                 function,
                 needed,
@@ -172,6 +175,11 @@ impl fmt::Display for LoadError {
                  and the entry reserves need {needed} bytes"
             ),
             LoadError::StartRefused(error) => write!(f, "start function not run: {error}"),
+            LoadError::TooManyImports { count } => write!(
+                f,
+                "the module imports {count} functions; a plugin may link at most {}",
+                plugin_format::limits::MAX_IMPORTS
+            ),
         }
     }
 }

@@ -16,6 +16,13 @@ use alloc::vec::Vec;
 use plugin_format::message::Value;
 use plugin_format::symbols::ValType;
 
+/// The word of a null reference (a reference is one word: a function index or a host value).
+pub const NULL_REFERENCE: u32 = u32::MAX;
+
+fn reference(word: u32) -> Option<u32> {
+    (word != NULL_REFERENCE).then_some(word)
+}
+
 /// The type of a host value.
 pub fn value_type(value: &Value) -> ValType {
     match value {
@@ -23,6 +30,8 @@ pub fn value_type(value: &Value) -> ValType {
         Value::I64(_) => ValType::I64,
         Value::F32(_) => ValType::F32,
         Value::F64(_) => ValType::F64,
+        Value::FuncRef(_) => ValType::FuncRef,
+        Value::ExternRef(_) => ValType::ExternRef,
     }
 }
 
@@ -80,6 +89,9 @@ pub fn argument_words(
                 word((bits >> 32) as u32);
                 word(bits as u32);
             }
+            Value::FuncRef(reference) | Value::ExternRef(reference) => {
+                word(reference.unwrap_or(NULL_REFERENCE))
+            }
         }
     }
     Ok(())
@@ -104,6 +116,8 @@ pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
                 ValType::F32 => Value::F32(registers.eax),
                 ValType::I64 => Value::I64(wide as i64),
                 ValType::F64 => Value::F64(wide),
+                ValType::FuncRef => Value::FuncRef(reference(registers.eax)),
+                ValType::ExternRef => Value::ExternRef(reference(registers.eax)),
             }
         })
         .collect()

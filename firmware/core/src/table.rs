@@ -10,8 +10,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::Value;
-use plugin_format::plugin::Limits;
 
 /// A plugin's id: its slot index.
 pub type PluginId = u32;
@@ -85,7 +85,7 @@ impl<P: Platform> PluginTable<P> {
         host: &mut dyn ImportHost,
         name: &str,
         module_bytes: &[u8],
-        limits: Limits,
+        limits: CheckedLimits,
         options: &CompileOptions,
     ) -> Result<PluginId, TableError> {
         let slot = self.free_slot().ok_or(LoadError::TableFull)?;

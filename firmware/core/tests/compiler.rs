@@ -478,3 +478,23 @@ fn refusals_name_their_proposal() {
         assert!(error.to_string().contains(proposal), "{error}");
     }
 }
+
+/// Exported globals are recorded by name with their global index (what `GetGlobal` reads);
+/// function exports stay separate.
+#[test]
+fn exported_globals_are_recorded() {
+    let module = compile_wat(
+        r#"(module
+             (global $a i32 (i32.const 1))
+             (global $b (mut i32) (i32.const 2))
+             (export "b" (global $b))
+             (export "a_too" (global $a))
+             (func (export "f")))"#,
+    )
+    .expect("compiles");
+    assert_eq!(module.global_export("b"), Some(1));
+    assert_eq!(module.global_export("a_too"), Some(0));
+    assert_eq!(module.global_export("f"), None);
+    assert_eq!(module.export("b"), None);
+    assert_eq!(module.globals[1].init, 2);
+}

@@ -145,6 +145,19 @@ pub fn run(args: &[String]) -> i32 {
     let mut table = PluginTable::new(1);
     let mut options = CompileOptions::new(isolation);
     options.naive = naive;
+    // `--budget-us 0` runs without a budget here: this is the user's own process.
+    let checked = if limits.budget_us == 0 {
+        limits.check_without_budget()
+    } else {
+        limits.check()
+    };
+    let limits = match checked {
+        Ok(limits) => limits,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
     let id = match table.load(
         &mut platform,
         &mut host,

@@ -4,12 +4,13 @@
 #![cfg(all(target_arch = "x86", target_os = "linux"))]
 
 use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, compile};
+use kplug_reference::{Failure, Reference, Trap};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
-use wasmi_oracle as wasmi;
 
 /// What one call produced, in engine-neutral terms.
 type CallResult = Result<Option<i32>, TrapKind>;
@@ -39,12 +40,14 @@ const EDGES: [i32; 17] = [
 
 /// A budget far above any legitimate call here (microseconds), so that a miscompile that
 /// loops forever ends as a `BudgetExceeded` mismatch instead of a hung test.
-fn limits() -> Limits {
+fn limits() -> CheckedLimits {
     Limits {
         max_memory_pages: 4,
         stack_bytes: 64 * 1024,
         budget_us: 5_000_000,
     }
+    .check()
+    .expect("within the board's limits")
 }
 
 /// Runs `calls` in order on one instance in the JIT; also returns the final memory (if any).
@@ -83,50 +86,36 @@ fn run_jit(
     (results, memory)
 }
 
-fn trap_kind(error: &wasmi::Error) -> TrapKind {
-    use wasmi::TrapCode;
-    match error.as_trap_code() {
-        Some(TrapCode::UnreachableCodeReached) => TrapKind::Unreachable,
-        Some(TrapCode::MemoryOutOfBounds) => TrapKind::OutOfBounds,
-        Some(TrapCode::TableOutOfBounds) => TrapKind::IndirectCallOutOfRange,
-        Some(TrapCode::IndirectCallToNull) => TrapKind::IndirectCallNull,
-        Some(TrapCode::IntegerDivisionByZero) => TrapKind::IntegerDivideByZero,
-        Some(TrapCode::IntegerOverflow) => TrapKind::IntegerOverflow,
-        Some(TrapCode::StackOverflow) => TrapKind::StackExhausted,
-        Some(TrapCode::BadSignature) => TrapKind::IndirectCallSignature,
-        other => panic!("unexpected wasmi error {error} ({other:?})"),
-    }
+/// The kplug trap kind of an oracle trap (every trap of the i32 subset has one).
+fn trap_kind(trap: &Trap) -> TrapKind {
+    trap.kind
+        .unwrap_or_else(|| panic!("unexpected oracle trap {trap}"))
 }
 
-/// Runs `calls` in wasmi.
+/// Runs `calls` in the oracle (`kplug-reference`: wasmi 0.51 with the symbol table stubbed).
 fn run_wasmi(wasm: &[u8], calls: &[Call]) -> (Vec<CallResult>, Option<Vec<u8>>) {
-    let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, wasm).expect("wasmi parses");
-    let mut store = wasmi::Store::new(&engine, ());
-    let mut linker = wasmi::Linker::<()>::new(&engine);
-    linker
-        .func_wrap("env", "log", |_: wasmi::Caller<'_, ()>, _: i32, _: i32| {})
-        .unwrap();
+    let mut oracle = Reference::new(None);
     let mut results = Vec::new();
-    let instance = match linker.instantiate_and_start(&mut store, &module) {
+    let instance = match oracle.instantiate(wasm) {
         Ok(instance) => instance,
-        Err(error) => {
-            results.push(Err(trap_kind(&error)));
+        Err(Failure::Trap(trap)) => {
+            results.push(Err(trap_kind(&trap)));
             return (results, None);
         }
+        Err(failure) => panic!("the oracle refused the module: {failure}"),
     };
     for (name, args) in calls {
-        let func = instance.get_func(&store, name).expect("export");
-        let params: Vec<wasmi::Val> = args.iter().map(|&a| wasmi::Val::I32(a)).collect();
-        let mut out = vec![wasmi::Val::I32(0); func.ty(&store).results().len()];
-        results.push(match func.call(&mut store, &params, &mut out) {
-            Ok(()) => Ok(out.first().map(|v| v.i32().unwrap())),
-            Err(error) => Err(trap_kind(&error)),
+        let args: Vec<Value> = args.iter().map(|&arg| Value::I32(arg)).collect();
+        results.push(match oracle.invoke(instance, name, &args) {
+            Ok(values) => Ok(values.first().map(|value| match value {
+                Value::I32(value) => *value,
+                other => panic!("{name} returned {other:?}"),
+            })),
+            Err(Failure::Trap(trap)) => Err(trap_kind(&trap)),
+            Err(failure) => panic!("{name}: {failure}"),
         });
     }
-    let memory = instance
-        .get_memory(&store, "memory")
-        .map(|memory| memory.data(&store).to_vec());
+    let memory = oracle.memory(instance, "memory").map(<[u8]>::to_vec);
     (results, memory)
 }
 
@@ -1016,39 +1005,16 @@ fn run_typed_jit(
     results
 }
 
-/// Runs typed `calls` in wasmi.
+/// Runs typed `calls` in the oracle.
 fn run_typed_wasmi(wasm: &[u8], calls: &[(&str, Vec<Value>)]) -> Vec<TypedResult> {
-    let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, wasm).expect("wasmi parses");
-    let mut store = wasmi::Store::new(&engine, ());
-    let linker = wasmi::Linker::<()>::new(&engine);
-    let instance = linker
-        .instantiate_and_start(&mut store, &module)
-        .expect("instantiates");
+    let mut oracle = Reference::new(None);
+    let instance = oracle.instantiate(wasm).expect("the oracle instantiates");
     calls
         .iter()
-        .map(|(name, args)| {
-            let func = instance.get_func(&store, name).expect("export");
-            let params: Vec<wasmi::Val> = args
-                .iter()
-                .map(|value| match *value {
-                    Value::I32(v) => wasmi::Val::I32(v),
-                    Value::I64(v) => wasmi::Val::I64(v),
-                    other => panic!("no float arguments here: {other:?}"),
-                })
-                .collect();
-            let mut out = vec![wasmi::Val::I32(0); func.ty(&store).results().len()];
-            match func.call(&mut store, &params, &mut out) {
-                Ok(()) => Ok(out
-                    .iter()
-                    .map(|value| match value {
-                        wasmi::Val::I32(v) => Value::I32(*v),
-                        wasmi::Val::I64(v) => Value::I64(*v),
-                        other => panic!("unexpected result {other:?}"),
-                    })
-                    .collect()),
-                Err(error) => Err(trap_kind(&error)),
-            }
+        .map(|(name, args)| match oracle.invoke(instance, name, args) {
+            Ok(values) => Ok(values),
+            Err(Failure::Trap(trap)) => Err(trap_kind(&trap)),
+            Err(failure) => panic!("{name}: {failure}"),
         })
         .collect()
 }
@@ -1119,6 +1085,8 @@ fn straddling_i64_stores_write_nothing() {
 /// program terminates).
 struct ProgramGenerator {
     state: u64,
+    /// The function being generated (it names the loop counters).
+    function: usize,
 }
 
 impl ProgramGenerator {
@@ -1182,13 +1150,16 @@ impl ProgramGenerator {
                 format!("(block (result {ty}) (global.set $g{ty} {value}) (global.get $g{ty}))")
             }
             13 => {
-                // A loop bounded by a counter global (nested loops only shorten it).
+                // A loop bounded by a counter global of its own: one per function and depth, so
+                // a nested loop (a smaller depth) or a called function (another function, and
+                // calls go only to earlier ones) never resets it.
                 let value = self.expression(ty, d, locals, callees);
                 let bound = 1 + self.below(4);
+                let n = format!("$n{}_{depth}", self.function);
                 format!(
-                    "(block (result {ty}) (global.set $n (i32.const 0)) (loop (result {ty})
-                       (global.set $n (i32.add (global.get $n) (i32.const 1)))
-                       {value} (br_if 0 (i32.lt_u (global.get $n) (i32.const {bound})))))"
+                    "(block (result {ty}) (global.set {n} (i32.const 0)) (loop (result {ty})
+                       (global.set {n} (i32.add (global.get {n}) (i32.const 1)))
+                       {value} (br_if 0 (i32.lt_u (global.get {n}) (i32.const {bound})))))"
                 )
             }
             14 => {
@@ -1196,7 +1167,9 @@ impl ProgramGenerator {
                 let a = self.expression(ty, d, locals, callees);
                 let index = self.expression("i32", d, locals, callees);
                 let b = self.expression(ty, d, locals, callees);
-                let targets: Vec<&str> = (0..self.below(7)).map(|_| if self.below(2) == 0 { "0" } else { "1" }).collect();
+                let targets: Vec<&str> = (0..self.below(7))
+                    .map(|_| if self.below(2) == 0 { "0" } else { "1" })
+                    .collect();
                 format!(
                     "(block (result {ty}) (block (result {ty}) {a} {index} (br_table {} 0)) {b} ({ty}.add))",
                     targets.join(" ")
@@ -1300,14 +1273,23 @@ impl ProgramGenerator {
         }
     }
 
+    /// The deepest expression tree.
+    const MAX_DEPTH: u32 = 5;
+
     /// A module of `functions` functions, each exported as `f<k>`.
     fn module(&mut self, functions: usize) -> (String, Vec<(String, Vec<&'static str>)>) {
         let mut text = String::from(
-            "(module (memory 1) (global $gi32 (mut i32) (i32.const 7)) (global $gi64 (mut i64) (i64.const -7)) (global $n (mut i32) (i32.const 0))",
+            "(module (memory 1) (global $gi32 (mut i32) (i32.const 7)) (global $gi64 (mut i64) (i64.const -7))",
         );
         let mut callees: Vec<(String, Vec<&'static str>, &'static str)> = Vec::new();
         let mut exports = Vec::new();
         for index in 0..functions {
+            self.function = index;
+            for depth in 0..=Self::MAX_DEPTH {
+                text.push_str(&format!(
+                    "(global $n{index}_{depth} (mut i32) (i32.const 0))"
+                ));
+            }
             let params: Vec<&'static str> = (0..1 + self.below(3))
                 .map(|_| if self.below(2) == 0 { "i32" } else { "i64" })
                 .collect();
@@ -1320,10 +1302,10 @@ impl ProgramGenerator {
             let mut body = String::new();
             for _ in 0..1 + self.below(4) {
                 let local = self.below(locals.len() as u64) as usize;
-                let value = self.expression(locals[local], 4, &locals, &callees);
+                let value = self.expression(locals[local], Self::MAX_DEPTH - 1, &locals, &callees);
                 body.push_str(&format!("(local.set {local} {value})"));
             }
-            body.push_str(&self.expression(result, 5, &locals, &callees));
+            body.push_str(&self.expression(result, Self::MAX_DEPTH, &locals, &callees));
             let name = format!("f{index}");
             let param_list: Vec<String> = params.iter().map(|p| format!("(param {p})")).collect();
             let local_list: Vec<String> = extra.iter().map(|l| format!("(local {l})")).collect();
@@ -1355,6 +1337,7 @@ fn random_programs_agree() {
     for seed in 1..=programs {
         let mut generator = ProgramGenerator {
             state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
+            function: 0,
         };
         let functions = 1 + generator.below(5) as usize;
         let (wat, exports) = generator.module(functions);

@@ -8,6 +8,7 @@ use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::frame::{self, FrameDecoder};
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::{
     DeviceFrame, Event, HostFrame, InvokeReport, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef,
     Reply, Request, Value,
@@ -20,11 +21,17 @@ use std::process::{Command, Stdio};
 
 const MODES: [Isolation; 2] = [Isolation::Hardware, Isolation::Software];
 
-fn limits(budget_us: u32) -> Limits {
-    Limits {
+/// Limits with a budget of `budget_us` (0: none, as in-process callers may run).
+fn limits(budget_us: u32) -> CheckedLimits {
+    let limits = Limits {
         max_memory_pages: 2,
         stack_bytes: 16 * 1024,
         budget_us,
+    };
+    if budget_us == 0 {
+        limits.check_without_budget().unwrap()
+    } else {
+        limits.check().unwrap()
     }
 }
 
@@ -531,7 +538,9 @@ fn stack_arity_is_checked_at_install_and_entry() {
         max_memory_pages: 0,
         stack_bytes: STACK,
         budget_us: 0,
-    };
+    }
+    .check_without_budget()
+    .unwrap();
     // 16 (top reserve) + 4 * params + 240 (entry reserve) bytes are needed.
     let fits = ((STACK - 16 - kplug_core::instance::ENTRY_STACK_RESERVE) / 4) as usize;
     for isolation in MODES {
@@ -653,5 +662,89 @@ fn stack_arity_attack_over_the_link_is_refused() {
     }
     assert_eq!(link.request(Request::Ping), Ok(Reply::Pong));
     assert_eq!(link.request(Request::List), Ok(Reply::Plugins(Vec::new())));
+    link.finish();
+}
+
+/// `GetGlobal` reads an exported global's current value over the link; a name that is not an
+/// exported global is `NoSuchExport`.
+#[test]
+fn exported_globals_are_read_over_the_link() {
+    let wasm = wat::parse_str(
+        r#"(module (global $count (export "count") (mut i32) (i32.const 41))
+           (global (export "fixed") i32 (i32.const -7))
+           (func (export "bump") (global.set $count (i32.add (global.get $count) (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let id = link.load("globals", &wasm).expect("load");
+    let get = |link: &mut LinkChild, name: &str| {
+        link.request(Request::GetGlobal {
+            plugin: PluginRef::Id(id),
+            name: name.into(),
+        })
+    };
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(41))));
+    assert_eq!(link.invoke(id, "bump", &[]).outcome, Ok(Vec::new()));
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(42))));
+    assert_eq!(get(&mut link, "fixed"), Ok(Reply::Global(Value::I32(-7))));
+    for missing in ["bump", "nothing"] {
+        match get(&mut link, missing) {
+            Err(RequestError::Plugin(error)) => {
+                assert_eq!(error.kind, PluginErrorKind::NoSuchExport, "{missing}")
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    link.finish();
+}
+
+/// A module with more exports than one reply frame can describe still gets its one answer:
+/// the load report lists what fits and says how many more there are.
+#[test]
+fn many_exports_still_get_an_answer() {
+    let functions: String = (0..600)
+        .map(|index| {
+            format!(r#"(func (export "export_number_{index}") (result i32) i32.const {index})"#)
+        })
+        .collect();
+    let wasm = wat::parse_str(format!("(module {functions})")).unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let description = PluginDescription {
+        name: "wide".into(),
+        version: "0".into(),
+        limits: Limits::default(),
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let begin = Request::UploadBegin {
+        description,
+        module_bytes: wasm.len() as u32,
+    };
+    assert_eq!(link.request(begin), Ok(Reply::UploadReady));
+    for (index, chunk) in wasm.chunks(MAX_CHUNK_BYTES).enumerate() {
+        link.request(Request::UploadChunk {
+            offset: (index * MAX_CHUNK_BYTES) as u32,
+            bytes: chunk.to_vec(),
+        })
+        .unwrap();
+    }
+    match link.request(Request::UploadEnd {
+        crc32: frame::crc32(&wasm),
+    }) {
+        Ok(Reply::Loaded(report)) => {
+            assert!(report.exports.len() < 600, "{}", report.exports.len());
+            let last = report.exports.last().unwrap();
+            assert!(
+                last.starts_with("... and ") && last.ends_with(" more"),
+                "{last}"
+            );
+            let id = report.id;
+            assert_eq!(
+                link.invoke(id, "export_number_599", &[]).outcome,
+                Ok(vec![Value::I32(599)])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     link.finish();
 }

@@ -11,6 +11,7 @@
 
 pub mod assembler;
 pub mod encoder;
+pub mod float;
 #[cfg(test)]
 mod golden;
 pub mod masm;
@@ -55,15 +56,17 @@ pub struct CompileLimits {
 }
 
 impl Default for CompileLimits {
+    /// The board's limits, from `plugin_format::limits` (written down once, there).
     fn default() -> CompileLimits {
+        use plugin_format::limits;
         CompileLimits {
-            max_module_bytes: plugin_format::plugin::MAX_MODULE_BYTES as u32,
-            max_functions: 10_000,
-            max_locals: 10_000,
-            max_total_locals: 1 << 20,
-            max_table: 65_536,
-            max_globals: 10_000,
-            max_code_bytes: 16 << 20,
+            max_module_bytes: limits::MAX_MODULE_BYTES as u32,
+            max_functions: limits::MAX_FUNCTIONS,
+            max_locals: limits::MAX_LOCALS,
+            max_total_locals: limits::MAX_TOTAL_LOCALS,
+            max_table: limits::MAX_TABLE_ELEMENTS,
+            max_globals: limits::MAX_GLOBALS,
+            max_code_bytes: limits::MAX_CODE_BYTES,
         }
     }
 }
@@ -177,6 +180,15 @@ pub struct Export {
     pub function: u32,
 }
 
+/// An exported global.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalExport {
+    /// Export name.
+    pub name: String,
+    /// Global index (into [`CompiledModule::globals`]).
+    pub global: u32,
+}
+
 /// Per-function facts of the compiled code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionCode {
@@ -244,6 +256,8 @@ pub struct CompiledModule {
     pub functions: Vec<FunctionCode>,
     /// Exported functions.
     pub exports: Vec<Export>,
+    /// Exported globals (what the host may read by name).
+    pub global_exports: Vec<GlobalExport>,
     /// Globals.
     pub globals: Vec<Global>,
     /// Table size (elements), if the module has a table.
@@ -273,6 +287,14 @@ impl CompiledModule {
             .iter()
             .find(|export| export.name == name)
             .map(|export| export.function)
+    }
+
+    /// The global exported as `name`.
+    pub fn global_export(&self, name: &str) -> Option<u32> {
+        self.global_exports
+            .iter()
+            .find(|export| export.name == name)
+            .map(|export| export.global)
     }
 
     /// The source-map entry covering code offset `eip`.
@@ -490,6 +512,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     let mut raw_types: Vec<wasmparser::FuncType> = Vec::new();
     let mut imports = Vec::new();
     let mut exports = Vec::new();
+    let mut global_exports = Vec::new();
     let mut elements = Vec::new();
     let mut data = Vec::new();
     let mut memory = None;
@@ -675,11 +698,16 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
             Payload::ExportSection(reader) => {
                 for export in reader {
                     let export = export.map_err(invalid)?;
-                    if export.kind == ExternalKind::Func {
-                        exports.push(Export {
+                    match export.kind {
+                        ExternalKind::Func => exports.push(Export {
                             name: export.name.to_owned(),
                             function: export.index,
-                        });
+                        }),
+                        ExternalKind::Global => global_exports.push(GlobalExport {
+                            name: export.name.to_owned(),
+                            global: export.index,
+                        }),
+                        _ => {}
                     }
                 }
             }
@@ -819,6 +847,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         imports,
         functions,
         exports,
+        global_exports,
         globals: info.globals,
         table: info.table,
         elements,

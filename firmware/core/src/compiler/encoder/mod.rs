@@ -12,6 +12,8 @@
 // dynasm's expansion converts dynamic register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
 
+pub mod x87;
+
 use super::assembler::{Assembler, DynamicLabel};
 use dynasm::dynasm;
 
