@@ -21,7 +21,7 @@
 //! | [`MAX_ARGUMENTS`] | 1000 | `Invoke` (wasmparser's most parameters) |
 //! | [`MAX_EXPORT_NAME_BYTES`] | 1024 B | `Invoke` (the spec suite has a 257-byte name; an `Invoke` frame holds at most 4096) |
 //! | [`MAX_PENDING_OUTPUT_BYTES`] | 16 KiB | plugin `log`/`emit` output held for the host per request |
-//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
+//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
 use core::fmt;
 use core::num::NonZeroU32;
@@ -70,6 +70,9 @@ pub const MAX_PENDING_OUTPUT_BYTES: u32 = 16 * 1024;
 pub const MAX_FUNCTIONS: u32 = 10_000;
 /// Most parameters and locals in one function.
 pub const MAX_LOCALS: u32 = 10_000;
+/// Most parameters and locals declared in one module, all functions together (setting locals up
+/// is compile work and frame space even when a function never uses them).
+pub const MAX_TOTAL_LOCALS: u32 = 1 << 20;
 /// Most globals in one module.
 pub const MAX_GLOBALS: u32 = 10_000;
 /// Most elements in a module's table.

@@ -168,6 +168,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             operator,
             function,
             offset,
+            ..
         } => PluginErrorKind::Unsupported {
             operator,
             function: Some(function),
@@ -179,6 +180,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             offset,
         },
         CompileError::TooLarge { .. } => PluginErrorKind::TooLarge,
+        CompileError::OutOfMemory => PluginErrorKind::OutOfMemory,
         CompileError::Internal(_) => PluginErrorKind::Internal,
     };
     error(kind, message)
@@ -433,12 +435,12 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         });
         let compiled = compiled.map_err(compile_error)?;
         let exports = bounded_list(compiled.exports.iter().filter_map(|export| {
-            let ty = compiled.functions.get(export.function as usize)?.ty;
-            let params = crate::marshal::parameter_types(&ty)
+            let ty = &compiled.functions.get(export.function as usize)?.ty;
+            let params = crate::marshal::parameter_types(ty)
                 .map(|ty| ty.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let results = crate::marshal::result_types(&ty)
+            let results = crate::marshal::result_types(ty)
                 .map(|ty| ty.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
