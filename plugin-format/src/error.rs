@@ -3,6 +3,7 @@
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::LimitError;
 use crate::symbols::LinkError;
 use crate::trap::TrapRecord;
 
@@ -23,6 +24,8 @@ pub enum RequestError {
     Busy,
     /// A plugin request failed.
     Plugin(PluginError),
+    /// The answer did not fit in one frame (the request was served; its report was too large).
+    ResponseTooLarge,
 }
 
 /// Why a plugin request failed: a kind for programs and a message for people.
@@ -72,6 +75,8 @@ pub enum PluginErrorKind {
     NameInUse,
     /// The compiler failed on a valid module (a bug; please report).
     Internal,
+    /// A number in the request breaks one of the board's limits.
+    Limit(LimitError),
 }
 
 impl core::fmt::Display for RequestError {
@@ -87,6 +92,7 @@ impl core::fmt::Display for RequestError {
             RequestError::BadRequest => write!(f, "the request is malformed"),
             RequestError::Busy => write!(f, "the firmware is busy"),
             RequestError::Plugin(error) => f.write_str(&error.message),
+            RequestError::ResponseTooLarge => write!(f, "the answer did not fit in one frame"),
         }
     }
 }

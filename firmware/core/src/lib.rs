@@ -7,6 +7,9 @@
 //!   [`Plugin::unlink`] / [`Plugin::uninstall`], or the [`PluginTable`] that does the steps.
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
+//! - [`marshal`]: typed values in and out of generated code.
+//! - [`service`] (the plugin requests), [`link`] (the host-link server) and [`output`] (events for
+//!   the host under a quota): the runtime every platform serves the host link with.
 #![no_std]
 
 extern crate alloc;
@@ -14,18 +17,27 @@ extern crate alloc;
 pub mod abi;
 pub mod compiler;
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod imports;
 pub mod instance;
+pub mod link;
+pub mod marshal;
+pub mod output;
+pub mod runtime;
+pub mod segments;
 pub mod service;
 pub mod table;
+pub mod trap;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
 pub use error::{CompileError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
-    Abort, InstallRequest, Outcome, Platform, Plugin, PluginStats, RawFault, Regions, Run,
-    Selectors,
+    Abort, CallOutcome, Gate, GateTarget, InstallRequest, Outcome, Platform, Plugin, PluginStats,
+    RawFault, Regions, Run, Selectors,
 };
+pub use marshal::ResultRegisters;
 /// The isolation mode code is compiled for (chosen by the boot probe, or forced).
 pub use plugin_format::message::IsolationMode as Isolation;
 pub use table::{PluginId, PluginTable, TableError};

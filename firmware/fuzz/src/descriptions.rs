@@ -25,9 +25,10 @@ use std::rc::Rc;
 
 use fastrand::Rng;
 use kplug_core::abi::{FarPointer, STACK_TOP_RESERVE};
-use kplug_core::service::{PluginService, ServiceHost};
+use kplug_core::fake::FakeDevice;
+use kplug_core::service::{self, PluginService};
 use kplug_core::{
-    Abort, ImportHost, InstallRequest, Isolation, Platform, PlatformError, Regions, Run, Selectors,
+    Abort, InstallRequest, Isolation, Platform, PlatformError, Regions, Run, Selectors,
 };
 use plugin_format::frame;
 use plugin_format::message::{HostFrame, MAX_CHUNK_BYTES, PluginRef, Request, TrapPolicy, Value};
@@ -184,6 +185,10 @@ unsafe impl Platform for FakePlatform {
         Ok(FarPointer::new(0x3f, slot))
     }
 
+    fn descriptor_slots_in_use(&self) -> u32 {
+        0
+    }
+
     fn release_import_gate(&mut self, _handle: &mut FakeHandle, _slot: u32) {}
 
     fn resize_memory(
@@ -209,53 +214,16 @@ unsafe impl Platform for FakePlatform {
                 handle.stack_bytes
             ));
         }
-        if run.budget_us == 0 || run.budget_us > MAX_SANE_BUDGET_US {
-            self.violations.push(format!(
-                "entered with a budget of {} us (0 means none)",
-                run.budget_us
-            ));
+        match run.budget.map(|budget| budget.micros()) {
+            None => self
+                .violations
+                .push("entered with no budget (a plugin could hold the board)".into()),
+            Some(micros) if micros > MAX_SANE_BUDGET_US => self
+                .violations
+                .push(format!("entered with a budget of {micros} us")),
+            Some(_) => {}
         }
         Ok(0)
-    }
-}
-
-/// The service host: counts cycles, keeps events (bounded).
-#[derive(Debug, Default)]
-pub struct FakeHost {
-    cycles: u64,
-    /// Events queued.
-    pub events: u64,
-}
-
-impl ImportHost for FakeHost {
-    fn log(&mut self, _text: &[u8]) {}
-    fn emit(&mut self, _bytes: &[u8]) {}
-    fn now_us(&mut self) -> u32 {
-        0
-    }
-    fn ticks_ms(&mut self) -> u32 {
-        0
-    }
-    fn gpio_write(&mut self, _pin: u32, _high: bool) {}
-    fn gpio_read(&mut self, _pin: u32) -> bool {
-        false
-    }
-}
-
-impl ServiceHost for FakeHost {
-    fn cycles(&mut self) -> u64 {
-        self.cycles += 1_000;
-        self.cycles
-    }
-    fn cycles_to_micros(&self, cycles: u64) -> u64 {
-        cycles / 1_000
-    }
-    fn heap_used(&self) -> u32 {
-        0
-    }
-    fn set_current_plugin(&mut self, _id: u32) {}
-    fn push_event(&mut self, _event: plugin_format::message::Event) {
-        self.events += 1;
     }
 }
 
@@ -330,7 +298,7 @@ pub fn check(payloads: &[Vec<u8>], isolation: Isolation) -> Result<(), Problem> 
     let violations = Violations::default();
     let mut service = PluginService::new(
         FakePlatform::new(violations.clone()),
-        FakeHost::default(),
+        FakeDevice::default(),
         isolation,
         SLOTS,
     );
@@ -341,7 +309,7 @@ pub fn check(payloads: &[Vec<u8>], isolation: Isolation) -> Result<(), Problem> 
         })?;
         let served = catch_unwind(AssertUnwindSafe(|| {
             if let Ok(host_frame) = frame::decode_host_frame(payload)
-                && PluginService::<FakePlatform, FakeHost>::serves(&host_frame.request)
+                && service::serves(&host_frame.request)
             {
                 let _ = service.handle(host_frame.request);
             }

@@ -4,7 +4,6 @@
 use kplug_core::{CompileOptions, Isolation, LoadError, Outcome, Plugin, compile};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
-use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 
 use crate::generator::Call;
@@ -12,7 +11,7 @@ use crate::observation::{CallOutcome, Observation};
 
 /// The limits programs run under: the generator's memories have at most 4 pages; its call depth
 /// is bounded, so 256 KiB of stack is never exhausted; a generous budget (the fuel bounds the
-/// work, the budget only guards against a JIT bug that loops).
+/// work, the budget only guards against a JIT bug that loops; within the board's maximum).
 pub fn limits() -> Limits {
     Limits {
         max_memory_pages: 4,
@@ -21,32 +20,18 @@ pub fn limits() -> Limits {
     }
 }
 
-/// One invocation through the core's API. Kept in one place: the API's argument and result
-/// types are about to become typed `Value`s.
+/// One invocation through the core's API (typed arguments and results).
 fn invoke(
     plugin: &mut Plugin<Silicon>,
     platform: &mut Silicon,
     host: &mut HarnessHost,
     call: &Call,
 ) -> Result<CallOutcome, String> {
-    let mut args = Vec::with_capacity(call.args.len());
-    for arg in &call.args {
-        match arg {
-            Value::I32(value) => args.push(*value),
-            other => {
-                return Err(format!(
-                    "the JIT's invoke takes i32 arguments only, not {other:?}"
-                ));
-            }
-        }
-    }
     let outcome = plugin
-        .invoke(platform, host, &call.export, &args)
+        .invoke(platform, host, &call.export, &call.args)
         .map_err(|error| format!("invoke {}: {error}", call.export))?;
     Ok(match outcome {
-        Outcome::Returned(result) => {
-            CallOutcome::Returned(result.map(Value::I32).into_iter().collect())
-        }
+        Outcome::Returned(values) => CallOutcome::Returned(values),
         Outcome::Trapped(record) => CallOutcome::Trapped(record.kind),
     })
 }
@@ -58,7 +43,10 @@ pub fn run(wasm: &[u8], isolation: Isolation, calls: &[Call]) -> Result<Observat
         .map_err(|error| format!("the JIT refused the module: {error}"))?;
     let mut platform = Silicon::new();
     let mut host = HarnessHost::new(Output::Collect);
-    let mut plugin = Plugin::install(&mut platform, module, limits())
+    let limits = limits()
+        .check()
+        .map_err(|error| format!("limits: {error}"))?;
+    let mut plugin = Plugin::install(&mut platform, module, limits)
         .map_err(|error| format!("install: {error}"))?;
     let result = observe(&mut plugin, &mut platform, &mut host, calls);
     plugin.uninstall(&mut platform);
@@ -93,8 +81,14 @@ fn observe(
         .memory
         .and_then(|_| plugin.read_memory(0, plugin.memory_bytes()));
     let mut index = 0;
-    while let Some(value) = plugin.global(index) {
-        observation.globals.push(Value::I32(value));
+    // The exported globals by name, as the oracle reads them.
+    while let Some(value) = plugin
+        .module()
+        .global_export(&format!("g{index}"))
+        .and_then(|global| plugin.global(global))
+        .map(plugin_format::message::Value::I32)
+    {
+        observation.globals.push(value);
         index += 1;
     }
     Ok(observation)

@@ -53,6 +53,8 @@ pub fn value_text(value: &Value) -> String {
         Value::I64(value) => format!("i64:{value}"),
         Value::F32(bits) => format!("f32:0x{bits:08x}"),
         Value::F64(bits) => format!("f64:0x{bits:016x}"),
+        Value::FuncRef(reference) => format!("funcref:{reference:?}"),
+        Value::ExternRef(reference) => format!("externref:{reference:?}"),
     }
 }
 
