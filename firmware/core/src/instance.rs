@@ -747,6 +747,25 @@ impl<P: Platform> Plugin<P> {
         Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
     }
 
+    /// The value of global `index`, typed: an i64 or f64 global's whole 8-byte slot, a
+    /// reference as `None` when null (`u32::MAX`).
+    pub fn global_value(&self, index: u32) -> Option<Value> {
+        let global = self.module.globals.get(index as usize)?;
+        let offset = self.module.layout.global_offset(index) as usize;
+        // SAFETY: inside the context block, whose global slots are `abi::SLOT_BYTES` (8) wide.
+        let bits = unsafe { (self.regions.context.add(offset) as *const u64).read_unaligned() };
+        let low = bits as u32;
+        let reference = (low != u32::MAX).then_some(low);
+        Some(match global.ty {
+            abi::ValType::I32 => Value::I32(low as i32),
+            abi::ValType::I64 => Value::I64(bits as i64),
+            abi::ValType::F32 => Value::F32(low),
+            abi::ValType::F64 => Value::F64(bits),
+            abi::ValType::FuncRef => Value::FuncRef(reference),
+            abi::ValType::ExternRef => Value::ExternRef(reference),
+        })
+    }
+
     /// The results of the last call, if it returned (as values of its function's type).
     pub fn last_results(&self) -> Option<Vec<Value>> {
         let (function, registers) = self.stats.last_return?;

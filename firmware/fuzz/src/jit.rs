@@ -85,8 +85,7 @@ fn observe(
     while let Some(value) = plugin
         .module()
         .global_export(&format!("g{index}"))
-        .and_then(|global| plugin.global(global))
-        .map(plugin_format::message::Value::I32)
+        .and_then(|global| plugin.global_value(global))
     {
         observation.globals.push(value);
         index += 1;
