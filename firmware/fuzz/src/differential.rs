@@ -13,6 +13,7 @@ use kplug_core::Isolation;
 
 use crate::generator::{self, Program};
 use crate::observation::{CallOutcome, Observation, first_difference};
+use crate::reduce;
 use crate::reproducer;
 use crate::subset::Subset;
 
@@ -200,52 +201,12 @@ pub fn run(settings: &Run, mut progress: impl FnMut(&Summary)) -> Summary {
     summary
 }
 
-/// Shrinks a mismatching program: removes calls, then lines of its WAT (halves, quarters, ...
-/// single lines), keeping each removal after which the JIT still disagrees with the oracle on
-/// a module the oracle accepts. Greedy, like `wasm-tools shrink`; a few thousand checks at most.
-pub fn reduce(program: &Program) -> Program {
-    let still_fails = |candidate: &Program| matches!(check(candidate), Err(mismatch) if !mismatch.isolation.is_empty());
-    let mut best = program.clone();
-    if !still_fails(&best) {
-        return best;
-    }
-    // Calls: drop each one that is not needed.
-    let mut index = 0;
-    while index < best.calls.len() {
-        let mut candidate = best.clone();
-        candidate.calls.remove(index);
-        if still_fails(&candidate) {
-            best = candidate;
-        } else {
-            index += 1;
-        }
-    }
-    // Lines, in chunks of decreasing size, until a pass removes nothing.
-    let mut lines: Vec<String> = best.wat.lines().map(str::to_owned).collect();
-    let mut chunk = lines.len() / 2;
-    let mut pass_start_len = lines.len();
-    while chunk >= 1 {
-        let mut start = 0;
-        while start < lines.len() {
-            let end = (start + chunk).min(lines.len());
-            let mut candidate_lines = lines.clone();
-            candidate_lines.drain(start..end);
-            let candidate = Program {
-                wat: candidate_lines.join("\n") + "\n",
-                calls: best.calls.clone(),
-            };
-            if still_fails(&candidate) {
-                lines = candidate_lines;
-                best = candidate;
-            } else {
-                start = end;
-            }
-        }
-        chunk /= 2;
-        if chunk == 0 && lines.len() < pass_start_len {
-            pass_start_len = lines.len();
-            chunk = 1;
-        }
-    }
-    best
+/// Shrinks a mismatching program ([`reduce::shrink`]) while the JIT still disagrees with the
+/// oracle on a module the oracle accepts, within `budget` checks.
+pub fn reduce(program: &Program, budget: reduce::Budget) -> reduce::Reduction {
+    reduce::shrink(
+        program,
+        budget,
+        |candidate| matches!(check(candidate), Err(mismatch) if !mismatch.isolation.is_empty()),
+    )
 }

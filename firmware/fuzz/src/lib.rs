@@ -12,6 +12,7 @@
 //!   nothing asked of the platform beyond the documented limits.
 //! - [`mutate`]: byte-level mutations shared by the fuzzers (and the frame fuzzer in the host
 //!   tool).
+//! - [`reduce`]: shrinks a failing program under a deterministic step budget.
 //! - [`reproducer`]: what a fuzzer found, saved under `firmware/fuzz/regressions/` and replayed
 //!   by the regression tests.
 
@@ -27,5 +28,6 @@ pub mod measure;
 pub mod mutate;
 pub mod observation;
 pub mod oracle;
+pub mod reduce;
 pub mod reproducer;
 pub mod subset;

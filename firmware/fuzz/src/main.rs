@@ -21,8 +21,9 @@ const USAGE: &str = "usage:
         fake platform (64-bit hosts): no panic, nothing beyond the documented limits
   kplug-fuzz replay differential|compiler|descriptions FILE...
         runs saved reproducers again
-  kplug-fuzz reduce FILE.wat [--save OUT.wat]
-        shrinks a differential reproducer while the mismatch stays (i686 Linux only)
+  kplug-fuzz reduce FILE.wat [--save OUT.wat] [--checks N]
+        shrinks a differential reproducer while the mismatch stays (i686 Linux only); at most
+        N candidate checks (default 2000), then the smallest failing program so far
 
 Without --seed a seed is drawn and printed; the same seed repeats the same run. Findings are
 saved in --save DIR (default: firmware/fuzz/regressions/<fuzzer>/, which the regression tests
@@ -38,6 +39,7 @@ struct Options {
     first_case: u64,
     stop_at_first: bool,
     files: Vec<String>,
+    checks: u32,
 }
 
 fn parse_u64(text: &str) -> Result<u64, String> {
@@ -58,6 +60,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         first_case: 0,
         stop_at_first: false,
         files: Vec::new(),
+        checks: kplug_fuzz::reduce::DEFAULT_CHECKS,
     };
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -68,6 +71,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
         };
         match arg.as_str() {
             "--seed" => options.seed = parse_u64(&value()?)?,
+            "--checks" => {
+                let text = value()?;
+                options.checks = u32::try_from(parse_u64(&text)?)
+                    .ok()
+                    .filter(|&checks| checks > 0)
+                    .ok_or_else(|| format!("`{text}` is not a check count (1..2^32)"))?;
+            }
             "--programs" | "--cases" => options.count = Some(parse_u64(&value()?)?),
             "--minutes" => {
                 let text = value()?;
@@ -379,7 +389,20 @@ fn reduce(options: &Options) -> ExitCode {
         eprintln!("kplug-fuzz: {file} does not fail (any more): nothing to reduce");
         return ExitCode::from(1);
     };
-    let reduced = kplug_fuzz::differential::reduce(&program);
+    let budget = kplug_fuzz::reduce::Budget {
+        checks: options.checks,
+    };
+    let reduction = kplug_fuzz::differential::reduce(&program, budget);
+    eprintln!(
+        "kplug-fuzz: {} checks{}",
+        reduction.checks,
+        if reduction.exhausted {
+            " (budget spent: the smallest failing program so far)"
+        } else {
+            " (fixed point)"
+        }
+    );
+    let reduced = reduction.program;
     let note = match kplug_fuzz::differential::check(&reduced) {
         Err(reduced_mismatch) => format!(
             "reduced from {file}; originally:\n{}\nnow:\n{}",
