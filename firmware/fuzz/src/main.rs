@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::CountingAllocator;
 
 const USAGE: &str = "usage:
-  kplug-fuzz differential [--seed S] [--subset i32[,i64,...]] [--programs N | --minutes M]
+  kplug-fuzz differential [--seed S] [--subset i32,i64[,sign-extension]] [--programs N | --minutes M]
                           [--first-case N] [--save DIR] [--stop-at-first]
         random terminating programs in the JIT (hardware and software isolation, the silicon
-        harness: i686 Linux only) against wasmi: results, traps, memory and globals
+        harness: i686 Linux only) against wasmi: results, traps, memory and globals;
+        the subset defaults to what the JIT compiles (i32,i64)
   kplug-fuzz compiler     [--seed S] [--cases N | --minutes M] [--save DIR]
         wasm-smith, generated and mutated modules through compile in both modes: no panic,
         typed errors only, agreement with wasmparser's validator, bounded allocation
@@ -27,7 +28,16 @@ const USAGE: &str = "usage:
 
 Without --seed a seed is drawn and printed; the same seed repeats the same run. Findings are
 saved in --save DIR (default: firmware/fuzz/regressions/<fuzzer>/, which the regression tests
-replay). The exit code is 1 when something was found.";
+replay). The exit code is 1 when something was found.
+
+Examples (from the workspace root):
+  # an hour of differential fuzzing (the JIT runs in the i686 harness):
+  cargo run --release -p kplug-fuzz --target i686-unknown-linux-gnu -- differential --minutes 60
+  # repeat a run, or one case of it, exactly:
+  cargo run --release -p kplug-fuzz --target i686-unknown-linux-gnu -- differential --seed 0x1f --first-case 1420 --programs 1
+  # the host fuzzers for ten minutes each:
+  cargo run --release -p kplug-fuzz -- compiler --minutes 10
+  cargo run --release -p kplug-fuzz -- descriptions --minutes 10";
 
 /// Options every fuzzer takes.
 struct Options {
@@ -56,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         count: None,
         duration: None,
         save: None,
-        subset: "i32".into(),
+        subset: "i32,i64".into(),
         first_case: 0,
         stop_at_first: false,
         files: Vec::new(),
@@ -410,7 +420,7 @@ fn reduce(options: &Options) -> ExitCode {
         ),
         Ok(_) => format!("reduced from {file}:\n{}", mismatch.what),
     };
-    let text = kplug_fuzz::reproducer::differential_text(&reduced, "i32", &note);
+    let text = kplug_fuzz::reproducer::differential_text(&reduced, &options.subset, &note);
     match &options.save {
         Some(path) => {
             if let Err(error) = std::fs::write(path, &text) {

@@ -24,12 +24,10 @@ fn budget_bounds_the_checks() {
         .to_owned();
     let fails = |candidate: &Program| candidate.wat.contains(&marker);
     let full = shrink(&input, Budget { checks: u32::MAX }, fails);
-    assert!(
-        !full.exhausted && full.checks > 20,
-        "{} checks",
-        full.checks
-    );
-    for checks in [1, 2, 10, full.checks / 2, full.checks - 1] {
+    assert!(!full.exhausted && full.checks > 3, "{} checks", full.checks);
+    let mut budgets = vec![1, 2, full.checks / 2, full.checks - 1];
+    budgets.dedup();
+    for checks in budgets {
         let mut calls = 0u32;
         let reduction = shrink(&input, Budget { checks }, |candidate| {
             calls += 1;
