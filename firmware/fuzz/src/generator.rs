@@ -761,6 +761,15 @@ impl ModuleGen<'_> {
                         let _ = writeln!(function.out, "    {0}.const 1 {0}.or", operand.name());
                     }
                 }
+                if name == "rem_s" && operand == ValueType::I32 {
+                    // wasmi 0.51 traps on `i32.rem_s` of INT_MIN by an immediate -1
+                    // (`kplug_reference::KNOWN_BUGS`), and folds a constant divisor into an
+                    // immediate: xor in `fuel & 0` so the divisor is never a constant.
+                    let _ = writeln!(
+                        function.out,
+                        "    global.get $g{FUEL_GLOBAL} i32.const 0 i32.and i32.xor"
+                    );
+                }
                 let _ = writeln!(function.out, "    {}.{name}", operand.name());
             }
             9 => {

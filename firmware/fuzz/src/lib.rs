@@ -10,6 +10,7 @@
 //! - [`descriptions`]: random and mutated plugin descriptions and upload sequences through
 //!   postcard decoding and the plugin service on a fake platform: no panic, typed errors, and
 //!   nothing asked of the platform beyond the documented limits.
+//! - [`frames`]: batches of bad host-link frames and the count a server must report.
 //! - [`mutate`]: byte-level mutations shared by the fuzzers (and the frame fuzzer in the host
 //!   tool).
 //! - [`reduce`]: shrinks a failing program under a deterministic step budget.
@@ -21,6 +22,7 @@ pub mod compiler;
 pub mod descriptions;
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod differential;
+pub mod frames;
 pub mod generator;
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod jit;
