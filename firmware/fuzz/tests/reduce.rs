@@ -9,6 +9,12 @@ fn program() -> Program {
     generate(&Subset::jit(), 7)
 }
 
+/// The line in the middle of the program: the failure the predicates below depend on.
+fn middle_line(program: &Program) -> String {
+    let lines = program.wat.lines().count();
+    program.wat.lines().nth(lines / 2).unwrap().to_owned()
+}
+
 /// Any budget below what a full reduction needs stops the reducer after exactly that many
 /// checks (the predicate is called no more often), marks the budget spent, and returns a
 /// failing program no larger than the input: the reducer always ends, whatever the predicate
@@ -16,12 +22,7 @@ fn program() -> Program {
 #[test]
 fn budget_bounds_the_checks() {
     let input = program();
-    let marker = input
-        .wat
-        .lines()
-        .nth(input.wat.lines().count() / 2)
-        .unwrap()
-        .to_owned();
+    let marker = middle_line(&input);
     let fails = |candidate: &Program| candidate.wat.contains(&marker);
     let full = shrink(&input, Budget { checks: u32::MAX }, fails);
     assert!(!full.exhausted && full.checks > 3, "{} checks", full.checks);
@@ -46,12 +47,7 @@ fn budget_bounds_the_checks() {
 #[test]
 fn reduction_is_deterministic() {
     let input = program();
-    let marker = input
-        .wat
-        .lines()
-        .nth(input.wat.lines().count() / 2)
-        .unwrap()
-        .to_owned();
+    let marker = middle_line(&input);
     let predicate = |candidate: &Program| candidate.wat.contains(&marker);
     let first = shrink(&input, Budget { checks: 300 }, predicate);
     let second = shrink(&input, Budget { checks: 300 }, predicate);
@@ -63,12 +59,7 @@ fn reduction_is_deterministic() {
 #[test]
 fn reduces_to_the_failing_line_within_budget() {
     let input = program();
-    let marker = input
-        .wat
-        .lines()
-        .nth(input.wat.lines().count() / 2)
-        .unwrap()
-        .to_owned();
+    let marker = middle_line(&input);
     let reduction = shrink(&input, Budget { checks: 100_000 }, |candidate| {
         candidate.wat.contains(&marker)
     });
