@@ -4,7 +4,7 @@
 //!
 //! The binary or test that measures must install the allocator:
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::CountingAllocator;
 //! ```
