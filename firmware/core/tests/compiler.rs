@@ -19,7 +19,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
         .expect("needle present")
 }
 
-/// A float, i64, bulk-memory or reference operator is refused with its text-format name, the
+/// A float or reference-types operator is refused with its text-format name, the
 /// index of the function it is in (imports counted) and its byte offset in the module.
 #[test]
 fn unsupported_operators_are_named_with_function_and_offset() {
@@ -35,9 +35,9 @@ fn unsupported_operators_are_named_with_function_and_offset() {
             [0xB9u8].as_slice(),
         ),
         (
-            "i32.const 0 i32.const 0 i32.const 0 memory.fill",
-            "memory.fill",
-            [0xFCu8, 0x0B].as_slice(),
+            "ref.null func ref.is_null drop",
+            "ref.null",
+            [0xD0u8, 0x70].as_slice(),
         ),
         (
             "i32.const 1 f32.convert_i32_s drop",
@@ -98,7 +98,7 @@ fn unsupported_features_are_named() {
             "result i32 i32",
         ),
         ("(module (table 1 externref))", "funcref"),
-        ("(module (memory 1) (data \"passive\"))", "passive data"),
+        ("(module (table 1 funcref) (func) (elem func 0))", "passive"),
     ] {
         let error = compile_wat(wat).unwrap_err();
         assert!(
@@ -445,8 +445,8 @@ fn refusals_name_their_proposal() {
             "mvp",
         ),
         (
-            "(module (memory 1) (func (memory.fill (i32.const 0) (i32.const 0) (i32.const 0))))",
-            "memory.fill",
+            "(module (table 1 funcref) (func (table.copy (i32.const 0) (i32.const 0) (i32.const 0))))",
+            "table.copy",
             "bulk_memory",
         ),
         (

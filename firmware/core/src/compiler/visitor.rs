@@ -286,7 +286,12 @@ fn consumes_condition(op: &Operator<'_>) -> bool {
 }
 
 fn site_class(op: &Operator<'_>) -> SiteClass {
-    if memory_access(op).is_some() {
+    if memory_access(op).is_some()
+        || matches!(
+            op,
+            Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } | Operator::MemoryInit { .. }
+        )
+    {
         return SiteClass::Memory;
     }
     match op {
@@ -510,6 +515,13 @@ impl FunctionCompiler<'_, '_> {
                     | GlobalSet { .. }
                     | MemorySize { mem: 0 }
                     | MemoryGrow { mem: 0 }
+                    | MemoryCopy {
+                        dst_mem: 0,
+                        src_mem: 0
+                    }
+                    | MemoryFill { mem: 0 }
+                    | MemoryInit { mem: 0, .. }
+                    | DataDrop { .. }
                     | I32Const { .. }
                     | I64Const { .. }
                     | I32Eqz
@@ -695,6 +707,19 @@ impl FunctionCompiler<'_, '_> {
             // ---- Memory. ----
             MemorySize { mem: 0 } => self.masm.memory_size()?,
             MemoryGrow { mem: 0 } => self.masm.memory_grow()?,
+            MemoryCopy {
+                dst_mem: 0,
+                src_mem: 0,
+            } => self.masm.memory_copy()?,
+            MemoryFill { mem: 0 } => self.masm.memory_fill()?,
+            MemoryInit { data_index, mem: 0 } => {
+                let segment = self.data_segment(data_index)?;
+                self.masm.memory_init(segment)?;
+            }
+            DataDrop { data_index } => {
+                let segment = self.data_segment(data_index)?;
+                self.masm.data_drop(segment.length_offset)?;
+            }
 
             // ---- Numeric. ----
             I32Const { value } => self
@@ -709,6 +734,14 @@ impl FunctionCompiler<'_, '_> {
             _ => return Err(self.unsupported(op)),
         }
         Ok(())
+    }
+
+    fn data_segment(&self, index: u32) -> Result<masm::DataSegmentRef, CompileError> {
+        self.module
+            .data_segments
+            .get(index as usize)
+            .copied()
+            .ok_or(CompileError::Internal("data segment index"))
     }
 
     fn global(&self, index: u32) -> Result<super::Global, CompileError> {

@@ -49,9 +49,11 @@
 //! - [`int64`]: the same for i64 (register pairs, carries, the 64-bit division helper);
 //! - [`access`]: locals, globals, linear memory with the checks of both isolation modes,
 //!   `select`;
+//! - [`bulk`]: `memory.copy`, `memory.fill`, `memory.init`, `data.drop` (string instructions);
 //! - [`control`]: block joins, branches, `br_table`, calls, `call_indirect`, returns.
 
 mod access;
+mod bulk;
 mod control;
 mod int32;
 mod int64;
@@ -59,6 +61,7 @@ mod int64;
 mod tests;
 
 pub use access::Access;
+pub use bulk::DataSegmentRef;
 pub use control::Condition;
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
