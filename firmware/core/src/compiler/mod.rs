@@ -462,9 +462,6 @@ fn const_i32(
 /// The compiled form of a function type, if every type in it is supported and it has at most
 /// one result.
 fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
-    if ty.results().len() > 1 {
-        return None;
-    }
     let convert = |types: &[ValType]| {
         types
             .iter()
