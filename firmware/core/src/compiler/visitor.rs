@@ -559,10 +559,24 @@ impl<'a> FunctionCompiler<'a, '_> {
             BlockType::Type(ty) => value_type(ty)
                 .filter(|&ty| supported_type(ty))
                 .map(Shape::One)
-                .ok_or_else(|| self.unsupported(op)),
+                .ok_or_else(|| CompileError::Unsupported {
+                    operator: format!("{} with a {ty} value", operator_name(op)),
+                    proposal: proposal_of_type(ty),
+                    function: self.masm.function,
+                    offset: self.masm.wasm_offset,
+                }),
             BlockType::FuncType(index) => match self.module.type_at(index) {
                 Some(_) => Ok(Shape::Type(index)),
-                None => Err(self.unsupported(op)),
+                // Only value types outside the compiled subset keep a type out.
+                None => Err(CompileError::Unsupported {
+                    operator: format!(
+                        "{} of a type with float or reference values",
+                        operator_name(op)
+                    ),
+                    proposal: "mvp",
+                    function: self.masm.function,
+                    offset: self.masm.wasm_offset,
+                }),
             },
         }
     }
