@@ -98,7 +98,7 @@ impl CompileOptions {
 pub struct FuncType {
     /// Parameter types, parameter 0 first.
     pub params: Vec<abi::ValType>,
-    /// Result types (at most one until multi-value lands).
+    /// Result types (several return through the results area of [`crate::abi`]).
     pub results: Vec<abi::ValType>,
 }
 
