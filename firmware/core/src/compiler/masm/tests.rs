@@ -417,3 +417,49 @@ fn bulk_memory_checks_the_whole_range_first() {
         ],
     );
 }
+
+/// Multi-value calls and returns: the caller reserves the results area (`lea`, flags kept)
+/// before the arguments, pops the results into the slots of their depths after the call; the
+/// callee stores each result at `[ebp + 8 + A + r_k]`.
+#[test]
+fn multi_value_call_and_return() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32], &[], &[], false),
+        |m| {
+            let callee = m.new_label();
+            m.bind(callee);
+            let ty = crate::compiler::FuncType {
+                params: alloc::vec![ValType::I32],
+                results: alloc::vec![ValType::I64, ValType::I32],
+            };
+            m.local_get(0)?;
+            m.call(&ty, callee)?;
+            m.return_multi(&[ValType::I64, ValType::I32])
+        },
+    );
+    check(
+        lines,
+        &[
+            // Caller: the area (8 + 4 bytes), the argument, the call, result 0 (i64) into the
+            // slot of depth 0, result 1 (i32) into the slot of depth 1.
+            "lea esp,[esp-0Ch]",
+            "push dword ptr [ebp+8]",
+            "call 0",
+            "pop eax",
+            "mov [ebp-8],eax",
+            "pop eax",
+            "mov [ebp-4],eax",
+            "pop eax",
+            "mov [ebp-10h],eax",
+            "mov eax,[ebp-10h]",
+            "mov [ebp+14h],eax",
+            "mov eax,[ebp-8]",
+            "mov ecx,[ebp-4]",
+            "mov [ebp+0Ch],eax",
+            "mov [ebp+10h],ecx",
+            "leave",
+            "ret 4",
+        ],
+    );
+}
