@@ -751,7 +751,9 @@ impl<P: Platform> Plugin<P> {
     pub fn last_results(&self) -> Option<Vec<Value>> {
         let (function, registers) = self.stats.last_return?;
         let code = self.module.functions.get(function as usize)?;
-        Some(marshal::results(&code.ty, registers))
+        Some(marshal::results(&code.ty, registers, |index| {
+            self.results_area_word(&code.ty, index)
+        }))
     }
 
     /// Invokes the export `name` with `args`, checked against its type.
@@ -791,10 +793,12 @@ impl<P: Platform> Plugin<P> {
         })?;
         Ok(
             match self.enter(platform, host, function, code_offset, esp) {
-                CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(
-                    &self.module.functions[function as usize].ty,
-                    registers,
-                )),
+                CallOutcome::Returned(registers) => {
+                    let ty = &self.module.functions[function as usize].ty;
+                    Outcome::Returned(marshal::results(ty, registers, |index| {
+                        self.results_area_word(ty, index)
+                    }))
+                }
                 CallOutcome::Trapped(record) => Outcome::Trapped(record),
             },
         )
@@ -824,6 +828,22 @@ impl<P: Platform> Plugin<P> {
             unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
         }
         Ok(self.enter(platform, host, function, code_offset, esp))
+    }
+
+    /// Word `index` of the results area a function of type `ty` returned its results in: above
+    /// its arguments at the entry ESP (0 if that lies outside the stack).
+    fn results_area_word(&self, ty: &crate::compiler::FuncType, index: u32) -> u32 {
+        let stack_bytes = self.limits.stack_bytes();
+        let Some(esp) = entry_stack_pointer(stack_bytes, marshal::argument_word_count(ty)) else {
+            return 0;
+        };
+        let at = u64::from(esp) + u64::from(ty.param_bytes()) + 4 * u64::from(index);
+        if at + 4 > u64::from(stack_bytes) {
+            return 0;
+        }
+        // SAFETY: `at .. at + 4` lies inside the stack region (checked); the plugin is not
+        // running.
+        unsafe { (self.regions.stack.add(at as usize) as *const u32).read_unaligned() }
     }
 
     fn function_code(&self, function: u32) -> Result<&crate::compiler::FunctionCode, InvokeError> {

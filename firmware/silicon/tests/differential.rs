@@ -1393,3 +1393,302 @@ impl ProgramGenerator {
         }
     }
 }
+
+/// Addresses and lengths for bulk memory: the ends of a one-page memory, unaligned values,
+/// lengths that are and are not multiples of 4, and sums that carry past 4 GiB.
+const BULK_EDGES: [i32; 12] = [0, 1, 3, 4, 7, 100, 65530, 65535, 65536, 65537, i32::MIN, -1];
+
+/// `memory.copy` (forwards, backwards, onto itself, every overlap distance 0..9),
+/// `memory.fill`, `memory.init` of a passive segment and of an active one, and `data.drop`,
+/// against wasmi in both modes: results, traps (out of bounds before any byte is written: the
+/// final memory is compared) and, around each operation, live values in pinned and
+/// callee-saved registers that must survive it.
+#[test]
+fn bulk_memory_agrees() {
+    let wat = r#"(module (memory (export "memory") 1 1)
+      (data (i32.const 0) "\01\02\03\04\05\06\07\08\09\0a\0b\0c\0d\0e\0f\10\11\12\13\14")
+      (data $passive "kplug passive segment: \de\ad\be\ef")
+      (data (i32.const 65520) "\f0\f1\f2\f3\f4\f5\f6\f7\f8\f9\fa\fb\fc\fd\fe\ff")
+      (data $empty "")
+      (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init") (param i32 i32 i32) (memory.init $passive (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init_active") (param i32 i32 i32) (memory.init 0 (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init_empty") (param i32 i32 i32) (memory.init $empty (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "drop") (data.drop $passive))
+      (func (export "drop_active") (data.drop 2))
+      (func (export "copy_const") (memory.copy (i32.const 40) (i32.const 3) (i32.const 13)))
+      (func (export "fill_const") (memory.fill (i32.const 200) (i32.const 0x1ff) (i32.const 7)))
+      ;; Sums bytes a..a+n weighted by position, so every call's effect is checked.
+      (func (export "hash") (param i32 i32) (result i32) (local i32)
+        (block (loop
+          (br_if 1 (i32.eqz (local.get 1)))
+          (local.set 2 (i32.add (i32.mul (local.get 2) (i32.const 31))
+                                (i32.load8_u (local.get 0))))
+          (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+          (local.set 1 (i32.sub (local.get 1) (i32.const 1)))
+          (br 0)))
+        (local.get 2))
+      ;; Hot locals pinned to EDI/ESI/EBX and a deep operand stack live across the copy.
+      (func (export "live") (param i32 i32 i32) (result i32) (local i32 i32 i32)
+        (local.set 3 (i32.add (local.get 0) (i32.const 11)))
+        (local.set 4 (i32.add (local.get 1) (i32.const 22)))
+        (local.set 5 (i32.add (local.get 2) (i32.const 33)))
+        (loop (local.set 3 (i32.add (local.get 3) (local.get 4)))
+              (local.set 4 (i32.add (local.get 4) (local.get 5))))
+        (i32.add (local.get 3) (local.get 4))
+        (i32.mul (local.get 5) (local.get 3))
+        (i32.xor (local.get 4) (local.get 0))
+        (i32.sub (local.get 1) (local.get 2))
+        (memory.copy (local.get 0) (local.get 1) (local.get 2))
+        (memory.fill (local.get 1) (local.get 3) (local.get 2))
+        (i32.add) (i32.add) (i32.add)
+        (i32.add (local.get 3))
+        (i32.add (local.get 4))
+        (i32.add (local.get 5))))"#;
+    let mut calls = Vec::new();
+    for &length in &BULK_EDGES {
+        for &address in &BULK_EDGES {
+            calls.push(call("copy", &[address, 8, length]));
+            calls.push(call("copy", &[8, address, length]));
+            calls.push(call("fill", &[address, address ^ 0x5a, length]));
+            calls.push(call("init", &[address, 3, length]));
+            calls.push(call("init", &[8, address, length]));
+        }
+        calls.push(call("hash", &[0, 256]));
+        calls.push(call("hash", &[65280, 256]));
+    }
+    // Every overlap distance both ways, with lengths around the dword boundary.
+    for distance in 0..10 {
+        for length in [0, 1, 3, 4, 5, 8, 9, 31, 64] {
+            calls.push(call("copy", &[1000 + distance, 1000, length]));
+            calls.push(call("hash", &[990, 100]));
+            calls.push(call("copy", &[2000, 2000 + distance, length]));
+            calls.push(call("hash", &[1990, 100]));
+        }
+        calls.push(call(
+            "fill",
+            &[1000 + distance, distance * 37, 9 + distance],
+        ));
+    }
+    calls.push(call("copy_const", &[]));
+    calls.push(call("fill_const", &[]));
+    for &value in &BULK_EDGES[..6] {
+        calls.push(call("live", &[value * 16, 500 + value, value]));
+    }
+    calls.push(call("live", &[65530, 0, 7]));
+    calls.push(call("init_active", &[0, 0, 0]));
+    calls.push(call("init_active", &[0, 0, 1]));
+    calls.push(call("init_active", &[65536, 0, 0]));
+    calls.push(call("init_empty", &[0, 0, 0]));
+    calls.push(call("init_empty", &[0, 1, 0]));
+    calls.push(call("drop_active", &[]));
+    calls.push(call("init", &[300, 0, 27]));
+    calls.push(call("drop", &[]));
+    calls.push(call("init", &[400, 0, 0]));
+    calls.push(call("init", &[400, 0, 1]));
+    calls.push(call("drop", &[]));
+    calls.push(call("hash", &[0, 1024]));
+    check(wat, &calls);
+}
+
+/// Multi-value against wasmi in both modes: functions with several results (i32 and i64 mixed)
+/// called directly and through `call_indirect`, blocks/loops/ifs with parameters and several
+/// results, `br`, `br_if` and `br_table` carrying several values (to blocks and to loops with
+/// parameters), an `if` with parameters and no `else`, `return` of several values from inside
+/// nested blocks, and several results live across a call while pinned locals hold others.
+#[test]
+fn multi_value_agrees() {
+    let wat = r#"(module
+      (type $pair (func (param i32 i32) (result i32 i32)))
+      (type $mixed (func (param i32) (result i32 i64 i32)))
+      (table 2 funcref)
+      (elem (i32.const 0) $swap $spread)
+      (func $swap (type $pair) (local.get 1) (local.get 0))
+      (func $spread (type $mixed)
+        (local.get 0)
+        (i64.mul (i64.extend_i32_s (local.get 0)) (i64.const 0x100000001))
+        (i32.sub (i32.const 0) (local.get 0)))
+      (func $divmod (param i32 i32) (result i32 i32)
+        (block (br_if 0 (i32.eqz (local.get 1)))
+          (return (i32.div_u (local.get 0) (local.get 1)) (i32.rem_u (local.get 0) (local.get 1))))
+        (i32.const -1) (i32.const -1))
+      (func (export "swap_sub") (param i32 i32) (result i32)
+        (call $swap (local.get 0) (local.get 1)) (i32.sub))
+      (func (export "indirect") (param i32 i32 i32) (result i32)
+        (call_indirect (type $pair) (local.get 0) (local.get 1) (local.get 2)) (i32.sub))
+      (func (export "spread") (param i32) (result i32) (local i64 i32)
+        (call $spread (local.get 0))
+        (local.set 2)
+        (local.set 1)
+        (i32.add (i32.wrap_i64 (local.get 1)))
+        (i32.add (i32.wrap_i64 (i64.shr_u (local.get 1) (i64.const 32))))
+        (i32.add (local.get 2)))
+      (func (export "spread_indirect") (param i32) (result i32)
+        (call_indirect (type $mixed) (local.get 0) (i32.const 1))
+        (drop) (i32.wrap_i64) (i32.xor (local.get 0)) (i32.add))
+      (func (export "divmod") (param i32 i32) (result i32)
+        (call $divmod (local.get 0) (local.get 1))
+        (i32.mul (i32.const 1000)) (i32.add))
+      ;; A block with two parameters and two results; a br carrying both out of a nested block.
+      (func (export "block_params") (param i32 i32) (result i32)
+        (local.get 0) (local.get 1)
+        (block (param i32 i32) (result i32 i32)
+          (block (param i32 i32) (result i32 i32)
+            (br_if 1 (i32.lt_s (local.get 0) (i32.const 0)))
+            (i32.add) (local.get 0) (br 1))
+          (i32.const 7) (i32.mul) (i32.const 5) (i32.add))
+        (i32.mul (i32.const 31)) (i32.add))
+      ;; A loop with parameters: the counter and the accumulator travel as loop values.
+      (func (export "loop_params") (param i32) (result i32)
+        (i32.const 0) (local.get 0)
+        (loop $again (param i32 i32) (result i32 i32)
+          (local.set 0)
+          (i32.add (local.get 0))
+          (local.get 0)
+          (i32.sub (i32.const 1))
+          (local.tee 0)
+          (br_if $again (i32.gt_s (local.get 0) (i32.const 0)))
+          )
+        (drop))
+      ;; An if with parameters, with and without else.
+      (func (export "if_params") (param i32 i32) (result i32)
+        (local.get 1) (local.get 1)
+        (if (param i32 i32) (result i32 i32) (local.get 0)
+          (then (i32.add) (i32.const 3))
+          (else (i32.sub) (i32.const 4)))
+        (i32.mul)
+        (if (param i32) (result i32) (i32.and (local.get 0) (i32.const 2))
+          (then (i32.const 100) (i32.add)))
+        (local.get 1)
+        (if (param i32 i32) (result i32 i32) (i32.and (local.get 0) (i32.const 4))
+          (then (i32.xor) (i32.const 9)))
+        (i32.add))
+      ;; br_table carrying two values to blocks at different heights, with a value below.
+      (func (export "table") (param i32) (result i32)
+        (i32.const 1000)
+        (block $a (result i32 i32)
+          (block $b (result i32 i32)
+            (block $c (result i32 i32)
+              (i32.const 1) (i32.const 2)
+              (br_table $a $b $c (local.get 0)))
+            (i32.add) (i32.const 10) (br $a))
+          (i32.sub) (i32.const 20))
+        (i32.mul) (i32.add))
+      ;; br_table to a loop with one parameter and to a block with one result.
+      (func (export "table_loop") (param i32) (result i32) (local i32)
+        (block $out (result i32)
+          (local.get 0)
+          (loop $l (param i32)
+            (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+            (i32.sub (i32.const 1))
+            (local.tee 0)
+            (local.get 0)
+            (br_table $l $out (i32.eqz (local.get 0))))
+          (unreachable))
+        (i32.add (i32.mul (local.get 1) (i32.const 100))))
+      ;; Branches whose values must move down over other values to the target's slots.
+      (func (export "extra") (param i32 i32) (result i32)
+        (block $a (result i32 i32)
+          (i32.const 111) (local.get 0) (local.get 1)
+          (br_if $a (i32.lt_s (local.get 0) (local.get 1)))
+          (i32.const 5)
+          (br_table $a $a (i32.and (local.get 0) (i32.const 1))))
+        (i32.sub))
+      (func (export "loop_extra") (param i32) (result i32) (local i32)
+        (i32.const 0) (local.get 0)
+        (loop $l (param i32 i32) (result i32)
+          (local.set 0)
+          (local.tee 1)
+          (i32.const 77)
+          (i32.add (local.get 1) (local.get 0))
+          (i32.sub (local.get 0) (i32.const 1))
+          (br_if $l (i32.gt_s (local.get 0) (i32.const 1)))
+          (drop) (i32.add) (i32.add)))
+      ;; Results of a call live across another call, with pinned locals busy.
+      (func (export "live") (param i32 i32) (result i32) (local i32 i32 i32)
+        (local.set 2 (i32.mul (local.get 0) (i32.const 3)))
+        (local.set 3 (i32.add (local.get 1) (i32.const 5)))
+        (loop (local.set 4 (i32.add (local.get 2) (local.get 3))))
+        (call $swap (local.get 0) (local.get 1))
+        (call $divmod (local.get 2) (local.get 3))
+        (i32.add) (i32.add) (i32.add)
+        (i32.add (local.get 4))))"#;
+    let mut calls = Vec::new();
+    for &a in &EDGES {
+        for &b in &[0, 1, 7, -3, i32::MIN, i32::MAX] {
+            calls.push(call("swap_sub", &[a, b]));
+            calls.push(call("divmod", &[a, b]));
+            calls.push(call("block_params", &[a, b]));
+            calls.push(call("if_params", &[a, b]));
+            calls.push(call("live", &[a, b]));
+            calls.push(call("indirect", &[a, b, 0]));
+        }
+        calls.push(call("indirect", &[a, 1, 1]));
+        calls.push(call("indirect", &[a, 1, 2]));
+        calls.push(call("spread", &[a]));
+        calls.push(call("spread_indirect", &[a]));
+        calls.push(call("table", &[a]));
+        calls.push(call("extra", &[a, 3]));
+        calls.push(call("extra", &[a, -3]));
+    }
+    for n in [0, 1, 2, 3, 10, 100] {
+        calls.push(call("loop_params", &[n]));
+        calls.push(call("loop_extra", &[n]));
+        if n > 0 {
+            calls.push(call("table_loop", &[n]));
+        }
+    }
+    check(wat, &calls);
+}
+
+/// Typed invoke of exports with several results (the runtime reserves the results area and
+/// reads it back) equals wasmi's results, in both modes, with i32 and i64 mixed, arguments
+/// below the area, and a trap leaving no stale results.
+#[test]
+fn multi_value_exports_agree() {
+    let wat = r#"(module
+      (func (export "three") (param i32 i64) (result i64 i32 i64)
+        (i64.add (local.get 1) (i64.const 1))
+        (i32.mul (local.get 0) (i32.const -3))
+        (i64.shl (local.get 1) (i64.extend_i32_u (local.get 0))))
+      (func (export "pair") (result i32 i32) (i32.const 7) (i32.const -8))
+      (func (export "trap_or_pair") (param i32) (result i32 i32)
+        (i32.div_u (i32.const 10) (local.get 0)) (local.get 0)))"#;
+    let wasm = wat::parse_str(wat).expect("valid wat");
+    let calls: Vec<(&str, Vec<Value>)> = vec![
+        ("three", vec![Value::I32(5), Value::I64(-2)]),
+        (
+            "three",
+            vec![Value::I32(63), Value::I64(0x1234_5678_9abc_def0)],
+        ),
+        ("pair", vec![]),
+        ("trap_or_pair", vec![Value::I32(0)]),
+        ("trap_or_pair", vec![Value::I32(3)]),
+    ];
+    let mut oracle = Reference::new(None);
+    let instance = oracle.instantiate(&wasm).expect("the oracle instantiates");
+    let expected: Vec<Option<Vec<Value>>> = calls
+        .iter()
+        .map(|(name, args)| oracle.invoke(instance, name, args).ok())
+        .collect();
+    assert!(expected[0].as_ref().is_some_and(|values| values.len() == 3));
+    for isolation in [Isolation::Hardware, Isolation::Software] {
+        let module = compile(&wasm, &CompileOptions::new(isolation)).expect("compiles");
+        let mut platform = Silicon::new();
+        let mut host = HarnessHost::new(Output::Collect);
+        let mut plugin = Plugin::install(&mut platform, module, limits()).expect("installs");
+        plugin.link(&mut platform).expect("links");
+        for ((name, args), want) in calls.iter().zip(&expected) {
+            let got = match plugin
+                .invoke(&mut platform, &mut host, name, args)
+                .expect("invocable")
+            {
+                Outcome::Returned(values) => Some(values),
+                Outcome::Trapped(_) => None,
+            };
+            assert_eq!(&got, want, "{isolation:?}: {name} {args:?}");
+        }
+        plugin.uninstall(&mut platform);
+    }
+}

@@ -49,19 +49,25 @@
 //! - [`int64`]: the same for i64 (register pairs, carries, the 64-bit division helper);
 //! - [`access`]: locals, globals, linear memory with the checks of both isolation modes,
 //!   `select`;
+//! - [`bulk`]: `memory.copy`, `memory.fill`, `memory.init`, `data.drop` (string instructions);
+//! - [`multi`]: multi-value joins, branches, calls and returns (values in slots);
 //! - [`control`]: block joins, branches, `br_table`, calls, `call_indirect`, returns.
 
 mod access;
+mod bulk;
 mod control;
 mod int32;
 mod int64;
+mod multi;
 #[cfg(test)]
 mod tests;
 
 pub use access::Access;
+pub use bulk::DataSegmentRef;
 pub use control::Condition;
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
+pub use multi::{Carry, results_area_bytes};
 
 use super::assembler::DynamicLabel;
 use super::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};
