@@ -11,6 +11,9 @@
 //! - [`service`] (the plugin requests), [`link`] (the host-link server) and [`output`] (events for
 //!   the host under a quota): the runtime every platform serves the host link with.
 #![no_std]
+// Only the modules that touch plugin memory or the platform's raw state may use `unsafe`; each
+// says so below, and everything else is checked to need none.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -18,8 +21,11 @@ pub mod abi;
 pub mod compiler;
 pub mod error;
 #[cfg(feature = "fake")]
+#[allow(unsafe_code)]
 pub mod fake;
+#[allow(unsafe_code)]
 pub mod imports;
+#[allow(unsafe_code)]
 pub mod instance;
 pub mod link;
 pub mod marshal;

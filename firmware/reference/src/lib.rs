@@ -19,6 +19,8 @@
 //! [`Reference::register`] and, for every other module name, against the firmware symbol table,
 //! exactly as the firmware links (a typed [`LinkError`]).
 
+#![forbid(unsafe_code)]
+
 pub mod board;
 pub mod rewrite;
 
