@@ -165,6 +165,7 @@ fn trap_of(code: wasmi::core::TrapCode) -> Trap {
         TrapCode::IndirectCallToNull => Some(TrapKind::IndirectCallNull),
         TrapCode::IntegerDivisionByZero => Some(TrapKind::IntegerDivideByZero),
         TrapCode::IntegerOverflow => Some(TrapKind::IntegerOverflow),
+        TrapCode::BadConversionToInteger => Some(TrapKind::InvalidConversion),
         TrapCode::StackOverflow => Some(TrapKind::StackExhausted),
         TrapCode::BadSignature => Some(TrapKind::IndirectCallSignature),
         TrapCode::OutOfFuel => Some(TrapKind::BudgetExceeded),
