@@ -109,18 +109,21 @@ pub struct ResultRegisters {
 /// The results of a function of type `ty` that returned with `registers`.
 pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
     result_types(ty)
-        .map(|ty| {
-            let wide = u64::from(registers.edx) << 32 | u64::from(registers.eax);
-            match ty {
-                ValType::I32 => Value::I32(registers.eax as i32),
-                ValType::F32 => Value::F32(registers.eax),
-                ValType::I64 => Value::I64(wide as i64),
-                ValType::F64 => Value::F64(wide),
-                ValType::FuncRef => Value::FuncRef(reference(registers.eax)),
-                ValType::ExternRef => Value::ExternRef(reference(registers.eax)),
-            }
-        })
+        .map(|ty| value(ty, registers.eax, registers.edx))
         .collect()
+}
+
+/// The value of type `ty` whose bits are `low` and (for 64-bit types) `high`.
+pub fn value(ty: ValType, low: u32, high: u32) -> Value {
+    let wide = u64::from(high) << 32 | u64::from(low);
+    match ty {
+        ValType::I32 => Value::I32(low as i32),
+        ValType::F32 => Value::F32(low),
+        ValType::I64 => Value::I64(wide as i64),
+        ValType::F64 => Value::F64(wide),
+        ValType::FuncRef => Value::FuncRef(reference(low)),
+        ValType::ExternRef => Value::ExternRef(reference(low)),
+    }
 }
 
 #[cfg(test)]
