@@ -334,7 +334,7 @@ pub struct BoardInfo {
     pub cpu: String,
     /// TSC rate in Hz, calibrated against the PIT at boot.
     pub tsc_hz: u64,
-    /// Milliseconds since boot (PIT ticks).
+    /// Milliseconds since boot (the TSC clock).
     pub uptime_ms: u64,
     /// The isolation mode in force.
     pub isolation: IsolationMode,

@@ -117,7 +117,7 @@ macro_rules! for_each_symbol {
             (NowUs, 2, "now_us", [], [I32],
              "now_us() -> i32: the low 32 bits of microseconds since boot (wraps after ~71 min)."),
             (TicksMs, 3, "ticks_ms", [], [I32],
-             "ticks_ms() -> i32: the low 32 bits of milliseconds since boot (PIT ticks)."),
+             "ticks_ms() -> i32: the low 32 bits of milliseconds since boot (the same clock as now_us)."),
             (GpioWrite, 4, "gpio_write", [I32, I32], [],
              "gpio_write(pin, level): drives LPT1 data pin `pin` (0..=7) low if `level` is 0, else high."),
             (GpioRead, 5, "gpio_read", [I32], [I32],

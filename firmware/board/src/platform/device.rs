@@ -1,4 +1,4 @@
-//! The board's `kplug_core::service::Device`: the clock (TSC, PIT ticks), the LPT port's pins
+//! The board's `kplug_core::service::Device`: the clock (the calibrated TSC), the LPT port's pins
 //! for the GPIO imports, and the heap figure.
 
 use kplug_core::service::Device;
