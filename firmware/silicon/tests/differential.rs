@@ -1083,6 +1083,15 @@ fn straddling_i64_stores_write_nothing() {
 /// trees over i32 and i64 with locals, tees, selects, `if`/`block`/`br_if`/`br_table` with
 /// results, bounded loops, globals, loads and stores, and calls to earlier functions (so every
 /// program terminates).
+/// A 0-or-1 `i32` expression as a value of `ty` (`i32`, or zero-extended to `i64`).
+fn as_type(ty: &str, boolean: String) -> String {
+    if ty == "i32" {
+        boolean
+    } else {
+        format!("(i64.extend_i32_u {boolean})")
+    }
+}
+
 struct ProgramGenerator {
     state: u64,
     /// The function being generated (it names the loop counters).
@@ -1191,12 +1200,7 @@ impl ProgramGenerator {
                 ]);
                 let a = self.expression(compare_type, d, locals, callees);
                 let b = self.expression(compare_type, d, locals, callees);
-                let compare = format!("({compare_type}.{op} {a} {b})");
-                if ty == "i32" {
-                    compare
-                } else {
-                    format!("(i64.extend_i32_u {compare})")
-                }
+                as_type(ty, format!("({compare_type}.{op} {a} {b})"))
             }
             5 => {
                 let op = self.pick(&["clz", "ctz", "popcnt", "eqz", "extend8_s", "extend16_s"]);
@@ -1220,12 +1224,7 @@ impl ProgramGenerator {
                 if self.below(3) == 0 {
                     let op = self.pick(&["eq", "ne", "lt", "gt", "le", "ge"]);
                     let b = self.float_expression(float, d, locals, callees);
-                    let compare = format!("({float}.{op} {a} {b})");
-                    if ty == "i32" {
-                        compare
-                    } else {
-                        format!("(i64.extend_i32_u {compare})")
-                    }
+                    as_type(ty, format!("({float}.{op} {a} {b})"))
                 } else {
                     let sign = self.pick(&["s", "u"]);
                     format!("({ty}.trunc_sat_{float}_{sign} {a})")

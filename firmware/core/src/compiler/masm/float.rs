@@ -138,19 +138,20 @@ impl Masm<'_> {
         }
     }
 
-    /// Pops `count` entries that are in memory (no registers to free) and returns the slot of
-    /// the deepest, where the result goes.
-    fn pop_memory_operands(&mut self, count: usize) -> Result<Mem, CompileError> {
+    /// Once the operands are in memory: clears EAX of stack values if the lowering clobbers
+    /// it, pops the `count` operands (no registers to free), and marks the module as using the
+    /// FPU (its entry stub then resets it before every invocation). Returns the slot of the
+    /// deepest operand, where the result goes.
+    fn begin_lowering(&mut self, count: usize, clobbers_eax: bool) -> Result<Mem, CompileError> {
+        if clobbers_eax {
+            self.clobber(bit(Reg::Eax))?;
+        }
         for _ in 0..count {
             self.pop_entry()?;
         }
+        self.out.fpu_reset = Some(float::reset_fpu);
         let depth = self.stack.len();
         Ok(self.slot_mem(depth))
-    }
-
-    /// The module now uses the FPU: its entry stub resets it before every invocation.
-    fn uses_fpu(&mut self) {
-        self.out.fpu_reset = Some(float::reset_fpu);
     }
 
     /// `f32.const`/`f64.const`: the bits, as an immediate.
@@ -183,11 +184,7 @@ impl Masm<'_> {
         };
         let rhs = self.memory_operand(0)?;
         let lhs = self.memory_operand(1)?;
-        if op.is_err() {
-            self.clobber(bit(Reg::Eax))?;
-        }
-        let out = self.pop_memory_operands(2)?;
-        self.uses_fpu();
+        let out = self.begin_lowering(2, op.is_err())?;
         let enc = &mut self.out.enc;
         match op {
             Ok(op) => float::arithmetic(enc, format, op, lhs, rhs, out),
@@ -203,8 +200,7 @@ impl Masm<'_> {
             return self.sign(ty, op);
         }
         let input = self.memory_operand(0)?;
-        let out = self.pop_memory_operands(1)?;
-        self.uses_fpu();
+        let out = self.begin_lowering(1, false)?;
         let enc = &mut self.out.enc;
         match op {
             FloatUnary::Sqrt => float::sqrt(enc, format, input, out),
@@ -264,9 +260,7 @@ impl Masm<'_> {
         let format = float_type(ty)?;
         let rhs = self.memory_operand(0)?;
         let lhs = self.memory_operand(1)?;
-        self.clobber(bit(Reg::Eax))?;
-        self.pop_memory_operands(2)?;
-        self.uses_fpu();
+        self.begin_lowering(2, true)?;
         let cond = float::compare(&mut self.out.enc, format, comparison, lhs, rhs);
         self.push(ValType::I32, Value::Flags(cond))
     }
@@ -284,11 +278,7 @@ impl Masm<'_> {
             })),
             _ => None,
         };
-        if out_of_range.is_some() {
-            self.clobber(bit(Reg::Eax))?;
-        }
-        let out = self.pop_memory_operands(1)?;
-        self.uses_fpu();
+        let out = self.begin_lowering(1, out_of_range.is_some())?;
         let enc = &mut self.out.enc;
         match conversion {
             Conversion::FromInteger {
