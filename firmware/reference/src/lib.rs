@@ -646,7 +646,7 @@ mod tests {
         assert_eq!(divide.kind, Some(TrapKind::IntegerDivideByZero));
         assert_eq!(divide.message, "integer divide by zero");
         let conversion = trap(engine.invoke(id, "trunc", &[]));
-        assert_eq!(conversion.kind, None);
+        assert_eq!(conversion.kind, Some(TrapKind::InvalidConversion));
         assert_eq!(conversion.message, "invalid conversion to integer");
         assert!(matches!(
             engine.instantiate(&wasm(r#"(module (import "env" "nope" (func)))"#)),
