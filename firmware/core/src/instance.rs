@@ -737,14 +737,17 @@ impl<P: Platform> Plugin<P> {
         true
     }
 
-    /// The value of global `index`.
-    pub fn global(&self, index: u32) -> Option<i32> {
-        if index as usize >= self.module.globals.len() {
-            return None;
-        }
+    /// The value of global `index`, of its type (a global's slot is 8 bytes: the high word is
+    /// read for every type and used by the 64-bit ones).
+    pub fn global(&self, index: u32) -> Option<Value> {
+        let global = self.module.globals.get(index as usize)?;
         let offset = self.module.layout.global_offset(index) as usize;
-        // SAFETY: inside the context block.
-        Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
+        // SAFETY: both words are inside the context block (8-byte global slots).
+        let (low, high) = unsafe {
+            let slot = self.regions.context.add(offset) as *const u32;
+            (slot.read_unaligned(), slot.add(1).read_unaligned())
+        };
+        Some(marshal::value(global.ty, low, high))
     }
 
     /// The results of the last call, if it returned (as values of its function's type).

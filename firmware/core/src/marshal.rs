@@ -133,29 +133,25 @@ pub fn results(
                 let wide = crate::abi::value_bytes(ty) == 8;
                 let high = if wide { area_word(next + 1) } else { 0 };
                 next += if wide { 2 } else { 1 };
-                value_of(
-                    ty,
-                    ResultRegisters {
-                        eax: low,
-                        edx: high,
-                    },
-                )
+                value(ty, low, high)
             })
             .collect();
     }
-    result_types(ty).map(|ty| value_of(ty, registers)).collect()
+    result_types(ty)
+        .map(|ty| value(ty, registers.eax, registers.edx))
+        .collect()
 }
 
-/// A value of type `ty` from its word(s).
-fn value_of(ty: ValType, registers: ResultRegisters) -> Value {
-    let wide = u64::from(registers.edx) << 32 | u64::from(registers.eax);
+/// The value of type `ty` whose bits are `low` and (for 64-bit types) `high`.
+pub fn value(ty: ValType, low: u32, high: u32) -> Value {
+    let wide = u64::from(high) << 32 | u64::from(low);
     match ty {
-        ValType::I32 => Value::I32(registers.eax as i32),
-        ValType::F32 => Value::F32(registers.eax),
+        ValType::I32 => Value::I32(low as i32),
+        ValType::F32 => Value::F32(low),
         ValType::I64 => Value::I64(wide as i64),
         ValType::F64 => Value::F64(wide),
-        ValType::FuncRef => Value::FuncRef(reference(registers.eax)),
-        ValType::ExternRef => Value::ExternRef(reference(registers.eax)),
+        ValType::FuncRef => Value::FuncRef(reference(low)),
+        ValType::ExternRef => Value::ExternRef(reference(low)),
     }
 }
 

@@ -566,7 +566,6 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             .module()
             .global_export(name)
             .and_then(|index| plugin.global(index))
-            .map(Value::I32)
             .ok_or_else(|| {
                 error(
                     PluginErrorKind::NoSuchExport,

@@ -415,8 +415,8 @@ fn validator_features() -> WasmFeatures {
     WasmFeatures::WASM2 & !WasmFeatures::SIMD
 }
 
-/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, or `global.get`
-/// of an immutable global already known) to its bits.
+/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, `f32.const`,
+/// `f64.const`, or `global.get` of an immutable global already known) to its bits.
 fn const_value(
     expr: &wasmparser::ConstExpr<'_>,
     globals: &[Global],
@@ -426,6 +426,8 @@ fn const_value(
     let value = match reader.read().map_err(invalid)? {
         Operator::I32Const { value } => value as i64 as u64,
         Operator::I64Const { value } => value as u64,
+        Operator::F32Const { value } => value.bits() as i32 as i64 as u64,
+        Operator::F64Const { value } => value.bits(),
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
             .map(|global| global.init)
@@ -484,13 +486,6 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
     };
     let proposal = if ty.results().len() > 1 {
         "multi_value"
-    } else if ty
-        .params()
-        .iter()
-        .chain(ty.results())
-        .any(|ty| matches!(ty, ValType::F32 | ValType::F64))
-    {
-        "mvp; floats are not compiled yet"
     } else {
         "reference_types"
     };

@@ -5,8 +5,9 @@
 //! operator, its proposal, the function and the byte offset; nothing here panics on input.
 
 use super::masm::{
-    self, Access, CALLEE_SAVED, Carry, FrameLayout, IntBinary, IntCompare, IntUnary, Label, Masm,
-    ModuleCode, SiteClass, try_push,
+    self, Access, Arithmetic, CALLEE_SAVED, Carry, Comparison, Conversion, FloatBinary, FloatType,
+    FloatUnary, FrameLayout, IntBinary, IntCompare, IntType, IntUnary, Label, Masm, MinMax,
+    ModuleCode, Rounding, SignOperation, Signedness, SiteClass, try_push,
 };
 use super::prescan::prescan;
 use super::{CompileOptions, FuncType, ModuleInfo};
@@ -117,10 +118,12 @@ struct Frame {
     branched: bool,
 }
 
-/// Whether `ty` is a value type the compiler supports (floats move as bits in the ABI, but
-/// their operators are not compiled yet, so they are refused as a whole for now).
+/// Whether `ty` is a value type the compiler supports.
 pub fn supported_type(ty: ValType) -> bool {
-    matches!(ty, ValType::I32 | ValType::I64)
+    matches!(
+        ty,
+        ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+    )
 }
 
 /// The kplug value type of a wasmparser value type, if it has one.
@@ -345,12 +348,154 @@ fn memory_access(op: &Operator<'_>) -> Option<(bool, Access, u64)> {
         I64Store8 { memarg } => (true, ValType::I64, 1, false, memarg),
         I64Store16 { memarg } => (true, ValType::I64, 2, false, memarg),
         I64Store32 { memarg } => (true, ValType::I64, 4, false, memarg),
+        F32Load { memarg } => (false, ValType::F32, 4, false, memarg),
+        F64Load { memarg } => (false, ValType::F64, 8, false, memarg),
+        F32Store { memarg } => (true, ValType::F32, 4, false, memarg),
+        F64Store { memarg } => (true, ValType::F64, 8, false, memarg),
         _ => return None,
     };
     if memarg.target != wasmparser::MemArgTarget::Memory(0) {
         return None;
     }
     Some((store, Access { ty, bytes, signed }, memarg.offset))
+}
+
+/// A float binary operator: its type and kind.
+fn float_binary(op: &Operator<'_>) -> Option<(ValType, FloatBinary)> {
+    use Arithmetic as A;
+    use FloatBinary as B;
+    use Operator::*;
+    Some(match op {
+        F32Add => (ValType::F32, B::Arithmetic(A::Add)),
+        F32Sub => (ValType::F32, B::Arithmetic(A::Sub)),
+        F32Mul => (ValType::F32, B::Arithmetic(A::Mul)),
+        F32Div => (ValType::F32, B::Arithmetic(A::Div)),
+        F32Min => (ValType::F32, B::MinMax(MinMax::Min)),
+        F32Max => (ValType::F32, B::MinMax(MinMax::Max)),
+        F32Copysign => (ValType::F32, B::Copysign),
+        F64Add => (ValType::F64, B::Arithmetic(A::Add)),
+        F64Sub => (ValType::F64, B::Arithmetic(A::Sub)),
+        F64Mul => (ValType::F64, B::Arithmetic(A::Mul)),
+        F64Div => (ValType::F64, B::Arithmetic(A::Div)),
+        F64Min => (ValType::F64, B::MinMax(MinMax::Min)),
+        F64Max => (ValType::F64, B::MinMax(MinMax::Max)),
+        F64Copysign => (ValType::F64, B::Copysign),
+        _ => return None,
+    })
+}
+
+/// A float unary operator: its type and kind.
+fn float_unary(op: &Operator<'_>) -> Option<(ValType, FloatUnary)> {
+    use FloatUnary as U;
+    use Operator::*;
+    Some(match op {
+        F32Sqrt => (ValType::F32, U::Sqrt),
+        F32Ceil => (ValType::F32, U::Round(Rounding::Ceil)),
+        F32Floor => (ValType::F32, U::Round(Rounding::Floor)),
+        F32Trunc => (ValType::F32, U::Round(Rounding::Trunc)),
+        F32Nearest => (ValType::F32, U::Round(Rounding::Nearest)),
+        F32Abs => (ValType::F32, U::Sign(SignOperation::Abs)),
+        F32Neg => (ValType::F32, U::Sign(SignOperation::Neg)),
+        F64Sqrt => (ValType::F64, U::Sqrt),
+        F64Ceil => (ValType::F64, U::Round(Rounding::Ceil)),
+        F64Floor => (ValType::F64, U::Round(Rounding::Floor)),
+        F64Trunc => (ValType::F64, U::Round(Rounding::Trunc)),
+        F64Nearest => (ValType::F64, U::Round(Rounding::Nearest)),
+        F64Abs => (ValType::F64, U::Sign(SignOperation::Abs)),
+        F64Neg => (ValType::F64, U::Sign(SignOperation::Neg)),
+        _ => return None,
+    })
+}
+
+/// A float comparison: its operand type and kind.
+fn float_compare(op: &Operator<'_>) -> Option<(ValType, Comparison)> {
+    use Comparison as C;
+    use Operator::*;
+    Some(match op {
+        F32Eq => (ValType::F32, C::Eq),
+        F32Ne => (ValType::F32, C::Ne),
+        F32Lt => (ValType::F32, C::Lt),
+        F32Gt => (ValType::F32, C::Gt),
+        F32Le => (ValType::F32, C::Le),
+        F32Ge => (ValType::F32, C::Ge),
+        F64Eq => (ValType::F64, C::Eq),
+        F64Ne => (ValType::F64, C::Ne),
+        F64Lt => (ValType::F64, C::Lt),
+        F64Gt => (ValType::F64, C::Gt),
+        F64Le => (ValType::F64, C::Le),
+        F64Ge => (ValType::F64, C::Ge),
+        _ => return None,
+    })
+}
+
+/// A conversion with a float on at least one side (not `reinterpret`, which moves bits).
+fn conversion(op: &Operator<'_>) -> Option<Conversion> {
+    use FloatType::{F32, F64};
+    use IntType::{I32, I64};
+    use Operator::*;
+    use Signedness::{Signed, Unsigned};
+    let from_integer = |from, signedness, to| Conversion::FromInteger {
+        from,
+        signedness,
+        to,
+    };
+    let truncate = |from, to, signedness, saturate| Conversion::Truncate {
+        from,
+        to,
+        signedness,
+        saturate,
+    };
+    Some(match op {
+        F32ConvertI32S => from_integer(I32, Signed, F32),
+        F32ConvertI32U => from_integer(I32, Unsigned, F32),
+        F32ConvertI64S => from_integer(I64, Signed, F32),
+        F32ConvertI64U => from_integer(I64, Unsigned, F32),
+        F64ConvertI32S => from_integer(I32, Signed, F64),
+        F64ConvertI32U => from_integer(I32, Unsigned, F64),
+        F64ConvertI64S => from_integer(I64, Signed, F64),
+        F64ConvertI64U => from_integer(I64, Unsigned, F64),
+        I32TruncF32S => truncate(F32, I32, Signed, false),
+        I32TruncF32U => truncate(F32, I32, Unsigned, false),
+        I32TruncF64S => truncate(F64, I32, Signed, false),
+        I32TruncF64U => truncate(F64, I32, Unsigned, false),
+        I64TruncF32S => truncate(F32, I64, Signed, false),
+        I64TruncF32U => truncate(F32, I64, Unsigned, false),
+        I64TruncF64S => truncate(F64, I64, Signed, false),
+        I64TruncF64U => truncate(F64, I64, Unsigned, false),
+        I32TruncSatF32S => truncate(F32, I32, Signed, true),
+        I32TruncSatF32U => truncate(F32, I32, Unsigned, true),
+        I32TruncSatF64S => truncate(F64, I32, Signed, true),
+        I32TruncSatF64U => truncate(F64, I32, Unsigned, true),
+        I64TruncSatF32S => truncate(F32, I64, Signed, true),
+        I64TruncSatF32U => truncate(F32, I64, Unsigned, true),
+        I64TruncSatF64S => truncate(F64, I64, Signed, true),
+        I64TruncSatF64U => truncate(F64, I64, Unsigned, true),
+        F32DemoteF64 => Conversion::Demote,
+        F64PromoteF32 => Conversion::Promote,
+        _ => return None,
+    })
+}
+
+/// A `reinterpret`: the type its bits take.
+fn reinterpret(op: &Operator<'_>) -> Option<ValType> {
+    use Operator::*;
+    Some(match op {
+        I32ReinterpretF32 => ValType::I32,
+        I64ReinterpretF64 => ValType::I64,
+        F32ReinterpretI32 => ValType::F32,
+        F64ReinterpretI64 => ValType::F64,
+        _ => return None,
+    })
+}
+
+/// Whether `op` is a float operator, a float constant or a `reinterpret`.
+fn is_float_operator(op: &Operator<'_>) -> bool {
+    float_binary(op).is_some()
+        || float_unary(op).is_some()
+        || float_compare(op).is_some()
+        || conversion(op).is_some()
+        || reinterpret(op).is_some()
+        || matches!(op, Operator::F32Const { .. } | Operator::F64Const { .. })
 }
 
 /// An integer binary operator: its type and kind.
@@ -511,6 +656,7 @@ impl<'a> FunctionCompiler<'a, '_> {
             || int_compare(op).is_some()
             || int_unary(op).is_some()
             || memory_access(op).is_some()
+            || is_float_operator(op)
         {
             return true;
         }
@@ -569,10 +715,7 @@ impl<'a> FunctionCompiler<'a, '_> {
                 Some(_) => Ok(Shape::Type(index)),
                 // Only value types outside the compiled subset keep a type out.
                 None => Err(CompileError::Unsupported {
-                    operator: format!(
-                        "{} of a type with float or reference values",
-                        operator_name(op)
-                    ),
+                    operator: format!("{} of a type with reference values", operator_name(op)),
                     proposal: "mvp",
                     function: self.masm.function,
                     offset: self.masm.wasm_offset,
@@ -658,6 +801,9 @@ impl<'a> FunctionCompiler<'a, '_> {
                 ValType::I32 => self.masm.unary_i32(unary),
                 _ => self.masm.unary_i64(unary),
             };
+        }
+        if let Some(result) = self.float_operator(op) {
+            return result;
         }
         if let Some((store, access, offset)) = memory_access(op) {
             return if store {
@@ -853,6 +999,29 @@ impl<'a> FunctionCompiler<'a, '_> {
             .get(index as usize)
             .copied()
             .ok_or(CompileError::Internal("data segment index"))
+    }
+
+    /// A float operator, constant or `reinterpret`, if `op` is one.
+    fn float_operator(&mut self, op: &Operator<'_>) -> Option<Result<(), CompileError>> {
+        Some(if let Some((ty, binary)) = float_binary(op) {
+            self.masm.binary_float(ty, binary)
+        } else if let Some((ty, unary)) = float_unary(op) {
+            self.masm.unary_float(ty, unary)
+        } else if let Some((ty, comparison)) = float_compare(op) {
+            self.masm.compare_float(ty, comparison)
+        } else if let Some(conversion) = conversion(op) {
+            self.masm.convert(conversion)
+        } else if let Some(ty) = reinterpret(op) {
+            self.masm.reinterpret(ty)
+        } else {
+            match *op {
+                Operator::F32Const { value } => {
+                    self.masm.float_const(ValType::F32, u64::from(value.bits()))
+                }
+                Operator::F64Const { value } => self.masm.float_const(ValType::F64, value.bits()),
+                _ => return None,
+            }
+        })
     }
 
     fn global(&self, index: u32) -> Result<super::Global, CompileError> {

@@ -463,3 +463,156 @@ fn multi_value_call_and_return() {
         ],
     );
 }
+
+/// `f64.add` of two parameters: the operands are read in their homes, the result goes to the
+/// deepest operand's slot and leaves as an integer pair (no FPU on the way out).
+#[test]
+fn f64_add_reads_homes_and_writes_a_slot() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::F64, ValType::F64], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.local_get(1)?;
+            m.binary_float(ValType::F64, FloatBinary::Arithmetic(Arithmetic::Add))?;
+            m.return_from(Some(ValType::F64))
+        },
+    );
+    check(
+        lines,
+        &[
+            "fld st,qword ptr [ebp+10h]",
+            "fadd st,qword ptr [ebp+8]",
+            "fstp qword ptr [ebp-8],st",
+            "mov eax,[ebp-8]",
+            "mov edx,[ebp-4]",
+            "leave",
+            "ret 10h",
+        ],
+    );
+}
+
+/// `f32.lt` feeding `br_if`: the comparison's outcome stays in EFLAGS (`fnstsw ax`, `test ah`),
+/// and a value held in EAX is moved out of the way first.
+#[test]
+fn f32_compare_and_branch_clears_eax() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32, ValType::F32, ValType::F32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.push(ValType::I32, Value::Imm(3))?;
+            m.binary_i32(IntBinary::Add)?;
+            m.local_get(1)?;
+            m.local_get(2)?;
+            m.compare_float(ValType::F32, Comparison::Lt)?;
+            let target = m.new_label();
+            m.branch_if(None, target)?;
+            m.bind(target);
+            m.return_from(Some(ValType::I32))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+10h]",
+            "add eax,3",
+            "mov ecx,eax",
+            "fld st,dword ptr [ebp+0Ch]",
+            "fld st,dword ptr [ebp+8]",
+            "fucompp",
+            "fnstsw ax",
+            "test ah,45h",
+            "je 0000001Bh",
+            "mov eax,ecx",
+            "leave",
+            "ret 0Ch",
+        ],
+    );
+}
+
+/// `f32.neg` and `f64.abs` are one `xor`/`and` of the register holding the sign word, and
+/// `f32.copysign` three bit operations: no FPU, NaN payloads kept.
+#[test]
+fn sign_operations_are_integer_operations() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::F32, ValType::F64, ValType::F32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.unary_float(ValType::F32, FloatUnary::Sign(SignOperation::Neg))?;
+            m.local_get(2)?;
+            m.binary_float(ValType::F32, FloatBinary::Copysign)?;
+            m.drop_top()?;
+            m.local_get(1)?;
+            m.unary_float(ValType::F64, FloatUnary::Sign(SignOperation::Abs))?;
+            m.return_from(Some(ValType::F64))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+14h]",
+            "xor eax,80000000h",
+            "mov ecx,[ebp+8]",
+            "and ecx,80000000h",
+            "and eax,7FFFFFFFh",
+            "or eax,ecx",
+            "mov eax,[ebp+0Ch]",
+            "mov ecx,[ebp+10h]",
+            "and ecx,7FFFFFFFh",
+            "mov edx,ecx",
+            "leave",
+            "ret 10h",
+        ],
+    );
+}
+
+/// `i32.trunc_f64_s`: the truncation stores through a scratch slot above the top and jumps to
+/// two out-of-line trap stubs (integer overflow, invalid conversion).
+#[test]
+fn trapping_truncation_has_two_trap_stubs() {
+    let mut out = ModuleCode::default();
+    let mut masm = Masm::new(
+        &mut out,
+        Isolation::Hardware,
+        false,
+        0,
+        layout(&[ValType::F64], &[], &[], false),
+    )
+    .unwrap();
+    masm.local_get(0).unwrap();
+    masm.convert(Conversion::Truncate {
+        from: FloatType::F64,
+        to: IntType::I32,
+        signedness: Signedness::Signed,
+        saturate: false,
+    })
+    .unwrap();
+    masm.return_from(Some(ValType::I32)).unwrap();
+    masm.finish().unwrap();
+    assert!(
+        out.fpu_reset.is_some(),
+        "a float operator asks for the FPU reset"
+    );
+    let kinds: Vec<TrapKind> = out.trap_sites.iter().map(|site| site.kind).collect();
+    assert_eq!(
+        kinds,
+        [TrapKind::IntegerOverflow, TrapKind::InvalidConversion]
+    );
+    let code = out.enc.asm.finish().unwrap();
+    let lines = disassemble(&code);
+    check(
+        lines[..8].to_vec(),
+        &[
+            "fld st,qword ptr [ebp+8]",
+            "fld st,st(0)",
+            "mov word ptr [ebp-8],0E7Fh",
+            "fldcw [ebp-8]",
+            "fistp qword ptr [ebp-10h],st",
+            "mov word ptr [ebp-8],27Fh",
+            "fldcw [ebp-8]",
+            "mov eax,[ebp-10h]",
+        ],
+    );
+}
