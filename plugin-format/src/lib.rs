@@ -27,6 +27,8 @@
 //! - [`plugin`]: the uploaded [`PluginDescription`] and its [`Limits`].
 //! - [`trap`]: trap codes and records.
 //! - [`config`]: the board configuration block kept in flash.
+//! - [`signature`]: what a plugin signature covers, key ids, key changes.
+//! - [`store`]: the plugin store as the host sees it, and attach specifications.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,6 +40,8 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod plugin;
+pub mod signature;
+pub mod store;
 pub mod symbols;
 pub mod trap;
 
