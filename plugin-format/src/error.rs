@@ -3,6 +3,8 @@
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
+use crate::signature::SignatureRefusal;
+use crate::store::StoreRefusal;
 use crate::symbols::LinkError;
 use crate::trap::TrapRecord;
 
@@ -72,6 +74,10 @@ pub enum PluginErrorKind {
     NameInUse,
     /// The compiler failed on a valid module (a bug; please report).
     Internal,
+    /// The board refused the plugin or key change on signature grounds.
+    Signature(SignatureRefusal),
+    /// A plugin store request failed.
+    Store(StoreRefusal),
 }
 
 impl core::fmt::Display for RequestError {

@@ -141,7 +141,7 @@ pub fn key_change_message(change: &KeyChange, epoch: u32) -> Vec<u8> {
 }
 
 fn signed_message(domain: &[u8], value: &impl Serialize) -> Vec<u8> {
-    let mut message = Vec::from(domain);
+    let message = Vec::from(domain);
     // Encoding into a Vec fails only when the allocator does, which aborts anyway.
     match postcard::to_extend(value, message) {
         Ok(message) => message,
