@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::PluginDescription;
+use crate::plugin::{ImportRequest, Limits, PluginDescription};
 
 /// Bytes of an Ed25519 public key.
 pub const PUBLIC_KEY_BYTES: usize = 32;
@@ -122,7 +122,36 @@ pub struct SignedBy {
 /// The bytes a plugin signature covers: [`PLUGIN_SIGNATURE_DOMAIN`] then
 /// `postcard(description)`, module included.
 pub fn plugin_signed_message(description: &PluginDescription) -> Vec<u8> {
-    signed_message(PLUGIN_SIGNATURE_DOMAIN, description)
+    let mut message = plugin_signed_prefix(description);
+    message.extend_from_slice(&description.module);
+    message
+}
+
+/// The signed message without the module bytes, which follow it: a verifier can hash the prefix
+/// and then the module where it lies, without copying it. The module is the description's last
+/// field, so `postcard(description)` is the other fields followed by the module's length (a
+/// varint) and its bytes.
+pub fn plugin_signed_prefix(description: &PluginDescription) -> Vec<u8> {
+    /// The fields before the module, borrowed; postcard encodes `&str` as `String` and a slice as
+    /// `Vec`.
+    #[derive(Serialize)]
+    struct Head<'a> {
+        name: &'a str,
+        version: &'a str,
+        limits: &'a Limits,
+        imports: &'a [ImportRequest],
+        module_bytes: usize,
+    }
+    signed_message(
+        PLUGIN_SIGNATURE_DOMAIN,
+        &Head {
+            name: &description.name,
+            version: &description.version,
+            limits: &description.limits,
+            imports: &description.imports,
+            module_bytes: description.module.len(),
+        },
+    )
 }
 
 /// A change to the board's keys.
@@ -143,10 +172,7 @@ pub fn key_change_message(change: &KeyChange, epoch: u32) -> Vec<u8> {
 fn signed_message(domain: &[u8], value: &impl Serialize) -> Vec<u8> {
     let message = Vec::from(domain);
     // Encoding into a Vec fails only when the allocator does, which aborts anyway.
-    match postcard::to_extend(value, message) {
-        Ok(message) => message,
-        Err(_) => Vec::new(),
-    }
+    postcard::to_extend(value, message).unwrap_or_default()
 }
 
 /// Why a board refused a plugin or a key change on signature grounds. Variant order is wire

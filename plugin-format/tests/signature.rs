@@ -2,7 +2,7 @@
 
 use plugin_format::signature::{
     Ed25519Signature, KEY_CHANGE_DOMAIN, KeyChange, KeyId, PLUGIN_SIGNATURE_DOMAIN, PublicKey,
-    SignatureRefusal, key_change_message, plugin_signed_message,
+    SignatureRefusal, key_change_message, plugin_signed_message, plugin_signed_prefix,
 };
 use plugin_format::{ImportRequest, Limits, PluginDescription};
 
@@ -56,6 +56,16 @@ fn plugin_signed_message_is_domain_then_postcard_description() {
         4, 0x00, 0x61, 0x73, 0x6D,  // module: length, bytes
     ];
     assert_eq!(body, expected);
+    assert_eq!(
+        message,
+        [
+            PLUGIN_SIGNATURE_DOMAIN,
+            &postcard::to_allocvec(&description).unwrap()
+        ]
+        .concat()
+    );
+    let prefix = plugin_signed_prefix(&description);
+    assert_eq!(message, [prefix.as_slice(), &description.module].concat());
     let mut changed = description.clone();
     changed.module[3] ^= 1;
     assert_ne!(plugin_signed_message(&changed), message);
