@@ -7,6 +7,7 @@
 //!   [`Plugin::unlink`] / [`Plugin::uninstall`], or the [`PluginTable`] that does the steps.
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
+//! - [`store`]: the power-safe plugin store in NOR flash.
 #![no_std]
 
 extern crate alloc;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod imports;
 pub mod instance;
 pub mod service;
+pub mod store;
 pub mod table;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
