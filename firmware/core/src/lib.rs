@@ -7,7 +7,7 @@
 //!   [`Plugin::unlink`] / [`Plugin::uninstall`], or the [`PluginTable`] that does the steps.
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
-//! - [`store`]: the power-safe plugin store in NOR flash.
+//! - [`store`]: the power-safe plugin store in NOR flash; [`signing`]: signed uploads and keys.
 #![no_std]
 
 extern crate alloc;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod imports;
 pub mod instance;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod table;
 
