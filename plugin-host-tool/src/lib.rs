@@ -12,6 +12,8 @@
 //! | [`transport`] | one byte pipe over a serial device, a Unix socket or TCP, with timeouts |
 //! | [`link`] | the host-link client: framed requests, responses and events |
 //! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload, trap policy |
+//! | [`signing`] | Ed25519 key files (`kplug keygen`), plugin and key-change signatures |
+//! | [`store`] | the plugin store over the link: signed/persisted uploads, list, remove, erase, keys |
 //! | [`local`] | the silicon harness as a local board: built, started, its pipes a transport |
 //! | [`mod@wast`] | runs `.wast` scripts against an engine: a board or the silicon harness |
 //! | [`console`] | a scriptable client for the line-edited console on COM1 |
@@ -29,6 +31,8 @@ pub mod flash;
 pub mod link;
 pub mod local;
 pub mod plugin;
+pub mod signing;
+pub mod store;
 pub mod transport;
 pub mod wast;
 pub mod workspace;

@@ -7,10 +7,13 @@ mod console;
 mod flash;
 mod info;
 mod invoke;
+mod keygen;
 mod list;
 mod logs;
 mod policy;
+mod provision;
 mod run;
+mod store;
 mod unload;
 mod upload;
 mod wast;
@@ -50,6 +53,9 @@ Getting started:
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
+  kplug keygen release.key            make a key pair; `kplug provision` gives a board the public key
+  kplug upload app.wasm --sign release.key --persist   signed, and kept in the board's store
+  kplug store list                    the plugins the board keeps across reboots
   kplug board down                    stop the board
 
 Boards are kept in $KPLUG_HOME (default ~/.kplug). Commands that talk to a board take
@@ -93,6 +99,12 @@ pub enum Command {
     Wast(wast::Wast),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),
+    /// Make an Ed25519 key pair for signing plugins.
+    Keygen(keygen::Keygen),
+    /// Provision (or remove) a public key on a board: it then refuses unsigned plugins.
+    Provision(provision::Provision),
+    /// The board's plugin store: info, list, remove, erase.
+    Store(store::Store),
 }
 
 impl Command {
@@ -113,6 +125,9 @@ impl Command {
             Command::Run(command) => command.run(),
             Command::Wast(command) => command.run(),
             Command::Bench(command) => command.run(),
+            Command::Keygen(command) => command.run(),
+            Command::Provision(command) => command.run(),
+            Command::Store(command) => command.run(),
         }
     }
 }
