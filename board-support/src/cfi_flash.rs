@@ -21,6 +21,10 @@
 //!   buffer (`cfi_table[0x2A] = 8`); a program stores the value as given (it does not AND it
 //!   with the old contents as a real chip does), so this driver programs `old & new` itself;
 //!   clear status (0x50) zeroes the whole register, SR.7 included, until the next operation.
+//!   Debian's QEMU 7.2.9 carries the upstream write-buffer rework: the buffer line is the count
+//!   write's address aligned to 256, data outside it sets SR.4, and a failed confirm drops the
+//!   chip to read-array mode (so the driver asks for the status before polling). Verified on a
+//!   QEMU board: geometry, erase, buffered program and read back of a 256 KiB module.
 //!
 //! Timeouts are counted in the delay provider's microseconds, so a poll loop waits at least as
 //! long as the CFI maximum before it gives up (time spent reading the status is extra).
@@ -572,8 +576,10 @@ impl<B: FlashBus, D: DelayNs, const ERASE_BYTES: usize> CfiFlash<B, D, ERASE_BYT
         Ok(())
     }
 
-    /// Polls the status register at `offset` (the chip is in command mode) until SR.7 says ready,
-    /// for at least `timeout_us`. Returns the final status.
+    /// Polls the status register at `offset` until SR.7 says ready, for at least `timeout_us`,
+    /// and returns the final status. It asks for the status first (read status is accepted while
+    /// the chip is busy): QEMU drops to read-array mode when a buffered write fails, where a read
+    /// would return data instead.
     fn wait_ready(
         &mut self,
         operation: FlashOperation,
@@ -582,6 +588,7 @@ impl<B: FlashBus, D: DelayNs, const ERASE_BYTES: usize> CfiFlash<B, D, ERASE_BYT
     ) -> Result<u8, FlashError> {
         let interval = (timeout_us / 64).clamp(MIN_POLL_US, MAX_POLL_US);
         let mut waited = 0u32;
+        self.bus.write8(offset, CMD_READ_STATUS);
         loop {
             let status = self.bus.read8(offset);
             if status & STATUS_READY != 0 {
@@ -683,7 +690,7 @@ impl<B: FlashBus, D: DelayNs, const ERASE_BYTES: usize> CfiFlash<B, D, ERASE_BYT
         let block = offset & !(self.geometry.block_bytes - 1);
         self.with_unlock(block, |flash| {
             if flash.geometry.buffer_bytes > 1 {
-                flash.buffered_write(block, offset, data)
+                flash.buffered_write(offset, data)
             } else {
                 for (index, byte) in data.iter().enumerate() {
                     let address = offset + index as u32;
@@ -708,32 +715,35 @@ impl<B: FlashBus, D: DelayNs, const ERASE_BYTES: usize> CfiFlash<B, D, ERASE_BYT
     }
 
     /// One write-to-buffer sequence: request the buffer (until the extended status says it is
-    /// free), the count minus one, the data, confirm, then wait for the write.
-    fn buffered_write(&mut self, block: u32, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+    /// free), the count minus one, the data, confirm, then wait for the write. Every command goes
+    /// to the span's first address, which lies in the block (Intel: "a block address") and in the
+    /// write-buffer line: QEMU 7.2.9 takes the line from the count's address and refuses data
+    /// outside it.
+    fn buffered_write(&mut self, offset: u32, data: &[u8]) -> Result<(), FlashError> {
         let timeout = self.geometry.buffer_timeout_us;
         let mut waited = 0u32;
         loop {
-            self.bus.write8(block, CMD_WRITE_TO_BUFFER);
-            if self.bus.read8(block) & STATUS_READY != 0 {
+            self.bus.write8(offset, CMD_WRITE_TO_BUFFER);
+            if self.bus.read8(offset) & STATUS_READY != 0 {
                 break;
             }
             if waited >= timeout {
-                self.pending = Some((FlashOperation::BufferAvailable, block));
+                self.pending = Some((FlashOperation::BufferAvailable, offset));
                 return Err(FlashError::Timeout {
                     operation: FlashOperation::BufferAvailable,
-                    offset: block,
+                    offset,
                 });
             }
             self.delay.delay_us(MIN_POLL_US);
             waited = waited.saturating_add(MIN_POLL_US);
         }
         // `data` is 1..=MAX_BUFFER_BYTES long (checked by the caller), so the count fits a byte.
-        self.bus.write8(block, (data.len() - 1) as u8);
+        self.bus.write8(offset, (data.len() - 1) as u8);
         for (index, byte) in data.iter().enumerate() {
             self.bus.write8(offset + index as u32, *byte);
         }
-        self.bus.write8(block, CMD_CONFIRM);
-        let status = self.wait_ready(FlashOperation::Program, block, timeout)?;
+        self.bus.write8(offset, CMD_CONFIRM);
+        let status = self.wait_ready(FlashOperation::Program, offset, timeout)?;
         self.finish(FlashOperation::Program, offset, status)
     }
 
@@ -1257,13 +1267,25 @@ mod tests {
 
     /// Proves that the fake enforces "buffered data stays in one write-buffer line".
     #[test]
-    #[should_panic(expected = "leaves the write-buffer line")]
+    #[should_panic(expected = "outside the write-buffer line")]
     fn fake_rejects_buffered_data_across_lines() {
         let mut fake = FakeCfiFlash::qemu(UNIT_BYTES);
         fake.write8(0, CMD_WRITE_TO_BUFFER);
         fake.write8(0, 1);
         fake.write8(255, 0);
         fake.write8(256, 0);
+    }
+
+    /// Proves that the fake enforces QEMU 7.2.9's rule that the count's address picks the line:
+    /// a count at the block's start and data 256 bytes further is refused (the bug the driver had
+    /// before it was run on a QEMU board: QEMU set SR.4 and dropped to read-array mode).
+    #[test]
+    #[should_panic(expected = "outside the write-buffer line 0x1000")]
+    fn fake_rejects_data_outside_the_count_line() {
+        let mut fake = FakeCfiFlash::qemu(UNIT_BYTES);
+        fake.write8(4096, CMD_WRITE_TO_BUFFER);
+        fake.write8(4096, 0);
+        fake.write8(4096 + 256, 0);
     }
 
     /// Proves that the fake answers reads with the status register in command mode, anywhere on

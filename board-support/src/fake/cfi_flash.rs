@@ -4,12 +4,12 @@
 //! breaks one of the chip's rules:
 //!
 //! - in read-array mode every write is a command, and only known commands are accepted;
-//! - no command while the write state machine is busy (poll SR.7 first);
 //! - a block erase is 0x20 then 0xD0 at the same block;
 //! - bits only go from 1 to 0: programming a 1 over a 0 needs an erase first;
+//! - no command but read status (0x70) while the write state machine is busy;
 //! - a buffered write is 0xE8, the count minus one (at most the buffer size) in the same block,
-//!   exactly that many data writes inside one write-buffer line and the block, then 0xD0; the
-//!   data reaches the array only at the confirm, as on a real chip;
+//!   exactly that many data writes inside the write-buffer line of the count's address (QEMU
+//!   7.2.9's rule), then 0xD0; the data reaches the array only at the confirm, as on a real chip;
 //! - lock-bit setup 0x60 is followed by 0xD0 (clear) or 0x01 (set).
 //!
 //! As on the chip, every read in command mode returns the status register, wherever it reads.
@@ -51,14 +51,14 @@ enum Mode {
     ProgramSetup,
     /// The next write must be the confirm for this block.
     EraseSetup { block: u32 },
-    /// The next write is the byte count minus one, in this block.
+    /// The next write is the byte count minus one, in this block; its address picks the line.
     BufferCount { block: u32 },
-    /// Data writes of a buffered write.
+    /// Data writes of a buffered write, in the write-buffer line the count's address lies in.
     BufferData {
         block: u32,
         count: u32,
         written: u32,
-        line: Option<u32>,
+        line: u32,
     },
     /// The next write must be the confirm of the buffered write.
     BufferConfirm { block: u32 },
@@ -290,8 +290,10 @@ impl State {
             (offset as usize) < self.memory.len(),
             "flash: write of {value:#04x} past the chip's end at {offset:#x}"
         );
+        let status_request = value == CMD_READ_STATUS
+            && matches!(self.mode, Mode::Status | Mode::ReadArray | Mode::Query);
         assert!(
-            !self.busy(),
+            !self.busy() || status_request,
             "flash: {value:#04x} written at {offset:#x} while the chip is busy: poll the status \
              register until SR.7 is set"
         );
@@ -358,7 +360,7 @@ impl State {
                     block,
                     count,
                     written: 0,
-                    line: None,
+                    line: offset - offset % self.buffer_bytes,
                 };
             }
             Mode::BufferData {
@@ -368,11 +370,10 @@ impl State {
                 line,
             } => {
                 let line_start = offset - offset % self.buffer_bytes;
-                let line = line.unwrap_or(line_start);
                 assert!(
                     self.block_of(offset) == block && line_start == line,
-                    "flash: buffered data at {offset:#x} leaves the write-buffer line {line:#x} \
-                     (or the block {block:#x}) the write started in"
+                    "flash: buffered data at {offset:#x} is outside the write-buffer line {line:#x} \
+                     of the count's address (or the block {block:#x})"
                 );
                 assert!(
                     self.pending_buffer
@@ -390,7 +391,7 @@ impl State {
                         block,
                         count,
                         written,
-                        line: Some(line),
+                        line,
                     }
                 };
             }
