@@ -169,7 +169,8 @@ impl<const PAGE: usize> NorFlash for PowerCutFlash<PAGE> {
     const ERASE_SIZE: usize = PAGE;
 
     async fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
-        if from > to || from as usize % PAGE != 0 || to as usize % PAGE != 0 {
+        if from > to || !(from as usize).is_multiple_of(PAGE) || !(to as usize).is_multiple_of(PAGE)
+        {
             return Err(FakeFlashError::NotAligned);
         }
         self.range(from, (to - from) as usize)?;

@@ -165,6 +165,10 @@ pub struct PluginRecord {
 
 /// What a slot holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per slot operation"
+)]
 pub enum SlotValue {
     /// The slot's plugin was removed.
     Removed,
