@@ -500,3 +500,46 @@ fn power_cuts_while_pages_migrate() {
     println!("power cuts, migrating: {tally:?}");
     assert!(tally.new_taken > 0 && tally.old_kept > 0, "{tally:?}");
 }
+
+/// A delay that returns at once (the fake chip is never busy unless told).
+struct NoDelay;
+
+impl embedded_hal::delay::DelayNs for NoDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
+}
+
+/// Proves the whole stack the board will run: the store over the CFI driver over the
+/// rule-checking fake of QEMU's pflash unit (which panics on any broken chip rule), with a busy
+/// chip: plugins stored, replaced and read back, across a reopen, with the chip's buffered writes
+/// and block erases.
+#[test]
+fn store_on_the_cfi_driver() {
+    use board_support::cfi_flash::CfiFlash;
+    use board_support::fake::FakeCfiFlash;
+    let chip = FakeCfiFlash::qemu(256 * 1024);
+    chip.set_busy_polls(2);
+    let flash = CfiFlash::<_, _, 4096>::new(chip.clone(), NoDelay).unwrap();
+    let (mut store, report) = match Store::open(flash, 0..256 * 1024) {
+        Ok(opened) => opened,
+        Err(failure) => panic!("{:?}", failure.error),
+    };
+    assert!(report.created);
+    let mut last = Vec::new();
+    for version in 0..30 {
+        let stored = plugin("gray", version, 9000 + version as usize * 700);
+        store.put(&stored).unwrap();
+        last.push(stored);
+    }
+    store.put(&plugin("crc32", 1, 797)).unwrap();
+    let flash = store.into_flash();
+    assert!(flash.stats().block_erases > 0, "{:?}", flash.stats());
+    let (mut store, report) = match Store::open(flash, 0..256 * 1024) {
+        Ok(opened) => opened,
+        Err(failure) => panic!("{:?}", failure.error),
+    };
+    assert_eq!(report.swept_chunks, 0);
+    assert_eq!(store.load("gray").unwrap(), *last.last().unwrap());
+    assert_eq!(store.load("crc32").unwrap(), plugin("crc32", 1, 797));
+    assert!(chip.program_operations() > 0);
+    assert!(chip.in_read_array_mode());
+}
