@@ -4,6 +4,11 @@
 # multi-value, reference types or non-trapping float-to-int), and copies the module to
 # target/plugins/rust_filter.wasm at the repository root. Prints that path.
 #
+# The plugin is written on plugins/kplug-sdk and also builds with stock cargo
+# (`cargo build --release --target wasm32-unknown-unknown` in plugins/rust-filter), which today
+# yields i32 WebAssembly 1.0 too (qemu-tests/tests/stock_toolchains.rs checks and runs it); this
+# script pins the MVP for the .wast reference tests whatever rustc's defaults become.
+#
 # Usage: plugins/build-rust.sh
 # Then:  kplug run --local target/plugins/rust_filter.wasm fill_test_signal 256 7
 #

@@ -19,6 +19,26 @@
 ;;               taps sum to 32768, so the i32 sum never overflows and y fits in i16
 ;;   sort        heapsort of signed i32, ascending, in place
 ;;   fib         naive recursive: fib(n) = n for n < 2 (unsigned), else fib(n-1) + fib(n-2)
+;;   frames      a byte protocol: 0x7E, type T, length L (<= 15), L payload bytes, check C =
+;;               T ^ L ^ each payload byte. make_frames writes frames drawn from the LCG (state
+;;               as in fill, one step per draw): per frame r = next(); T = (r >> 8) & 7;
+;;               L = (r >> 12) & 15; corrupt = ((r >> 16) & 7) == 0 (then C ^= 0x55);
+;;               noise = ((r >> 19) & 3) == 0 (then the byte r >> 24 comes first); each payload
+;;               byte = next() >> 24. It stops before the first frame that does not fit and
+;;               zeroes the rest.
+;;   parse       the receiver's state machine, one byte at a time (br_table on the state):
+;;               HUNT: 0x7E -> TYPE. TYPE: T = byte, C = byte -> LENGTH. LENGTH: byte > 15 ->
+;;               errors += 1, HUNT; else L = byte, C ^= byte, sum = 0 -> PAYLOAD (CHECK if L = 0).
+;;               PAYLOAD: C ^= byte, sum += byte, L bytes -> CHECK. CHECK: byte != C ->
+;;               errors += 1; else by T & 7 (br_table): 0 a0 += 1; 1 a1 += sum;
+;;               2 a2 ^= sum << L; 3 a3 = a3*31 + L; 4 a0 += 3*sum; 5 a1 ^= L; 6 a2 += 1;
+;;               7 a3 ^= sum. Then HUNT. Result (((a0*31 + a1)*31 + a2)*31 + a3) ^ errors
+;;   pid         Q16.16 PID loop on a first-order plant, gains in Q8 (KP 128, KI 8, KD 64):
+;;               every 256 steps (from step 0) setpoint = (next() >> 12) & 0xFFFFF; error =
+;;               setpoint - y; integral = clamp(integral + error, +-0x400000); u = clamp(
+;;               (KP*error >> 8) + (KI*integral >> 8) + (KD*(error - previous error) >> 8),
+;;               +-0x200000); y += (u - y) >> 3 (shifts arithmetic); hash = (hash ^ y) * FNV
+;;               prime, from the FNV basis, per step
 ;;
 ;; Memory: 5 pages (320 KiB), exported as "memory". A 320x240 RGB frame and its gray frame need
 ;; 300 KiB, more than the firmware's default plugin limit of 4 pages: upload with `--memory 5`.
@@ -40,6 +60,9 @@
 ;;   fir(src, dst, count) -> hash                hash of 2*count bytes at dst
 ;;   sort(ptr, count) -> hash                    hash of the 4*count sorted bytes
 ;;   fib(n) -> fib(n)                            returns the number itself (fib(27) = 196418)
+;;   make_frames(ptr, len, seed) -> frames       frames written
+;;   parse_frames(ptr, len) -> result            the parser's result
+;;   pid(steps, seed) -> hash                    hash of the plant's output
 ;;   null()                                      does nothing (invocation round trip, 0 args)
 ;;   null4(a, b, c, d) -> a ^ b ^ c ^ d          invocation round trip, 4 args
 ;;   memory
@@ -422,6 +445,219 @@
         (i32.add
           (call $fib (i32.sub (local.get $n) (i32.const 1)))
           (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+
+  ;; ---- a protocol receiver (a state machine shaped like a real plugin's) ----
+
+  (func $next (param $state i32) (result i32)
+    (i32.add (i32.mul (local.get $state) (i32.const 1664525)) (i32.const 1013904223)))
+
+  (func (export "make_frames") (param $ptr i32) (param $len i32) (param $seed i32) (result i32)
+    (local $end i32)
+    (local $r i32)
+    (local $type i32)
+    (local $length i32)
+    (local $check i32)
+    (local $need i32)
+    (local $frames i32)
+    (local $byte i32)
+    (local.set $end (i32.add (local.get $ptr) (local.get $len)))
+    (block $full
+      (loop $frame
+        (local.set $seed (call $next (local.get $seed)))
+        (local.set $r (local.get $seed))
+        (local.set $type (i32.and (i32.shr_u (local.get $r) (i32.const 8)) (i32.const 7)))
+        (local.set $length (i32.and (i32.shr_u (local.get $r) (i32.const 12)) (i32.const 15)))
+        ;; sync, type, length, payload, check, and the noise byte if any
+        (local.set $need
+          (i32.add
+            (i32.add (local.get $length) (i32.const 4))
+            (i32.eqz (i32.and (i32.shr_u (local.get $r) (i32.const 19)) (i32.const 3)))))
+        (br_if $full
+          (i32.gt_u (local.get $need) (i32.sub (local.get $end) (local.get $ptr))))
+        (if (i32.eqz (i32.and (i32.shr_u (local.get $r) (i32.const 19)) (i32.const 3)))
+          (then
+            (i32.store8 (local.get $ptr) (i32.shr_u (local.get $r) (i32.const 24)))
+            (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))))
+        (i32.store8 (local.get $ptr) (i32.const 0x7E))
+        (i32.store8 offset=1 (local.get $ptr) (local.get $type))
+        (i32.store8 offset=2 (local.get $ptr) (local.get $length))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 3)))
+        (local.set $check (i32.xor (local.get $type) (local.get $length)))
+        (block $payload_done
+          (br_if $payload_done (i32.eqz (local.get $length)))
+          (loop $payload
+            (local.set $seed (call $next (local.get $seed)))
+            (local.set $byte (i32.shr_u (local.get $seed) (i32.const 24)))
+            (i32.store8 (local.get $ptr) (local.get $byte))
+            (local.set $check (i32.xor (local.get $check) (local.get $byte)))
+            (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
+            (local.set $length (i32.sub (local.get $length) (i32.const 1)))
+            (br_if $payload (local.get $length))))
+        (if (i32.eqz (i32.and (i32.shr_u (local.get $r) (i32.const 16)) (i32.const 7)))
+          (then (local.set $check (i32.xor (local.get $check) (i32.const 0x55)))))
+        (i32.store8 (local.get $ptr) (local.get $check))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
+        (local.set $frames (i32.add (local.get $frames) (i32.const 1)))
+        (br $frame)))
+    (block $zeroed
+      (loop $zero
+        (br_if $zeroed (i32.ge_u (local.get $ptr) (local.get $end)))
+        (i32.store8 (local.get $ptr) (i32.const 0))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
+        (br $zero)))
+    (local.get $frames))
+
+  (func (export "parse_frames") (param $ptr i32) (param $len i32) (result i32)
+    (local $end i32)
+    (local $byte i32)
+    (local $state i32)
+    (local $type i32)
+    (local $length i32)
+    (local $remaining i32)
+    (local $check i32)
+    (local $sum i32)
+    (local $errors i32)
+    (local $a0 i32)
+    (local $a1 i32)
+    (local $a2 i32)
+    (local $a3 i32)
+    (local.set $end (i32.add (local.get $ptr) (local.get $len)))
+    (block $done
+      (br_if $done (i32.eqz (local.get $len)))
+      (loop $next_byte
+        (local.set $byte (i32.load8_u (local.get $ptr)))
+        (block $consumed
+          (block $on_check
+            (block $on_payload
+              (block $on_length
+                (block $on_type
+                  (block $on_hunt
+                    (br_table $on_hunt $on_type $on_length $on_payload $on_check
+                      (local.get $state)))
+                  ;; HUNT
+                  (if (i32.eq (local.get $byte) (i32.const 0x7E))
+                    (then (local.set $state (i32.const 1))))
+                  (br $consumed))
+                ;; TYPE
+                (local.set $type (local.get $byte))
+                (local.set $check (local.get $byte))
+                (local.set $state (i32.const 2))
+                (br $consumed))
+              ;; LENGTH
+              (if (i32.gt_u (local.get $byte) (i32.const 15))
+                (then
+                  (local.set $errors (i32.add (local.get $errors) (i32.const 1)))
+                  (local.set $state (i32.const 0))
+                  (br $consumed)))
+              (local.set $length (local.get $byte))
+              (local.set $remaining (local.get $byte))
+              (local.set $check (i32.xor (local.get $check) (local.get $byte)))
+              (local.set $sum (i32.const 0))
+              (local.set $state (select (i32.const 3) (i32.const 4) (local.get $byte)))
+              (br $consumed))
+            ;; PAYLOAD
+            (local.set $check (i32.xor (local.get $check) (local.get $byte)))
+            (local.set $sum (i32.add (local.get $sum) (local.get $byte)))
+            (local.set $remaining (i32.sub (local.get $remaining) (i32.const 1)))
+            (if (i32.eqz (local.get $remaining))
+              (then (local.set $state (i32.const 4))))
+            (br $consumed))
+          ;; CHECK
+          (local.set $state (i32.const 0))
+          (if (i32.ne (local.get $byte) (local.get $check))
+            (then
+              (local.set $errors (i32.add (local.get $errors) (i32.const 1)))
+              (br $consumed)))
+          (block $handled
+            (block $t7
+              (block $t6
+                (block $t5
+                  (block $t4
+                    (block $t3
+                      (block $t2
+                        (block $t1
+                          (block $t0
+                            (br_table $t0 $t1 $t2 $t3 $t4 $t5 $t6 $t7
+                              (i32.and (local.get $type) (i32.const 7))))
+                          (local.set $a0 (i32.add (local.get $a0) (i32.const 1)))
+                          (br $handled))
+                        (local.set $a1 (i32.add (local.get $a1) (local.get $sum)))
+                        (br $handled))
+                      (local.set $a2
+                        (i32.xor (local.get $a2) (i32.shl (local.get $sum) (local.get $length))))
+                      (br $handled))
+                    (local.set $a3
+                      (i32.add (i32.mul (local.get $a3) (i32.const 31)) (local.get $length)))
+                    (br $handled))
+                  (local.set $a0
+                    (i32.add (local.get $a0) (i32.mul (local.get $sum) (i32.const 3))))
+                  (br $handled))
+                (local.set $a1 (i32.xor (local.get $a1) (local.get $length)))
+                (br $handled))
+              (local.set $a2 (i32.add (local.get $a2) (i32.const 1)))
+              (br $handled))
+            (local.set $a3 (i32.xor (local.get $a3) (local.get $sum)))))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
+        (br_if $next_byte (i32.ne (local.get $ptr) (local.get $end)))))
+    (i32.xor
+      (i32.add
+        (i32.mul
+          (i32.add
+            (i32.mul
+              (i32.add (i32.mul (local.get $a0) (i32.const 31)) (local.get $a1))
+              (i32.const 31))
+            (local.get $a2))
+          (i32.const 31))
+        (local.get $a3))
+      (local.get $errors)))
+
+  ;; ---- a fixed-point PID loop ----
+
+  (func (export "pid") (param $steps i32) (param $seed i32) (result i32)
+    (local $step i32)
+    (local $setpoint i32)
+    (local $y i32)
+    (local $error i32)
+    (local $previous i32)
+    (local $integral i32)
+    (local $u i32)
+    (local $hash i32)
+    (local.set $hash (i32.const 0x811C9DC5))
+    (block $done
+      (br_if $done (i32.eqz (local.get $steps)))
+      (loop $control
+        (if (i32.eqz (i32.and (local.get $step) (i32.const 255)))
+          (then
+            (local.set $seed (call $next (local.get $seed)))
+            (local.set $setpoint
+              (i32.and (i32.shr_u (local.get $seed) (i32.const 12)) (i32.const 0xFFFFF)))))
+        (local.set $error (i32.sub (local.get $setpoint) (local.get $y)))
+        (local.set $integral (i32.add (local.get $integral) (local.get $error)))
+        (if (i32.gt_s (local.get $integral) (i32.const 0x400000))
+          (then (local.set $integral (i32.const 0x400000))))
+        (if (i32.lt_s (local.get $integral) (i32.const -0x400000))
+          (then (local.set $integral (i32.const -0x400000))))
+        (local.set $u
+          (i32.add
+            (i32.add
+              (i32.shr_s (i32.mul (local.get $error) (i32.const 128)) (i32.const 8))
+              (i32.shr_s (i32.mul (local.get $integral) (i32.const 8)) (i32.const 8)))
+            (i32.shr_s
+              (i32.mul (i32.sub (local.get $error) (local.get $previous)) (i32.const 64))
+              (i32.const 8))))
+        (local.set $previous (local.get $error))
+        (if (i32.gt_s (local.get $u) (i32.const 0x200000))
+          (then (local.set $u (i32.const 0x200000))))
+        (if (i32.lt_s (local.get $u) (i32.const -0x200000))
+          (then (local.set $u (i32.const -0x200000))))
+        (local.set $y
+          (i32.add (local.get $y)
+            (i32.shr_s (i32.sub (local.get $u) (local.get $y)) (i32.const 3))))
+        (local.set $hash
+          (i32.mul (i32.xor (local.get $hash) (local.get $y)) (i32.const 0x01000193)))
+        (local.set $step (i32.add (local.get $step) (i32.const 1)))
+        (br_if $control (i32.ne (local.get $step) (local.get $steps)))))
+    (local.get $hash))
 
   ;; ---- invocation round trips ----
 

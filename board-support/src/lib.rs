@@ -16,6 +16,7 @@
 //! unit (an index write then a data read, a latch command then two reads). A driver used from both
 //! an interrupt handler and normal code must sit behind a lock taken with interrupts disabled.
 #![no_std]
+#![deny(unsafe_code)]
 
 #[cfg(any(test, feature = "fake"))]
 extern crate alloc;

@@ -6,10 +6,15 @@
 //! the board's i586 class (`qemu -cpu pentium`: no SSE, no `cmov`), so a fair baseline is the same
 //! Rust compiled with `-C target-cpu=pentium` (ARCHITECTURE.md, "Measuring fairly"). Cargo cannot
 //! set a target CPU for one crate of a build, so this script runs `rustc` on that one file and
-//! archives the object; `KPLUG_NATIVE_CPU` tells the bench which CPU class it got. rustc warns
-//! that i686 without SSE2 is being phased out (rust-lang/rust#116344); the kernels are integer
-//! code, so nothing depends on the float ABI. If a future rustc refuses, the build falls back to
-//! the target's default CPU and the bench says so.
+//! archives the object; `KPLUG_NATIVE_CPU` tells the bench which CPU class it got.
+//!
+//! The object is compiled for `i586-unknown-linux-gnu` (a Pentium, x87 floats), not for the
+//! harness's i686 target with a lower CPU: rustc refuses functions with `f32`/`f64` in their
+//! signature on i686 without SSE (its float ABI needs SSE, rust-lang/rust#116344), and the float
+//! kernels have such functions. The two targets share the i386 System V C ABI, which is all the
+//! harness calls (`extern "C"` functions over integers and pointers), so the object links into
+//! the i686 harness. `.ci/setup` installs the i586 target's `core`; without it the build falls
+//! back to the harness's own target and default CPU (Pentium 4, SSE2) and the bench says so.
 
 use object::{Object, ObjectSymbol};
 use std::env;
@@ -22,6 +27,8 @@ const SOURCE: &str = "src/bench/native_kernels.rs";
 const LIBRARY: &str = "kplug_native_kernels";
 /// The board's CPU class.
 const BOARD_CPU: &str = "pentium";
+/// The Rust target of the board's CPU class (x87 floats, no SSE).
+const BOARD_TARGET: &str = "i586-unknown-linux-gnu";
 /// The only symbols the baseline may take from outside: the C memory functions (libc has
 /// them) and the PIC base. A Rust symbol (a `core` panic function, say) would not link once the
 /// harness is built with LTO, which hides every Rust symbol.
@@ -47,10 +54,10 @@ fn main() {
     let target = env::var("TARGET").expect("TARGET");
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let object = out.join("native_kernels.o");
-    let compile = |cpu: Option<&str>| {
+    let compile = |target: &str, cpu: Option<&str>| {
         let mut command = Command::new(&rustc);
         command
-            .args(["--edition", "2024", "--target", &target])
+            .args(["--edition", "2024", "--target", target])
             .args(["--crate-type", "lib", "--crate-name", LIBRARY])
             .args([
                 "-C",
@@ -71,13 +78,14 @@ fn main() {
             .unwrap_or_else(|error| panic!("cannot run {rustc}: {error}"))
             .success()
     };
-    let cpu = if compile(Some(BOARD_CPU)) {
+    let cpu = if compile(BOARD_TARGET, Some(BOARD_CPU)) {
         BOARD_CPU.to_owned()
     } else {
-        assert!(compile(None), "rustc could not compile {SOURCE}");
+        assert!(compile(&target, None), "rustc could not compile {SOURCE}");
         println!(
             "cargo:warning=the native kernel baseline is compiled for the i686 default CPU \
-             (pentium4, SSE2): rustc refused -C target-cpu={BOARD_CPU}"
+             (pentium4, SSE2): rustc could not compile it for {BOARD_TARGET} (is that target \
+             installed? `rustup target add {BOARD_TARGET}`)"
         );
         "i686 default (pentium4, SSE2)".to_owned()
     };

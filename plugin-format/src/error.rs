@@ -3,6 +3,7 @@
 use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::LimitError;
 use crate::signature::SignatureRefusal;
 use crate::store::StoreRefusal;
 use crate::symbols::LinkError;
@@ -25,6 +26,8 @@ pub enum RequestError {
     Busy,
     /// A plugin request failed.
     Plugin(PluginError),
+    /// The answer did not fit in one frame (the request was served; its report was too large).
+    ResponseTooLarge,
 }
 
 /// Why a plugin request failed: a kind for programs and a message for people.
@@ -74,6 +77,8 @@ pub enum PluginErrorKind {
     NameInUse,
     /// The compiler failed on a valid module (a bug; please report).
     Internal,
+    /// A number in the request breaks one of the board's limits.
+    Limit(LimitError),
     /// The board refused the plugin or key change on signature grounds.
     Signature(SignatureRefusal),
     /// A plugin store request failed.
@@ -93,6 +98,7 @@ impl core::fmt::Display for RequestError {
             RequestError::BadRequest => write!(f, "the request is malformed"),
             RequestError::Busy => write!(f, "the firmware is busy"),
             RequestError::Plugin(error) => f.write_str(&error.message),
+            RequestError::ResponseTooLarge => write!(f, "the answer did not fit in one frame"),
         }
     }
 }

@@ -25,6 +25,7 @@
 //! - [`frame`]: encoding and the streaming [`FrameDecoder`].
 //! - [`symbols`]: the firmware symbol table plugins link against.
 //! - [`plugin`]: the uploaded [`PluginDescription`] and its [`Limits`].
+//! - [`limits`]: every limit on a number from outside, and [`LimitError`].
 //! - [`trap`]: trap codes and records.
 //! - [`config`]: the board configuration block kept in flash.
 //! - [`signature`]: what a plugin signature covers, key ids, key changes.
@@ -38,6 +39,7 @@ extern crate alloc;
 pub mod config;
 pub mod error;
 pub mod frame;
+pub mod limits;
 pub mod message;
 pub mod plugin;
 pub mod signature;
@@ -49,6 +51,7 @@ pub use error::RequestError;
 pub use frame::{
     FrameDecoder, FrameError, MAX_ENCODED_FRAME, MAX_FRAME, decode, decode_host_frame, encode,
 };
+pub use limits::{CheckedLimits, LimitError};
 pub use message::{
     BoardInfo, DeviceFrame, Event, HostFrame, IsolationMode, PROTOCOL_VERSION, ProbeOutcome, Reply,
     Request, Stats,

@@ -93,6 +93,14 @@ pub enum Request {
         /// The policy.
         policy: TrapPolicy,
     },
+    /// Read an exported global of a plugin. Answered with `Reply::Global`; a name that is not
+    /// an exported global is `PluginErrorKind::NoSuchExport`.
+    GetGlobal {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The global's export name.
+        name: String,
+    },
     /// Ends an upload as `UploadEnd` does, with a signature over the description (see
     /// `signature::plugin_signed_message`) and the choice to keep the plugin in the store once it
     /// has validated and compiled. Answered with `Reply::UploadFinished`.
@@ -153,6 +161,26 @@ pub enum Value {
     F32(u32),
     /// An `f64`, as its bits.
     F64(u64),
+    /// A `funcref`: `None` is `ref.null func`; `Some(index)` refers to the function with this
+    /// index in the plugin's module (engines that cannot name the function use `u32::MAX`).
+    FuncRef(Option<u32>),
+    /// An `externref`: `None` is `ref.null extern`; `Some(n)` is the host's opaque value `n`
+    /// (`ref.extern n` in a `.wast` script).
+    ExternRef(Option<u32>),
+}
+
+impl Value {
+    /// The value's WebAssembly type, in text-format words (`i32`, `funcref`, ...).
+    pub const fn type_name(&self) -> &'static str {
+        match self {
+            Value::I32(_) => "i32",
+            Value::I64(_) => "i64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::FuncRef(_) => "funcref",
+            Value::ExternRef(_) => "externref",
+        }
+    }
 }
 
 /// What the firmware does with a plugin that traps.
@@ -290,6 +318,8 @@ pub enum Reply {
     Invoked(InvokeReport),
     /// Answer to `Unload`.
     Unloaded(UnloadReport),
+    /// Answer to `GetGlobal`: the global's current value.
+    Global(Value),
     /// Answer to `UploadFinish`.
     UploadFinished(UploadReport),
     /// Answer to `StoreInfo` and `ChangeKey`.
@@ -364,7 +394,7 @@ pub struct BoardInfo {
     pub cpu: String,
     /// TSC rate in Hz, calibrated against the PIT at boot.
     pub tsc_hz: u64,
-    /// Milliseconds since boot (PIT ticks).
+    /// Milliseconds since boot (the TSC clock).
     pub uptime_ms: u64,
     /// The isolation mode in force.
     pub isolation: IsolationMode,
@@ -395,6 +425,14 @@ pub struct Stats {
     pub log_dropped: u32,
     /// Plugin descriptor slots (per-plugin LDTs) in use.
     pub descriptor_slots: u32,
+    /// Frames dropped because their payload was shorter than its CRC.
+    pub truncated: u32,
+    /// Plugin output bytes dropped because they were over the pending-output quota (or no
+    /// memory was left to hold them).
+    pub output_dropped: u32,
+    /// Responses that could not be encoded in one frame and were answered
+    /// `RequestError::ResponseTooLarge` instead.
+    pub responses_too_large: u32,
 }
 
 /// An asynchronous event.

@@ -14,12 +14,10 @@ pub const DEFAULT_STACK_BYTES: u32 = 16 * 1024;
 /// Default [`Limits::budget_us`]: 10 ms per call.
 pub const DEFAULT_BUDGET_US: u32 = 10_000;
 
-/// Longest plugin name, in bytes.
-pub const MAX_PLUGIN_NAME: usize = 32;
-/// Largest WebAssembly module, in bytes.
-pub const MAX_MODULE_BYTES: usize = 256 * 1024;
+pub use crate::limits::{MAX_MODULE_BYTES, MAX_PLUGIN_NAME};
 
-/// Resource limits the firmware enforces on a plugin.
+/// Resource limits the firmware enforces on a plugin, as they travel on the wire; the firmware
+/// installs only [`CheckedLimits`](crate::limits::CheckedLimits) (see [`Limits::check`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Limits {
     /// Maximum linear memory, in 64 KiB wasm pages ([`WASM_PAGE_BYTES`]).

@@ -20,16 +20,22 @@ pub enum ValType {
     F32,
     /// 64-bit IEEE 754 float.
     F64,
+    /// A function reference (reference types).
+    FuncRef,
+    /// A host reference (reference types).
+    ExternRef,
 }
 
 impl ValType {
-    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`).
+    /// The WebAssembly text-format name (`i32`, `i64`, `f32`, `f64`, `funcref`, `externref`).
     pub const fn as_str(self) -> &'static str {
         match self {
             ValType::I32 => "i32",
             ValType::I64 => "i64",
             ValType::F32 => "f32",
             ValType::F64 => "f64",
+            ValType::FuncRef => "funcref",
+            ValType::ExternRef => "externref",
         }
     }
 }
@@ -91,23 +97,69 @@ impl fmt::Display for Signature {
     }
 }
 
-/// A symbol's stable id. Ids are never reused; a removed symbol leaves a hole.
-#[repr(u16)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SymbolId {
-    /// `env.log`
-    Log = 1,
-    /// `env.now_us`
-    NowUs = 2,
-    /// `env.ticks_ms`
-    TicksMs = 3,
-    /// `env.gpio_write`
-    GpioWrite = 4,
-    /// `env.gpio_read`
-    GpioRead = 5,
-    /// `env.emit`
-    Emit = 6,
+/// The firmware symbol table, written once: every other form of it (the [`SymbolId`] enum and
+/// [`SYMBOLS`] here, the board's gate stubs, the README's table via [`markdown_table`]) is
+/// generated from this list. `for_each_symbol!(callback)` expands `callback!` with one entry
+/// per symbol:
+///
+/// ```text
+/// (Variant, id, "name", [parameter types], [result types], "doc")
+/// ```
+///
+/// Ids are stable and never reused (a removed symbol leaves a hole); any change bumps
+/// [`SYMBOL_TABLE_VERSION`]. Parameter and result types are [`ValType`] variant names.
+#[macro_export]
+macro_rules! for_each_symbol {
+    ($callback:ident) => {
+        $callback! {
+            (Log, 1, "log", [I32, I32], [],
+             "log(ptr, len): writes `len` bytes of UTF-8 text at `ptr` as a plugin log line (`kplug invoke` prints `[plugin N] text`)."),
+            (NowUs, 2, "now_us", [], [I32],
+             "now_us() -> i32: the low 32 bits of microseconds since boot (wraps after ~71 min)."),
+            (TicksMs, 3, "ticks_ms", [], [I32],
+             "ticks_ms() -> i32: the low 32 bits of milliseconds since boot (the same clock as now_us)."),
+            (GpioWrite, 4, "gpio_write", [I32, I32], [],
+             "gpio_write(pin, level): drives LPT1 data pin `pin` (0..=7) low if `level` is 0, else high."),
+            (GpioRead, 5, "gpio_read", [I32], [I32],
+             "gpio_read(pin) -> i32: the level of `pin` (0..=7), 0 or 1."),
+            (Emit, 6, "emit", [I32, I32], [],
+             "emit(ptr, len): sends `len` bytes at `ptr` to the host as plugin output (at most 16 KiB per request are held; the rest is dropped and counted)."),
+        }
+    };
 }
+
+/// Defines [`SymbolId`] and the table from [`for_each_symbol!`]'s list.
+macro_rules! define_symbols {
+    ($(($variant:ident, $id:literal, $name:literal, [$($param:ident),*], [$($result:ident),*],
+        $doc:literal)),* $(,)?) => {
+        /// A symbol's stable id. Ids are never reused; a removed symbol leaves a hole.
+        #[repr(u16)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum SymbolId {
+            $(
+                #[doc = concat!("`env.", $name, "`")]
+                $variant = $id,
+            )*
+        }
+
+        const SYMBOL_TABLE: &[Symbol] = &[
+            $(
+                Symbol {
+                    id: SymbolId::$variant,
+                    module: ENV_MODULE,
+                    name: $name,
+                    signature: Signature {
+                        params: &[$(ValType::$param),*],
+                        results: &[$(ValType::$result),*],
+                    },
+                    doc: $doc,
+                },
+            )*
+        ];
+    };
+}
+
+for_each_symbol!(define_symbols);
 
 impl SymbolId {
     /// The numeric id.
@@ -145,73 +197,35 @@ pub const SYMBOL_TABLE_VERSION: u16 = 1;
 /// The module name every firmware symbol lives in.
 pub const ENV_MODULE: &str = "env";
 
-const I32_I32: &[ValType] = &[ValType::I32, ValType::I32];
-const I32: &[ValType] = &[ValType::I32];
-const NONE: &[ValType] = &[];
+/// The most parameters any symbol takes (the gates and import stubs copy at most this many).
+pub const MAX_SYMBOL_PARAMS: usize = 2;
+
+const _: () = {
+    let mut index = 0;
+    while index < SYMBOL_TABLE.len() {
+        assert!(SYMBOL_TABLE[index].signature.params.len() <= MAX_SYMBOL_PARAMS);
+        index += 1;
+    }
+};
 
 /// The firmware symbol table.
-pub static SYMBOLS: &[Symbol] = &[
-    Symbol {
-        id: SymbolId::Log,
-        module: ENV_MODULE,
-        name: "log",
-        signature: Signature {
-            params: I32_I32,
-            results: NONE,
-        },
-        doc: "log(ptr, len): writes `len` bytes of UTF-8 text at `ptr` to the firmware log.",
-    },
-    Symbol {
-        id: SymbolId::NowUs,
-        module: ENV_MODULE,
-        name: "now_us",
-        signature: Signature {
-            params: NONE,
-            results: I32,
-        },
-        doc: "now_us() -> i32: the low 32 bits of microseconds since boot (wraps after ~71 min).",
-    },
-    Symbol {
-        id: SymbolId::TicksMs,
-        module: ENV_MODULE,
-        name: "ticks_ms",
-        signature: Signature {
-            params: NONE,
-            results: I32,
-        },
-        doc: "ticks_ms() -> i32: the low 32 bits of milliseconds since boot (PIT ticks).",
-    },
-    Symbol {
-        id: SymbolId::GpioWrite,
-        module: ENV_MODULE,
-        name: "gpio_write",
-        signature: Signature {
-            params: I32_I32,
-            results: NONE,
-        },
-        doc: "gpio_write(pin, level): drives output `pin` (0..=7) low if `level` is 0, else high.",
-    },
-    Symbol {
-        id: SymbolId::GpioRead,
-        module: ENV_MODULE,
-        name: "gpio_read",
-        signature: Signature {
-            params: I32,
-            results: I32,
-        },
-        doc: "gpio_read(pin) -> i32: the level of `pin` (0..=7), 0 or 1.",
-    },
-    Symbol {
-        id: SymbolId::Emit,
-        module: ENV_MODULE,
-        name: "emit",
-        signature: Signature {
-            params: I32_I32,
-            results: NONE,
-        },
-        doc: "emit(ptr, len): sends `len` bytes at `ptr` to the host as plugin output.",
-    },
-];
+pub static SYMBOLS: &[Symbol] = SYMBOL_TABLE;
+
+/// The symbol table as the README's markdown table (id, import, signature, what it does); a test
+/// checks the README holds exactly this.
+pub fn markdown_table() -> String {
+    let mut table = String::from("| id | import | signature | does |\n| --- | --- | --- | --- |\n");
+    for symbol in SYMBOLS {
+        table.push_str(&alloc::format!(
+            "| {} | `{}` | `{}` | {} |\n",
+            symbol.id.as_u16(),
+            symbol.name,
+            symbol.signature,
+            symbol.doc
+        ));
+    }
+    table
+}
 
 /// The symbol `module.name`, if the firmware exports it.
 pub fn lookup(module: &str, name: &str) -> Option<&'static Symbol> {

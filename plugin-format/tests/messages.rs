@@ -65,6 +65,10 @@ fn requests() -> Vec<Request> {
             plugin: PluginRef::Id(7),
             policy: TrapPolicy::QuarantineAfter(3),
         },
+        Request::GetGlobal {
+            plugin: PluginRef::Name("counter".into()),
+            name: "count".into(),
+        },
         Request::UploadFinish {
             crc32: 1,
             signature: Some(signed_by()),
@@ -170,12 +174,13 @@ fn request_kind(request: &Request) -> usize {
         Request::Invoke { .. } => 9,
         Request::Unload { .. } => 10,
         Request::SetTrapPolicy { .. } => 11,
-        Request::UploadFinish { .. } => 12,
-        Request::StoreInfo => 13,
-        Request::StoreList => 14,
-        Request::StoreRemove { .. } => 15,
-        Request::StoreErase => 16,
-        Request::ChangeKey { .. } => 17,
+        Request::GetGlobal { .. } => 12,
+        Request::UploadFinish { .. } => 13,
+        Request::StoreInfo => 14,
+        Request::StoreList => 15,
+        Request::StoreRemove { .. } => 16,
+        Request::StoreErase => 17,
+        Request::ChangeKey { .. } => 18,
     }
 }
 
@@ -221,6 +226,9 @@ fn replies() -> Vec<Reply> {
             heap_free: u32::MAX,
             log_dropped: 0,
             descriptor_slots: 2,
+            truncated: 8,
+            output_dropped: 9,
+            responses_too_large: 10,
         }),
         Reply::LogBacklog((0..=255).collect()),
         Reply::UploadReady,
@@ -256,6 +264,7 @@ fn replies() -> Vec<Reply> {
             },
             freed_bytes: 300_000,
         }),
+        Reply::Global(Value::I64(-2)),
         Reply::UploadFinished(UploadReport {
             load: load_report(),
             verify: Some(StepTime {
@@ -326,11 +335,12 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Plugins(_) => 7,
         Reply::Invoked(_) => 8,
         Reply::Unloaded(_) => 9,
-        Reply::UploadFinished(_) => 10,
-        Reply::StoreInfo(_) => 11,
-        Reply::StoredPlugins(_) => 12,
-        Reply::StoreRemoved => 13,
-        Reply::StoreErased(_) => 14,
+        Reply::Global(_) => 10,
+        Reply::UploadFinished(_) => 11,
+        Reply::StoreInfo(_) => 12,
+        Reply::StoredPlugins(_) => 13,
+        Reply::StoreRemoved => 14,
+        Reply::StoreErased(_) => 15,
     }
 }
 
@@ -353,6 +363,10 @@ fn request_errors() -> Vec<RequestError> {
             message: "start function trapped".into(),
         }),
         RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Limit(plugin_format::LimitError::Budget { micros: 0 }),
+            message: "a budget of 0 us is refused".into(),
+        }),
+        RequestError::Plugin(PluginError {
             kind: PluginErrorKind::Signature(SignatureRefusal::UnknownKey(KeyId([3; 8]))),
             message: SignatureRefusal::UnknownKey(KeyId([3; 8])).to_string(),
         }),
@@ -367,6 +381,7 @@ fn request_errors() -> Vec<RequestError> {
             }),
             message: "full".into(),
         }),
+        RequestError::ResponseTooLarge,
     ]
 }
 
@@ -378,6 +393,7 @@ fn request_error_kind(error: &RequestError) -> usize {
         RequestError::BadRequest => 2,
         RequestError::Busy => 3,
         RequestError::Plugin(_) => 4,
+        RequestError::ResponseTooLarge => 5,
     }
 }
 
@@ -388,11 +404,11 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..18).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..15).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..19).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..16).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
-        (0..5).collect()
+        (0..6).collect()
     );
 }
 
@@ -480,4 +496,56 @@ fn shared_types_round_trip() {
         expected: "(i32, i32) -> ()".into(),
         found: "(i32) -> ()".into(),
     });
+}
+
+/// Values of every kind survive a round trip, and the reference kinds appended after `F64` keep
+/// the earlier variants' encoding: variant index, then the payload (postcard varints).
+#[test]
+fn values_round_trip_with_stable_encoding() {
+    let values = [
+        Value::I32(-1),
+        Value::I64(i64::MIN),
+        Value::F32(0x7FC0_0000),
+        Value::F64(0x7FF8_0000_0000_0001),
+        Value::FuncRef(None),
+        Value::FuncRef(Some(3)),
+        Value::ExternRef(None),
+        Value::ExternRef(Some(300)),
+    ];
+    for value in values {
+        round_trip(&Request::Invoke {
+            plugin: PluginRef::Id(1),
+            export: "f".into(),
+            args: vec![value],
+        });
+    }
+    let bytes = |value: Value| postcard::to_allocvec(&value).unwrap();
+    assert_eq!(
+        bytes(Value::I32(-1)),
+        [0x00 /* I32 */, 0x01 /* zigzag(-1) */]
+    );
+    assert_eq!(
+        bytes(Value::FuncRef(None)),
+        [0x04 /* FuncRef */, 0x00 /* None */]
+    );
+    assert_eq!(
+        bytes(Value::FuncRef(Some(3))),
+        [
+            0x04, /* FuncRef */
+            0x01, /* Some */
+            0x03  /* index */
+        ]
+    );
+    assert_eq!(
+        bytes(Value::ExternRef(None)),
+        [0x05 /* ExternRef */, 0x00 /* None */]
+    );
+    assert_eq!(
+        bytes(Value::ExternRef(Some(300))),
+        [
+            0x05, /* ExternRef */
+            0x01, /* Some */
+            0xAC, 0x02 /* varint 300 */
+        ]
+    );
 }

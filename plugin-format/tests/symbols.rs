@@ -101,3 +101,14 @@ fn resolve_mismatch_names_the_import() {
         "import `env.now_us` has signature () -> (i64), the firmware expects () -> (i32)"
     );
 }
+
+/// The README's symbol table is exactly the one generated from the definition.
+#[test]
+fn readme_table_matches_the_definition() {
+    let readme = include_str!("../../README.md");
+    let table = plugin_format::symbols::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's symbol table differs from plugin_format::symbols; paste this:\n{table}"
+    );
+}

@@ -9,6 +9,7 @@
 //! | [`silicon`] | builds and runs `kplug-silicon bench`, reads its JSON |
 //! | [`board`] | the same figures from a board's `LoadReport`/`InvokeReport`/`UnloadReport` TSC timings, and the paper's macro scenario |
 //! | [`table`] | the table `kplug bench` prints |
+//! | [`footprint`] | the firmware's flash footprint per crate (also `kplug build --size`) |
 //! | [`plot`] | the SVG `--plot` draws |
 //!
 //! The board side runs exactly what the harness runs: the invocation module, the kernel suite
@@ -16,6 +17,7 @@
 //! example plugins from `plugins/`.
 
 pub mod board;
+pub mod footprint;
 pub mod plot;
 pub mod report;
 pub mod silicon;

@@ -14,8 +14,11 @@
 //! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload, trap policy |
 //! | [`signing`] | Ed25519 key files (`kplug keygen`), plugin and key-change signatures |
 //! | [`store`] | the plugin store over the link: signed/persisted uploads, list, remove, erase, keys |
+//! | [`refusal`] | a firmware's refusal of a feature in the author's terms: feature, function name, flag |
+//! | [`scaffold`] | `kplug new`: plugin projects (Rust on the SDK, C on kplug.h, WAT) that build with stock tools |
 //! | [`local`] | the silicon harness as a local board: built, started, its pipes a transport |
 //! | [`mod@wast`] | runs `.wast` scripts against an engine: a board or the silicon harness |
+//! | [`features`] | which WebAssembly features a module uses, by proposal, and where |
 //! | [`console`] | a scriptable client for the line-edited console on COM1 |
 //! | [`defmt_log`] | decodes the firmware's defmt log stream with the ELF's `.defmt` table |
 //! | [`bench`] | `kplug bench`: the benchmarks in the silicon harness or on a board, targets, table, plot |
@@ -27,10 +30,13 @@ pub mod bench;
 pub mod board;
 pub mod console;
 pub mod defmt_log;
+pub mod features;
 pub mod flash;
 pub mod link;
 pub mod local;
 pub mod plugin;
+pub mod refusal;
+pub mod scaffold;
 pub mod signing;
 pub mod store;
 pub mod transport;

@@ -46,6 +46,8 @@ pub const HARNESS_SOURCES: &[&str] = &[
     "firmware/silicon/Cargo.toml",
     "firmware/core/src",
     "firmware/core/Cargo.toml",
+    "firmware/reference/src",
+    "firmware/reference/Cargo.toml",
     "plugin-format/src",
     "plugin-format/Cargo.toml",
     "Cargo.toml",

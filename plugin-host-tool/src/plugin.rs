@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use plugin_format::limits::LimitError;
 use plugin_format::message::{
     Event, InvokeReport, LoadReport, MAX_CHUNK_BYTES, PluginRef, PluginSummary, Reply, Request,
     TrapPolicy, UnloadReport, Value,
@@ -39,6 +40,9 @@ pub enum PluginFileError {
     /// An import does not resolve against the firmware symbol table.
     #[error("{0}")]
     Link(SymbolLinkError),
+    /// A limit or the name is outside what the firmware accepts.
+    #[error("{0}")]
+    Limit(LimitError),
 }
 
 /// Reads a plugin module: `.wat` text is assembled, anything else is taken as binary wasm.
@@ -121,20 +125,27 @@ pub fn check_imports(module: &[u8]) -> Result<Vec<ImportRequest>, PluginFileErro
     Ok(imports)
 }
 
-/// Builds the description of `module` (imports checked) under `name` with `limits`.
+/// Builds the description of `module` (imports, name and limits checked as the firmware will
+/// check them) under `name` with `limits`.
 pub fn describe(
     name: &str,
     module: Vec<u8>,
     limits: Limits,
 ) -> Result<PluginDescription, PluginFileError> {
     let imports = check_imports(&module)?;
-    Ok(PluginDescription {
+    let mut description = PluginDescription {
         name: name.into(),
         version: "0".into(),
         limits,
         imports,
-        module,
-    })
+        module: Vec::new(),
+    };
+    let module_bytes = u32::try_from(module.len()).unwrap_or(u32::MAX);
+    description
+        .check(module_bytes)
+        .map_err(PluginFileError::Limit)?;
+    description.module = module;
+    Ok(description)
 }
 
 /// Builds the description of `module` under `name` with `limits` without checking anything: the
@@ -263,6 +274,26 @@ pub fn unload<T: Transport>(
         "unload",
         |reply| match reply {
             Reply::Unloaded(report) => Some(report),
+            _ => None,
+        },
+    )
+}
+
+/// The current value of the global `name` that `plugin` exports.
+pub fn get_global<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    name: &str,
+) -> Result<Value, LinkError> {
+    expect(
+        link,
+        Request::GetGlobal {
+            plugin,
+            name: name.into(),
+        },
+        "get global",
+        |reply| match reply {
+            Reply::Global(value) => Some(value),
             _ => None,
         },
     )

@@ -21,7 +21,8 @@ const FALLBACK_FIRMWARE_ARGS: &[&str] = &[
     "build",
     "-p",
     FIRMWARE_PACKAGE,
-    "--release",
+    "--profile",
+    "firmware",
     "--target",
     "linker-scripts/i586-kplug.json",
     "-Zjson-target-spec",
@@ -160,13 +161,20 @@ impl Workspace {
         self.output_dir().join("firmware.flash")
     }
 
-    /// The cargo command that builds the firmware: the `firmware` alias's arguments, with
-    /// `--release` dropped for [`Profile::Debug`], and JSON messages on stdout so the ELF's path
-    /// can be read back. cargo's progress and diagnostics go to stderr as usual.
+    /// The cargo command that builds the firmware: the `firmware` alias's arguments, with its
+    /// profile (`--release` or `--profile NAME`) dropped for [`Profile::Debug`], and JSON
+    /// messages on stdout so the ELF's path can be read back. cargo's progress and diagnostics
+    /// go to stderr as usual.
     pub fn firmware_build_command(&self, profile: Profile) -> Command {
         let mut arguments = self.firmware_alias();
         if profile == Profile::Debug {
             arguments.retain(|argument| argument != "--release");
+            if let Some(at) = arguments
+                .iter()
+                .position(|argument| argument == "--profile")
+            {
+                arguments.drain(at..(at + 2).min(arguments.len()));
+            }
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(cargo);
@@ -294,18 +302,19 @@ mod tests {
         assert_eq!(Workspace::locate_from(elsewhere.path()), None);
     }
 
-    /// The alias is read from the `[alias]` table only, and `--release` is dropped for debug
+    /// The alias is read from the `[alias]` table only, and its profile is dropped for debug
     /// builds.
     #[test]
     fn firmware_alias_is_read_from_cargo_config() {
-        let config = "[build]\nfirmware = \"nope\"\n[alias]\n# comment\nfirmware = \"build -p kplug-firmware --release --target t.json\"\nkplug = \"run\"\n";
+        let config = "[build]\nfirmware = \"nope\"\n[alias]\n# comment\nfirmware = \"build -p kplug-firmware --profile firmware --target t.json\"\nkplug = \"run\"\n";
         assert_eq!(
             alias_arguments(config, "firmware").unwrap(),
             [
                 "build",
                 "-p",
                 "kplug-firmware",
-                "--release",
+                "--profile",
+                "firmware",
                 "--target",
                 "t.json"
             ]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use plugin_format::message::{InvokeReport, LoadReport, PluginRef, Value};
 use plugin_format::plugin::Limits;
-use plugin_host_tool::board::{self, BoardSpec, Emulator, Home, Isolation, Port, RelayMode};
+use plugin_host_tool::board::{self, BoardSpec, Clock, Emulator, Home, Isolation, Port, RelayMode};
 use plugin_host_tool::console::Console;
 use plugin_host_tool::link::Link;
 use plugin_host_tool::plugin;
@@ -56,6 +56,14 @@ impl TestBoard {
         TestBoard::boot(Emulator::Qemu, Isolation::Auto)
     }
 
+    /// Boots a fresh QEMU board whose clocks count executed instructions (`-icount`), so that
+    /// board-time figures — how long a plugin ran before its budget stopped it, how long a
+    /// request waited — do not depend on how busy the host is. For tests that assert on board
+    /// time.
+    pub fn qemu_instruction_clock() -> TestBoard {
+        TestBoard::boot_with_clock(Emulator::Qemu, Isolation::Auto, Clock::Instructions)
+    }
+
     /// Boots a fresh Bochs board (segment limits enforced) with `isolation`, once no other
     /// Bochs board of this process runs. Its relay runs as a thread of the test process.
     pub fn bochs(isolation: Isolation) -> TestBoard {
@@ -68,6 +76,11 @@ impl TestBoard {
     /// thread of this process ([`RelayMode::InProcess`]): a test binary has no `kplug`
     /// executable beside it to run the relay as a process.
     pub fn boot(emulator: Emulator, isolation: Isolation) -> TestBoard {
+        TestBoard::boot_with_clock(emulator, isolation, Clock::Host)
+    }
+
+    /// Boots a fresh board as [`TestBoard::boot`] does, with its clocks following `clock`.
+    pub fn boot_with_clock(emulator: Emulator, isolation: Isolation, clock: Clock) -> TestBoard {
         let turn = (emulator == Emulator::Bochs).then(|| {
             // A test that panicked while holding the turn has stopped its board (on drop).
             BOCHS_BOARDS
@@ -86,6 +99,7 @@ impl TestBoard {
         let mut spec = BoardSpec::new(name.clone(), image);
         spec.emulator = emulator;
         spec.isolation = isolation;
+        spec.clock = clock;
         if emulator == Emulator::Bochs {
             spec.relay = RelayMode::InProcess;
         }

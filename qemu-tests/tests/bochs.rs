@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use plugin_format::message::{IsolationMode, PluginRef, ProbeOutcome, Reply, Request, Value};
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
-use plugin_host_tool::board::Isolation;
+use plugin_host_tool::board::{Clock, Emulator, Isolation};
 use plugin_host_tool::link::Link;
 use plugin_host_tool::plugin;
 use qemu_tests::{TestBoard, bochs_available, invoke, plugin_module, upload};
@@ -181,25 +181,34 @@ fn runaway_is_preempted_while_the_board_answers() {
     );
 }
 
-/// Reads the firmware's two clocks: `env.now_us` (TSC at the calibrated rate) and
-/// `env.ticks_ms` (PIT ticks).
+/// Reads the firmware's clock through both imports in one invocation: `behind` is how far
+/// `ticks_ms`, read after `now_us`, is ahead of it (never negative on one clock), `ahead` how far
+/// `now_us`, read after `ticks_ms`, is ahead of that (never negative either).
 const CLOCKS_WAT: &str = r#"(module
   (import "env" "now_us" (func $now_us (result i32)))
   (import "env" "ticks_ms" (func $ticks_ms (result i32)))
-  (func (export "now_us") (result i32) (call $now_us))
-  (func (export "ticks_ms") (result i32) (call $ticks_ms)))"#;
+  (func (export "behind") (result i32)
+    (local $us i32)
+    (local.set $us (i32.div_u (call $now_us) (i32.const 1000)))
+    (i32.sub (call $ticks_ms) (local.get $us)))
+  (func (export "ahead") (result i32)
+    (local $ms i32)
+    (local.set $ms (call $ticks_ms))
+    (i32.sub (i32.div_u (call $now_us) (i32.const 1000)) (local.get $ms))))"#;
 
-/// On a Bochs board the firmware's TSC clock (which budgets and every reported timing use) and its
-/// PIT tick agree within 5%, both while the firmware idles between requests and while a plugin
-/// spins: an emulator clock setup that makes the TSC run at the instruction rate while the PIT
-/// follows the host clock breaks budgets and timings.
+/// The board has one clock: `env.ticks_ms`, `env.now_us` (and uptime, budgets and attachment
+/// deadlines) all read the calibrated TSC, so a millisecond read after a microsecond is never
+/// behind it, nor the other way round, after the board idled (Bochs `sync=none` fast-forwards
+/// through `hlt` and loses PIT interrupts meanwhile) and after a plugin spun to its budget. The
+/// check is an order of readings within one invocation, not a host stopwatch, so it holds
+/// however busy the host is; on a board that counted PIT interrupts as milliseconds the two
+/// readings part by percents of the uptime and one of them goes negative.
 #[test]
 fn tsc_and_pit_clocks_agree() {
-    const TOLERANCE: f64 = 0.05;
     const SPIN_BUDGET_US: u32 = 1_000_000;
-    let board = bochs(Isolation::Auto);
+    assert!(bochs_available(), "this test needs Bochs (`bochs` on PATH)");
+    let board = TestBoard::boot_with_clock(Emulator::Bochs, Isolation::Auto, Clock::Instructions);
     let mut link = board.link();
-    let info = link.hello().expect("hello");
     let clocks = upload(
         &mut link,
         "clocks",
@@ -207,45 +216,31 @@ fn tsc_and_pit_clocks_agree() {
         qemu_tests::relaxed_limits(),
     )
     .id;
-    let read = |link: &mut Link, export: &str| match invoke(link, clocks, export, &[])
-        .outcome
-        .as_deref()
-    {
-        Ok([Value::I32(value)]) => *value as u32,
-        other => panic!("{export}: {other:?}"),
-    };
-    let both = |link: &mut Link| (read(link, "now_us"), read(link, "ticks_ms"));
-    let compare = |what: &str, start: (u32, u32), end: (u32, u32)| {
-        let tsc_ms = f64::from(end.0.wrapping_sub(start.0)) / 1000.0;
-        let pit_ms = f64::from(end.1.wrapping_sub(start.1));
-        let error = tsc_ms / pit_ms - 1.0;
-        eprintln!(
-            "{what}: TSC clock {tsc_ms:.0} ms, PIT clock {pit_ms:.0} ms ({:+.1}%), TSC calibrated at {} Hz",
-            error * 100.0,
-            info.tsc_hz
-        );
-        assert!(
-            error.abs() <= TOLERANCE,
-            "{what}: the TSC clock advanced {tsc_ms:.0} ms while the PIT ticked {pit_ms:.0} ms \
-             (TSC calibrated at {} Hz)",
-            info.tsc_hz
-        );
+    let check = |link: &mut Link, when: &str| {
+        for export in ["behind", "ahead"] {
+            match invoke(link, clocks, export, &[]).outcome.as_deref() {
+                Ok([Value::I32(difference)]) => assert!(
+                    (0..1000).contains(difference),
+                    "{when}: {export} = {difference} ms: ticks_ms and now_us are two clocks"
+                ),
+                other => panic!("{when}: {export}: {other:?}"),
+            }
+        }
     };
 
-    let start = both(&mut link);
+    check(&mut link, "after boot");
     std::thread::sleep(Duration::from_secs(2));
-    compare("idle", start, both(&mut link));
+    check(&mut link, "after idling");
 
     let limits = Limits {
         budget_us: SPIN_BUDGET_US,
         ..qemu_tests::relaxed_limits()
     };
     let spin = upload(&mut link, "spin", plugin_module("hostile/spin.wat"), limits).id;
-    let start = both(&mut link);
     let report = invoke(&mut link, spin, "spin", &[]);
     assert_eq!(
         report.outcome.map_err(|record| record.kind),
         Err(TrapKind::BudgetExceeded)
     );
-    compare("a plugin spinning", start, both(&mut link));
+    check(&mut link, "after a plugin spun");
 }

@@ -14,19 +14,18 @@ use qemu_tests::{TestBoard, invoke, plugin_module, upload};
 
 /// One PIT tick: the firmware checks budgets on every tick (`TICK_HZ` = 1000).
 const TICK_US: u64 = 1_000;
-/// What emulation adds on top of the one tick the firmware promises. QEMU TCG raises the timer
-/// interrupt from its main-loop thread on the host clock and the vCPU takes it at the next
-/// translation-block boundary; when the host's two cores are busy (other boards, the test, a
-/// build) either thread can be descheduled for a few milliseconds. The largest overshoot seen for
-/// a plain loop on a loaded host was 3.5 ms; unloaded it stays under one tick.
-const EMULATION_SLACK_US: u64 = 4_000;
-/// Console commands get this long to answer (on a live board they answer within milliseconds).
+/// What the firmware adds on top of the one tick it promises: the invocation's entry and exit
+/// and the tick handler, measured by the same TSC. These tests run on an instruction-counted
+/// board ([`TestBoard::qemu_instruction_clock`]), whose board time advances with the
+/// instructions the guest executes, so a loaded host cannot stretch it.
+const FIRMWARE_SLACK_US: u64 = 200;
+/// The console prompt gets this long to appear on an idle board.
 const CONSOLE_ANSWER: Duration = Duration::from_secs(2);
 /// The console prompt, which ends every answer.
 const PROMPT: &str = "kplug> ";
 
-/// Held by each test of this file: they measure time (and one loads the host on purpose), so
-/// they run one at a time rather than disturbing each other's measurements.
+/// Held by each test of this file: one of them measures host time and loads the host on
+/// purpose, so they run one at a time rather than disturbing each other.
 static TIMING: Mutex<()> = Mutex::new(());
 
 /// This test's turn to measure time.
@@ -64,8 +63,7 @@ fn function_index(module: &[u8], export: &str) -> u32 {
 
 /// Calls `export` of the runaway plugin `id` (budget `budget_us`) and checks that the budget
 /// stopped it: a `budget exceeded` trap in `export`'s function, after at least `budget_us` of
-/// TSC time and at most one tick (plus [`EMULATION_SLACK_US`]) more, and at least `budget_us` of
-/// host time. Returns the TSC-measured time.
+/// board time and at most one tick (plus [`FIRMWARE_SLACK_US`]) more. Returns that board time.
 fn expect_preempted(
     link: &mut Link,
     id: u32,
@@ -74,9 +72,7 @@ fn expect_preempted(
     budget_us: u32,
 ) -> Duration {
     let budget = u64::from(budget_us);
-    let started = Instant::now();
     let report = invoke(link, id, export, &[]);
-    let wall = started.elapsed();
     let record = report
         .outcome
         .expect_err("a runaway cannot return: it must be preempted");
@@ -93,14 +89,10 @@ fn expect_preempted(
         "{export} was stopped after {micros} us, before its budget of {budget} us"
     );
     assert!(
-        micros <= budget + TICK_US + EMULATION_SLACK_US,
+        micros <= budget + TICK_US + FIRMWARE_SLACK_US,
         "{export} ran {micros} us: {} us past its budget of {budget} us, more than one tick \
-         ({TICK_US} us) plus {EMULATION_SLACK_US} us of emulation slack",
+         ({TICK_US} us) plus {FIRMWARE_SLACK_US} us of emulation slack",
         micros - budget
-    );
-    assert!(
-        wall >= Duration::from_micros(budget),
-        "{export}: the call took {wall:?} of host time, less than its budget of {budget} us"
     );
     Duration::from_micros(micros)
 }
@@ -111,7 +103,7 @@ fn expect_preempted(
 #[test]
 fn runaway_is_stopped_within_budget_plus_one_tick() {
     let _turn = timing_turn();
-    let board = TestBoard::qemu();
+    let board = TestBoard::qemu_instruction_clock();
     let mut link = board.link();
     let module = plugin_module("hostile/spin.wat");
     for budget_us in [20_000, 200_000] {
@@ -150,7 +142,7 @@ fn runaway_in_import_calls_is_stopped_within_budget_plus_one_tick() {
     let _turn = timing_turn();
     const BUDGET_US: u32 = 20_000;
     const RUNS: usize = 3;
-    let board = TestBoard::qemu();
+    let board = TestBoard::qemu_instruction_clock();
     let mut link = board.link();
     let limits = Limits {
         budget_us: BUDGET_US,
@@ -177,18 +169,21 @@ fn uptime_ms(answer: &str) -> u64 {
     seconds.trim().parse::<u64>().expect("seconds") * 1000 + millis.parse::<u64>().expect("ms")
 }
 
-/// While a plugin spins with a 3 s budget, the firmware keeps serving: on the host link a `Ping`,
-/// `Info` and `Stats` sent after the `Invoke` are answered before the `Invoke` is (and a second
-/// plugin request is answered `Busy`); on the console `uptime` (twice, advancing), `info` and
-/// `ps` are answered well before the budget is spent. Then the runaway is stopped within budget
-/// plus one tick.
+/// While a plugin spins with a 3 s budget, the firmware keeps serving. On the host link a `Ping`
+/// sent after the `Invoke` is answered before the `Invoke` is, so the plugin is running; then the
+/// console answers `uptime` (twice, advancing), `info` and `ps`; then `Ping`, `Info` and `Stats`
+/// are answered and a second plugin request is answered `Busy`, all still before the `Invoke`'s
+/// own answer. The order of the answers proves they came during the runaway, however slow the
+/// host. Then the budget stops the runaway and the board serves plugins again. (How precisely
+/// the budget stops a runaway is checked on instruction-counted boards by the tests above; this
+/// board follows the host's clock, so that the plugin is sure to outlast the conversation.)
 #[test]
 fn console_and_link_answer_during_a_runaway() {
     let _turn = timing_turn();
-    const BUDGET_US: u32 = 3_000_000;
-    /// Everything checked during the runaway must be answered this soon after the `Invoke` was
-    /// sent: well inside the budget, so the plugin was certainly still spinning.
-    const WITHIN: Duration = Duration::from_secs(2);
+    const BUDGET_US: u32 = 5_000_000;
+    /// How long any one answer may take to arrive: a generous bound, since what the test checks
+    /// is the order of the answers, not their speed.
+    const ANSWER: Duration = Duration::from_secs(30);
     let board = TestBoard::qemu();
     let mut link = board.link();
     let mut console = board.console();
@@ -209,7 +204,6 @@ fn console_and_link_answer_during_a_runaway() {
     )
     .id;
 
-    let sent = Instant::now();
     let runaway = link
         .send_request(&Request::Invoke {
             plugin: PluginRef::Id(spin),
@@ -217,15 +211,42 @@ fn console_and_link_answer_during_a_runaway() {
             args: Vec::new(),
         })
         .expect("send the invoke");
+    // `wait_response` drops (and counts as stray) any other response that arrives first, so a
+    // stray count of 0 at the end means the Invoke had not been answered when the last answer
+    // below was sent: everything in between came while the plugin was running.
+    let ping = |link: &mut Link| {
+        let ping = link.send_request(&Request::Ping).expect("send ping");
+        assert_eq!(
+            link.wait_response(ping, ANSWER)
+                .expect("the ping is answered"),
+            Ok(Reply::Pong)
+        );
+    };
+    ping(&mut link);
 
-    // The host link. `wait_response` drops (and counts as stray) any other response that
-    // arrives first, so no stray response means the Invoke had not been answered yet.
-    let ping = link.send_request(&Request::Ping).expect("send ping");
-    assert_eq!(
-        link.wait_response(ping, WITHIN)
-            .expect("the ping is answered"),
-        Ok(Reply::Pong)
+    // The console, between two answered pings.
+    let first = console
+        .command("uptime", PROMPT, ANSWER)
+        .expect("uptime during the runaway");
+    std::thread::sleep(Duration::from_millis(300));
+    let second_uptime = console
+        .command("uptime", PROMPT, ANSWER)
+        .expect("uptime during the runaway");
+    assert!(
+        uptime_ms(&second_uptime) > uptime_ms(&first),
+        "the uptime advances during the runaway: {first:?} then {second_uptime:?}"
     );
+    let info = console
+        .command("info", PROMPT, ANSWER)
+        .expect("info during the runaway");
+    assert!(info.contains("isolation software"), "{info:?}");
+    let ps = console
+        .command("ps", PROMPT, ANSWER)
+        .expect("ps during the runaway");
+    assert!(ps.contains("spin"), "{ps:?}");
+
+    // The host link.
+    ping(&mut link);
     link.info().expect("info during the runaway");
     link.stats().expect("stats during the runaway");
     let second = link
@@ -236,7 +257,7 @@ fn console_and_link_answer_during_a_runaway() {
         })
         .expect("send a second invoke");
     assert_eq!(
-        link.wait_response(second, WITHIN).expect("answered"),
+        link.wait_response(second, ANSWER).expect("answered"),
         Err(RequestError::Busy),
         "a second plugin request while one runs"
     );
@@ -245,36 +266,9 @@ fn console_and_link_answer_during_a_runaway() {
         0,
         "the Invoke was answered before the requests sent after it"
     );
-    let link_done = sent.elapsed();
-
-    // The console.
-    let first = console
-        .command("uptime", PROMPT, CONSOLE_ANSWER)
-        .expect("uptime during the runaway");
-    std::thread::sleep(Duration::from_millis(300));
-    let second_uptime = console
-        .command("uptime", PROMPT, CONSOLE_ANSWER)
-        .expect("uptime during the runaway");
-    assert!(
-        uptime_ms(&second_uptime) > uptime_ms(&first),
-        "the uptime advances during the runaway: {first:?} then {second_uptime:?}"
-    );
-    let info = console
-        .command("info", PROMPT, CONSOLE_ANSWER)
-        .expect("info during the runaway");
-    assert!(info.contains("isolation software"), "{info:?}");
-    let ps = console
-        .command("ps", PROMPT, CONSOLE_ANSWER)
-        .expect("ps during the runaway");
-    assert!(ps.contains("spin"), "{ps:?}");
-    let console_done = sent.elapsed();
-    assert!(
-        link_done < WITHIN && console_done < WITHIN,
-        "answered during the runaway: link after {link_done:?}, console after {console_done:?}"
-    );
 
     let answer = link
-        .wait_response(runaway, Duration::from_secs(10))
+        .wait_response(runaway, ANSWER)
         .expect("the runaway's answer");
     let report = match answer {
         Ok(Reply::Invoked(report)) => report,
@@ -282,13 +276,11 @@ fn console_and_link_answer_during_a_runaway() {
     };
     let record = report.outcome.expect_err("preempted");
     assert_eq!(record.kind, TrapKind::BudgetExceeded, "{record}");
-    let budget = u64::from(BUDGET_US);
     assert!(
-        (budget..=budget + TICK_US + EMULATION_SLACK_US).contains(&report.time.micros),
-        "a {budget} us budget ran {} us",
+        report.time.micros >= u64::from(BUDGET_US),
+        "a {BUDGET_US} us budget ran only {} us",
         report.time.micros
     );
-    assert!(sent.elapsed() >= Duration::from_micros(budget));
     // The board serves plugins again.
     assert_eq!(
         invoke(&mut link, crc, "check", &[]).outcome,

@@ -1,8 +1,14 @@
 //! The kplug board firmware.
 //!
+//! Layers, each calling only the ones before it (a test checks the `use` graph):
+//! [`arch`] (CPU, descriptor tables, interrupt entry, ring transitions) -> [`platform`] (the
+//! board as `kplug_core` sees it: isolation, device, identity, the trap path, interrupts, timer,
+//! serial, heap, log) -> [`services`] (console, host link, plugin service) -> this file, which
+//! wires them: it registers the IDT's handlers and the tick hook, and runs the main loop.
+//!
 //! Boot order (each step hands the next a token, so it cannot run out of order):
-//! `boot.rs` (reset vector, trampoline, protected mode, .data/.bss) -> COM1/COM2 -> GDT + TSS
-//! -> IDT -> TSC calibration -> heap -> boot probe -> PIC + PIT + IRQs -> main loop, which
+//! `arch/boot.rs` (reset vector, trampoline, protected mode, .data/.bss) -> COM1/COM2 -> GDT +
+//! TSS -> IDT -> TSC calibration -> heap -> boot probe -> PIC + PIT + IRQs -> main loop, which
 //! serves the console (COM1) and the host link (COM2), runs plugin requests, and sleeps with
 //! `hlt` when idle.
 //!
@@ -15,41 +21,11 @@
 extern crate alloc;
 
 #[cfg(target_os = "none")]
-mod board;
+mod arch;
 #[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
-mod config;
-#[cfg(target_os = "none")]
-mod console;
-#[cfg(target_os = "none")]
-mod cpu;
-#[cfg(target_os = "none")]
-mod fault;
-#[cfg(target_os = "none")]
-mod gdt;
-#[cfg(target_os = "none")]
-mod heap;
-#[cfg(target_os = "none")]
-mod hostlink;
-#[cfg(target_os = "none")]
-mod idt;
-#[cfg(target_os = "none")]
-mod irq;
-#[cfg(target_os = "none")]
-mod isolation;
-#[cfg(target_os = "none")]
-mod log;
-#[cfg(target_os = "none")]
-mod plugins;
-#[cfg(target_os = "none")]
-mod probe;
-#[cfg(target_os = "none")]
-mod serial;
+mod platform;
 #[cfg(target_os = "none")]
 mod services;
-#[cfg(target_os = "none")]
-mod time;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
@@ -66,37 +42,56 @@ mod entry {
 
     use alloc::vec::Vec;
 
-    use crate::board::Board;
-    use crate::console::Console;
-    use crate::hostlink::HostLink;
-    use crate::isolation::BoardPlatform;
+    use crate::arch::idt::{Handlers, TrapFrame};
+    use crate::platform::board::Board;
+    use crate::platform::device::BoardDevice;
+    use crate::platform::isolation::BoardPlatform;
     use crate::services::Services;
+    use crate::services::console::Console;
+    use kplug_core::link::{Availability, LinkServer};
+
+    /// The tick hook: a plugin past its budget is aborted; while the main loop is busy with a
+    /// plugin request (compiling, installing, running), the console and the link are served
+    /// from here, so they answer within a tick whatever the request does.
+    fn on_tick(frame: &mut TrapFrame) {
+        crate::platform::isolation::on_tick(frame);
+        if crate::services::busy() {
+            let _ = crate::services::poll(Availability::Busy);
+        }
+    }
 
     /// The Rust entry point, called by `boot.rs` with a stack, `.data` and `.bss` in place.
     #[unsafe(no_mangle)]
     extern "C" fn kernel_main() -> ! {
-        let mut ports = crate::serial::init();
+        let mut ports = crate::platform::serial::init();
         let _ = write!(
             ports.console_tx,
             "\r\nkplug firmware {} booting from flash\r\n",
             env!("CARGO_PKG_VERSION")
         );
-        let gdt = crate::gdt::init();
-        let idt = crate::idt::init(&gdt);
-        let tsc_hz = crate::time::calibrate_tsc();
+        let gdt = crate::arch::gdt::init();
+        let idt = crate::arch::idt::init(
+            &gdt,
+            Handlers {
+                exception: crate::platform::trap::exception,
+                irq: crate::platform::irq::dispatch,
+            },
+        );
+        let tsc_hz = crate::platform::timer::calibrate_tsc();
         // SAFETY: CPL 0; the CMOS is only read here.
         let ram_bytes = Cmos::new(unsafe { X86Ports::new() }).ram_bytes();
-        let heap_bytes = crate::heap::init(ram_bytes);
-        let limits_enforced = crate::probe::limits_enforced(&gdt, &idt);
+        let heap_bytes = crate::platform::heap::init(ram_bytes);
+        let limits_enforced = crate::arch::probe::limits_enforced(&gdt, &idt);
         let board = Board {
-            config: crate::config::load(),
+            config: crate::platform::config::load(),
             ram_bytes,
-            cpu: crate::cpu::cpu_description().to_string(),
+            cpu: crate::arch::cpu::cpu_description().to_string(),
             tsc_hz,
             limits_enforced,
         };
-        crate::irq::init(&idt);
-        crate::cpu::enable_interrupts();
+        crate::platform::irq::set_tick_hook(on_tick);
+        crate::platform::irq::init(&idt);
+        crate::arch::cpu::enable_interrupts();
 
         let info = board.info();
         let _ = write!(
@@ -119,32 +114,40 @@ mod entry {
         );
 
         let isolation = board.isolation();
-        let mut plugins = crate::plugins::new(BoardPlatform::new(gdt), isolation);
+        let mut plugins =
+            crate::services::plugins::new(BoardPlatform::new(gdt), BoardDevice::new(), isolation);
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
         let console = Console::new();
         console.prompt(&mut ports.console_tx);
         crate::services::install(Services {
             ports,
             console,
-            link: HostLink::new(),
+            link: LinkServer::new(),
             board,
             plugins: Vec::new(),
         });
         loop {
-            match crate::services::poll(true) {
+            match crate::services::poll(Availability::Available) {
                 Some(Some((seq, request))) => {
-                    let result = plugins.handle(request);
-                    let events = plugins.host.take_events();
-                    crate::services::complete(seq, result, events, plugins.summaries());
+                    crate::services::set_busy(true);
+                    let (result, events) = plugins.serve(request);
+                    crate::services::set_busy(false);
+                    crate::services::complete(
+                        seq,
+                        result,
+                        events,
+                        plugins.summaries(),
+                        plugins.figures(),
+                    );
                 }
                 _ => {
                     // Sleep only if nothing arrived since the pass: with interrupts off, test
                     // the rings, then `sti; hlt` atomically.
-                    crate::cpu::disable_interrupts();
+                    crate::arch::cpu::disable_interrupts();
                     if crate::services::input_pending() {
-                        crate::cpu::enable_interrupts();
+                        crate::arch::cpu::enable_interrupts();
                     } else {
-                        crate::cpu::wait_for_interrupt();
+                        crate::arch::cpu::wait_for_interrupt();
                     }
                 }
             }
@@ -153,9 +156,9 @@ mod entry {
 
     #[panic_handler]
     fn panic(panic: &core::panic::PanicInfo<'_>) -> ! {
-        crate::cpu::disable_interrupts();
-        let mut console = crate::serial::panic_console();
+        crate::arch::cpu::disable_interrupts();
+        let mut console = crate::platform::serial::panic_console();
         let _ = write!(console, "\r\n*** FIRMWARE PANIC: {panic}\r\nrebooting\r\n");
-        crate::cpu::reset()
+        crate::arch::cpu::reset()
     }
 }

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use core::fmt;
 pub use plugin_format::symbols::LinkError;
+use plugin_format::symbols::ValType;
 
 /// Why a module was refused by the compiler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,8 +17,10 @@ pub enum CompileError {
     },
     /// A valid operator (or a construct inside a function body) the compiler does not support.
     Unsupported {
-        /// The operator, in text format (`f32.add`, `i64.const`, ...).
+        /// The operator, in text format (`f32.add`, `memory.fill`, ...).
         operator: String,
+        /// The WebAssembly proposal it belongs to (`mvp`, `bulk_memory`, `multi_value`, ...).
+        proposal: &'static str,
         /// The wasm function index (imports count first).
         function: u32,
         /// Byte offset of the operator in the module.
@@ -38,6 +41,8 @@ pub enum CompileError {
         /// The limit.
         limit: u32,
     },
+    /// The compiler could not allocate memory for a module that is within the limits.
+    OutOfMemory,
     /// A compiler bug (never caused by the input alone being unusual).
     Internal(&'static str),
 }
@@ -50,11 +55,12 @@ impl fmt::Display for CompileError {
             }
             CompileError::Unsupported {
                 operator,
+                proposal,
                 function,
                 offset,
             } => write!(
                 f,
-                "unsupported operator `{operator}` in function {function} at offset {offset:#x}"
+                "unsupported operator `{operator}` (proposal: {proposal}) in function {function} at offset {offset:#x}"
             ),
             CompileError::UnsupportedFeature { feature, offset } => {
                 write!(f, "unsupported feature at offset {offset:#x}: {feature}")
@@ -62,6 +68,7 @@ impl fmt::Display for CompileError {
             CompileError::TooLarge { what, limit } => {
                 write!(f, "too large: {what} (limit {limit})")
             }
+            CompileError::OutOfMemory => f.write_str("out of memory while compiling"),
             CompileError::Internal(what) => write!(f, "internal compiler error: {what}"),
         }
     }
@@ -118,8 +125,24 @@ pub enum LoadError {
     },
     /// The start function trapped.
     StartTrapped(plugin_format::trap::TrapRecord),
-    /// The stack limit is too small for the entry frame, or too large for the platform.
-    BadStackSize(u32),
+    /// The stack cannot hold the arguments of a function the runtime enters (an export or the
+    /// start function) plus the entry reserves.
+    StackTooSmall {
+        /// The export's name, or `(start function)`.
+        function: String,
+        /// Stack bytes it needs.
+        needed: u64,
+        /// Stack bytes the limits give.
+        stack_bytes: u32,
+    },
+    /// The start function could not be entered.
+    StartRefused(InvokeError),
+    /// The module imports more functions than a plugin may link
+    /// (`plugin_format::limits::MAX_IMPORTS`).
+    TooManyImports {
+        /// How many it imports.
+        count: u32,
+    },
 }
 
 impl fmt::Display for LoadError {
@@ -142,7 +165,21 @@ impl fmt::Display for LoadError {
                 write!(f, "element segment {segment} does not fit in the table")
             }
             LoadError::StartTrapped(trap) => write!(f, "start function trapped: {trap}"),
-            LoadError::BadStackSize(bytes) => write!(f, "unusable stack size {bytes}"),
+            LoadError::StackTooSmall {
+                function,
+                needed,
+                stack_bytes,
+            } => write!(
+                f,
+                "the stack of {stack_bytes} bytes is too small for `{function}`: its arguments \
+                 and the entry reserves need {needed} bytes"
+            ),
+            LoadError::StartRefused(error) => write!(f, "start function not run: {error}"),
+            LoadError::TooManyImports { count } => write!(
+                f,
+                "the module imports {count} functions; a plugin may link at most {}",
+                plugin_format::limits::MAX_IMPORTS
+            ),
         }
     }
 }
@@ -168,6 +205,8 @@ pub enum InvokeError {
     NoSuchPlugin(u32),
     /// The module exports no function of this name.
     MissingExport(String),
+    /// The module has no function with this index (or the plugin is no longer installed).
+    NoSuchFunction(u32),
     /// The export takes a different number of arguments.
     WrongArgumentCount {
         /// Parameters the export declares.
@@ -175,13 +214,24 @@ pub enum InvokeError {
         /// Arguments given.
         found: u32,
     },
-    /// An argument is not an `i32` (or does not parse as one).
+    /// An argument's type differs from its parameter's.
     WrongArgumentType {
-        /// Which argument.
+        /// Which argument (0 first).
         index: u32,
+        /// The parameter's type.
+        expected: ValType,
+        /// The argument's type.
+        found: ValType,
     },
     /// The plugin is not linked (it was unlinked, or quarantined).
     NotLinked,
+    /// The plugin's stack cannot hold the call's arguments plus the entry reserves.
+    StackTooSmall {
+        /// Stack bytes the call needs.
+        needed: u64,
+        /// Stack bytes the plugin has.
+        stack_bytes: u32,
+    },
 }
 
 impl fmt::Display for InvokeError {
@@ -189,16 +239,30 @@ impl fmt::Display for InvokeError {
         match self {
             InvokeError::NoSuchPlugin(id) => write!(f, "no plugin with id {id}"),
             InvokeError::MissingExport(name) => write!(f, "no exported function `{name}`"),
+            InvokeError::NoSuchFunction(index) => write!(f, "no function with index {index}"),
             InvokeError::WrongArgumentCount { expected, found } => {
                 write!(
                     f,
                     "wrong argument count: expected {expected}, found {found}"
                 )
             }
-            InvokeError::WrongArgumentType { index } => {
-                write!(f, "argument {index} is not an i32")
-            }
+            InvokeError::WrongArgumentType {
+                index,
+                expected,
+                found,
+            } => write!(
+                f,
+                "argument {index} is an {found}; the parameter is an {expected}"
+            ),
             InvokeError::NotLinked => f.write_str("plugin is not linked"),
+            InvokeError::StackTooSmall {
+                needed,
+                stack_bytes,
+            } => write!(
+                f,
+                "the plugin's stack of {stack_bytes} bytes is too small for this call \
+                 ({needed} bytes needed)"
+            ),
         }
     }
 }

@@ -12,10 +12,14 @@ use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
 use crate::error::{InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
+use crate::marshal::{self, ResultRegisters};
+use alloc::string::String;
 use alloc::vec::Vec;
-use plugin_format::plugin::{Limits, WASM_PAGE_BYTES};
-use plugin_format::symbols::{self, Symbol, ValType};
-use plugin_format::trap::{Registers, TrapKind, TrapRecord};
+use plugin_format::limits::{self, Budget, CheckedLimits};
+use plugin_format::message::Value;
+use plugin_format::plugin::WASM_PAGE_BYTES;
+use plugin_format::symbols::{self, Symbol};
+use plugin_format::trap::{TrapKind, TrapRecord};
 
 /// What [`Platform::install`] must provide for one plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,25 +69,7 @@ pub struct Selectors {
     pub grow: FarPointer,
 }
 
-/// A fault the platform caught while the plugin ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawFault {
-    /// EIP (an offset in the plugin's code segment).
-    pub eip: u32,
-    /// What happened.
-    pub fault: Fault,
-    /// The registers, when captured.
-    pub registers: Option<Registers>,
-}
-
-/// Why an invocation ended early, as reported by the platform.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Abort {
-    /// A CPU fault or the budget, at an EIP in the plugin.
-    Fault(RawFault),
-    /// An import or `memory.grow` trapped (its record is already complete).
-    Trap(TrapRecord),
-}
+pub use crate::trap::{Abort, RawFault};
 
 /// What a board or the silicon harness implements so the core can run plugins there.
 ///
@@ -109,6 +95,9 @@ pub unsafe trait Platform {
 
     /// Frees every region and descriptor slot of the plugin.
     fn uninstall(&mut self, handle: Self::Handle);
+
+    /// Descriptor slots (per-plugin LDTs) in use, for the leak checks in `Stats`.
+    fn descriptor_slots_in_use(&self) -> u32;
 
     /// A far pointer through which the plugin calls `symbol` as import `slot`
     /// (board: a call gate with the symbol's parameter count).
@@ -140,6 +129,37 @@ pub unsafe trait Platform {
     unsafe fn enter(&mut self, handle: &mut Self::Handle, run: &mut Run<'_>) -> Result<u32, Abort>;
 }
 
+/// How the plugin reached the runtime from its code: which gate or stub it called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// `memory.grow`.
+    Grow,
+    /// Import slot `n` (platforms with one stub per slot: the harness).
+    Slot(u32),
+    /// The gate of the symbol with this id (platforms with one gate handler per symbol: the
+    /// board).
+    Symbol(u16),
+}
+
+/// What a gate leads to, once resolved ([`Run::resolve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateTarget {
+    /// `memory.grow`.
+    Grow,
+    /// A linked import.
+    Import(&'static Symbol),
+}
+
+impl GateTarget {
+    /// The argument words a call to it carries.
+    pub fn parameters(self) -> usize {
+        match self {
+            GateTarget::Grow => 1,
+            GateTarget::Import(symbol) => symbol.signature.params.len(),
+        }
+    }
+}
+
 /// One invocation in progress: what the platform needs while the plugin runs.
 pub struct Run<'a> {
     /// The context block.
@@ -158,8 +178,9 @@ pub struct Run<'a> {
     pub host: &'a mut dyn ImportHost,
     /// The most pages the memory may have.
     pub max_pages: u32,
-    /// The time budget in microseconds (0: none).
-    pub budget_us: u32,
+    /// The time budget, if the plugin runs under one (always, unless installed by an in-process
+    /// caller with [`plugin_format::plugin::Limits::check_without_budget`]).
+    pub budget: Option<Budget>,
     /// The module (for trap records).
     pub module: &'a CompiledModule,
     /// Set by `grow` when the memory moved; the instance picks it up.
@@ -175,43 +196,74 @@ impl Run<'_> {
 
     /// The plugin's memory, for import arguments.
     pub fn plugin_memory<'m>(&self) -> PluginMemory<'m> {
+        // SAFETY: `context` points at the installed context block (Run's invariant); the plugin
+        // is suspended while the runtime reads it.
+        let memory_bytes = unsafe { (*self.context).memory_bytes };
         // SAFETY: `memory` is the linear memory of `memory_bytes` bytes, valid while the
         // plugin is installed; it is suspended while an import runs.
-        unsafe { PluginMemory::new(self.memory, self.header().memory_bytes) }
+        unsafe { PluginMemory::new(self.memory, memory_bytes) }
     }
 
-    /// Runs import `slot` with `args` (parameter 0 first). An error ends the invocation.
-    pub fn import(&mut self, slot: u32, args: &[u32]) -> Result<u32, TrapKind> {
-        let symbol = self
-            .imports
-            .get(slot as usize)
-            .copied()
-            .flatten()
-            .ok_or(TrapKind::ImportFault)?;
-        let memory = self.plugin_memory();
-        imports::dispatch(self.host, symbol.id, args, &memory)
+    /// Resolves `gate` to what it calls (`None`: not linked, a trap).
+    pub fn resolve(&self, gate: Gate) -> Option<GateTarget> {
+        let symbol = match gate {
+            Gate::Grow => return Some(GateTarget::Grow),
+            Gate::Slot(slot) => self.imports.get(slot as usize).copied().flatten(),
+            Gate::Symbol(id) => self
+                .imports
+                .iter()
+                .flatten()
+                .find(|symbol| symbol.id.as_u16() == id)
+                .copied(),
+        };
+        symbol.map(GateTarget::Import)
     }
 
-    /// Runs import of symbol `symbol_id` (platforms whose gates know the symbol, not the slot).
-    pub fn import_symbol(&mut self, symbol_id: u16, args: &[u32]) -> Result<u32, TrapKind> {
-        let linked = self
-            .imports
-            .iter()
-            .flatten()
-            .any(|symbol| symbol.id.as_u16() == symbol_id);
-        let symbol = symbols::SymbolId::from_u16(symbol_id)
-            .filter(|_| linked)
-            .ok_or(TrapKind::ImportFault)?;
-        let memory = self.plugin_memory();
-        imports::dispatch(self.host, symbol, args, &memory)
+    /// Serves a call the plugin made to `target` with `args` (parameter 0 first): runs the
+    /// import (or `memory.grow`, with `resize` setting the data segment's size), then checks the
+    /// budget (`budget_spent`: the timer only preempts plugin code, so a plugin that spends its
+    /// time in imports is caught here). Returns the value for EAX, or the trap record that ends
+    /// the invocation, attributed to the far call whose return address `return_eip` gives.
+    pub fn gate(
+        &mut self,
+        target: GateTarget,
+        args: &[u32],
+        return_eip: impl FnOnce() -> u32,
+        resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
+        budget_spent: impl FnOnce() -> bool,
+    ) -> Result<u32, TrapRecord> {
+        let result = match target {
+            GateTarget::Grow => match args {
+                [delta] => Ok(self.grow(*delta, resize)),
+                _ => Err(TrapKind::ImportFault),
+            },
+            GateTarget::Import(symbol) => {
+                let memory = self.plugin_memory();
+                imports::dispatch(self.host, symbol.id, args, &memory)
+            }
+        };
+        let result = result.and_then(|value| {
+            if budget_spent() {
+                Err(TrapKind::BudgetExceeded)
+            } else {
+                Ok(value)
+            }
+        });
+        result.map_err(|kind| self.gate_trap(kind, return_eip()))
+    }
+
+    /// The trap record of a gate call that ends the invocation with `kind`, from the far call
+    /// returning to `return_eip`.
+    pub fn gate_trap(&self, kind: TrapKind, return_eip: u32) -> TrapRecord {
+        crate::trap::import_trap(self.module, kind, return_eip)
     }
 
     /// `memory.grow(delta)`: the old size in pages, or -1 (as u32) past the limit. `resize`
     /// sets the data segment's size and returns the memory's (possibly new) flat address.
-    pub fn grow(
+    fn grow(
         &mut self,
         delta: u32,
-        resize: &mut dyn FnMut(u32) -> Result<*mut u8, PlatformError>,
+        mut resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
     ) -> u32 {
         let mut header = self.header();
         let old = header.memory_pages;
@@ -245,16 +297,24 @@ impl Run<'_> {
 
     /// The trap record for a fault at `eip`.
     pub fn trap_record(&self, fault: &RawFault) -> TrapRecord {
-        self.module
-            .trap_record(fault.eip, fault.fault, fault.registers)
+        crate::trap::record(self.module, fault)
     }
 }
 
-/// How an invocation ended.
+/// How an invocation ended, in values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// It returned (the result, if the export has one).
-    Returned(Option<i32>),
+    /// It returned these results (in order; empty for a function without results).
+    Returned(Vec<Value>),
+    /// It trapped.
+    Trapped(TrapRecord),
+}
+
+/// How a call ended, before its results are read as values ([`Plugin::call_words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// It returned; the results are in these registers ([`marshal::results`] reads them).
+    Returned(ResultRegisters),
     /// It trapped.
     Trapped(TrapRecord),
 }
@@ -266,8 +326,11 @@ pub struct PluginStats {
     pub invocations: u64,
     /// Invocations that trapped.
     pub traps: u64,
-    /// The last outcome.
-    pub last: Option<Outcome>,
+    /// The function and result registers of the last call, if it returned (`None` once a call
+    /// trapped); [`Plugin::last_results`] reads them as values.
+    pub last_return: Option<(u32, ResultRegisters)>,
+    /// The last trap.
+    pub last_trap: Option<TrapRecord>,
     /// Generated code bytes.
     pub code_bytes: u32,
     /// Current linear memory bytes.
@@ -280,7 +343,7 @@ pub struct Plugin<P: Platform> {
     handle: Option<P::Handle>,
     regions: Regions,
     selectors: Selectors,
-    limits: Limits,
+    limits: CheckedLimits,
     max_pages: u32,
     imports: Vec<Option<&'static Symbol>>,
     linked: bool,
@@ -293,11 +356,47 @@ fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPo
     context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
 }
 
-/// The entry frame the stack must hold beyond the arguments.
-const MIN_STACK_BYTES: u32 = 256;
+/// What pads the code segment past the generated code: `int3`.
+const CODE_PADDING: u8 = 0xCC;
 
-fn val_types(count: u32) -> Vec<ValType> {
-    (0..count).map(|_| ValType::I32).collect()
+/// Stack bytes every entry keeps free below the export's arguments: what runs before the first
+/// prologue stack check must fit there (the entry stub's near call, and, for an exported import,
+/// its thunk's re-pushed arguments and far call), with room to spare. Beyond this, every function
+/// checks its own frame (software mode) or the stack segment's limit does (hardware mode).
+pub const ENTRY_STACK_RESERVE: u32 = 240;
+
+// The smallest stack the limits admit holds the reserves of an entry without arguments.
+const _: () = assert!(abi::STACK_TOP_RESERVE + ENTRY_STACK_RESERVE <= limits::MIN_STACK_BYTES);
+
+// A function's software stack check keeps STACK_CHECK_RESERVE bytes beyond its frame for what
+// runs without a check of its own below its ESP: an import thunk's re-pushed arguments and its
+// far call (the harness's stubs run on the plugin stack until they switch; a board call gate
+// copies the arguments to the ring-0 stack). A symbol with more parameters needs a larger reserve.
+const _: () = assert!(4 * symbols::MAX_SYMBOL_PARAMS as u32 + 8 <= abi::STACK_CHECK_RESERVE);
+
+// The entry reserve covers the near call into an exported import's thunk (4 bytes), its
+// re-pushed arguments and its far call (8 bytes).
+const _: () = assert!(4 + 4 * symbols::MAX_SYMBOL_PARAMS as u32 + 8 <= ENTRY_STACK_RESERVE);
+
+/// Stack bytes an entry with `argument_words` argument words needs: the top reserve, the
+/// arguments and the entry reserve (never overflows: computed in 64 bits).
+pub fn required_stack_bytes(argument_words: u32) -> u64 {
+    u64::from(abi::STACK_TOP_RESERVE)
+        + 4 * u64::from(argument_words)
+        + u64::from(ENTRY_STACK_RESERVE)
+}
+
+/// The entry ESP for `argument_words` argument words on a stack of `stack_bytes`: the
+/// arguments end [`abi::STACK_TOP_RESERVE`] below the top, and at least
+/// [`ENTRY_STACK_RESERVE`] bytes stay free below them. `None` if they do not fit.
+pub fn entry_stack_pointer(stack_bytes: u32, argument_words: u32) -> Option<u32> {
+    let esp = u64::from(stack_bytes)
+        .checked_sub(u64::from(abi::STACK_TOP_RESERVE))?
+        .checked_sub(4 * u64::from(argument_words))?;
+    if esp < u64::from(ENTRY_STACK_RESERVE) {
+        return None;
+    }
+    u32::try_from(esp).ok()
 }
 
 impl<P: Platform> Plugin<P> {
@@ -306,7 +405,7 @@ impl<P: Platform> Plugin<P> {
     pub fn install(
         platform: &mut P,
         module: CompiledModule,
-        limits: Limits,
+        limits: CheckedLimits,
     ) -> Result<Plugin<P>, LoadError> {
         let memory = module.memory.unwrap_or(crate::compiler::Memory {
             initial_pages: 0,
@@ -315,16 +414,18 @@ impl<P: Platform> Plugin<P> {
         let max_pages = memory
             .maximum_pages
             .unwrap_or(u32::MAX)
-            .min(limits.max_memory_pages)
+            .min(limits.max_memory_pages())
             .min(u32::MAX / WASM_PAGE_BYTES);
         if memory.initial_pages > max_pages {
             return Err(LoadError::MemoryLimit {
                 requested_pages: memory.initial_pages,
-                limit_pages: limits.max_memory_pages,
+                limit_pages: limits.max_memory_pages(),
             });
         }
-        if limits.stack_bytes < MIN_STACK_BYTES || !limits.stack_bytes.is_multiple_of(4) {
-            return Err(LoadError::BadStackSize(limits.stack_bytes));
+        Self::check_entry_stacks(&module, limits.stack_bytes())?;
+        let imports = u32::try_from(module.imports.len()).unwrap_or(u32::MAX);
+        if imports > limits::MAX_IMPORTS {
+            return Err(LoadError::TooManyImports { count: imports });
         }
         let table_size = module.table.unwrap_or(0);
         for (index, segment) in module.elements.iter().enumerate() {
@@ -344,11 +445,17 @@ impl<P: Platform> Plugin<P> {
                 });
             }
         }
+        // The code segment's size must be one a limit expresses (page multiples above 1 MiB);
+        // the padding is `int3`, as in the compiler's own buffer.
+        let code_len = u32::try_from(module.code.len())
+            .map_err(|_| LoadError::Platform(PlatformError::Refused))?;
+        let code_bytes = crate::segments::representable(code_len)
+            .ok_or(LoadError::Platform(PlatformError::Refused))?;
         let request = InstallRequest {
-            code_bytes: module.code.len() as u32,
+            code_bytes,
             memory_bytes,
             memory_max_bytes: max_pages * WASM_PAGE_BYTES,
-            stack_bytes: limits.stack_bytes,
+            stack_bytes: limits.stack_bytes(),
             context_bytes: module.layout.size,
             isolation: module.isolation,
         };
@@ -358,6 +465,11 @@ impl<P: Platform> Plugin<P> {
         // exclusively ours until uninstall.
         unsafe {
             core::ptr::copy_nonoverlapping(module.code.as_ptr(), regions.code, module.code.len());
+            core::ptr::write_bytes(
+                regions.code.add(module.code.len()),
+                CODE_PADDING,
+                (code_bytes - code_len) as usize,
+            );
             Self::write_context(&module, &regions, &selectors, memory);
             for segment in &module.data {
                 core::ptr::copy_nonoverlapping(
@@ -389,6 +501,30 @@ impl<P: Platform> Plugin<P> {
         })
     }
 
+    /// Checks that the stack holds the arguments of every function the runtime may enter (each
+    /// export and the start function) plus the entry reserves ([`required_stack_bytes`]).
+    fn check_entry_stacks(module: &CompiledModule, stack_bytes: u32) -> Result<(), LoadError> {
+        let entries = module
+            .exports
+            .iter()
+            .map(|export| (export.name.as_str(), export.function))
+            .chain(module.start.map(|start| ("(start function)", start)));
+        for (name, function) in entries {
+            let Some(code) = module.functions.get(function as usize) else {
+                continue;
+            };
+            let needed = required_stack_bytes(marshal::argument_word_count(&code.ty));
+            if needed > u64::from(stack_bytes) {
+                return Err(LoadError::StackTooSmall {
+                    function: String::from(name),
+                    needed,
+                    stack_bytes,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the context block: header, globals, table, null import pointers.
     ///
     /// # Safety
@@ -413,6 +549,8 @@ impl<P: Platform> Plugin<P> {
             plugin_esp: 0,
             plugin_ss: u32::from(selectors.stack),
             platform_scratch: [0; 2],
+            result_high: 0,
+            reserved: 0,
         };
         let layout = module.layout;
         let base = regions.context;
@@ -421,7 +559,7 @@ impl<P: Platform> Plugin<P> {
         unsafe {
             (base as *mut ContextHeader).write_unaligned(header);
             for (index, global) in module.globals.iter().enumerate() {
-                (base.add(layout.globals_offset as usize + 4 * index) as *mut i32)
+                (base.add(layout.global_offset(index as u32) as usize) as *mut u64)
                     .write_unaligned(global.init);
             }
             let table = module.table.unwrap_or(0) as usize;
@@ -465,8 +603,8 @@ impl<P: Platform> Plugin<P> {
             let symbol = symbols::resolve(
                 &import.module,
                 &import.name,
-                &val_types(import.ty.params),
-                &val_types(import.ty.results),
+                &import.ty.params,
+                &import.ty.results,
             )?;
             resolved.push(symbol);
         }
@@ -498,12 +636,14 @@ impl<P: Platform> Plugin<P> {
 
     /// Runs the start function, if the module has one.
     pub fn start(&mut self, platform: &mut P, host: &mut dyn ImportHost) -> Result<(), LoadError> {
-        if let Some(start) = self.module.start
-            && let Outcome::Trapped(trap) = self.call(platform, host, start, &[])
-        {
-            return Err(LoadError::StartTrapped(trap));
+        let Some(start) = self.module.start else {
+            return Ok(());
+        };
+        match self.call_words(platform, host, start, &[]) {
+            Ok(CallOutcome::Returned(_)) => Ok(()),
+            Ok(CallOutcome::Trapped(trap)) => Err(LoadError::StartTrapped(trap)),
+            Err(error) => Err(LoadError::StartRefused(error)),
         }
-        Ok(())
     }
 
     /// Clears every import far pointer and gives the gates back. Calls to an import afterwards
@@ -545,7 +685,7 @@ impl<P: Platform> Plugin<P> {
     }
 
     /// The limits.
-    pub fn limits(&self) -> Limits {
+    pub fn limits(&self) -> CheckedLimits {
         self.limits
     }
 
@@ -602,75 +742,144 @@ impl<P: Platform> Plugin<P> {
         if index as usize >= self.module.globals.len() {
             return None;
         }
-        let offset = self.module.layout.globals_offset as usize + 4 * index as usize;
+        let offset = self.module.layout.global_offset(index) as usize;
         // SAFETY: inside the context block.
         Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
     }
 
-    /// Invokes the export `name` with `args`.
+    /// The results of the last call, if it returned (as values of its function's type).
+    pub fn last_results(&self) -> Option<Vec<Value>> {
+        let (function, registers) = self.stats.last_return?;
+        let code = self.module.functions.get(function as usize)?;
+        Some(marshal::results(&code.ty, registers))
+    }
+
+    /// Invokes the export `name` with `args`, checked against its type.
     pub fn invoke(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         name: &str,
-        args: &[i32],
+        args: &[Value],
     ) -> Result<Outcome, InvokeError> {
         let function = self
             .module
             .export(name)
             .ok_or_else(|| InvokeError::MissingExport(name.into()))?;
-        let ty = self.module.functions[function as usize].ty;
-        if args.len() != ty.params as usize {
-            return Err(InvokeError::WrongArgumentCount {
-                expected: ty.params,
-                found: args.len() as u32,
-            });
-        }
-        if !self.linked && !self.module.imports.is_empty() {
-            return Err(InvokeError::NotLinked);
-        }
-        Ok(self.call(platform, host, function, args))
+        self.call(platform, host, function, args)
     }
 
-    /// Calls function `function` (any index) with `args`.
+    /// Calls function `function` (any index) with `args`, checked against its type.
     pub fn call(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         function: u32,
-        args: &[i32],
-    ) -> Outcome {
-        let Some(code) = self.module.functions.get(function as usize).copied() else {
-            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
-        };
-        let stack_bytes = self.limits.stack_bytes;
-        let esp = stack_bytes - abi::STACK_TOP_RESERVE - 4 * args.len() as u32;
-        // SAFETY: the stack region has `stack_bytes` bytes; the arguments go just below the
-        // reserved top (the last argument at the lowest address); the context block is valid.
+        args: &[Value],
+    ) -> Result<Outcome, InvokeError> {
+        let code = self.function_code(function)?;
+        let (words, code_offset) = (marshal::argument_word_count(&code.ty), code.code_offset);
+        let esp = self.prepare_entry(function, words)?;
+        let stack = self.regions.stack;
+        let mut next = esp as usize + 4 * words as usize;
+        let ty = &self.module.functions[function as usize].ty;
+        marshal::argument_words(ty, args, |word| {
+            next -= 4;
+            // SAFETY: `prepare_entry` checked that the argument words lie in the stack region
+            // (between the entry ESP and the top reserve); the plugin is not running.
+            unsafe { (stack.add(next) as *mut u32).write_unaligned(word) };
+        })?;
+        Ok(
+            match self.enter(platform, host, function, code_offset, esp) {
+                CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(
+                    &self.module.functions[function as usize].ty,
+                    registers,
+                )),
+                CallOutcome::Trapped(record) => Outcome::Trapped(record),
+            },
+        )
+    }
+
+    /// Calls function `function` with its argument words already laid out (parameter 0 first;
+    /// see [`marshal::argument_words`]), leaving the results in their registers: the path for
+    /// firmware hooks that call one function over and over.
+    pub fn call_words(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        function: u32,
+        words: &[u32],
+    ) -> Result<CallOutcome, InvokeError> {
+        let code = self.function_code(function)?;
+        let (expected, code_offset) = (marshal::argument_word_count(&code.ty), code.code_offset);
+        let found = u32::try_from(words.len()).unwrap_or(u32::MAX);
+        if found != expected {
+            return Err(InvokeError::WrongArgumentCount { expected, found });
+        }
+        let esp = self.prepare_entry(function, expected)?;
+        let stack = self.regions.stack;
+        for (index, &word) in words.iter().enumerate() {
+            let at = esp as usize + 4 * (words.len() - 1 - index);
+            // SAFETY: as in `call`: the words lie between the entry ESP and the top reserve.
+            unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
+        }
+        Ok(self.enter(platform, host, function, code_offset, esp))
+    }
+
+    fn function_code(&self, function: u32) -> Result<&crate::compiler::FunctionCode, InvokeError> {
+        self.module
+            .functions
+            .get(function as usize)
+            .ok_or(InvokeError::NoSuchFunction(function))
+    }
+
+    /// Checks that function `function` may be entered with `argument_words` words of arguments
+    /// and returns its entry ESP (checked arithmetic: the arguments and the entry reserve lie
+    /// inside the stack region, whatever the arity).
+    fn prepare_entry(&self, function: u32, argument_words: u32) -> Result<u32, InvokeError> {
+        if !self.linked && !self.module.imports.is_empty() {
+            return Err(InvokeError::NotLinked);
+        }
+        if self.handle.is_none() {
+            return Err(InvokeError::NoSuchFunction(function));
+        }
+        let stack_bytes = self.limits.stack_bytes();
+        entry_stack_pointer(stack_bytes, argument_words).ok_or(InvokeError::StackTooSmall {
+            needed: required_stack_bytes(argument_words),
+            stack_bytes,
+        })
+    }
+
+    /// Runs function `function` (at `code_offset`) from the entry ESP `esp` (arguments already
+    /// stored) and keeps the statistics.
+    fn enter(
+        &mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+        function: u32,
+        code_offset: u32,
+        esp: u32,
+    ) -> CallOutcome {
+        // SAFETY: the context block is valid while installed; the plugin is not running.
         unsafe {
-            let n = args.len();
-            for (index, &arg) in args.iter().enumerate() {
-                let at = esp as usize + 4 * (n - 1 - index);
-                (self.regions.stack.add(at) as *mut i32).write_unaligned(arg);
-            }
             let context = self.regions.context as *mut ContextHeader;
-            (*context).entry_target = code.code_offset;
+            (*context).entry_target = code_offset;
             (*context).plugin_esp = esp;
         }
         self.stats.invocations += 1;
         let Some(handle) = self.handle.as_mut() else {
-            return Outcome::Trapped(self.module.trap_record(0, Fault::Import, None));
+            return CallOutcome::Trapped(self.module.trap_record(0, Fault::Import, None));
         };
         let mut run = Run {
             context: self.regions.context as *mut ContextHeader,
             memory: self.regions.memory,
             stack: self.regions.stack,
-            stack_bytes,
+            stack_bytes: self.limits.stack_bytes(),
             selectors: self.selectors,
             imports: &self.imports,
             host,
             max_pages: self.max_pages,
-            budget_us: self.limits.budget_us,
+            budget: self.limits.budget(),
             module: &self.module,
             moved_memory: None,
         };
@@ -678,22 +887,26 @@ impl<P: Platform> Plugin<P> {
         let result = unsafe { platform.enter(handle, &mut run) };
         let moved = run.moved_memory;
         let outcome = match result {
-            Ok(eax) => Outcome::Returned((code.ty.results == 1).then_some(eax as i32)),
-            Err(Abort::Fault(fault)) => Outcome::Trapped(run.trap_record(&fault)),
-            Err(Abort::Trap(record)) => Outcome::Trapped(record),
+            Ok(eax) => CallOutcome::Returned(ResultRegisters {
+                eax,
+                // SAFETY: the context block is valid while installed; the plugin has returned.
+                edx: unsafe { core::ptr::addr_of!((*run.context).result_high).read() },
+            }),
+            Err(Abort::Fault(fault)) => CallOutcome::Trapped(run.trap_record(&fault)),
+            Err(Abort::Trap(record)) => CallOutcome::Trapped(record),
         };
         if let Some(memory) = moved {
             self.regions.memory = memory;
         }
         self.stats.memory_bytes = self.memory_bytes();
-        // Written per variant: a plain `Some(outcome.clone())` copies the whole (trap-record
-        // sized) enum with `rep movs` on every call, which is a measurable share of the
-        // invocation round trip (issue 5).
         match &outcome {
-            Outcome::Returned(result) => self.stats.last = Some(Outcome::Returned(*result)),
-            Outcome::Trapped(record) => {
+            CallOutcome::Returned(registers) => {
+                self.stats.last_return = Some((function, *registers));
+            }
+            CallOutcome::Trapped(record) => {
                 self.stats.traps += 1;
-                self.stats.last = Some(Outcome::Trapped(record.clone()));
+                self.stats.last_return = None;
+                self.stats.last_trap = Some(record.clone());
             }
         }
         outcome

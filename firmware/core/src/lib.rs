@@ -8,6 +8,9 @@
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
 //! - [`store`]: the power-safe plugin store in NOR flash; [`signing`]: signed uploads and keys.
+//! - [`marshal`]: typed values in and out of generated code.
+//! - [`service`] (the plugin requests), [`link`] (the host-link server) and [`output`] (events for
+//!   the host under a quota): the runtime every platform serves the host link with.
 #![no_std]
 
 extern crate alloc;
@@ -15,20 +18,29 @@ extern crate alloc;
 pub mod abi;
 pub mod compiler;
 pub mod error;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod imports;
 pub mod instance;
+pub mod link;
+pub mod marshal;
+pub mod output;
+pub mod runtime;
+pub mod segments;
 pub mod service;
 pub mod signing;
 pub mod store;
 pub mod table;
+pub mod trap;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
 pub use error::{CompileError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
-    Abort, InstallRequest, Outcome, Platform, Plugin, PluginStats, RawFault, Regions, Run,
-    Selectors,
+    Abort, CallOutcome, Gate, GateTarget, InstallRequest, Outcome, Platform, Plugin, PluginStats,
+    RawFault, Regions, Run, Selectors,
 };
+pub use marshal::ResultRegisters;
 /// The isolation mode code is compiled for (chosen by the boot probe, or forced).
 pub use plugin_format::message::IsolationMode as Isolation;
 pub use table::{PluginId, PluginTable, TableError};

@@ -1,7 +1,14 @@
 //! The plugin service: the host-link requests about plugins (chunked upload, list, invoke,
-//! unload, trap policy) served over any [`Platform`], with each lifecycle step (compile, install,
-//! link, invoke, unlink) timed and trap policies applied. The board firmware and the silicon
-//! harness both serve the same protocol through it, so `kplug` drives either the same way.
+//! unload, trap policy) served over any [`Platform`] and [`Device`], with each lifecycle step
+//! (compile, install, link, invoke, unlink) timed and trap policies applied. The board firmware
+//! and the silicon harness both serve the same protocol through it (and the
+//! [`LinkServer`](crate::link::LinkServer)), so `kplug` drives either the same way.
+//!
+//! The walk of an upload: `UploadBegin` (the description checked against
+//! `plugin_format::limits`, the module's buffer reserved fallibly) -> `UploadChunk`s -> `UploadEnd`
+//! (CRC) -> validate and compile -> install -> link -> start. Plugin output goes to an
+//! [`OutputQueue`] under its quota; [`PluginService::serve`] returns a request's result with the
+//! events it produced, in order.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -10,19 +17,22 @@ use alloc::vec::Vec;
 use crate::error::{CompileError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
+use crate::output::OutputQueue;
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
+use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
     Event, InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, Reply, Request,
     StepTime, TrapPolicy, UnloadReport, Value,
 };
-use plugin_format::plugin::{MAX_MODULE_BYTES, MAX_PLUGIN_NAME, PluginDescription};
+use plugin_format::plugin::PluginDescription;
 use plugin_format::trap::TrapRecord;
 
 /// An upload in progress.
 struct Upload {
     description: PluginDescription,
+    limits: CheckedLimits,
     expected: u32,
 }
 
@@ -31,34 +41,111 @@ struct Upload {
 struct Extra {
     policy: TrapPolicy,
     quarantined: bool,
-    last_trap: Option<TrapRecord>,
 }
 
-/// What the service needs from its environment besides a [`Platform`]: the plugins' imports,
-/// a cycle counter, the heap figure, and a queue of events for the host.
-pub trait ServiceHost: ImportHost {
+/// What the service needs from the board besides isolation ([`Platform`]): the clock, the
+/// peripherals plugins reach through imports, and the heap figure.
+pub trait Device {
     /// The cycle counter (the TSC).
     fn cycles(&mut self) -> u64;
     /// Converts cycles to microseconds.
     fn cycles_to_micros(&self, cycles: u64) -> u64;
+    /// `env.now_us`: microseconds since boot, low 32 bits.
+    fn now_us(&mut self) -> u32;
+    /// `env.ticks_ms`: milliseconds since boot, low 32 bits.
+    fn ticks_ms(&mut self) -> u32;
+    /// `env.gpio_write`: drive `pin` (checked: 0..=7) to `high`.
+    fn gpio_write(&mut self, pin: u32, high: bool);
+    /// `env.gpio_read`: the level of `pin` (checked: 0..=7).
+    fn gpio_read(&mut self, pin: u32) -> bool;
     /// Heap bytes in use (to report what an unload freed).
     fn heap_used(&self) -> u32;
-    /// The plugin whose code runs next (for attributing its output).
-    fn set_current_plugin(&mut self, id: u32);
-    /// Queues an event for the host.
-    fn push_event(&mut self, event: Event);
+    /// Heap bytes free (to check the compiler's headroom before compiling).
+    fn heap_free(&self) -> u32;
 }
 
+/// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
+/// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
+/// against the shapes that make it allocate most, `tests/compile_memory.rs`, with a margin) keeps
+/// an upload from exhausting the heap.
+pub const fn compile_headroom(module_bytes: usize) -> usize {
+    COMPILE_HEADROOM_PER_BYTE * module_bytes + COMPILE_HEADROOM_BASE
+}
+
+/// Heap bytes per module byte in [`compile_headroom`].
+pub const COMPILE_HEADROOM_PER_BYTE: usize = 40;
+/// Fixed heap bytes in [`compile_headroom`].
+pub const COMPILE_HEADROOM_BASE: usize = 256 * 1024;
+
+/// The imports as the service's plugins see them: output to the [`OutputQueue`], the rest to
+/// the [`Device`].
+pub struct ServiceImports<'a, D: Device> {
+    /// The board.
+    pub device: &'a mut D,
+    /// The events for the host.
+    pub output: &'a mut OutputQueue,
+}
+
+impl<D: Device> ImportHost for ServiceImports<'_, D> {
+    fn log(&mut self, text: &[u8]) {
+        self.output.log(text);
+    }
+    fn emit(&mut self, bytes: &[u8]) {
+        self.output.emit(bytes);
+    }
+    fn now_us(&mut self) -> u32 {
+        self.device.now_us()
+    }
+    fn ticks_ms(&mut self) -> u32 {
+        self.device.ticks_ms()
+    }
+    fn gpio_write(&mut self, pin: u32, high: bool) {
+        self.device.gpio_write(pin, high);
+    }
+    fn gpio_read(&mut self, pin: u32) -> bool {
+        self.device.gpio_read(pin)
+    }
+}
+
+/// Whether `request` is one the plugin service serves (the others are the link's own).
+pub fn serves(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::UploadBegin { .. }
+            | Request::UploadChunk { .. }
+            | Request::UploadEnd { .. }
+            | Request::List
+            | Request::Invoke { .. }
+            | Request::Unload { .. }
+            | Request::SetTrapPolicy { .. }
+            | Request::GetGlobal { .. }
+    )
+}
+
+/// The service's figures that `Stats` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceFigures {
+    /// Plugin descriptor slots in use (the platform's).
+    pub descriptor_slots: u32,
+    /// Plugin output bytes dropped over the quota since boot.
+    pub output_dropped: u32,
+}
+
+/// Bytes of export and import descriptions a load report carries at most (the rest is
+/// summarised), so that it fits in one frame whatever the module declares.
+pub const MAX_REPORT_LIST_BYTES: usize = 1280;
+
 /// Every loaded plugin and the upload in progress.
-pub struct PluginService<P: Platform, H: ServiceHost> {
+pub struct PluginService<P: Platform, D: Device> {
     platform: P,
     table: PluginTable<P>,
     extra: Vec<Option<Extra>>,
     upload: Option<Upload>,
     module: Vec<u8>,
     isolation: Isolation,
-    /// The imports, clock and event queue.
-    pub host: H,
+    output: OutputQueue,
+    /// The board's clock and peripherals.
+    pub device: D,
 }
 
 fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
@@ -66,6 +153,11 @@ fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
         kind,
         message: message.into(),
     })
+}
+
+fn limit_error(failure: LimitError) -> RequestError {
+    let message = failure.to_string();
+    error(PluginErrorKind::Limit(failure), message)
 }
 
 fn compile_error(failure: CompileError) -> RequestError {
@@ -76,6 +168,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             operator,
             function,
             offset,
+            ..
         } => PluginErrorKind::Unsupported {
             operator,
             function: Some(function),
@@ -87,6 +180,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             offset,
         },
         CompileError::TooLarge { .. } => PluginErrorKind::TooLarge,
+        CompileError::OutOfMemory => PluginErrorKind::OutOfMemory,
         CompileError::Internal(_) => PluginErrorKind::Internal,
     };
     error(kind, message)
@@ -99,7 +193,10 @@ fn load_error(failure: LoadError) -> RequestError {
         LoadError::TableFull => PluginErrorKind::TooManyPlugins,
         LoadError::StartTrapped(record) => PluginErrorKind::StartTrapped(record),
         LoadError::MemoryLimit { .. } | LoadError::Platform(_) => PluginErrorKind::OutOfMemory,
-        LoadError::BadStackSize(_) => PluginErrorKind::TooLarge,
+        LoadError::StackTooSmall { .. } | LoadError::TooManyImports { .. } => {
+            PluginErrorKind::TooLarge
+        }
+        LoadError::StartRefused(_) => PluginErrorKind::Internal,
         LoadError::DataSegmentOutOfBounds { .. } | LoadError::ElementSegmentOutOfBounds { .. } => {
             PluginErrorKind::Invalid
         }
@@ -107,9 +204,9 @@ fn load_error(failure: LoadError) -> RequestError {
     error(kind, message)
 }
 
-impl<P: Platform, H: ServiceHost> PluginService<P, H> {
+impl<P: Platform, D: Device> PluginService<P, D> {
     /// An empty table of `slots` plugins on `platform`, compiling for `isolation`.
-    pub fn new(platform: P, host: H, isolation: Isolation, slots: usize) -> Self {
+    pub fn new(platform: P, device: D, isolation: Isolation, slots: usize) -> Self {
         let mut extra = Vec::new();
         extra.resize_with(slots, || None);
         PluginService {
@@ -119,8 +216,39 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             upload: None,
             module: Vec::new(),
             isolation,
-            host,
+            output: OutputQueue::new(),
+            device,
         }
+    }
+
+    /// The platform (for its figures).
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// The platform, mutably (for platform-specific controls and tests).
+    pub fn platform_mut(&mut self) -> &mut P {
+        &mut self.platform
+    }
+
+    /// The figures `Stats` reports.
+    pub fn figures(&self) -> ServiceFigures {
+        ServiceFigures {
+            descriptor_slots: self.platform.descriptor_slots_in_use(),
+            output_dropped: self.output.dropped_total(),
+        }
+    }
+
+    /// Takes the events queued for the host, in order.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.output.take()
+    }
+
+    /// Serves a plugin request: its result, and the events it produced (in order, to be sent
+    /// before the response).
+    pub fn serve(&mut self, request: Request) -> (Result<Reply, RequestError>, Vec<Event>) {
+        let result = self.handle(request);
+        (result, self.take_events())
     }
 
     /// The isolation mode code is compiled for.
@@ -131,29 +259,21 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
     fn step(&self, cycles: u64) -> StepTime {
         StepTime {
             cycles,
-            micros: self.host.cycles_to_micros(cycles),
+            micros: self.device.cycles_to_micros(cycles),
         }
     }
 
-    fn timed<R>(host: &mut H, f: impl FnOnce(&mut H) -> R) -> (R, u64) {
-        let start = host.cycles();
-        let result = f(host);
-        let end = host.cycles();
+    /// Runs `f` with the imports, and returns its result and the cycles it took.
+    fn timed<R>(
+        device: &mut D,
+        output: &mut OutputQueue,
+        f: impl FnOnce(&mut ServiceImports<'_, D>) -> R,
+    ) -> (R, u64) {
+        let start = device.cycles();
+        let mut imports = ServiceImports { device, output };
+        let result = f(&mut imports);
+        let end = imports.device.cycles();
         (result, end.wrapping_sub(start))
-    }
-
-    /// Whether `request` is one this module serves.
-    pub fn serves(request: &Request) -> bool {
-        matches!(
-            request,
-            Request::UploadBegin { .. }
-                | Request::UploadChunk { .. }
-                | Request::UploadEnd { .. }
-                | Request::List
-                | Request::Invoke { .. }
-                | Request::Unload { .. }
-                | Request::SetTrapPolicy { .. }
-        )
     }
 
     /// Serves a plugin request (others are `UnknownRequest`).
@@ -180,6 +300,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 }
                 Ok(Reply::Pong)
             }
+            Request::GetGlobal { plugin, name } => self.global(&plugin, &name).map(Reply::Global),
             _ => Err(RequestError::UnknownRequest),
         }
     }
@@ -191,28 +312,9 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
     ) -> Result<Reply, RequestError> {
         self.upload = None;
         self.module = Vec::new();
+        let limits = description.check(size).map_err(limit_error)?;
         let name = &description.name;
-        if name.is_empty()
-            || name.len() > MAX_PLUGIN_NAME
-            || !name.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(error(
-                PluginErrorKind::Upload,
-                format!("plugin names are 1 to {MAX_PLUGIN_NAME} printable ASCII characters"),
-            ));
-        }
-        if size as usize > MAX_MODULE_BYTES {
-            return Err(error(
-                PluginErrorKind::TooLarge,
-                format!("the module has {size} bytes; the limit is {MAX_MODULE_BYTES}"),
-            ));
-        }
-        if self.table.iter().any(|(_, entry)| entry.name == *name) {
-            return Err(error(
-                PluginErrorKind::NameInUse,
-                format!("a plugin named `{name}` is already loaded; unload it first"),
-            ));
-        }
+        self.check_name_free(name)?;
         if self.table.iter().count() >= self.table.capacity() {
             return Err(error(
                 PluginErrorKind::TooManyPlugins,
@@ -229,6 +331,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         self.module = module;
         self.upload = Some(Upload {
             description,
+            limits,
             expected: size,
         });
         Ok(Reply::UploadReady)
@@ -238,6 +341,13 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         let Some(upload) = self.upload.as_ref() else {
             return Err(error(PluginErrorKind::Upload, "no upload in progress"));
         };
+        if bytes.len() > MAX_CHUNK_BYTES {
+            self.upload = None;
+            return Err(error(
+                PluginErrorKind::Upload,
+                format!("a chunk carries at most {MAX_CHUNK_BYTES} bytes; upload cancelled"),
+            ));
+        }
         let received = self.module.len() as u32;
         if offset != received {
             return Err(error(
@@ -274,45 +384,83 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 "CRC mismatch: the module was corrupted in transit",
             ));
         }
-        self.load(upload.description, &module)
+        self.load(upload.description, upload.limits, &module)
+    }
+
+    /// Loads a plugin that did not come over the link (a plugin store at boot): `description`
+    /// (its `module` field empty) is checked against the limits as an upload's is, then `module`
+    /// takes the upload's path from validation on.
+    pub fn load_description(
+        &mut self,
+        description: PluginDescription,
+        module: &[u8],
+    ) -> Result<LoadReport, RequestError> {
+        let size = u32::try_from(module.len()).unwrap_or(u32::MAX);
+        let limits = description.check(size).map_err(limit_error)?;
+        self.check_name_free(&description.name)?;
+        self.load(description, limits, module)
+    }
+
+    /// Refuses a name another loaded plugin has.
+    fn check_name_free(&self, name: &str) -> Result<(), RequestError> {
+        if self.table.iter().any(|(_, entry)| entry.name == name) {
+            return Err(error(
+                PluginErrorKind::NameInUse,
+                format!("a plugin named `{name}` is already loaded; unload it first"),
+            ));
+        }
+        Ok(())
     }
 
     fn load(
         &mut self,
         description: PluginDescription,
+        limits: CheckedLimits,
         module: &[u8],
     ) -> Result<LoadReport, RequestError> {
+        let headroom = compile_headroom(module.len());
+        let free = self.device.heap_free() as usize;
+        if free < headroom {
+            return Err(error(
+                PluginErrorKind::OutOfMemory,
+                format!(
+                    "compiling a {}-byte module needs {headroom} bytes of heap; {free} are free",
+                    module.len()
+                ),
+            ));
+        }
         let options = CompileOptions::new(self.isolation);
-        let (compiled, compile_cycles) =
-            Self::timed(&mut self.host, |_| crate::compile(module, &options));
+        let (compiled, compile_cycles) = Self::timed(&mut self.device, &mut self.output, |_| {
+            crate::compile(module, &options)
+        });
         let compiled = compiled.map_err(compile_error)?;
-        let exports = compiled
-            .exports
-            .iter()
-            .filter_map(|export| {
-                let ty = compiled.functions.get(export.function as usize)?.ty;
-                let params = (0..ty.params).map(|_| "i32").collect::<Vec<_>>().join(", ");
-                let results = (0..ty.results)
-                    .map(|_| "i32")
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                Some(format!("{}({params}) -> ({results})", export.name))
-            })
-            .collect();
-        let imports = compiled
-            .imports
-            .iter()
-            .map(|import| format!("{}.{}", import.module, import.name))
-            .collect();
+        let exports = bounded_list(compiled.exports.iter().filter_map(|export| {
+            let ty = &compiled.functions.get(export.function as usize)?.ty;
+            let params = crate::marshal::parameter_types(ty)
+                .map(|ty| ty.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let results = crate::marshal::result_types(ty)
+                .map(|ty| ty.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            Some(format!("{}({params}) -> ({results})", export.name))
+        }));
+        let imports = bounded_list(
+            compiled
+                .imports
+                .iter()
+                .map(|import| format!("{}.{}", import.module, import.name)),
+        );
         let code_bytes = compiled.code.len() as u32;
         let platform = &mut self.platform;
-        let (installed, install_cycles) = Self::timed(&mut self.host, |_| {
-            Plugin::install(platform, compiled, description.limits)
+        let (installed, install_cycles) = Self::timed(&mut self.device, &mut self.output, |_| {
+            Plugin::install(platform, compiled, limits)
         });
         let mut plugin = installed.map_err(load_error)?;
-        let (linked, link_cycles) = Self::timed(&mut self.host, |host| {
+        let (linked, link_cycles) = Self::timed(&mut self.device, &mut self.output, |imports| {
             plugin.link(platform)?;
-            plugin.start(platform, host)
+            plugin.start(platform, imports)
         });
         if let Err(failure) = linked {
             plugin.uninstall(&mut self.platform);
@@ -329,7 +477,6 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         self.extra[id as usize] = Some(Extra {
             policy: TrapPolicy::KeepLoaded,
             quarantined: false,
-            last_trap: None,
         });
         Ok(LoadReport {
             id,
@@ -369,6 +516,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         export: &str,
         args: &[Value],
     ) -> Result<InvokeReport, RequestError> {
+        limits::check_invocation(export, args.len()).map_err(limit_error)?;
         let id = self.find(plugin)?;
         if self.extra[id as usize]
             .as_ref()
@@ -379,23 +527,11 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 "the plugin is quarantined after too many traps; set its trap policy to release it",
             ));
         }
-        let mut integers = Vec::with_capacity(args.len());
-        for (index, arg) in args.iter().enumerate() {
-            match arg {
-                Value::I32(value) => integers.push(*value),
-                other => {
-                    return Err(error(
-                        PluginErrorKind::BadArguments,
-                        format!("argument {index} is {other:?}; this firmware supports i32 only"),
-                    ));
-                }
-            }
-        }
-        self.host.set_current_plugin(id);
+        self.output.set_plugin(id);
         let platform = &mut self.platform;
         let table = &mut self.table;
-        let (outcome, cycles) = Self::timed(&mut self.host, |host| {
-            table.invoke(platform, host, id, export, &integers)
+        let (outcome, cycles) = Self::timed(&mut self.device, &mut self.output, |imports| {
+            table.invoke(platform, imports, id, export, args)
         });
         let outcome = outcome.map_err(|failure| {
             let kind = match failure {
@@ -406,7 +542,7 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
             error(kind, failure.to_string())
         })?;
         let outcome = match outcome {
-            Outcome::Returned(result) => Ok(result.map(Value::I32).into_iter().collect()),
+            Outcome::Returned(results) => Ok(results),
             Outcome::Trapped(record) => {
                 self.note_trap(id, &record);
                 Err(record)
@@ -418,18 +554,38 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
         })
     }
 
+    /// The current value of the global `plugin` exports as `name`.
+    fn global(&self, plugin: &PluginRef, name: &str) -> Result<Value, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        plugin
+            .module()
+            .global_export(name)
+            .and_then(|index| plugin.global(index))
+            .map(Value::I32)
+            .ok_or_else(|| {
+                error(
+                    PluginErrorKind::NoSuchExport,
+                    format!("no exported global `{name}`"),
+                )
+            })
+    }
+
     fn note_trap(&mut self, id: u32, record: &TrapRecord) {
         let traps = self
             .table
             .get(id)
             .map_or(0, |entry| entry.plugin.stats.traps);
-        if let Some(extra) = self.extra[id as usize].as_mut() {
-            extra.last_trap = Some(record.clone());
-            if let TrapPolicy::QuarantineAfter(limit) = extra.policy {
-                extra.quarantined = traps >= u64::from(limit);
-            }
+        if let Some(extra) = self.extra[id as usize].as_mut()
+            && let TrapPolicy::QuarantineAfter(limit) = extra.policy
+        {
+            extra.quarantined = traps >= u64::from(limit);
         }
-        self.host.push_event(Event::Trap {
+        self.output.push(Event::Trap {
             plugin: id,
             record: record.clone(),
         });
@@ -437,12 +593,14 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
 
     fn unload(&mut self, plugin: &PluginRef) -> Result<UnloadReport, RequestError> {
         let id = self.find(plugin)?;
-        let before = self.host.heap_used();
+        let before = self.device.heap_used();
         let platform = &mut self.platform;
         let table = &mut self.table;
-        let (_, cycles) = Self::timed(&mut self.host, |_| table.unload(platform, id));
+        let (_, cycles) = Self::timed(&mut self.device, &mut self.output, |_| {
+            table.unload(platform, id)
+        });
         self.extra[id as usize] = None;
-        let freed_bytes = before.saturating_sub(self.host.heap_used());
+        let freed_bytes = before.saturating_sub(self.device.heap_used());
         Ok(UnloadReport {
             unlink: self.step(cycles),
             freed_bytes,
@@ -457,15 +615,8 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                 let extra = self.extra[id as usize].clone().unwrap_or(Extra {
                     policy: TrapPolicy::KeepLoaded,
                     quarantined: false,
-                    last_trap: None,
                 });
                 let stats = &entry.plugin.stats;
-                let last_result = match &stats.last {
-                    Some(Outcome::Returned(result)) => {
-                        Some(result.map(Value::I32).into_iter().collect())
-                    }
-                    _ => None,
-                };
                 PluginSummary {
                     id,
                     name: entry.name.clone(),
@@ -478,13 +629,32 @@ impl<P: Platform, H: ServiceHost> PluginService<P, H> {
                     memory_bytes: entry.plugin.memory_bytes(),
                     invocations: stats.invocations as u32,
                     traps: stats.traps as u32,
-                    last_result,
-                    last_trap: extra.last_trap,
+                    last_result: entry.plugin.last_results(),
+                    last_trap: stats.last_trap.clone(),
                     policy: extra.policy,
                 }
             })
             .collect()
     }
+}
+
+/// The items of `items` that fit in [`MAX_REPORT_LIST_BYTES`], then `... and N more`.
+fn bounded_list(items: impl Iterator<Item = String>) -> Vec<String> {
+    let mut list = Vec::new();
+    let mut bytes = 0usize;
+    let mut left_out = 0usize;
+    for item in items {
+        if left_out == 0 && bytes + item.len() <= MAX_REPORT_LIST_BYTES {
+            bytes += item.len();
+            list.push(item);
+        } else {
+            left_out += 1;
+        }
+    }
+    if left_out > 0 {
+        list.push(format!("... and {left_out} more"));
+    }
+    list
 }
 
 fn describe(plugin: &PluginRef) -> String {

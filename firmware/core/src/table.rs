@@ -10,7 +10,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use plugin_format::plugin::Limits;
+use plugin_format::limits::CheckedLimits;
+use plugin_format::message::Value;
 
 /// A plugin's id: its slot index.
 pub type PluginId = u32;
@@ -84,7 +85,7 @@ impl<P: Platform> PluginTable<P> {
         host: &mut dyn ImportHost,
         name: &str,
         module_bytes: &[u8],
-        limits: Limits,
+        limits: CheckedLimits,
         options: &CompileOptions,
     ) -> Result<PluginId, TableError> {
         let slot = self.free_slot().ok_or(LoadError::TableFull)?;
@@ -139,14 +140,14 @@ impl<P: Platform> PluginTable<P> {
             .filter_map(|(id, entry)| entry.as_ref().map(|entry| (id as PluginId, entry)))
     }
 
-    /// Invokes export `export` of plugin `id`.
+    /// Invokes export `export` of plugin `id` with `args`, checked against its type.
     pub fn invoke(
         &mut self,
         platform: &mut P,
         host: &mut dyn ImportHost,
         id: PluginId,
         export: &str,
-        args: &[i32],
+        args: &[Value],
     ) -> Result<Outcome, InvokeError> {
         let entry = self.get_mut(id).ok_or(InvokeError::NoSuchPlugin(id))?;
         entry.plugin.invoke(platform, host, export, args)

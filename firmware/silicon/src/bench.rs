@@ -7,7 +7,8 @@
 //! | invocation round trips (0 and 4 arguments, import calls, a plain call beside them) | [`invocation`] |
 //! | the cost of each transition they are made of | [`transitions`] |
 //! | code generation, link, unlink (example plugins and a large generated module) | [`codegen`], [`generated`] |
-//! | the kernel suite four ways, the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`] |
+//! | compile time against module size for adversarial shapes (issue 8) | [`scaling`] |
+//! | the kernel suite (i32, i64, float) as native Rust, kplug hardware and software mode, wasmi and wasm3; the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`], [`wasm3_engine`] |
 //! | TSC reads, calibration, summaries, pinning | [`measure`] |
 //!
 //! Figures are TSC cycles (microseconds where the targets are in microseconds), the median and
@@ -21,14 +22,17 @@ pub mod invocation;
 pub mod kernels;
 pub mod measure;
 pub mod native;
+pub mod scaling;
 pub mod suite;
 pub mod transitions;
+pub mod wasm3_engine;
 
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
 use crate::platform::Segments;
-use kplug_core::{CompileOptions, LoadError, Outcome, Plugin, compile};
+use kplug_core::{CallOutcome, CompileOptions, LoadError, Outcome, Plugin, compile};
 use measure::{Clock, Summary};
+use plugin_format::message::Value as WasmValue;
 use plugin_format::plugin::Limits;
 use serde_json::{Value, json};
 use std::fmt;
@@ -79,6 +83,8 @@ pub enum BenchError {
     },
     /// wasmi failed.
     Wasmi(String),
+    /// wasm3 failed.
+    Wasm3(String),
     /// The machine could not be prepared (TSC, LDT).
     Setup(String),
     /// The command line is wrong.
@@ -107,6 +113,7 @@ impl fmt::Display for BenchError {
                 "kernel {kernel}: {engine} returned {found:#010x}, native Rust {expected:#010x}"
             ),
             BenchError::Wasmi(error) => write!(f, "wasmi: {error}"),
+            BenchError::Wasm3(error) => write!(f, "wasm3: {error}"),
             BenchError::Setup(error) => write!(f, "{error}"),
             BenchError::Usage(error) => write!(f, "{error}\n{USAGE}"),
         }
@@ -124,8 +131,10 @@ pub struct Options {
     pub codegen_repetitions: usize,
     /// Code generations of the large generated module.
     pub large_codegen_repetitions: usize,
-    /// Timed runs of each kernel per engine.
+    /// Timed runs of each kernel per engine (at least; more until the median is stable).
     pub kernel_repetitions: usize,
+    /// Module sizes of the compile-scaling shapes, wasm bytes.
+    pub scaling_sizes: &'static [usize],
     /// How long to calibrate the TSC.
     pub calibration: Duration,
     /// Pin the process to the CPU it runs on.
@@ -142,6 +151,7 @@ impl Options {
             codegen_repetitions: 200,
             large_codegen_repetitions: 20,
             kernel_repetitions: 15,
+            scaling_sizes: &scaling::SIZES,
             calibration: Duration::from_millis(200),
             pin: true,
             quick: false,
@@ -155,6 +165,7 @@ impl Options {
             codegen_repetitions: 5,
             large_codegen_repetitions: 2,
             kernel_repetitions: 2,
+            scaling_sizes: &scaling::QUICK_SIZES,
             calibration: Duration::from_millis(20),
             pin: true,
             quick: true,
@@ -202,6 +213,13 @@ impl Installed {
         })?;
         let mut platform = Silicon::with_segments(segments);
         let mut host = HarnessHost::new(Output::Collect);
+        // In-process measurement: the plugin runs without a time budget (no timer signal).
+        let limits = limits
+            .check_without_budget()
+            .map_err(|error| BenchError::Load {
+                module: name.into(),
+                error: error.to_string(),
+            })?;
         let mut plugin =
             Plugin::install(&mut platform, module, limits).map_err(load_error(name))?;
         let started = plugin
@@ -231,22 +249,35 @@ impl Installed {
             })
     }
 
-    /// Calls function `function` with `args`.
+    /// Calls function `function` with the i32 arguments `args`, laid out as argument words as
+    /// a firmware hook would (no marshalling on the timed path). At most 8 arguments.
     #[inline(always)]
-    pub(crate) fn call(&mut self, function: u32, args: &[i32]) -> Outcome {
+    pub(crate) fn call(&mut self, function: u32, args: &[i32]) -> CallOutcome {
         let plugin = self.plugin.as_mut().expect("installed until dropped");
-        plugin.call(&mut self.platform, &mut self.host, function, args)
+        let mut words = [0u32; 8];
+        for (word, &arg) in words.iter_mut().zip(args) {
+            *word = arg as u32;
+        }
+        let words = &words[..args.len().min(8)];
+        plugin
+            .call_words(&mut self.platform, &mut self.host, function, words)
+            .unwrap_or_else(|error| panic!("function {function}: {error}"))
     }
 
-    /// Calls `function` and checks that it returned `expected`.
+    /// Calls `function` and checks that it returned `expected` (`None`: no result).
     pub(crate) fn expect(
         &mut self,
         function: u32,
         args: &[i32],
         expected: Option<i32>,
     ) -> Result<(), BenchError> {
-        match self.call(function, args) {
-            Outcome::Returned(result) if result == expected => Ok(()),
+        let outcome = self.values(function, args);
+        match outcome {
+            Outcome::Returned(result)
+                if result == expected.map(WasmValue::I32).into_iter().collect::<Vec<_>>() =>
+            {
+                Ok(())
+            }
             outcome => Err(BenchError::Call {
                 module: self.name.clone(),
                 export: format!("function {function}{args:?}"),
@@ -255,16 +286,32 @@ impl Installed {
         }
     }
 
-    /// Calls `function`, which must return an i32.
+    /// Calls `function`, which must return an i32 (on the timed path: no marshalling).
     pub(crate) fn result(&mut self, function: u32, args: &[i32]) -> Result<i32, BenchError> {
+        let returns_i32 = self.plugin.as_ref().is_some_and(|plugin| {
+            plugin
+                .module()
+                .functions
+                .get(function as usize)
+                .is_some_and(|code| code.ty.results == [plugin_format::symbols::ValType::I32])
+        });
         match self.call(function, args) {
-            Outcome::Returned(Some(result)) => Ok(result),
+            CallOutcome::Returned(registers) if returns_i32 => Ok(registers.eax as i32),
             outcome => Err(BenchError::Call {
                 module: self.name.clone(),
                 export: format!("function {function}{args:?}"),
                 outcome: format!("{outcome:?}"),
             }),
         }
+    }
+
+    /// Calls `function` with typed arguments (untimed paths).
+    fn values(&mut self, function: u32, args: &[i32]) -> Outcome {
+        let plugin = self.plugin.as_mut().expect("installed until dropped");
+        let args: Vec<WasmValue> = args.iter().copied().map(WasmValue::I32).collect();
+        plugin
+            .call(&mut self.platform, &mut self.host, function, &args)
+            .unwrap_or_else(|error| panic!("function {function}: {error}"))
     }
 }
 
@@ -297,7 +344,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     // thread inherits the pinning.
     let transitions = std::thread::scope(|scope| {
         scope
-            .spawn(|| transitions::measure(&clock, options.invocation_repetitions / 10))
+            .spawn(|| transitions::measure(&clock, (options.invocation_repetitions / 100).max(10)))
             .join()
             .unwrap_or_else(|_| Err(BenchError::Setup("the transitions thread panicked".into())))
     })?;
@@ -335,7 +382,10 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     let link_us = step(paper_sample.link_us);
     let unlink_us = step(paper_sample.unlink_us);
 
-    progress("running the kernel suite (native, hardware, software, wasmi, flat, naive)");
+    progress("measuring compile time against module size (adversarial shapes)");
+    let compile_scaling = scaling::measure(&clock, options.scaling_sizes)?;
+
+    progress("running the kernel suite (native, hardware, software, wasmi, wasm3, flat, naive)");
     let kernels = kernels::measure(&clock, options.kernel_repetitions)?;
 
     Ok(json!({
@@ -358,6 +408,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
             "compiler": env!("KPLUG_NATIVE_RUSTC"),
         },
         "interpreter": kernels::WASMI,
+        "interpreters": {"wasmi": kernels::WASMI, "wasm3": wasm3_engine::WASM3},
         "native_call_cycles": summary_json(calls.native_call),
         "invoke_cycles": summary_json(calls.invoke),
         "invoke4_cycles": summary_json(calls.invoke4),
@@ -369,11 +420,21 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
         "link_us": link_us,
         "unlink_us": unlink_us,
         "plugins": plugins.iter().map(|plugin| plugin.json(&clock)).collect::<Vec<_>>(),
+        "compile_scaling": compile_scaling,
         "kernels": kernels.iter().map(kernels::KernelFigures::json).collect::<Vec<_>>(),
         "kernel_summary": kernels::summary(&kernels),
-        "isolation_cost_ratio": measure::round(kernels::isolation_cost_ratio(&kernels)),
+        "isolation_cost_ratio": finite(measure::round(kernels::isolation_cost_ratio(&kernels))),
         "elapsed_s": measure::round(began.elapsed().as_secs_f64()),
     }))
+}
+
+/// `value`, or `null` if it is not finite.
+fn finite(value: f64) -> Value {
+    if value.is_finite() {
+        json!(value)
+    } else {
+        Value::Null
+    }
 }
 
 /// Parses `bench`'s arguments: the options and whether to print compact JSON.

@@ -6,6 +6,7 @@ use crate::host::{HarnessHost, Output};
 use kplug_core::compiler::CompileOptions;
 use kplug_core::table::PluginTable;
 use kplug_core::{Isolation, Outcome};
+use plugin_format::message::Value as WasmValue;
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapRecord;
 use serde_json::{Value, json};
@@ -132,7 +133,7 @@ pub fn run(args: &[String]) -> i32 {
     let mut call_args = Vec::new();
     for (index, text) in positional[2..].iter().enumerate() {
         match parse_i32(text) {
-            Some(value) => call_args.push(value),
+            Some(value) => call_args.push(WasmValue::I32(value)),
             None => {
                 eprintln!("error: argument {index} (`{text}`) is not an i32");
                 return 2;
@@ -144,6 +145,19 @@ pub fn run(args: &[String]) -> i32 {
     let mut table = PluginTable::new(1);
     let mut options = CompileOptions::new(isolation);
     options.naive = naive;
+    // `--budget-us 0` runs without a budget here: this is the user's own process.
+    let checked = if limits.budget_us == 0 {
+        limits.check_without_budget()
+    } else {
+        limits.check()
+    };
+    let limits = match checked {
+        Ok(limits) => limits,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
     let id = match table.load(
         &mut platform,
         &mut host,
@@ -160,14 +174,21 @@ pub fn run(args: &[String]) -> i32 {
     };
     let outcome = table.invoke(&mut platform, &mut host, id, export, &call_args);
     let code = match outcome {
-        Ok(Outcome::Returned(value)) => {
+        Ok(Outcome::Returned(values)) => {
+            let results: Vec<Value> = values
+                .iter()
+                .map(|value| match *value {
+                    WasmValue::I32(value) => json!(value),
+                    WasmValue::I64(value) => json!(value),
+                    other => json!(format!("{other:?}")),
+                })
+                .collect();
             if json_output {
-                println!(
-                    "{}",
-                    json!({ "results": value.into_iter().collect::<Vec<_>>() })
-                );
-            } else if let Some(value) = value {
-                println!("{value}");
+                println!("{}", json!({ "results": results }));
+            } else {
+                for value in results {
+                    println!("{value}");
+                }
             }
             0
         }

@@ -36,27 +36,7 @@ const LIMIT_IN_PAGES: u32 = 1 << 4;
 const SEG_NOT_PRESENT: u32 = 1 << 5;
 const USEABLE: u32 = 1 << 6;
 
-/// What a segment holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Read/write data, expand-up.
-    Data,
-    /// Read/write data, expand-down (used for an empty memory: it admits no offset).
-    DataExpandDown,
-    /// Execute/read code.
-    Code,
-}
-
-/// One segment to install.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
-    /// Linear base.
-    pub base: u32,
-    /// Size in bytes (1..=4 GiB, as u64); ignored for [`Kind::DataExpandDown`].
-    pub size: u64,
-    /// Kind.
-    pub kind: Kind,
-}
+pub use kplug_core::segments::{Segment, SegmentKind};
 
 /// Why a descriptor could not be installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +110,7 @@ fn write(desc: &UserDesc) -> Result<(), LdtError> {
 /// Installs `segment` in entry `index`.
 pub fn install(index: u16, segment: Segment) -> Result<(), LdtError> {
     let (limit, pages) = match segment.kind {
-        Kind::DataExpandDown => (BYTE_LIMIT_MAX, true),
+        SegmentKind::Empty => (BYTE_LIMIT_MAX, true),
         _ => {
             if segment.size == 0 || segment.size > 1 << 32 {
                 return Err(LdtError::BadSize);
@@ -145,9 +125,9 @@ pub fn install(index: u16, segment: Segment) -> Result<(), LdtError> {
         }
     };
     let contents = match segment.kind {
-        Kind::Data => 0,
-        Kind::DataExpandDown => 1,
-        Kind::Code => 2,
+        SegmentKind::Data => 0,
+        SegmentKind::Empty => 1,
+        SegmentKind::Code => 2,
     };
     let mut flags = SEG_32BIT | (contents << CONTENTS_SHIFT) | USEABLE;
     if pages {

@@ -5,29 +5,16 @@
 //! - [`Silicon`] implements `kplug_core::Platform`: `mmap`ed regions with guard pages, four LDT
 //!   entries per plugin ([`ldt`]), entry/exit/import trampolines ([`trampoline`]) and the
 //!   signal handlers that turn faults in plugin code into trap records ([`platform`]).
-//! - [`host`]: the import implementations (print/collect, a fake GPIO latch, clocks).
-//! - [`cli`]: `kplug-silicon run` and `kplug-silicon serve`; [`mod@bench`]: `kplug-silicon bench`.
+//! - [`host`]: the import implementations for in-process use (print/collect, a fake GPIO latch,
+//!   clocks).
+//! - [`link`]: `kplug-silicon link`, the host-link protocol on stdin/stdout served by the core's
+//!   own runtime (`kplug_core::runtime`: the link server and plugin service the board runs), with
+//!   the harness's `Device` and `LinkControl`.
+//! - [`cli`]: `kplug-silicon run`; [`mod@bench`]: `kplug-silicon bench`.
 //!
-//! # `serve` protocol (JSON lines on stdin/stdout, one reply per request)
-//!
-//! ```text
-//! {"op":"load","module":"<hex wasm>","name":"n","isolation":"hardware"|"software",
-//!  "limits":{"max_memory_pages":4,"stack_bytes":16384,"budget_us":10000}}
-//!   -> {"ok":true,"id":0,"code_bytes":..,"wasm_code_bytes":..,"imports":["env.log"],"load_us":..,"logs":[..]}
-//!   |  {"ok":false,"kind":"compile"|"link"|"load"|"trap"|"request","error":"..."[,"trap":{..}]}
-//! {"op":"invoke","id":0,"export":"f","args":[1,"0xffffffff",-2]}
-//!   -> {"ok":true,"results":[3],"logs":[..],"emitted":"<hex>"}
-//!   |  {"ok":true,"trap":{"kind":"out of bounds memory access","code":4,"function":2,
-//!       "offset":111,"vector":13,"error_code":0,"eip":63,"text":".."},"logs":[..],"emitted":".."}
-//!   |  {"ok":false,"kind":"invoke","error":"no exported function `g`"}
-//! {"op":"unload","id":0}  -> {"ok":true}
-//! {"op":"stats"}          -> {"ok":true,"plugins":[{"id","name","invocations","traps",
-//!                             "code_bytes","memory_bytes","last"}],"ldt_entries":N}
-//! ```
-//!
-//! `limits` fields are optional (defaults from `plugin_format::plugin`); `budget_us: 0` means
-//! no budget. The budget is enforced with a per-thread 1 ms `SIGALRM` timer
-//! (`timer_create`, `SIGEV_THREAD_ID`), so a call is aborted within one tick past it.
+//! Budgets are enforced with a per-thread 1 ms `SIGALRM` timer (`timer_create`,
+//! `SIGEV_THREAD_ID`), so a call is aborted within one tick past its budget, and at the next
+//! import return when it spends its time in imports.
 
 #[cfg(all(target_arch = "x86", target_os = "linux"))]
 pub mod bench;

@@ -7,19 +7,15 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kplug_core::service::{PluginService, ServiceHost};
+use kplug_core::link::{LinkControl, PlatformStats};
+use kplug_core::runtime::Runtime;
+use kplug_core::service::{Device, PluginService};
 use kplug_core::{ImportHost, Isolation};
-use plugin_format::error::RequestError;
-use plugin_format::frame::{self, FrameDecoder};
-use plugin_format::message::{
-    BoardInfo, DeviceFrame, Event, PROTOCOL_VERSION, ProbeOutcome, Reply, Request, Stats,
-};
+use plugin_format::limits;
+use plugin_format::message::{BoardInfo, PROTOCOL_VERSION, ProbeOutcome};
 
 use crate::Silicon;
 use crate::host::{HarnessHost, Output};
-
-/// Plugin slots, as on the board.
-const SLOTS: usize = 16;
 
 /// A counting wrapper around the system allocator, so the service can report the bytes an
 /// unload freed (the board reads its heap allocator's figure instead).
@@ -61,74 +57,75 @@ pub fn heap_used() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
 }
 
-/// The harness's service host: its imports, the TSC, and the events for the host.
-struct LinkHost {
-    imports: HarnessHost,
+/// The harness's identity and figures for the link server.
+struct HarnessControl {
+    started: Instant,
     tsc_hz: u64,
-    plugin: u32,
-    events: Vec<Event>,
+    isolation: Isolation,
 }
 
-impl ImportHost for LinkHost {
-    fn log(&mut self, text: &[u8]) {
-        self.imports.log(text);
+impl LinkControl for HarnessControl {
+    fn info(&self) -> BoardInfo {
+        BoardInfo {
+            firmware_version: env!("CARGO_PKG_VERSION").into(),
+            protocol: PROTOCOL_VERSION,
+            board_name: "silicon".into(),
+            ram_bytes: 0,
+            cpu: cpu_name(),
+            tsc_hz: self.tsc_hz,
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            isolation: self.isolation,
+            probe: match self.isolation {
+                // modify_ldt segments on the real CPU: limits are enforced (the differential
+                // tests prove it in hardware mode); software mode here is always a choice.
+                Isolation::Hardware => ProbeOutcome::LimitEnforced,
+                Isolation::Software => ProbeOutcome::Forced {
+                    limits_enforced: true,
+                },
+            },
+        }
     }
-    fn emit(&mut self, bytes: &[u8]) {
-        self.imports.emit(bytes);
-    }
-    fn now_us(&mut self) -> u32 {
-        self.imports.now_us()
-    }
-    fn ticks_ms(&mut self) -> u32 {
-        self.imports.ticks_ms()
-    }
-    fn gpio_write(&mut self, pin: u32, high: bool) {
-        self.imports.gpio_write(pin, high);
-    }
-    fn gpio_read(&mut self, pin: u32) -> bool {
-        self.imports.gpio_read(pin)
+
+    fn platform_stats(&self) -> PlatformStats {
+        PlatformStats {
+            heap_used: heap_used() as u32,
+            ..PlatformStats::default()
+        }
     }
 }
 
-impl ServiceHost for LinkHost {
+/// The harness's board for the plugin service: the TSC, the fake GPIO latch and the clocks of
+/// [`HarnessHost`], and the heap figure of [`CountingAllocator`].
+struct HarnessDevice {
+    host: HarnessHost,
+    tsc_hz: u64,
+}
+
+impl Device for HarnessDevice {
     fn cycles(&mut self) -> u64 {
         rdtsc()
     }
     fn cycles_to_micros(&self, cycles: u64) -> u64 {
         cycles * 1_000_000 / self.tsc_hz.max(1)
     }
+    fn now_us(&mut self) -> u32 {
+        self.host.now_us()
+    }
+    fn ticks_ms(&mut self) -> u32 {
+        self.host.ticks_ms()
+    }
+    fn gpio_write(&mut self, pin: u32, high: bool) {
+        self.host.gpio_write(pin, high);
+    }
+    fn gpio_read(&mut self, pin: u32) -> bool {
+        self.host.gpio_read(pin)
+    }
     fn heap_used(&self) -> u32 {
         heap_used() as u32
     }
-    fn set_current_plugin(&mut self, id: u32) {
-        self.plugin = id;
-    }
-    fn push_event(&mut self, event: Event) {
-        self.events.push(event);
-    }
-}
-
-impl LinkHost {
-    /// Plugin output collected by the imports, then queued events, in order.
-    fn take_events(&mut self) -> Vec<Event> {
-        let mut events: Vec<Event> = self
-            .imports
-            .logs
-            .drain(..)
-            .map(|text| Event::PluginLog {
-                plugin: self.plugin,
-                text,
-            })
-            .collect();
-        if !self.imports.emitted.is_empty() {
-            let bytes = std::mem::take(&mut self.imports.emitted);
-            events.push(Event::PluginOutput {
-                plugin: self.plugin,
-                bytes,
-            });
-        }
-        events.append(&mut self.events);
-        events
+    fn heap_free(&self) -> u32 {
+        // A process: the compiler's headroom is always there.
+        u32::MAX
     }
 }
 
@@ -157,98 +154,42 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown x86 CPU".into())
 }
 
-/// Serves the host link on stdin/stdout until stdin closes. Returns the exit code.
+/// Serves the host link on stdin/stdout until stdin closes (the core's link server and plugin
+/// service, as on a board). Returns the exit code.
 pub fn serve(isolation: Isolation) -> i32 {
-    let started = Instant::now();
     let tsc_hz = measure_tsc_hz();
-    let host = LinkHost {
-        imports: HarnessHost::new(Output::Collect),
+    let device = HarnessDevice {
+        host: HarnessHost::new(Output::Collect),
         tsc_hz,
-        plugin: 0,
-        events: Vec::new(),
     };
-    let mut plugins = PluginService::new(Silicon::new(), host, isolation, SLOTS);
-    let info = |uptime: Duration| BoardInfo {
-        firmware_version: env!("CARGO_PKG_VERSION").into(),
-        protocol: PROTOCOL_VERSION,
-        board_name: "silicon".into(),
-        ram_bytes: 0,
-        cpu: cpu_name(),
-        tsc_hz,
-        uptime_ms: uptime.as_millis() as u64,
+    let mut runtime = Runtime::new(PluginService::new(
+        Silicon::new(),
+        device,
         isolation,
-        probe: match isolation {
-            // modify_ldt segments on the real CPU: limits are enforced (the differential tests
-            // prove it in hardware mode); software mode here is always a choice.
-            Isolation::Hardware => ProbeOutcome::LimitEnforced,
-            Isolation::Software => ProbeOutcome::Forced {
-                limits_enforced: true,
-            },
-        },
+        limits::MAX_PLUGINS,
+    ));
+    let mut control = HarnessControl {
+        started: Instant::now(),
+        tsc_hz,
+        isolation,
     };
-    let mut decoder = FrameDecoder::new();
-    let mut stats = Stats::default();
     let mut stdin = std::io::stdin().lock();
     let mut stdout = std::io::stdout().lock();
     let mut buffer = [0u8; 4096];
+    let mut closed = false;
     loop {
         let count = match stdin.read(&mut buffer) {
             Ok(0) | Err(_) => return 0,
             Ok(count) => count,
         };
+        let mut out = |frame: &[u8]| {
+            closed |= stdout.write_all(frame).is_err();
+        };
         for &byte in &buffer[..count] {
-            let Some(decoded) = decoder.feed(byte) else {
-                continue;
-            };
-            let Ok(payload) = decoded else {
-                stats.bad_crc += 1;
-                continue;
-            };
-            let (seq, request) = match frame::decode_host_frame(payload) {
-                Ok(host_frame) => (host_frame.seq, Ok(host_frame.request)),
-                Err((Some(seq), _)) => (seq, Err(RequestError::UnknownRequest)),
-                Err((None, _)) => {
-                    stats.undecodable += 1;
-                    continue;
-                }
-            };
-            stats.frames_ok += 1;
-            let result = request.and_then(|request| match request {
-                Request::Hello { protocol } if protocol != PROTOCOL_VERSION => {
-                    Err(RequestError::VersionMismatch {
-                        firmware: PROTOCOL_VERSION,
-                    })
-                }
-                Request::Hello { .. } | Request::Info => Ok(Reply::Info(info(started.elapsed()))),
-                Request::Ping => Ok(Reply::Pong),
-                Request::Stats => Ok(Reply::Stats(Stats {
-                    heap_used: heap_used() as u32,
-                    descriptor_slots: crate::ldt::allocated() as u32,
-                    ..stats.clone()
-                })),
-                Request::SubscribeLogs => Ok(Reply::LogBacklog(Vec::new())),
-                request => plugins.handle(request),
-            });
-            // Events first: a client that stops reading at the response has them all.
-            let mut frames: Vec<DeviceFrame> = plugins
-                .host
-                .take_events()
-                .into_iter()
-                .map(DeviceFrame::Event)
-                .collect();
-            frames.push(DeviceFrame::Response { seq, result });
-            for device_frame in frames {
-                let Ok(bytes) = frame::encode(&device_frame) else {
-                    continue;
-                };
-                if stdout
-                    .write_all(&bytes)
-                    .and_then(|()| stdout.flush())
-                    .is_err()
-                {
-                    return 0;
-                }
-            }
+            runtime.feed(byte, &mut control, &mut out);
+        }
+        if closed || stdout.flush().is_err() {
+            return 0;
         }
     }
 }

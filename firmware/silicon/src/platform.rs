@@ -2,15 +2,16 @@
 //! in the process LDT, plugins are entered through [`crate::trampoline`], and SIGSEGV, SIGBUS,
 //! SIGFPE, SIGILL (and SIGALRM for budgets) raised in plugin code become trap records.
 
-use crate::ldt::{self, Kind, Segment};
+use crate::ldt::{self, Segment, SegmentKind};
 use crate::trampoline::{self, GROW_SLOT, IMPORT_STUB_BYTES, IMPORT_STUBS};
 use core::cell::Cell;
 use core::ptr::null_mut;
 use kplug_core::abi::{ContextHeader, FarPointer};
-use kplug_core::instance::{Abort, InstallRequest, RawFault, Regions, Run, Selectors};
+use kplug_core::instance::{Abort, Gate, InstallRequest, RawFault, Regions, Run, Selectors};
+use kplug_core::segments;
 use kplug_core::{Fault, Isolation, Platform, PlatformError};
-use plugin_format::symbols::Symbol;
-use plugin_format::trap::{Registers, TrapKind};
+use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
+use plugin_format::trap::{Registers, TrapKind, TrapRecord};
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,8 +21,6 @@ const PAGE: usize = 4096;
 const ALT_STACK_BYTES: usize = 64 * 1024;
 /// The budget timer's period.
 const TICK_NS: i64 = 1_000_000;
-/// The most parameters an import may take.
-const MAX_IMPORT_PARAMS: usize = 8;
 /// Microseconds per tick.
 const TICK_US: u32 = 1_000;
 
@@ -176,29 +175,6 @@ impl Silicon {
     }
 }
 
-/// The size of a segment without a limit.
-const NO_LIMIT: u64 = 1 << 32;
-
-fn data_segment(base: *mut u8, bytes: u32, isolation: Isolation) -> Segment {
-    match isolation {
-        Isolation::Software => Segment {
-            base: base as u32,
-            size: 1 << 32,
-            kind: Kind::Data,
-        },
-        Isolation::Hardware if bytes == 0 => Segment {
-            base: base as u32,
-            size: 0,
-            kind: Kind::DataExpandDown,
-        },
-        Isolation::Hardware => Segment {
-            base: base as u32,
-            size: u64::from(bytes),
-            kind: Kind::Data,
-        },
-    }
-}
-
 fn ldt_error(error: ldt::LdtError) -> PlatformError {
     match error {
         ldt::LdtError::Full => PlatformError::NoDescriptorSlot,
@@ -221,43 +197,30 @@ unsafe impl Platform for Silicon {
         let context = Region::new(request.context_bytes as usize)?;
         let entries = ldt::allocate(4).map_err(ldt_error)?;
         let entries = [entries[0], entries[1], entries[2], entries[3]];
-        let stack_size = match request.isolation {
-            Isolation::Hardware => u64::from(request.stack_bytes),
-            Isolation::Software => 1 << 32,
+        let regions = Regions {
+            code: code.base,
+            memory: memory.base,
+            stack: stack.base,
+            context: context.base,
         };
-        let segments = [
-            Segment {
-                base: code.base as u32,
-                size: u64::from(request.code_bytes),
-                kind: Kind::Code,
-            },
-            data_segment(memory.base, request.memory_bytes, request.isolation),
-            Segment {
-                base: stack.base as u32,
-                size: stack_size,
-                kind: Kind::Data,
-            },
-            Segment {
-                base: context.base as u32,
-                size: u64::from(request.context_bytes),
-                kind: Kind::Data,
-            },
-        ];
+        let planned = segments::plugin_segments(request, &regions);
         let flat_segments = self.segments == Segments::Flat;
-        let segments = segments.map(|segment| {
-            if flat_segments {
-                Segment {
-                    size: NO_LIMIT,
-                    kind: match segment.kind {
-                        Kind::DataExpandDown => Kind::Data,
-                        kind => kind,
-                    },
-                    ..segment
+        let segments =
+            [planned.code, planned.data, planned.stack, planned.context].map(|segment| {
+                if flat_segments {
+                    // Benchmarks only: every segment keeps its base and limits nothing.
+                    Segment {
+                        size: segments::FULL_SPAN,
+                        kind: match segment.kind {
+                            SegmentKind::Empty => SegmentKind::Data,
+                            kind => kind,
+                        },
+                        ..segment
+                    }
+                } else {
+                    segment
                 }
-            } else {
-                segment
-            }
-        });
+            });
         for (entry, segment) in entries.iter().zip(segments) {
             if let Err(error) = ldt::install(*entry, segment) {
                 for entry in entries {
@@ -280,12 +243,6 @@ unsafe impl Platform for Silicon {
                 trampoline::kplug_grow_stub as *const () as usize as u32,
             ),
         };
-        let regions = Regions {
-            code: code.base,
-            memory: memory.base,
-            stack: stack.base,
-            context: context.base,
-        };
         Ok((
             Handle {
                 code,
@@ -301,6 +258,10 @@ unsafe impl Platform for Silicon {
             regions,
             selectors,
         ))
+    }
+
+    fn descriptor_slots_in_use(&self) -> u32 {
+        ldt::allocated() as u32
     }
 
     fn seal(&mut self, handle: &mut Handle) -> Result<(), PlatformError> {
@@ -347,9 +308,9 @@ unsafe impl Platform for Silicon {
             trap: None,
             deadline: None,
         };
-        if run.budget_us > 0 {
+        if let Some(budget) = run.budget {
             start_ticks();
-            let ticks = run.budget_us.div_ceil(TICK_US) as u64 + 1;
+            let ticks = u64::from(budget.micros().div_ceil(TICK_US)) + 1;
             current.deadline = Some(TICKS.with(Cell::get) + ticks);
         }
         CURRENT.with(|cell| cell.set(&mut current));
@@ -365,20 +326,9 @@ unsafe impl Platform for Silicon {
         match (result >> 32) as u32 {
             trampoline::STATUS_RETURNED => Ok(eax),
             trampoline::STATUS_IMPORT_TRAP => {
-                let record = current
-                    .trap
-                    .take()
-                    .unwrap_or_else(|| run.module.trap_record(0, Fault::Import, None));
-                Err(Abort::Trap(record))
+                Err(current.trap.take().map_or(Abort::UNKNOWN, Abort::Trap))
             }
-            _ => Err(Abort::Fault(current.fault.unwrap_or(RawFault {
-                eip: 0,
-                fault: Fault::Exception {
-                    vector: 0xFF,
-                    error_code: None,
-                },
-                registers: None,
-            }))),
+            _ => Err(current.fault.map_or(Abort::UNKNOWN, Abort::Fault)),
         }
     }
 }
@@ -390,7 +340,7 @@ fn resize(handle: &mut Handle, bytes: u32) -> Result<*mut u8, PlatformError> {
     if handle.isolation == Isolation::Hardware && !handle.flat {
         ldt::install(
             handle.entries[1],
-            data_segment(handle.memory.base, bytes, Isolation::Hardware),
+            segments::data_segment(Isolation::Hardware, handle.memory.base as u32, bytes),
         )
         .map_err(ldt_error)?;
     }
@@ -432,61 +382,68 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
     let current = unsafe { &mut *current };
     // SAFETY: `run` lives for the duration of `enter`.
     let run = unsafe { &mut *current.run };
-    let trap = |current: &mut Current, run: &Run<'_>, kind: TrapKind| {
-        let mut record = run.module.trap_record(0, Fault::Import, None);
-        record.kind = kind;
-        // The caller's EIP is the far call's return address on the plugin stack.
-        let return_eip = read_stack(run, plugin_esp).unwrap_or(0);
-        if let Some(entry) = run.module.locate(return_eip.wrapping_sub(1)) {
-            record.function = Some(entry.function);
-            record.offset = Some(entry.wasm_offset);
-            record.eip = return_eip;
-        }
+    // The caller's EIP is the far call's return address on the plugin stack (read only to
+    // attribute a trap).
+    let (stack, stack_bytes) = (run.stack, run.stack_bytes);
+    let return_eip = move || read_stack_at(stack, stack_bytes, plugin_esp).unwrap_or(0);
+    let gate = if slot == GROW_SLOT {
+        Gate::Grow
+    } else {
+        Gate::Slot(slot)
+    };
+    let trap = |current: &mut Current, record: TrapRecord| {
         current.trap = Some(record);
         u64::from(trampoline::DISPATCH_TRAP) << 32
     };
-    let params = if slot == GROW_SLOT {
-        1
-    } else {
-        match run.imports.get(slot as usize).copied().flatten() {
-            Some(symbol) => symbol.signature.params.len() as u32,
-            None => return trap(current, run, TrapKind::ImportFault),
-        }
+    let Some(target) = run
+        .resolve(gate)
+        .filter(|target| target.parameters() <= MAX_SYMBOL_PARAMS)
+    else {
+        let record = run.gate_trap(TrapKind::ImportFault, return_eip());
+        return trap(current, record);
     };
-    let mut args = [0u32; MAX_IMPORT_PARAMS];
-    if params as usize > MAX_IMPORT_PARAMS {
-        return trap(current, run, TrapKind::ImportFault);
-    }
-    for (index, arg) in args.iter_mut().take(params as usize).enumerate() {
+    let params = target.parameters();
+    let mut args = [0u32; MAX_SYMBOL_PARAMS];
+    for (index, arg) in args.iter_mut().take(params).enumerate() {
         // Parameter 0 was pushed first, so it is the deepest; the far call's return frame
         // (EIP, CS) sits on top.
-        let offset = plugin_esp.wrapping_add(8 + 4 * (params - 1 - index as u32));
+        let offset = plugin_esp.wrapping_add(8 + 4 * (params - 1 - index) as u32);
         match read_stack(run, offset) {
             Some(value) => *arg = value,
-            None => return trap(current, run, TrapKind::ImportFault),
+            None => {
+                let record = run.gate_trap(TrapKind::ImportFault, return_eip());
+                return trap(current, record);
+            }
         }
     }
-    let args = &args[..params as usize];
-    let result = if slot == GROW_SLOT {
-        // SAFETY: the handle outlives `enter`; the plugin is suspended.
-        let handle = unsafe { &mut *current.handle };
-        Ok(run.grow(args[0], &mut |bytes| resize(handle, bytes)))
-    } else {
-        run.import(slot, args)
-    };
-    match result {
-        Ok(value) => (u64::from(4 * params) << 32) | u64::from(value),
-        Err(kind) => trap(current, run, kind),
+    // SAFETY: the handle outlives `enter`; the plugin is suspended.
+    let handle = unsafe { &mut *current.handle };
+    let deadline = current.deadline;
+    let budget_spent = || deadline.is_some_and(|deadline| TICKS.with(Cell::get) >= deadline);
+    match run.gate(
+        target,
+        &args[..params],
+        return_eip,
+        |bytes| resize(handle, bytes),
+        budget_spent,
+    ) {
+        Ok(value) => (u64::from(4 * params as u32) << 32) | u64::from(value),
+        Err(record) => trap(current, record),
     }
 }
 
 /// A word of the plugin stack at `offset`, if inside the stack region.
 fn read_stack(run: &Run<'_>, offset: u32) -> Option<u32> {
-    if offset.checked_add(4)? > run.stack_bytes {
+    read_stack_at(run.stack, run.stack_bytes, offset)
+}
+
+/// A word at `offset` of the stack region at `stack` of `stack_bytes`, if inside it.
+fn read_stack_at(stack: *mut u8, stack_bytes: u32, offset: u32) -> Option<u32> {
+    if offset.checked_add(4)? > stack_bytes {
         return None;
     }
     // SAFETY: inside the stack region (checked), which is valid while the plugin is installed.
-    Some(unsafe { (run.stack.add(offset as usize) as *const u32).read_unaligned() })
+    Some(unsafe { (stack.add(offset as usize) as *const u32).read_unaligned() })
 }
 
 /// Per-thread setup before running plugin code: an alternate signal stack (the plugin's ESP is
@@ -582,7 +539,7 @@ fn vector_of(signal: libc::c_int, trapno: u32) -> u8 {
     match signal {
         // The kernel reports the vector in the trap number for every exception.
         libc::SIGFPE | libc::SIGILL | libc::SIGSEGV | libc::SIGBUS => trapno as u8,
-        _ => 0xFF,
+        _ => kplug_core::trap::UNKNOWN_VECTOR,
     }
 }
 
@@ -620,10 +577,10 @@ extern "C" fn on_signal(
         }
     } else {
         let trapno = gregs[libc::REG_TRAPNO as usize] as u32;
-        let vector = vector_of(signal, trapno);
-        let error_code =
-            matches!(vector, 10..=14 | 17).then_some(gregs[libc::REG_ERR as usize] as u32);
-        Fault::Exception { vector, error_code }
+        Fault::from_exception(
+            vector_of(signal, trapno),
+            gregs[libc::REG_ERR as usize] as u32,
+        )
     };
     let registers = Registers {
         eax: gregs[libc::REG_EAX as usize] as u32,

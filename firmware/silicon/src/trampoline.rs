@@ -21,6 +21,18 @@
 //! board the in-path is one `retf` to CPL 3 (CS and SS:ESP together) plus the DS load, and the
 //! out-path one call gate.
 //!
+//! # The FPU
+//!
+//! The x87 belongs to the running plugin (a float-using module resets it on entry: control word
+//! 0x027F, precision 53 bits), but the host is i386 Linux code that uses the x87 too (float
+//! results in ST0, `u64` conversions through `fild`/`fadd`, both sensitive to the precision
+//! control). So `kplug_enter` keeps the host's control word just below its saved registers,
+//! where the saved host ESP points, and every way back restores it: the normal exit reloads it
+//! (the plugin's x87 stack is empty at every return); `kplug_recover` (a signal) and an import
+//! trap also `fninit` first, since a fault can strike between two loads of one float operator;
+//! the import path runs the host's dispatcher under the host's control word and gives the
+//! plugin its own back. On the board there is nothing to restore: the firmware is soft-float.
+//!
 //! Imports and `memory.grow` come in through [`IMPORT_STUB_BYTES`]-byte stubs (one per import
 //! slot, plus one for grow) that load the slot number and run the common path: switch to the
 //! harness stack saved in the context, flat DS, call [`kplug_import_dispatch`](crate::platform::kplug_import_dispatch)
@@ -28,11 +40,15 @@
 //! semantics) and return far.
 
 use core::arch::global_asm;
+use kplug_core::abi;
+
+// Context-block offsets are the ABI's constants (`const` operands below), so `abi.rs`'s
+// compile-time checks cover every offset this assembly uses.
 
 /// Bytes per import stub.
 pub const IMPORT_STUB_BYTES: usize = 16;
 /// Number of import stubs (the most imports one plugin may link).
-pub const IMPORT_STUBS: usize = 64;
+pub const IMPORT_STUBS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The pseudo slot `memory.grow` uses.
 pub const GROW_SLOT: u32 = 0xFFFF;
 /// `kplug_enter`'s status: the plugin returned.
@@ -53,35 +69,43 @@ global_asm!(
     "push ebx",
     "push esi",
     "push edi",
-    "mov eax, [esp + 20]",
+    // The host's x87 control word, below the saved registers: the saved host ESP points at
+    // it, so every way out finds it (see "The FPU" in the module docs).
+    "sub esp, 4",
+    "fnstcw word ptr [esp]",
+    "mov eax, [esp + 24]",
     // FS is not used by i386 Linux code, so it stays loaded between invocations of the same
     // installed plugin: the caller says whether to reload it (a selector alone is not enough,
     // an LDT entry is reused by later plugins with other bases and limits).
-    "cmp dword ptr [esp + 24], 0",
+    "cmp dword ptr [esp + 28], 0",
     "je 3f",
     "mov fs, ax",
     "3:",
-    "mov fs:[0x20], esp",
-    "mov word ptr fs:[0x24], ss",
+    "mov fs:[{host_esp}], esp",
+    "mov word ptr fs:[{host_ss}], ss",
     // DS first, then SS and ESP with two `mov`s (`mov ss` holds off interrupts and traps for
     // the next instruction, so the pair is atomic): measured ~10 cycles cheaper per direction
     // than `lss` on this CPU class.
-    "mov eax, fs:[0x0C]",
+    "mov eax, fs:[{data_selector}]",
     "mov ds, eax",
-    "mov ecx, fs:[0x34]",
-    "mov edx, fs:[0x30]",
+    "mov ecx, fs:[{plugin_ss}]",
+    "mov edx, fs:[{plugin_esp}]",
     "mov ss, ecx",
     "mov esp, edx",
-    "jmp fword ptr fs:[0x28]",
+    "jmp fword ptr fs:[{plugin_entry}]",
     "",
     ".globl kplug_exit",
     ".p2align 4",
     "kplug_exit:",
-    "mov ecx, fs:[0x20]",
-    "mov edx, fs:[0x24]",
+    "mov ecx, fs:[{host_esp}]",
+    "mov edx, fs:[{host_ss}]",
     "mov ds, edx",
     "mov ss, edx",
     "mov esp, ecx",
+    // A plugin returns with an empty x87 stack (every float operator leaves it empty); only
+    // its control word differs from the host's.
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "xor edx, edx",
     "pop edi",
     "pop esi",
@@ -92,6 +116,11 @@ global_asm!(
     ".globl kplug_recover",
     ".p2align 4",
     "kplug_recover:",
+    // The signal's return restored the plugin's FPU state as it was at the fault (registers
+    // possibly still on the x87 stack): start the host from a clean FPU with its control word.
+    "fninit",
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "mov edx, 1",
     "xor eax, eax",
     "pop edi",
@@ -105,8 +134,12 @@ global_asm!(
     "mov ecx, esp",
     "mov edx, ss",
     // `mov ss` + `mov esp` rather than `lss`, as in kplug_enter.
-    "mov ss, word ptr fs:[0x24]",
-    "mov esp, fs:[0x20]",
+    "mov ss, word ptr fs:[{host_ss}]",
+    "mov esp, fs:[{host_esp}]",
+    // The host code runs under the host's control word; the plugin's is kept below it.
+    "sub esp, 4",
+    "fnstcw word ptr [esp]",
+    "fldcw word ptr [esp + 4]",
     "push edx",
     "push ecx",
     // Align the stack for the Rust call (16 bytes at the call), remembering where we were.
@@ -123,7 +156,8 @@ global_asm!(
     "pop esp",
     "cmp edx, -1",
     "je 2f",
-    "mov ecx, fs:[0x0C]",
+    "fldcw word ptr [esp + 8]",
+    "mov ecx, fs:[{data_selector}]",
     "mov ds, ecx",
     // The plugin's SS:ESP saved above (EDX holds the bytes to pop, so only ECX is free).
     "mov ecx, [esp]",
@@ -137,7 +171,10 @@ global_asm!(
     "add esp, edx",
     "retf",
     "2:",
-    "mov esp, fs:[0x20]",
+    "mov esp, fs:[{host_esp}]",
+    "fninit",
+    "fldcw word ptr [esp]",
+    "add esp, 4",
     "mov edx, 2",
     "xor eax, eax",
     "pop edi",
@@ -149,20 +186,28 @@ global_asm!(
     ".globl kplug_grow_stub",
     ".p2align 4",
     "kplug_grow_stub:",
-    "mov eax, 0xFFFF",
+    "mov eax, {grow_slot}",
     "jmp kplug_import_common",
     "",
     ".globl kplug_import_stubs",
     ".p2align 4",
     "kplug_import_stubs:",
     ".set kplug_stub_index, 0",
-    ".rept 64",
+    ".rept {stubs}",
     ".p2align 4",
     "mov eax, kplug_stub_index",
     "jmp kplug_import_common",
     ".set kplug_stub_index, kplug_stub_index + 1",
     ".endr",
     dispatch = sym crate::platform::kplug_import_dispatch,
+    host_esp = const abi::HOST_ESP_OFFSET,
+    host_ss = const abi::HOST_SS_OFFSET,
+    data_selector = const abi::DATA_SELECTOR_OFFSET,
+    plugin_ss = const abi::PLUGIN_SS_OFFSET,
+    plugin_esp = const abi::PLUGIN_ESP_OFFSET,
+    plugin_entry = const abi::PLUGIN_ENTRY_OFFSET,
+    grow_slot = const GROW_SLOT,
+    stubs = const IMPORT_STUBS,
 );
 
 unsafe extern "C" {

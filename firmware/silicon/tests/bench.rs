@@ -35,9 +35,9 @@ fn spread(report: &Value, key: &str) {
 }
 
 /// `kplug-silicon bench --quick --json` prints one JSON object with `where`, `cpu`, the three
-/// round-trip figures, code generation, link and unlink, every kernel four ways and the
-/// isolation cost, all present and sane, and every engine agreed with native Rust on every
-/// kernel (the bench fails otherwise).
+/// round-trip figures, the transitions, code generation, link and unlink, every kernel in every
+/// engine (or the JIT's reason for not running it) and the isolation cost, all present and
+/// sane, and every engine agreed with native Rust on every kernel (the bench fails otherwise).
 #[test]
 fn quick_bench_reports_every_figure() {
     let output = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
@@ -66,22 +66,81 @@ fn quick_bench_reports_every_figure() {
     ] {
         spread(&report, key);
     }
+    // Figures below the timer's resolution are timed in batches, so none reads 0 on any CPU.
+    for transition in [
+        "near_call",
+        "far_jump_in_far_call_out",
+        "far_call_and_retf",
+        "ss_load_pair",
+        "ds_load_pair",
+        "fs_load",
+    ] {
+        positive(
+            &report["transitions"][transition]["median"],
+            &format!("transitions.{transition}.median"),
+        );
+    }
     positive(&report["codegen_bytes_per_sec"], "codegen_bytes_per_sec");
     positive(&report["link_us"]["median"], "link_us.median");
     positive(&report["unlink_us"]["median"], "unlink_us.median");
     positive(&report["isolation_cost_ratio"], "isolation_cost_ratio");
 
     let kernels = report["kernels"].as_array().expect("kernels is a list");
-    assert_eq!(kernels.len(), 10, "the whole suite runs");
+    assert_eq!(
+        kernels.len(),
+        16,
+        "the whole suite runs: i32, i64 and float kernels"
+    );
     for kernel in kernels {
         let name = kernel["name"].as_str().expect("kernel name");
-        for engine in [
-            "native_cycles",
-            "hardware_cycles",
-            "software_cycles",
-            "wasmi_cycles",
-        ] {
+        // Native Rust and both interpreters run every kernel.
+        for engine in ["native_cycles", "wasmi_cycles", "wasm3_cycles"] {
             positive(&kernel[engine], &format!("{name}.{engine}"));
+        }
+        // The JIT runs a kernel, or says why not; it never shows a number it did not measure.
+        for engine in ["hardware", "software"] {
+            let cycles = &kernel[format!("{engine}_cycles")];
+            let reason = &kernel["unavailable"][engine];
+            if cycles.is_null() {
+                assert!(
+                    reason
+                        .as_str()
+                        .is_some_and(|reason| reason.contains("not supported by the JIT")),
+                    "{name}.{engine}: no figure and no reason: {reason}"
+                );
+            } else {
+                positive(cycles, &format!("{name}.{engine}_cycles"));
+                assert!(reason.is_null(), "{name}.{engine}: a figure and a reason");
+            }
+        }
+    }
+    // The i32 suite always runs in the JIT.
+    for name in ["fib", "parse_frames", "pid"] {
+        let kernel = kernels
+            .iter()
+            .find(|kernel| kernel["name"] == name)
+            .expect("kernel present");
+        positive(
+            &kernel["hardware_cycles"],
+            &format!("{name}.hardware_cycles"),
+        );
+    }
+
+    // Compile time against module size: every shape at every size, each compiled (with a rate),
+    // refused (with the compiler's error) or skipped (with why).
+    let shapes = report["compile_scaling"]
+        .as_array()
+        .expect("compile_scaling is a list");
+    assert_eq!(shapes.len(), 5, "every adversarial shape is measured");
+    for shape in shapes {
+        let name = shape["shape"].as_str().expect("shape name");
+        let sizes = shape["sizes"].as_array().expect("sizes");
+        assert!(sizes.len() >= 2, "{name}: several sizes");
+        for size in sizes {
+            if size.get("refused").is_none() && size.get("skipped").is_none() {
+                positive(&size["bytes_per_sec"], &format!("{name}.bytes_per_sec"));
+                positive(&size["codegen_us"]["median"], &format!("{name}.codegen_us"));
+            }
         }
     }
 

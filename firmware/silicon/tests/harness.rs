@@ -8,6 +8,7 @@ use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::frame::{self, FrameDecoder};
+use plugin_format::limits::CheckedLimits;
 use plugin_format::message::{
     DeviceFrame, Event, HostFrame, InvokeReport, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef,
     Reply, Request, Value,
@@ -20,12 +21,23 @@ use std::process::{Command, Stdio};
 
 const MODES: [Isolation; 2] = [Isolation::Hardware, Isolation::Software];
 
-fn limits(budget_us: u32) -> Limits {
-    Limits {
+/// Limits with a budget of `budget_us` (0: none, as in-process callers may run).
+fn limits(budget_us: u32) -> CheckedLimits {
+    let limits = Limits {
         max_memory_pages: 2,
         stack_bytes: 16 * 1024,
         budget_us,
+    };
+    if budget_us == 0 {
+        limits.check_without_budget().unwrap()
+    } else {
+        limits.check().unwrap()
     }
+}
+
+/// `args` as i32 values.
+fn i32s(args: &[i32]) -> Vec<Value> {
+    args.iter().copied().map(Value::I32).collect()
 }
 
 fn trap_of(
@@ -42,13 +54,13 @@ fn trap_of(
     let mut plugin = Plugin::install(&mut platform, module, limits(budget_us)).unwrap();
     plugin.link(&mut platform).unwrap();
     let outcome = plugin
-        .invoke(&mut platform, &mut host, export, args)
+        .invoke(&mut platform, &mut host, export, &i32s(args))
         .unwrap();
     // The instance keeps working after the trap.
     if plugin.module().export("ok").is_some() {
         assert_eq!(
             plugin.invoke(&mut platform, &mut host, "ok", &[]).unwrap(),
-            Outcome::Returned(Some(7))
+            Outcome::Returned(vec![Value::I32(7)])
         );
     }
     plugin.uninstall(&mut platform);
@@ -131,7 +143,7 @@ fn imports_check_pointers_and_unlink_removes_them() {
         let hello = plugin
             .invoke(&mut platform, &mut host, "hello", &[])
             .unwrap();
-        assert_eq!(hello, Outcome::Returned(Some(1)));
+        assert_eq!(hello, Outcome::Returned(vec![Value::I32(1)]));
         assert_eq!(host.logs, vec!["hi".to_string()]);
         assert_eq!(host.gpio, 1 << 5);
         for export in ["bad_log", "bad_pin"] {
@@ -240,7 +252,7 @@ fn bad_invocations_are_refused() {
     ));
     assert!(
         table
-            .invoke(&mut platform, &mut host, 5, "f", &[1])
+            .invoke(&mut platform, &mut host, 5, "f", &[Value::I32(1)])
             .is_err()
     );
     table.unload(&mut platform, id).unwrap();
@@ -268,7 +280,7 @@ fn naive_mode_agrees() {
             .iter()
             .map(|&(a, b)| {
                 plugin
-                    .invoke(&mut platform, &mut host, "f", &[a, b])
+                    .invoke(&mut platform, &mut host, "f", &i32s(&[a, b]))
                     .unwrap()
             })
             .collect();
@@ -499,5 +511,240 @@ fn link_protocol_round_trip() {
             result: Err(RequestError::UnknownRequest)
         }
     );
+    link.finish();
+}
+
+/// A module whose export `many` takes `params` i32 parameters and returns the last one, plus a
+/// non-exported function `$hidden` of the same type (function 1).
+fn many_parameters(params: usize) -> Vec<u8> {
+    let list = "i32 ".repeat(params);
+    let last = params - 1;
+    wat::parse_str(format!(
+        r#"(module
+             (func (export "many") (param {list}) (result i32) local.get {last})
+             (func $hidden (param {list}) (result i32) local.get 0)
+             (func (export "ok") (result i32) i32.const 7))"#
+    ))
+    .unwrap()
+}
+
+/// The stack-arity attack (issue 8): an export whose arguments do not fit its stack is refused
+/// at install, in both modes, with a typed error naming it; one that fits exactly runs; entering
+/// a function whose arguments do not fit is a typed error, never a write below the stack.
+#[test]
+fn stack_arity_is_checked_at_install_and_entry() {
+    const STACK: u32 = 1024;
+    let small = Limits {
+        max_memory_pages: 0,
+        stack_bytes: STACK,
+        budget_us: 0,
+    }
+    .check_without_budget()
+    .unwrap();
+    // 16 (top reserve) + 4 * params + 240 (entry reserve) bytes are needed.
+    let fits = ((STACK - 16 - kplug_core::instance::ENTRY_STACK_RESERVE) / 4) as usize;
+    for isolation in MODES {
+        let options = CompileOptions::new(isolation);
+        let mut platform = Silicon::new();
+        let mut host = HarnessHost::new(Output::Collect);
+
+        let module = compile(&many_parameters(fits + 1), &options).unwrap();
+        match Plugin::install(&mut platform, module, small) {
+            Err(kplug_core::LoadError::StackTooSmall {
+                function,
+                needed,
+                stack_bytes,
+            }) => {
+                assert_eq!(function, "many");
+                assert_eq!(needed, u64::from(STACK) + 4);
+                assert_eq!(stack_bytes, STACK);
+            }
+            Err(other) => panic!("{isolation:?}: {other}"),
+            Ok(_) => panic!("{isolation:?}: a stack too small for `many` was accepted"),
+        }
+        // 1000 parameters (wasmparser's most) on a 1 KiB stack: `stack_bytes - 16 - 4 * args`
+        // would wrap.
+        let module = compile(&many_parameters(1000), &options).unwrap();
+        assert!(matches!(
+            Plugin::install(&mut platform, module, small),
+            Err(kplug_core::LoadError::StackTooSmall { .. })
+        ));
+
+        let module = compile(&many_parameters(fits), &options).unwrap();
+        let mut plugin = Plugin::install(&mut platform, module, small).unwrap();
+        plugin.link(&mut platform).unwrap();
+        let args: Vec<Value> = (0..fits as i32).map(Value::I32).collect();
+        assert_eq!(
+            plugin
+                .invoke(&mut platform, &mut host, "many", &args)
+                .unwrap(),
+            Outcome::Returned(vec![Value::I32(fits as i32 - 1)])
+        );
+        // The hidden function has the same arity: it fits too; with a smaller stack it would
+        // not, which `call` refuses before anything is written.
+        assert_eq!(
+            plugin.call(&mut platform, &mut host, 1, &args).unwrap(),
+            Outcome::Returned(vec![Value::I32(0)])
+        );
+        plugin.uninstall(&mut platform);
+
+        let exported_fits = wat::parse_str(format!(
+            r#"(module (func $hidden (param {}) (result i32) local.get 0)
+                 (func (export "ok") (result i32) i32.const 7))"#,
+            "i32 ".repeat(1000)
+        ))
+        .unwrap();
+        let module = compile(&exported_fits, &options).unwrap();
+        let mut plugin = Plugin::install(&mut platform, module, small).unwrap();
+        plugin.link(&mut platform).unwrap();
+        let args: Vec<Value> = (0..1000).map(Value::I32).collect();
+        assert_eq!(
+            plugin.call(&mut platform, &mut host, 0, &args),
+            Err(kplug_core::InvokeError::StackTooSmall {
+                needed: 16 + 4 * 1000 + 240,
+                stack_bytes: STACK
+            })
+        );
+        assert_eq!(
+            plugin.call_words(&mut platform, &mut host, 0, &[0; 1000]),
+            Err(kplug_core::InvokeError::StackTooSmall {
+                needed: 16 + 4 * 1000 + 240,
+                stack_bytes: STACK
+            })
+        );
+        assert_eq!(
+            plugin.invoke(&mut platform, &mut host, "ok", &[]).unwrap(),
+            Outcome::Returned(vec![Value::I32(7)])
+        );
+        plugin.uninstall(&mut platform);
+    }
+}
+
+/// Over `kplug-silicon link`, the stack-arity attack is a typed refusal and the link goes on
+/// (it used to kill the process with SIGSEGV).
+#[test]
+fn stack_arity_attack_over_the_link_is_refused() {
+    let mut link = LinkChild::spawn("software");
+    let description = PluginDescription {
+        name: "arity".into(),
+        version: "0".into(),
+        limits: Limits {
+            max_memory_pages: 0,
+            stack_bytes: 1024,
+            budget_us: 10_000,
+        },
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let module = many_parameters(1000);
+    assert_eq!(
+        link.request(Request::UploadBegin {
+            description,
+            module_bytes: module.len() as u32,
+        }),
+        Ok(Reply::UploadReady)
+    );
+    for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
+        link.request(Request::UploadChunk {
+            offset: (index * MAX_CHUNK_BYTES) as u32,
+            bytes: chunk.to_vec(),
+        })
+        .unwrap();
+    }
+    match link.request(Request::UploadEnd {
+        crc32: frame::crc32(&module),
+    }) {
+        Err(RequestError::Plugin(error)) => {
+            assert_eq!(error.kind, PluginErrorKind::TooLarge);
+            assert!(error.message.contains("many"), "{}", error.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(link.request(Request::Ping), Ok(Reply::Pong));
+    assert_eq!(link.request(Request::List), Ok(Reply::Plugins(Vec::new())));
+    link.finish();
+}
+
+/// `GetGlobal` reads an exported global's current value over the link; a name that is not an
+/// exported global is `NoSuchExport`.
+#[test]
+fn exported_globals_are_read_over_the_link() {
+    let wasm = wat::parse_str(
+        r#"(module (global $count (export "count") (mut i32) (i32.const 41))
+           (global (export "fixed") i32 (i32.const -7))
+           (func (export "bump") (global.set $count (i32.add (global.get $count) (i32.const 1)))))"#,
+    )
+    .unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let id = link.load("globals", &wasm).expect("load");
+    let get = |link: &mut LinkChild, name: &str| {
+        link.request(Request::GetGlobal {
+            plugin: PluginRef::Id(id),
+            name: name.into(),
+        })
+    };
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(41))));
+    assert_eq!(link.invoke(id, "bump", &[]).outcome, Ok(Vec::new()));
+    assert_eq!(get(&mut link, "count"), Ok(Reply::Global(Value::I32(42))));
+    assert_eq!(get(&mut link, "fixed"), Ok(Reply::Global(Value::I32(-7))));
+    for missing in ["bump", "nothing"] {
+        match get(&mut link, missing) {
+            Err(RequestError::Plugin(error)) => {
+                assert_eq!(error.kind, PluginErrorKind::NoSuchExport, "{missing}")
+            }
+            other => panic!("{missing}: {other:?}"),
+        }
+    }
+    link.finish();
+}
+
+/// A module with more exports than one reply frame can describe still gets its one answer:
+/// the load report lists what fits and says how many more there are.
+#[test]
+fn many_exports_still_get_an_answer() {
+    let functions: String = (0..600)
+        .map(|index| {
+            format!(r#"(func (export "export_number_{index}") (result i32) i32.const {index})"#)
+        })
+        .collect();
+    let wasm = wat::parse_str(format!("(module {functions})")).unwrap();
+    let mut link = LinkChild::spawn("hardware");
+    let description = PluginDescription {
+        name: "wide".into(),
+        version: "0".into(),
+        limits: Limits::default(),
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let begin = Request::UploadBegin {
+        description,
+        module_bytes: wasm.len() as u32,
+    };
+    assert_eq!(link.request(begin), Ok(Reply::UploadReady));
+    for (index, chunk) in wasm.chunks(MAX_CHUNK_BYTES).enumerate() {
+        link.request(Request::UploadChunk {
+            offset: (index * MAX_CHUNK_BYTES) as u32,
+            bytes: chunk.to_vec(),
+        })
+        .unwrap();
+    }
+    match link.request(Request::UploadEnd {
+        crc32: frame::crc32(&wasm),
+    }) {
+        Ok(Reply::Loaded(report)) => {
+            assert!(report.exports.len() < 600, "{}", report.exports.len());
+            let last = report.exports.last().unwrap();
+            assert!(
+                last.starts_with("... and ") && last.ends_with(" more"),
+                "{last}"
+            );
+            let id = report.id;
+            assert_eq!(
+                link.invoke(id, "export_number_599", &[]).outcome,
+                Ok(vec![Value::I32(599)])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     link.finish();
 }

@@ -15,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use plugin_format::frame;
+use plugin_format::limits::MAX_BUDGET_US;
 use plugin_format::message::{
     BoardInfo, DeviceFrame, Event, HostFrame, InvokeReport, IsolationMode, LoadReport, PluginRef,
     Reply, Request, UnloadReport, Value,
@@ -226,8 +227,9 @@ pub fn run<T: Transport>(
 ) -> Result<Report, BenchError> {
     let info = link.info()?;
     clean_up(link)?;
+    // The board refuses "no budget": the longest budget it allows stands in for it.
     let no_budget = Limits {
-        budget_us: 0,
+        budget_us: MAX_BUDGET_US,
         ..Limits::default()
     };
 
@@ -380,6 +382,7 @@ pub fn run<T: Transport>(
         kernels,
         isolation_cost_ratio: None,
         macro_scenario: scenario,
+        firmware_footprint: None,
         targets: Vec::new(),
         extra,
     })
@@ -407,7 +410,7 @@ fn kernel_suite<T: Transport>(
     let limits = Limits {
         max_memory_pages: PAGES,
         stack_bytes: KERNEL_STACK_BYTES,
-        budget_us: 0,
+        budget_us: MAX_BUDGET_US,
     };
     load(
         link,
@@ -455,6 +458,7 @@ fn kernel_suite<T: Transport>(
             hardware_cycles: hardware,
             software_cycles: software,
             wasmi_cycles: None,
+            wasm3_cycles: None,
             flat_cycles: None,
             naive_cycles: None,
             extra,
@@ -486,7 +490,7 @@ pub fn macro_scenario<T: Transport>(
 ) -> Result<MacroScenario, BenchError> {
     let name = format!("{NAME_PREFIX}grayscale");
     let limits = Limits {
-        budget_us: 0,
+        budget_us: MAX_BUDGET_US,
         ..Limits::default()
     };
     load(link, &name, assemble("grayscale", GRAYSCALE_WAT)?, limits)?;

@@ -4,7 +4,7 @@
 //!
 //! Left: the invocation round trips next to a plain call, with the target and the paper's
 //! range. Right: each kernel's cycles relative to native Rust (log scale) for the hardware mode,
-//! the software mode and wasmi, with the 2x target; on a board, where only one mode runs and
+//! the software mode, wasmi and wasm3, with the 2x target; on a board, where only one mode runs and
 //! there is no native baseline, the kernels' cycles themselves.
 
 use plotters::coord::Shift;
@@ -23,11 +23,12 @@ const BAR_GAP: u32 = 10;
 const LEFT_WIDTH: u32 = 430;
 /// The paper's invocation range in cycles (0.45-0.62 us at 866 MHz).
 const PAPER_CYCLES: (f64, f64) = (390.0, 540.0);
-/// Bar colours: hardware, software, wasmi (and the invocation bars).
-const COLOURS: [RGBColor; 3] = [
+/// Bar colours: hardware, software, wasmi, wasm3 (and the invocation bars).
+const COLOURS: [RGBColor; 4] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0x2c, 0xa0, 0x2c),
 ];
 
 fn failed(path: &str) -> impl Fn(String) -> BenchError + '_ {
@@ -199,6 +200,7 @@ fn kernels(report: &Report, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result
             ("kplug hardware mode", over_native(|k| k.hardware_cycles)),
             ("kplug software mode", over_native(|k| k.software_cycles)),
             ("wasmi", over_native(|k| k.wasmi_cycles)),
+            ("wasm3", over_native(|k| k.wasm3_cycles)),
         ]
     } else {
         vec![

@@ -1,5 +1,6 @@
 //! The bench report: the JSON `kplug bench --json` writes (the silicon harness's figures as
-//! `kplug-silicon bench` printed them, or a board's), and the issue-5 targets checked against it.
+//! `kplug-silicon bench` printed them, or a board's, plus the firmware's flash footprint), and
+//! the targets of issues 5 and 14 checked against it on whatever machine ran it.
 //!
 //! Every key issue 5 requires is always present: a figure a place cannot measure (a native
 //! call on a board, for instance) is `null`. Keys this model does not know pass through
@@ -102,6 +103,9 @@ pub struct KernelFigures {
     pub software_cycles: Option<f64>,
     /// (d) wasmi, median cycles.
     pub wasmi_cycles: Option<f64>,
+    /// (e) wasm3, median cycles.
+    #[serde(default)]
+    pub wasm3_cycles: Option<f64>,
     /// (b)'s code with flat segments, median cycles (the isolation-cost reference).
     #[serde(default)]
     pub flat_cycles: Option<f64>,
@@ -125,6 +129,25 @@ impl KernelFigures {
     /// What one run processes.
     pub fn work(&self) -> Option<&str> {
         self.extra.get("work").and_then(Value::as_str)
+    }
+
+    /// The module the kernel belongs to, if known.
+    pub fn module(&self) -> Option<&str> {
+        self.extra.get("module").and_then(Value::as_str)
+    }
+
+    /// Why `engine` did not run this kernel, if it did not (say, the JIT does not compile its
+    /// module yet).
+    pub fn unavailable(&self, engine: &str) -> Option<&str> {
+        self.extra.get("unavailable")?.get(engine)?.as_str()
+    }
+
+    /// The spread of `engine`'s runs: MAD over median, if known.
+    pub fn relative_spread(&self, engine: &str) -> Option<f64> {
+        let figure = self.extra.get("cycles")?.get(engine)?;
+        let median = figure.get("median")?.as_f64()?;
+        let mad = figure.get("mad")?.as_f64()?;
+        (median > 0.0).then(|| mad / median)
     }
 }
 
@@ -182,6 +205,8 @@ pub enum Bound {
     AtMost,
     /// The figure must be at least the limit.
     AtLeast,
+    /// The figure must be reported (measured); it has no limit.
+    Reported,
 }
 
 /// Whether a target holds.
@@ -211,9 +236,12 @@ impl Status {
     }
 }
 
-/// One issue-5 target against its figure.
+/// One target against its figure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetCheck {
+    /// The issue that sets it.
+    #[serde(default)]
+    pub issue: u32,
     /// What the target is about.
     pub target: String,
     /// Which figure of the report it checks.
@@ -268,7 +296,10 @@ pub struct Report {
     /// The paper's macro scenario (boards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macro_scenario: Option<MacroScenario>,
-    /// The issue-5 targets (filled by [`Report::check_targets`]).
+    /// The firmware's flash footprint, per crate (added by `kplug bench` from the firmware ELF).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_footprint: Option<Value>,
+    /// The targets of issues 5 and 14 (filled by [`Report::check_targets`]).
     #[serde(default)]
     pub targets: Vec<TargetCheck>,
     /// Every other key.
@@ -288,6 +319,18 @@ pub const NATIVE_TARGET_RATIO: f64 = 2.0;
 pub const WASMI_TARGET_RATIO: f64 = 10.0;
 /// Hardware isolation cost at most 5 %.
 pub const ISOLATION_TARGET_RATIO: f64 = 1.05;
+/// Issue 14: suite median of generated code (hardware mode) over native.
+pub const HARDWARE_SUITE_TARGET_RATIO: f64 = 1.25;
+/// Issue 14: the same in software mode.
+pub const SOFTWARE_SUITE_TARGET_RATIO: f64 = 1.4;
+/// Issue 14: every kernel (hardware mode) over native.
+pub const EVERY_KERNEL_TARGET_RATIO: f64 = 1.6;
+/// Issue 14: speed-up over wasmi at the suite median.
+pub const WASMI_SPEEDUP_TARGET: f64 = 15.0;
+/// Issue 14: baseline code generation, wasm bytes per second (20 MB/s).
+pub const BASELINE_CODEGEN_TARGET_BYTES_PER_SEC: f64 = 20e6;
+/// Issue 14: the firmware's flash footprint, bytes (384 KiB).
+pub const FOOTPRINT_TARGET_BYTES: f64 = 384.0 * 1024.0;
 
 /// The median of `values`, if any.
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -309,25 +352,152 @@ impl Report {
         self.location != SILICON
     }
 
-    /// The suite median of `over / under` per kernel, if every kernel has both.
-    pub fn suite_median(
+    /// How many kernels the JIT ran (hardware mode), of how many.
+    pub fn jit_coverage(&self) -> (usize, usize) {
+        let ran = self
+            .kernels
+            .iter()
+            .filter(|kernel| kernel.hardware_cycles.is_some() || kernel.software_cycles.is_some())
+            .count();
+        (ran, self.kernels.len())
+    }
+
+    /// The median over the kernels where both figures exist of `over / under`, if any.
+    pub fn median_where_measured(
         &self,
         over: fn(&KernelFigures) -> Option<f64>,
         under: fn(&KernelFigures) -> Option<f64>,
     ) -> Option<f64> {
-        let ratios: Option<Vec<f64>> = self
-            .kernels
-            .iter()
-            .map(|kernel| KernelFigures::ratio(over(kernel), under(kernel)))
-            .collect();
-        ratios.and_then(median)
+        median(
+            self.kernels
+                .iter()
+                .filter_map(|kernel| KernelFigures::ratio(over(kernel), under(kernel)))
+                .collect(),
+        )
     }
 
-    /// Checks the issue-5 targets and stores them in [`Report::targets`].
+    /// The firmware's flash footprint in bytes, if known.
+    pub fn footprint_bytes(&self) -> Option<f64> {
+        self.firmware_footprint
+            .as_ref()?
+            .get("flash_bytes")?
+            .as_f64()
+    }
+
+    /// Checks the targets of issues 5 and 14 and stores them in [`Report::targets`].
     pub fn check_targets(&mut self) {
+        let mut targets = self.issue5_targets();
+        targets.extend(self.issue14_targets());
+        self.targets = targets;
+    }
+
+    /// Issue 14's "done means", judged here.
+    fn issue14_targets(&self) -> Vec<TargetCheck> {
         let emulated = self.is_emulated();
         let check = |target: &str, figure: &str, value: Option<f64>, bound, limit, unit: &str| {
-            judge(target, figure, value, bound, limit, unit, emulated)
+            TargetCheck {
+                issue: 14,
+                ..judge(target, figure, value, bound, limit, unit, emulated)
+            }
+        };
+        let (ran, total) = self.jit_coverage();
+        let coverage = if ran == total {
+            String::new()
+        } else {
+            format!(", {ran} of {total} kernels")
+        };
+        let worst = self
+            .kernels
+            .iter()
+            .filter_map(|kernel| {
+                KernelFigures::ratio(kernel.hardware_cycles, kernel.native_cycles)
+                    .map(|ratio| (ratio, kernel.name.as_str()))
+            })
+            .max_by(|left, right| left.0.total_cmp(&right.0));
+        vec![
+            check(
+                &format!("generated code vs native, suite median (hardware mode{coverage})"),
+                "median(kernels[].hardware_cycles / native_cycles)",
+                self.median_where_measured(|k| k.hardware_cycles, |k| k.native_cycles),
+                Bound::AtMost,
+                HARDWARE_SUITE_TARGET_RATIO,
+                "x",
+            ),
+            check(
+                &format!("generated code vs native, suite median (software mode{coverage})"),
+                "median(kernels[].software_cycles / native_cycles)",
+                self.median_where_measured(|k| k.software_cycles, |k| k.native_cycles),
+                Bound::AtMost,
+                SOFTWARE_SUITE_TARGET_RATIO,
+                "x",
+            ),
+            check(
+                &format!(
+                    "every kernel vs native (hardware mode; worst: {})",
+                    worst.map_or("-", |(_, name)| name)
+                ),
+                "max(kernels[].hardware_cycles / native_cycles)",
+                worst.map(|(ratio, _)| ratio),
+                Bound::AtMost,
+                EVERY_KERNEL_TARGET_RATIO,
+                "x",
+            ),
+            check(
+                &format!("speed-up over wasmi, suite median (hardware mode{coverage})"),
+                "median(kernels[].wasmi_cycles / hardware_cycles)",
+                self.median_where_measured(|k| k.wasmi_cycles, |k| k.hardware_cycles),
+                Bound::AtLeast,
+                WASMI_SPEEDUP_TARGET,
+                "x",
+            ),
+            check(
+                &format!("speed-up over wasm3, suite median (hardware mode{coverage})"),
+                "median(kernels[].wasm3_cycles / hardware_cycles)",
+                self.median_where_measured(|k| k.wasm3_cycles, |k| k.hardware_cycles),
+                Bound::Reported,
+                0.0,
+                "x",
+            ),
+            check(
+                "code generation, every module together (baseline tier)",
+                "codegen_bytes_per_sec",
+                self.codegen_bytes_per_sec,
+                Bound::AtLeast,
+                BASELINE_CODEGEN_TARGET_BYTES_PER_SEC,
+                "B/s",
+            ),
+            check(
+                "firmware flash footprint",
+                "firmware_footprint.flash_bytes",
+                self.footprint_bytes(),
+                Bound::AtMost,
+                FOOTPRINT_TARGET_BYTES,
+                "B",
+            ),
+        ]
+        .into_iter()
+        .map(|mut target| {
+            // The footprint is the firmware image's, not an emulated figure: judge it anywhere.
+            if target.unit == "B" && target.status == Status::Emulated {
+                target.status = match target.value {
+                    Some(value) if value <= target.limit => Status::Met,
+                    Some(_) => Status::Missed,
+                    None => Status::NotMeasured,
+                };
+            }
+            target
+        })
+        .collect()
+    }
+
+    /// Issue 5's targets.
+    fn issue5_targets(&self) -> Vec<TargetCheck> {
+        let emulated = self.is_emulated();
+        let check = |target: &str, figure: &str, value: Option<f64>, bound, limit, unit: &str| {
+            TargetCheck {
+                issue: 5,
+                ..judge(target, figure, value, bound, limit, unit, emulated)
+            }
         };
         let worst_plugin = |pick: fn(&PluginFigures) -> Option<f64>| {
             self.plugins.iter().filter_map(pick).max_by(f64::total_cmp)
@@ -397,7 +567,7 @@ impl Report {
             check(
                 "generated code vs native Rust (suite median, hardware mode)",
                 "median(kernels[].hardware_cycles / native_cycles)",
-                self.suite_median(|k| k.hardware_cycles, |k| k.native_cycles),
+                self.median_where_measured(|k| k.hardware_cycles, |k| k.native_cycles),
                 Bound::AtMost,
                 NATIVE_TARGET_RATIO,
                 "x",
@@ -405,7 +575,7 @@ impl Report {
             check(
                 "generated code vs wasmi (suite median speed-up)",
                 "median(kernels[].wasmi_cycles / hardware_cycles)",
-                self.suite_median(|k| k.wasmi_cycles, |k| k.hardware_cycles),
+                self.median_where_measured(|k| k.wasmi_cycles, |k| k.hardware_cycles),
                 Bound::AtLeast,
                 WASMI_TARGET_RATIO,
                 "x",
@@ -419,7 +589,7 @@ impl Report {
                 "x",
             ),
         ];
-        self.targets = targets;
+        targets
     }
 }
 
@@ -439,13 +609,15 @@ fn judge(
             let met = match bound {
                 Bound::AtMost => value <= limit,
                 Bound::AtLeast => value >= limit,
+                Bound::Reported => true,
             };
             let relative = (value - limit).abs() / limit * 100.0;
             let margin = match (bound, met) {
-                (Bound::AtMost, true) => format!("{relative:.1}% under the limit"),
-                (Bound::AtMost, false) => format!("{relative:.1}% over the limit"),
-                (Bound::AtLeast, true) => format!("{relative:.1}% above the limit"),
-                (Bound::AtLeast, false) => format!("{relative:.1}% short of the limit"),
+                (Bound::AtMost, true) => Some(format!("{relative:.1}% under the limit")),
+                (Bound::AtMost, false) => Some(format!("{relative:.1}% over the limit")),
+                (Bound::AtLeast, true) => Some(format!("{relative:.1}% above the limit")),
+                (Bound::AtLeast, false) => Some(format!("{relative:.1}% short of the limit")),
+                (Bound::Reported, _) => None,
             };
             let status = if emulated {
                 Status::Emulated
@@ -454,10 +626,11 @@ fn judge(
             } else {
                 Status::Missed
             };
-            (status, Some(margin))
+            (status, margin)
         }
     };
     TargetCheck {
+        issue: 0,
         target: target.into(),
         figure: figure.into(),
         value,
@@ -554,6 +727,65 @@ mod tests {
         assert_eq!(
             status(&report, "invoke_cycles.median"),
             Some(Status::Emulated)
+        );
+    }
+
+    /// Issue 14's targets count only the kernels the JIT ran, name the worst kernel, report the
+    /// wasm3 ratio without a limit, and judge the flash footprint.
+    #[test]
+    fn issue14_targets_are_judged() {
+        let kernel = |name: &str, hardware: Option<f64>| KernelFigures {
+            name: name.into(),
+            native_cycles: Some(100.0),
+            hardware_cycles: hardware,
+            software_cycles: hardware.map(|cycles| cycles * 1.1),
+            wasmi_cycles: Some(2000.0),
+            wasm3_cycles: Some(1000.0),
+            ..KernelFigures::default()
+        };
+        let mut report = Report {
+            location: SILICON.into(),
+            kernels: vec![
+                kernel("a", Some(110.0)),
+                kernel("b", Some(170.0)),
+                kernel("c", Some(120.0)),
+                kernel("float", None),
+            ],
+            firmware_footprint: Some(serde_json::json!({"flash_bytes": 400_000})),
+            ..Report::default()
+        };
+        report.check_targets();
+        let find = |report: &Report, figure: &str| {
+            report
+                .targets
+                .iter()
+                .find(|target| target.issue == 14 && target.figure == figure)
+                .unwrap()
+                .clone()
+        };
+        let suite = find(&report, "median(kernels[].hardware_cycles / native_cycles)");
+        assert_eq!(suite.value, Some(1.2));
+        assert_eq!(suite.status, Status::Met);
+        assert!(suite.target.contains("3 of 4 kernels"), "{}", suite.target);
+        let every = find(&report, "max(kernels[].hardware_cycles / native_cycles)");
+        assert_eq!(every.status, Status::Missed);
+        assert!(every.target.contains("worst: b"), "{}", every.target);
+        let wasmi = find(&report, "median(kernels[].wasmi_cycles / hardware_cycles)");
+        assert_eq!(wasmi.status, Status::Met);
+        let wasm3 = find(&report, "median(kernels[].wasm3_cycles / hardware_cycles)");
+        assert_eq!((wasm3.status, wasm3.margin), (Status::Met, None));
+        let footprint = find(&report, "firmware_footprint.flash_bytes");
+        assert_eq!(footprint.status, Status::Missed);
+        assert_eq!(
+            find(&report, "codegen_bytes_per_sec").status,
+            Status::NotMeasured
+        );
+        // On a board the footprint is still judged; the speed figures are not.
+        report.location = "qemu".into();
+        report.check_targets();
+        assert_eq!(
+            find(&report, "firmware_footprint.flash_bytes").status,
+            Status::Missed
         );
     }
 }

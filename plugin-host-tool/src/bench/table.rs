@@ -34,10 +34,6 @@ fn micros(value: Option<f64>) -> String {
     value.map_or_else(|| "-".into(), |us| format!("{us:.3}"))
 }
 
-fn ratio(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"))
-}
-
 fn text<'a>(report: &'a Report, key: &str) -> Option<&'a str> {
     report.extra.get(key).and_then(Value::as_str)
 }
@@ -108,8 +104,21 @@ pub fn render(report: &Report) -> String {
             baseline["compiler"].as_str().unwrap_or("?")
         );
     }
-    if let Some(interpreter) = text(report, "interpreter") {
-        let _ = writeln!(out, "Interp.    {interpreter}");
+    match report.extra.get("interpreters") {
+        Some(Value::Object(interpreters)) => {
+            for (name, description) in interpreters {
+                let _ = writeln!(
+                    out,
+                    "Interp.    {name}: {}",
+                    description.as_str().unwrap_or("?")
+                );
+            }
+        }
+        _ => {
+            if let Some(interpreter) = text(report, "interpreter") {
+                let _ = writeln!(out, "Interp.    {interpreter}");
+            }
+        }
     }
 
     let _ = writeln!(
@@ -223,7 +232,9 @@ pub fn render(report: &Report) -> String {
             .map_or_else(|| "-".into(), |rate| format!("{:.1}", rate / 1e6)),
     );
 
+    scaling(&mut out, report);
     kernels(&mut out, report);
+    footprint(&mut out, report);
     if let Some(scenario) = &report.macro_scenario {
         let _ = writeln!(
             out,
@@ -261,24 +272,33 @@ pub fn render(report: &Report) -> String {
         );
     }
 
-    let _ = writeln!(
-        out,
-        "\nTargets (issue 5; they apply to the silicon harness{})",
-        if emulated {
-            ": board figures are shown, not judged"
-        } else {
-            ""
-        }
-    );
+    let mut issue = None;
     for target in &report.targets {
+        if issue != Some(target.issue) {
+            issue = Some(target.issue);
+            let _ = writeln!(
+                out,
+                "\nTargets (issue {}; judged on this machine, {}{})",
+                target.issue,
+                report.cpu,
+                if emulated {
+                    "; board speed figures are shown, not judged"
+                } else {
+                    ""
+                }
+            );
+        }
         let value = match target.value {
             Some(value) if target.unit == "B/s" => format!("{:.1} MB/s", value / 1e6),
             Some(value) if target.unit == "x" => format!("{value:.3}x"),
             Some(value) if target.unit == "us" => format!("{value:.3} us"),
+            Some(value) if target.unit == "B" => format!("{:.1} KiB", value / 1024.0),
             Some(value) => format!("{} {}", number(value), target.unit),
             None => "-".into(),
         };
         let limit = match target.unit.as_str() {
+            _ if target.bound == Bound::Reported => String::new(),
+            "B" => format!("{:.0} KiB", target.limit / 1024.0),
             "B/s" => format!("{:.0} MB/s", target.limit / 1e6),
             "x" => format!("{}x", target.limit),
             unit => format!("{} {unit}", target.limit),
@@ -286,6 +306,7 @@ pub fn render(report: &Report) -> String {
         let bound = match target.bound {
             Bound::AtMost => "<=",
             Bound::AtLeast => ">=",
+            Bound::Reported => "  ",
         };
         let margin = match (target.status, &target.margin) {
             (Status::Met | Status::Missed | Status::Emulated, Some(margin)) => {
@@ -295,7 +316,7 @@ pub fn render(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<62}{:>14}  {bound} {:<10} {}{margin}",
+            "  {:<72}{:>14}  {bound} {:<10} {}{margin}",
             target.target,
             value,
             limit,
@@ -306,74 +327,272 @@ pub fn render(report: &Report) -> String {
     out
 }
 
+/// Engines of the kernel table, with their column titles.
+const KERNEL_ENGINES: [(&str, &str); 5] = [
+    ("native", "native"),
+    ("hardware", "hardware"),
+    ("software", "software"),
+    ("wasmi", "wasmi"),
+    ("wasm3", "wasm3"),
+];
+
+/// What a kernel's JIT column shows when the JIT did not run it.
+const NOT_SUPPORTED: &str = "unsupported";
+
+fn engine_cycles(kernel: &KernelFigures, engine: &str) -> Option<f64> {
+    match engine {
+        "native" => kernel.native_cycles,
+        "hardware" => kernel.hardware_cycles,
+        "software" => kernel.software_cycles,
+        "wasmi" => kernel.wasmi_cycles,
+        "wasm3" => kernel.wasm3_cycles,
+        "flat" => kernel.flat_cycles,
+        "naive" => kernel.naive_cycles,
+        _ => None,
+    }
+}
+
 fn kernels(out: &mut String, report: &Report) {
     if report.kernels.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "\nKernels (median {}cycles per run; ratios taken in the same run)",
+        "\nKernels (median {}cycles per run; every engine's result checked against native Rust; \
+         spread: the largest MAD/median of any engine)",
         if report.is_emulated() {
             "emulated "
         } else {
             "TSC "
         }
     );
-    let _ = writeln!(
-        out,
-        "  {:<14}{:>11}{:>11}{:>11}{:>12}{:>9}{:>9}{:>10}{:>9}{:>10}",
-        "kernel",
-        "native",
-        "hardware",
-        "software",
-        "wasmi",
-        "hw/nat",
-        "sw/nat",
-        "wasmi/hw",
-        "hw/flat",
-        "naive/hw"
-    );
-    let ratio_of = KernelFigures::ratio;
+    let _ = write!(out, "  {:<14}", "kernel");
+    for (_, title) in KERNEL_ENGINES {
+        let _ = write!(out, "{:>12}", title);
+    }
+    let _ = writeln!(out, "{:>9}{:>8}", "spread", "runs");
     for kernel in &report.kernels {
+        let _ = write!(out, "  {:<14}", kernel.name);
+        for (engine, _) in KERNEL_ENGINES {
+            let cell = match engine_cycles(kernel, engine) {
+                Some(cycles) => number(cycles),
+                None if kernel.unavailable(engine).is_some() => NOT_SUPPORTED.into(),
+                None => "-".into(),
+            };
+            let _ = write!(out, "{cell:>12}");
+        }
+        let spread = KERNEL_ENGINES
+            .iter()
+            .filter_map(|(engine, _)| kernel.relative_spread(engine))
+            .max_by(f64::total_cmp);
+        let runs = kernel.extra.get("rounds").and_then(Value::as_u64);
         let _ = writeln!(
             out,
-            "  {:<14}{:>11}{:>11}{:>11}{:>12}{:>9}{:>9}{:>10}{:>9}{:>10}",
-            kernel.name,
-            optional(kernel.native_cycles),
-            optional(kernel.hardware_cycles),
-            optional(kernel.software_cycles),
-            optional(kernel.wasmi_cycles),
-            ratio(ratio_of(kernel.hardware_cycles, kernel.native_cycles)),
-            ratio(ratio_of(kernel.software_cycles, kernel.native_cycles)),
-            ratio(ratio_of(kernel.wasmi_cycles, kernel.hardware_cycles)),
-            ratio_of(kernel.hardware_cycles, kernel.flat_cycles)
-                .map_or_else(|| "-".into(), |ratio| format!("{ratio:.3}")),
-            ratio(ratio_of(kernel.naive_cycles, kernel.hardware_cycles)),
+            "{:>9}{:>8}",
+            spread.map_or_else(|| "-".into(), |spread| format!("{:.1}%", spread * 100.0)),
+            runs.map_or_else(|| "-".into(), |runs| runs.to_string())
         );
     }
-    let median = |over: fn(&KernelFigures) -> Option<f64>,
-                  under: fn(&KernelFigures) -> Option<f64>| {
-        report.suite_median(over, under)
-    };
+
     let _ = writeln!(
         out,
-        "  {:<14}{:>11}{:>11}{:>11}{:>12}{:>9}{:>9}{:>10}{:>9}{:>10}",
-        "suite median",
-        "",
-        "",
-        "",
-        "",
-        ratio(median(|k| k.hardware_cycles, |k| k.native_cycles)),
-        ratio(median(|k| k.software_cycles, |k| k.native_cycles)),
-        ratio(median(|k| k.wasmi_cycles, |k| k.hardware_cycles)),
-        report
-            .isolation_cost_ratio
-            .map_or_else(|| "-".into(), |ratio| format!("{ratio:.3}")),
-        ratio(median(|k| k.naive_cycles, |k| k.hardware_cycles)),
+        "\nRatios (same run): generated code over native (lower is better), interpreters over \
+         generated code (speed-up)"
     );
+    let columns: [(&str, &str, &str); 9] = [
+        ("hw/nat", "hardware", "native"),
+        ("sw/nat", "software", "native"),
+        ("wasmi/nat", "wasmi", "native"),
+        ("wasm3/nat", "wasm3", "native"),
+        ("wasmi/hw", "wasmi", "hardware"),
+        ("wasm3/hw", "wasm3", "hardware"),
+        ("wasm3/sw", "wasm3", "software"),
+        ("hw/flat", "hardware", "flat"),
+        ("naive/hw", "naive", "hardware"),
+    ];
+    let _ = write!(out, "  {:<14}", "kernel");
+    for (title, _, _) in columns {
+        let _ = write!(out, "{title:>10}");
+    }
+    out.push('\n');
+    for kernel in &report.kernels {
+        let _ = write!(out, "  {:<14}", kernel.name);
+        for (title, over, under) in columns {
+            let value =
+                KernelFigures::ratio(engine_cycles(kernel, over), engine_cycles(kernel, under));
+            let cell = match value {
+                Some(ratio) if title == "hw/flat" => format!("{ratio:.3}"),
+                Some(ratio) => format!("{ratio:.2}x"),
+                None if kernel.unavailable(over).is_some()
+                    || kernel.unavailable(under).is_some() =>
+                {
+                    "n/s".into()
+                }
+                None => "-".into(),
+            };
+            let _ = write!(out, "{cell:>10}");
+        }
+        out.push('\n');
+    }
+    let (ran, total) = report.jit_coverage();
+    let _ = write!(
+        out,
+        "  {:<14}",
+        if ran == total {
+            "suite median".to_owned()
+        } else {
+            format!("median ({ran}/{total})")
+        }
+    );
+    for (title, over, under) in columns {
+        let value = median_ratio(report, over, under);
+        let cell = match value {
+            Some(ratio) if title == "hw/flat" => format!("{ratio:.3}"),
+            Some(ratio) => format!("{ratio:.2}x"),
+            None => "-".into(),
+        };
+        let _ = write!(out, "{cell:>10}");
+    }
+    out.push('\n');
+    if ran < total {
+        let _ = writeln!(
+            out,
+            "  the suite median is over the {ran} kernels the JIT runs; n/s: not supported by the \
+             JIT yet"
+        );
+    }
+    let mut reasons: Vec<(String, &str)> = Vec::new();
+    for kernel in &report.kernels {
+        if let Some(reason) = kernel.unavailable("hardware") {
+            let module = kernel.module().unwrap_or(&kernel.name).to_owned();
+            if !reasons.iter().any(|(known, _)| *known == module) {
+                reasons.push((module, reason));
+            }
+        }
+    }
+    for (module, reason) in reasons {
+        let _ = writeln!(out, "    {module}: {reason}");
+    }
     for kernel in &report.kernels {
         if let Some(work) = kernel.work() {
             let _ = writeln!(out, "    {:<14}{work}", kernel.name);
+        }
+    }
+}
+
+/// The median over the kernels that have both of `over / under`.
+fn median_ratio(report: &Report, over: &str, under: &str) -> Option<f64> {
+    super::report::median(
+        report
+            .kernels
+            .iter()
+            .filter_map(|kernel| {
+                KernelFigures::ratio(engine_cycles(kernel, over), engine_cycles(kernel, under))
+            })
+            .collect(),
+    )
+}
+
+/// A duration in microseconds, for people.
+fn duration_us(us: f64) -> String {
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} us")
+    }
+}
+
+/// Bytes, for people (KiB).
+fn kib(bytes: f64) -> String {
+    if bytes >= 1024.0 {
+        format!("{:.0} KiB", bytes / 1024.0)
+    } else {
+        format!("{bytes:.0} B")
+    }
+}
+
+/// Compile time against module size (the harness's `compile_scaling`).
+fn scaling(out: &mut String, report: &Report) {
+    let Some(Value::Array(shapes)) = report.extra.get("compile_scaling") else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nCompile time against module size (validation + code generation, hardware mode; each \
+         cell: time, MB/s;\n  growth: how time grows with size between the first and last size \
+         compiled, 1 = linear, 2 = quadratic)"
+    );
+    let sizes: Vec<f64> = shapes
+        .first()
+        .and_then(|shape| shape["sizes"].as_array())
+        .map(|sizes| {
+            sizes
+                .iter()
+                .filter_map(|size| size["wasm_bytes"].as_f64())
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = write!(out, "  {:<16}", "shape");
+    for size in &sizes {
+        let _ = write!(out, "{:>19}", format!("~{}", kib(*size)));
+    }
+    let _ = writeln!(out, "{:>8}", "growth");
+    for shape in shapes {
+        let _ = write!(out, "  {:<16}", shape["shape"].as_str().unwrap_or("?"));
+        let mut notes = Vec::new();
+        for size in shape["sizes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let cell = if let Some(error) = size["refused"].as_str() {
+                notes.push(format!("refused at {} B: {error}", size["wasm_bytes"]));
+                "refused".to_owned()
+            } else if let Some(reason) = size["skipped"].as_str() {
+                notes.push(format!("skipped: {reason}"));
+                "skipped".to_owned()
+            } else {
+                let us = size["codegen_us"]["median"].as_f64().unwrap_or(f64::NAN);
+                let rate = size["bytes_per_sec"].as_f64().unwrap_or(f64::NAN) / 1e6;
+                format!("{} {rate:>5.1}", duration_us(us))
+            };
+            let _ = write!(out, "{cell:>19}");
+        }
+        let growth = shape["growth_exponent"]
+            .as_f64()
+            .map_or_else(|| "-".into(), |growth| format!("{growth:.2}"));
+        let _ = writeln!(out, "{growth:>8}");
+        notes.dedup();
+        for note in notes {
+            let _ = writeln!(out, "    {note}");
+        }
+    }
+}
+
+/// The firmware's flash footprint per crate.
+fn footprint(out: &mut String, report: &Report) {
+    let Some(footprint) = &report.firmware_footprint else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\nFirmware flash footprint ({}; {}): {} ({} bytes)",
+        footprint["elf"].as_str().unwrap_or("firmware ELF"),
+        footprint["profile"].as_str().unwrap_or("?"),
+        kib(footprint["flash_bytes"].as_f64().unwrap_or(0.0)),
+        footprint["flash_bytes"]
+    );
+    if let Some(Value::Array(crates)) = footprint.get("crates") {
+        let shown: Vec<String> = crates
+            .iter()
+            .map(|entry| {
+                format!(
+                    "{} {:.1} KiB",
+                    entry["crate"].as_str().unwrap_or("?"),
+                    entry["bytes"].as_f64().unwrap_or(0.0) / 1024.0
+                )
+            })
+            .collect();
+        for line in shown.chunks(4) {
+            let _ = writeln!(out, "  {}", line.join(", "));
         }
     }
 }
@@ -402,5 +621,51 @@ mod tests {
         assert!(table.contains("QEMU Virtual CPU"));
         assert!(table.contains("emulated ("));
         assert!(table.contains("not measured"));
+    }
+
+    /// A kernel the JIT does not compile shows `unsupported` in the JIT's columns, with the
+    /// compiler's reason, never a number; the interpreters' ratios to native are still shown.
+    #[test]
+    fn unsupported_kernels_say_so() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("module".into(), serde_json::json!("kernels_float"));
+        extra.insert(
+            "unavailable".into(),
+            serde_json::json!({
+                "hardware": "not supported by the JIT yet: f32",
+                "software": "not supported by the JIT yet: f32",
+            }),
+        );
+        let report = Report {
+            location: crate::bench::report::SILICON.into(),
+            kernels: vec![
+                KernelFigures {
+                    name: "biquad_f32".into(),
+                    native_cycles: Some(100.0),
+                    wasmi_cycles: Some(700.0),
+                    wasm3_cycles: Some(900.0),
+                    extra,
+                    ..KernelFigures::default()
+                },
+                KernelFigures {
+                    name: "fib".into(),
+                    native_cycles: Some(100.0),
+                    hardware_cycles: Some(150.0),
+                    software_cycles: Some(160.0),
+                    wasmi_cycles: Some(2000.0),
+                    wasm3_cycles: Some(1000.0),
+                    ..KernelFigures::default()
+                },
+            ],
+            ..Report::default()
+        };
+        let table = render(&report);
+        assert!(table.contains("unsupported"), "{table}");
+        assert!(table.contains("kernels_float: not supported by the JIT yet: f32"));
+        assert!(table.contains("median (1/2)"), "{table}");
+        assert!(
+            table.contains("7.00x"),
+            "wasmi/nat of the float kernel: {table}"
+        );
     }
 }

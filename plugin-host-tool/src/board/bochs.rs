@@ -18,7 +18,7 @@ use std::path::Path;
 
 use super::relay::{self, RelaySpec};
 use super::state::{self, BOCHS_COMM};
-use super::{BoardError, BoardPaths, BoardSpec, Emulator, Launch, RelayMode};
+use super::{BoardError, BoardPaths, BoardSpec, Clock, Emulator, Launch, RelayMode};
 use crate::flash::{ERASED_BYTE, FLASH_BASE, FLASH_SIZE};
 
 /// The Bochs binary (Debian's `bochs` is a shell wrapper that execs it).
@@ -27,11 +27,16 @@ pub const BOCHS: &str = "bochs-bin";
 pub const BOCHS_ROM_SIZE: usize = 2 * 1024 * 1024;
 /// The image offset where the part Bochs sees starts.
 pub const BOCHS_ROM_OFFSET: usize = FLASH_SIZE - BOCHS_ROM_SIZE;
-/// Instructions per emulated second: Bochs derives the TSC rate from it. The clock uses
-/// `sync=slowdown`, which keeps the TSC at exactly this rate and board time close to wall time:
-/// `sync=realtime` lets the TSC follow Bochs's momentary speed (the firmware calibrated 8-31 MHz
-/// and time budgets ran ~2x fast), `sync=none` runs emulated time ~40x ahead while the firmware
-/// halts, and `sync=both` calibrates to 1 MHz (measured by the qemu-tests Bochs suite).
+/// Instructions per emulated second: Bochs derives the TSC rate from it. A host-clocked board
+/// ([`Clock::Host`]) uses `sync=slowdown`, which keeps the TSC at exactly this rate and board
+/// time close to wall time while Bochs keeps up: `sync=realtime` lets the TSC follow Bochs's
+/// momentary speed (the firmware calibrated 8-31 MHz and time budgets ran ~2x fast), and
+/// `sync=both` calibrates to 1 MHz (measured by the qemu-tests Bochs suite). When a loaded host
+/// cannot run Bochs at this rate, `sync=slowdown` still clocks the PIT from the host's clock
+/// while the TSC falls behind with the instructions. An instruction-clocked board
+/// ([`Clock::Instructions`]) uses `sync=none`: the PIT and the TSC both advance with executed
+/// instructions, whatever the host does, at the price of running emulated time ahead (about 40x)
+/// while the firmware halts.
 const BOCHS_IPS: u32 = 50_000_000;
 /// VGA BIOS images Bochs may need, in order of preference.
 const VGA_ROMS: &[&str] = &[
@@ -61,7 +66,7 @@ fn bochsrc(spec: &BoardSpec, rom: &Path, log: &Path, console_port: u16, link_por
          megs: {ram}\n\
          romimage: file=\"{rom}\", address={rom_address:#x}\n\
          cpu: model=pentium, count=1, ips={BOCHS_IPS}, reset_on_triple_fault=1\n\
-         clock: sync=slowdown, time0=local\n\
+         clock: sync={sync}, time0=local\n\
          display_library: rfb, options=\"timeout=0\"\n\
          com1: enabled=1, mode=socket-server, dev=localhost:{console_port}\n\
          com2: enabled=1, mode=socket-server, dev=localhost:{link_port}\n\
@@ -76,6 +81,10 @@ fn bochsrc(spec: &BoardSpec, rom: &Path, log: &Path, console_port: u16, link_por
          debug: action=ignore\n",
         name = spec.name,
         ram = spec.ram_mib,
+        sync = match spec.clock {
+            Clock::Host => "slowdown",
+            Clock::Instructions => "none",
+        },
         rom = rom.display(),
         log = log.display(),
     );

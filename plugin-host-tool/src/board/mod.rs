@@ -67,6 +67,22 @@ pub enum Accel {
     Kvm,
 }
 
+/// What a board's clocks (TSC, PIT) follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// The host's clock (the default): board time is wall-clock time, so a descheduled emulator
+    /// sees time jump.
+    #[default]
+    Host,
+    /// Instruction counting: while the guest runs, its clocks advance with the instructions it
+    /// executes, whatever the host is doing, so board-time figures (budgets, the time a request
+    /// waited) do not depend on host load. QEMU: `-icount shift=0,sleep=on` (1 ns per
+    /// instruction; while the guest idles in `hlt` its clocks follow the host's). Bochs:
+    /// `clock: sync=none` (both clocks at its instruction rate, idle time included).
+    Instructions,
+}
+
 /// The isolation mode a board is configured for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -112,6 +128,7 @@ macro_rules! named_enum {
 named_enum!(Emulator { Qemu => "qemu", Bochs => "bochs" });
 named_enum!(Accel { Tcg => "tcg", Kvm => "kvm" });
 named_enum!(Isolation { Auto => "auto", Software => "software" });
+named_enum!(Clock { Host => "host", Instructions => "instructions" });
 
 /// Why a board could not be started, found or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -257,6 +274,8 @@ pub struct BoardSpec {
     pub ram_mib: u32,
     /// Where a Bochs board's relay runs.
     pub relay: RelayMode,
+    /// What the board's clocks follow.
+    pub clock: Clock,
 }
 
 /// Where the relay between a Bochs board's TCP ports and its Unix sockets runs.
@@ -283,6 +302,7 @@ impl BoardSpec {
             isolation: Isolation::Auto,
             ram_mib: DEFAULT_RAM_MIB,
             relay: RelayMode::Process,
+            clock: Clock::Host,
         }
     }
 }

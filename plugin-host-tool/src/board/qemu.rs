@@ -5,13 +5,16 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::{Accel, BoardError, BoardPaths, BoardSpec, Emulator, Launch};
+use super::{Accel, BoardError, BoardPaths, BoardSpec, Clock, Emulator, Launch};
 use crate::flash;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-i386";
 /// I/O port of the `isa-debug-exit` device (tests exit QEMU through it).
 const DEBUG_EXIT_IOBASE: &str = "0xf4";
+/// QEMU's instruction-counting mode for [`Clock::Instructions`]: 2^0 ns of guest time per
+/// instruction (a 1 GHz guest), and guest time follows the host's clock while the guest idles.
+const ICOUNT: &str = "shift=0,sleep=on";
 /// The pid file's name in the board directory.
 const PID_FILE: &str = "qemu.pid";
 
@@ -38,7 +41,7 @@ pub(super) fn arguments(
             option_value(socket)
         )
     };
-    [
+    let mut arguments: Vec<String> = [
         "-name",
         &format!("kplug-{}", spec.name),
         "-M",
@@ -76,7 +79,11 @@ pub(super) fn arguments(
         "-daemonize",
     ]
     .map(str::to_owned)
-    .to_vec()
+    .to_vec();
+    if spec.clock == Clock::Instructions {
+        arguments.extend(["-icount".to_owned(), ICOUNT.to_owned()]);
+    }
+    arguments
 }
 
 /// Starts QEMU and returns once it has daemonized with its sockets listening. Creates the store
@@ -171,5 +178,25 @@ mod tests {
         ] {
             assert!(arguments.contains(expected), "{expected}\nin\n{arguments}");
         }
+        assert!(!arguments.contains("-icount"), "{arguments}");
+    }
+
+    /// An instruction-counted board asks QEMU for `-icount`.
+    #[test]
+    fn instruction_clock_uses_icount() {
+        let mut spec = BoardSpec::new("b1", "/img/b.flash");
+        spec.clock = Clock::Instructions;
+        let paths = BoardPaths::new(&PathBuf::from("/k/boards/b1"));
+        let arguments = arguments(
+            &spec,
+            Path::new("/img/b.flash"),
+            Path::new("/img/b.flash.store"),
+            &paths,
+        )
+        .join(" ");
+        assert!(
+            arguments.contains("-icount shift=0,sleep=on"),
+            "{arguments}"
+        );
     }
 }

@@ -6,29 +6,36 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use plugin_host_tool::bench::board::{self, BoardOptions};
+use plugin_host_tool::bench::footprint;
 use plugin_host_tool::bench::report::Report;
 use plugin_host_tool::bench::silicon::{self, SiliconOptions};
 use plugin_host_tool::bench::{plot, table};
 use plugin_host_tool::board::Port;
 use plugin_host_tool::link::Link;
 use plugin_host_tool::transport::{self, Target};
-use plugin_host_tool::workspace::Workspace;
+use plugin_host_tool::workspace::{Profile, Workspace};
 
 use super::{TargetArgs, home, parse_seconds};
 
 /// Run the benchmarks: in the silicon harness, or on a board with --board.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Run kplug's benchmarks (issue 5) and print a table with each target met or \
-missed.\n\nBy default they run in the silicon harness: the plugin core on this machine's CPU, \
-plugins in real LDT segments at CPL 3, everything compared as ratios in one process and one run \
-(invocation round trips next to a plain call, code generation, link and unlink of every example \
-plugin and a large generated module, the kernel suite as native Rust, kplug hardware and \
-software mode and wasmi, and the isolation cost). The harness is built with `cargo silicon` \
-first ($KPLUG_SILICON names a prebuilt one).\n\nWith --board (or --port) the same figures come \
-from a board's own TSC timings through the host link, labelled as emulated on QEMU and Bochs, \
-plus the paper's macro scenario: frames transcoded on the board before they go to the host \
-versus raw frames transcoded on the host, at a modelled baud rate.",
+    long_about = "Run kplug's benchmarks (issues 5, 8 and 14) and print a table with each target met \
+or missed on this machine, and by how much.\n\nBy default they run in the silicon harness: the \
+plugin core on this machine's CPU, plugins in real LDT segments at CPL 3, everything compared as \
+ratios in one process and one run: invocation round trips next to a plain call (figures below \
+the timer's resolution are timed in batches), code generation, link and unlink of every example \
+plugin and a large generated module, compile time against module size for adversarial shapes, \
+and the kernel suite (i32, i64 and float kernels) as native Rust for the board's CPU class \
+(pentium, x87, no SSE), kplug hardware and software mode, wasmi and wasm3, each kernel run until \
+its median is stable, with its spread. A kernel the JIT does not compile yet shows \
+'unsupported' (and why) in the JIT's columns. The process is pinned to one CPU (--no-pin \
+leaves it free). The harness is built with `cargo silicon` first ($KPLUG_SILICON names a \
+prebuilt one). The firmware is built as `kplug build` does and its flash footprint reported per \
+crate (--no-footprint skips it).\n\nWith --board (or --port) the same figures come from a \
+board's own TSC timings through the host link, labelled as emulated on QEMU and Bochs, plus the \
+paper's macro scenario: frames transcoded on the board before they go to the host versus raw \
+frames transcoded on the host, at a modelled baud rate.",
     after_help = "\
 Examples:
   kplug bench                          silicon harness, table
@@ -75,6 +82,10 @@ pub struct Bench {
     /// Board: the baud rate the macro scenario models.
     #[arg(long, value_name = "BAUD", default_value_t = 115_200)]
     baud: u32,
+
+    /// Do not build the firmware to report its flash footprint per crate.
+    #[arg(long)]
+    no_footprint: bool,
 }
 
 impl Bench {
@@ -85,6 +96,9 @@ impl Bench {
         } else {
             self.on_silicon()?
         };
+        if !self.no_footprint {
+            report.firmware_footprint = firmware_footprint();
+        }
         report.check_targets();
         let json = serde_json::to_string_pretty(&report)?;
         match self.json.as_deref() {
@@ -149,5 +163,32 @@ impl Bench {
         options.baud = self.baud;
         let mut progress = |step: &str| eprintln!("kplug bench ({location}): {step}");
         Ok(board::run(&mut link, &location, &options, &mut progress)?)
+    }
+}
+
+/// The firmware's flash footprint per crate, from a fresh `kplug build` (cargo rebuilds only what
+/// changed), as the report's `firmware_footprint`; `None`, with a warning, if it cannot be built.
+fn firmware_footprint() -> Option<serde_json::Value> {
+    let measured = Workspace::locate()
+        .map_err(anyhow::Error::from)
+        .and_then(|workspace| {
+            eprintln!("kplug bench: building the firmware for its flash footprint");
+            Ok(workspace.build_firmware(Profile::Release)?)
+        })
+        .and_then(|built| {
+            let footprint = footprint::measure_file(&built.elf)?;
+            Ok((built, footprint))
+        });
+    match measured {
+        Ok((built, footprint)) => {
+            let mut value = serde_json::to_value(&footprint).ok()?;
+            value["elf"] = serde_json::json!(built.elf.display().to_string());
+            value["profile"] = serde_json::json!("cargo profile `firmware`");
+            Some(value)
+        }
+        Err(error) => {
+            eprintln!("kplug bench: no flash footprint: {error:#}");
+            None
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::Args;
+use plugin_host_tool::bench::footprint;
 use plugin_host_tool::flash::{FLASH_BASE, FLASH_SIZE};
 use plugin_host_tool::workspace::{Profile, Workspace};
 
@@ -17,6 +18,7 @@ workspace by walking up from the current directory.",
     after_help = "\
 Examples:
   kplug build            optimised build (what the boards run)
+  kplug build --size     and the flash footprint per crate (read from the ELF's symbols)
   kplug build --debug    unoptimised build with debug assertions
 
 Then: kplug flash --image board.flash   (or boot target/kplug/firmware.flash directly)"
@@ -25,6 +27,11 @@ pub struct Build {
     /// Build without optimisation (the dev profile).
     #[arg(long)]
     debug: bool,
+
+    /// Also print the flash footprint per crate: each symbol loaded from flash is attributed to
+    /// the crate its path starts with; bytes no symbol covers are shown as `[no symbol]`.
+    #[arg(long)]
+    size: bool,
 }
 
 impl Build {
@@ -56,6 +63,11 @@ impl Build {
             human_bytes(FLASH_SIZE as u64),
             human_bytes(built.flash_bytes as u64),
         );
+        if self.size {
+            let footprint = footprint::measure_file(&built.elf)
+                .with_context(|| format!("cannot read {}", built.elf.display()))?;
+            print!("{}", footprint::render(&footprint));
+        }
         Ok(())
     }
 }

@@ -161,6 +161,10 @@ pub fn value_text(value: Value) -> String {
         Value::I64(value) => format!("{value} (i64)"),
         Value::F32(bits) => format!("{} (f32)", f32::from_bits(bits)),
         Value::F64(bits) => format!("{} (f64)", f64::from_bits(bits)),
+        Value::FuncRef(None) => "ref.null func".into(),
+        Value::FuncRef(Some(index)) => format!("ref.func {index}"),
+        Value::ExternRef(None) => "ref.null extern".into(),
+        Value::ExternRef(Some(value)) => format!("ref.extern {value}"),
     }
 }
 

@@ -4,12 +4,14 @@ mod bench;
 mod board;
 mod build;
 mod console;
+mod features;
 mod flash;
 mod info;
 mod invoke;
 mod keygen;
 mod list;
 mod logs;
+mod new;
 mod policy;
 mod provision;
 mod run;
@@ -41,6 +43,7 @@ starts emulated boards (QEMU or Bochs) in the background, and talks to them: the
 and the host link on COM2.",
     after_help = "\
 Getting started:
+  kplug new my_filter                 a Rust plugin project (--lang c|wat for the others)
   kplug build                         build the firmware ELF and a flash image
   kplug flash --image board.flash     write the firmware into board.flash (created if missing)
   kplug board up --image board.flash  start a QEMU board from it in the background
@@ -56,6 +59,7 @@ Getting started:
   kplug keygen release.key            make a key pair; `kplug provision` gives a board the public key
   kplug upload app.wasm --sign release.key --persist   signed, and kept in the board's store
   kplug store list                    the plugins the board keeps across reboots
+  kplug features plugin.wasm          the WebAssembly features a module uses, and their flags
   kplug board down                    stop the board
 
 Boards are kept in $KPLUG_HOME (default ~/.kplug). Commands that talk to a board take
@@ -70,6 +74,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    // No doc comment here: it would replace `New`'s long help with its one line.
+    New(new::New),
     /// Build the firmware and its flash image.
     Build(build::Build),
     /// Write the firmware into a flash image.
@@ -97,6 +103,8 @@ pub enum Command {
     Run(run::Run),
     /// Run WebAssembly script (.wast) files against a board or the silicon harness.
     Wast(wast::Wast),
+    // No doc comment here: it would replace `Features`'s long help with its one line.
+    Features(features::Features),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),
     /// Make an Ed25519 key pair for signing plugins.
@@ -111,6 +119,7 @@ impl Command {
     /// Runs the subcommand.
     pub fn run(self) -> anyhow::Result<()> {
         match self {
+            Command::New(command) => command.run(),
             Command::Build(command) => command.run(),
             Command::Flash(command) => command.run(),
             Command::Board(command) => command.run(),
@@ -124,6 +133,7 @@ impl Command {
             Command::Policy(command) => command.run(),
             Command::Run(command) => command.run(),
             Command::Wast(command) => command.run(),
+            Command::Features(command) => command.run(),
             Command::Bench(command) => command.run(),
             Command::Keygen(command) => command.run(),
             Command::Provision(command) => command.run(),
@@ -178,16 +188,17 @@ impl TargetArgs {
 /// The limits a plugin is uploaded with.
 #[derive(Debug, Clone, Args)]
 pub struct LimitArgs {
-    /// Maximum linear memory, in 64 KiB wasm pages (memory.grow stops there).
+    /// Maximum linear memory, in 64 KiB wasm pages (memory.grow stops there); at most 256.
     #[arg(long, value_name = "PAGES", default_value_t = DEFAULT_MAX_MEMORY_PAGES)]
     pub memory: u32,
 
-    /// Size of the plugin's own stack segment, in bytes.
+    /// Size of the plugin's own stack segment, in bytes: a multiple of 4 from 256 to 1048576,
+    /// large enough for every export's arguments plus 256 bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_STACK_BYTES)]
     pub stack: u32,
 
-    /// Time budget per call, in microseconds: a call that runs longer is preempted and traps
-    /// with `budget exceeded`.
+    /// Time budget per call, in microseconds (1 to 60000000): a call that runs longer is
+    /// preempted and traps with `budget exceeded`.
     #[arg(long = "budget-us", value_name = "US", default_value_t = DEFAULT_BUDGET_US)]
     pub budget_us: u32,
 }

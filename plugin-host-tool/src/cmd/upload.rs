@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use plugin_host_tool::link::Link;
 use plugin_host_tool::plugin_format::message::{LoadReport, UploadReport};
 use plugin_host_tool::plugin_format::plugin::{PluginDescription, WASM_PAGE_BYTES};
+use plugin_host_tool::refusal::Refusal;
 use plugin_host_tool::{plugin, signing, store};
 
 use super::{LimitArgs, TargetArgs, human_bytes, name_from_file};
@@ -177,7 +178,8 @@ pub fn upload_with_progress(
     show: bool,
 ) -> anyhow::Result<LoadReport> {
     let name = description.name.clone();
-    let total = description.module.len() as u64;
+    let module = description.module.clone();
+    let total = module.len() as u64;
     let bar = if show && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(total).with_message(format!("uploading {name}"));
         if let Ok(style) = ProgressStyle::with_template(PROGRESS_TEMPLATE) {
@@ -194,7 +196,14 @@ pub fn upload_with_progress(
         }
     });
     bar.finish_and_clear();
-    result.with_context(|| format!("the firmware did not load {name}"))
+    result
+        .map_err(|error| match Refusal::of_link_error(&module, &error) {
+            // The feature, the function by name and how to avoid it, in place of the firmware's
+            // operator and offset (which the refusal repeats).
+            Some(refusal) => anyhow::Error::new(refusal),
+            None => anyhow::Error::new(error),
+        })
+        .with_context(|| format!("the firmware did not load {name}"))
 }
 
 /// Cycles and microseconds of one step, aligned.

@@ -42,11 +42,18 @@
 //!
 //! # Imports (module `env`, the firmware symbol table)
 //!
-//! - `log(ptr, len)`: one line per filter call, naming the filter.
+//! - `log(ptr, len)`: one line per filter call, naming the filter (through the kplug SDK).
+//!
+//! # The SDK
+//!
+//! The plugin is written on `kplug-sdk` (`plugins/kplug-sdk`): [`log`] for the log, and
+//! [`Buffer`] for the sample buffers the host can read, borrowed safely for each call. A panic
+//! (an out-of-range index, a division by zero) goes to the SDK's handler, which logs where it
+//! happened and ends the call with a wasm trap.
 
 #![no_std]
 
-use core::cell::UnsafeCell;
+use kplug_sdk::{Buffer, log};
 
 /// Samples per buffer.
 pub const CAPACITY: usize = 1024;
@@ -66,50 +73,10 @@ const FNV_OFFSET_BASIS: u32 = 0x811C_9DC5;
 /// FNV-1a 32-bit prime.
 const FNV_PRIME: u32 = 0x0100_0193;
 
-#[link(wasm_import_module = "env")]
-unsafe extern "C" {
-    /// `env.log(ptr, len)`: writes `len` bytes of UTF-8 at `ptr` to the firmware log.
-    #[link_name = "log"]
-    fn firmware_log(pointer: *const u8, length: usize);
-}
-
-/// Writes `message` to the firmware log.
-fn log(message: &str) {
-    // SAFETY: `message` is a live slice inside this plugin's linear memory; the firmware checks
-    // the range again at the boundary and only reads it.
-    unsafe { firmware_log(message.as_ptr(), message.len()) }
-}
-
-/// A sample buffer in linear memory.
-struct SampleBuffer(UnsafeCell<[i32; CAPACITY]>);
-
-// SAFETY: a wasm32 plugin has one thread, and the firmware never runs two calls into the same
-// plugin at once, so no two references to a buffer can be used concurrently.
-unsafe impl Sync for SampleBuffer {}
-
-impl SampleBuffer {
-    const fn new() -> Self {
-        SampleBuffer(UnsafeCell::new([0; CAPACITY]))
-    }
-
-    /// The buffer's address in linear memory.
-    fn address(&self) -> i32 {
-        self.0.get() as usize as i32
-    }
-}
-
 /// The input samples.
-static SAMPLES: SampleBuffer = SampleBuffer::new();
+static SAMPLES: Buffer<i32, CAPACITY> = Buffer::new(0);
 /// The filtered output.
-static OUTPUT: SampleBuffer = SampleBuffer::new();
-
-/// The input and output buffers, borrowed for one export call.
-fn buffers() -> (&'static mut [i32; CAPACITY], &'static mut [i32; CAPACITY]) {
-    // SAFETY: each export calls this once and drops both references before it returns; the
-    // buffers are distinct statics, and the plugin is single-threaded (see `SampleBuffer`). The
-    // host writing memory between calls does not overlap a call.
-    unsafe { (&mut *SAMPLES.0.get(), &mut *OUTPUT.0.get()) }
-}
+static OUTPUT: Buffer<i32, CAPACITY> = Buffer::new(0);
 
 /// `count` clamped to `0..=CAPACITY`, logging a clamp.
 fn clamp_count(count: i32) -> usize {
@@ -139,13 +106,13 @@ fn checksum(values: &[i32]) -> i32 {
 /// Address of the input buffer.
 #[unsafe(no_mangle)]
 pub extern "C" fn samples_ptr() -> i32 {
-    SAMPLES.address()
+    SAMPLES.address() as i32
 }
 
 /// Address of the output buffer.
 #[unsafe(no_mangle)]
 pub extern "C" fn output_ptr() -> i32 {
-    OUTPUT.address()
+    OUTPUT.address() as i32
 }
 
 /// Samples per buffer.
@@ -158,7 +125,7 @@ pub extern "C" fn capacity() -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn fill_test_signal(count: i32, seed: i32) -> i32 {
     let count = clamp_count(count);
-    let (samples, _) = buffers();
+    let mut samples = SAMPLES.borrow_mut();
     let mut state = seed as u32;
     for (index, sample) in samples[..count].iter_mut().enumerate() {
         state = state
@@ -188,7 +155,7 @@ pub extern "C" fn moving_average(count: i32, window: i32) -> i32 {
     } else {
         window as usize
     };
-    let (samples, output) = buffers();
+    let (samples, mut output) = (SAMPLES.borrow_mut(), OUTPUT.borrow_mut());
     let mut sum: i32 = 0;
     for index in 0..count {
         sum = sum.wrapping_add(samples[index]);
@@ -210,7 +177,7 @@ pub extern "C" fn moving_average(count: i32, window: i32) -> i32 {
 pub extern "C" fn median3(count: i32) -> i32 {
     log("rust-filter: median3");
     let count = clamp_count(count);
-    let (samples, output) = buffers();
+    let (samples, mut output) = (SAMPLES.borrow_mut(), OUTPUT.borrow_mut());
     for index in 0..count {
         output[index] = if index == 0 || index + 1 == count {
             samples[index]
@@ -226,12 +193,6 @@ pub extern "C" fn median3(count: i32) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn output_checksum(count: i32) -> i32 {
     let count = clamp_count(count);
-    let (_, output) = buffers();
+    let output = OUTPUT.borrow_mut();
     checksum(&output[..count])
-}
-
-/// A panic (an out-of-range index, a division by zero) ends the call with a wasm trap.
-#[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    core::arch::wasm32::unreachable()
 }

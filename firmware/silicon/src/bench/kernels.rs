@@ -1,5 +1,5 @@
-//! The kernel suite (`plugins/kernels.wat`, calls in [`super::suite`]) run by every engine in
-//! this process, interleaved run by run so that they share the machine's state:
+//! The kernel suite (the modules and calls of [`super::suite`]) run by every engine in this
+//! process, interleaved run by run so that they share the machine's state:
 //!
 //! | engine | what runs |
 //! | --- | --- |
@@ -7,23 +7,31 @@
 //! | `hardware` | (b) kplug code for hardware mode (no bounds checks) in exact LDT segments |
 //! | `software` | (c) kplug code for software mode (explicit checks) |
 //! | `wasmi` | (d) the wasmi interpreter ([`WASMI`]) |
+//! | `wasm3` | (e) the wasm3 interpreter ([`super::wasm3_engine`]) |
 //! | `flat` | (b)'s code in segments without limits ([`Segments::Flat`]): the isolation-cost reference |
 //! | `naive` | hardware-mode code from the naive compiler (every value spilled): the JIT's baseline |
 //!
-//! Every result is checked against the native one, every run.
+//! Every result is checked against the native one, every run. A module the JIT does not compile
+//! yet (the i64 and float kernels, until it supports those types) runs in the other engines; its
+//! JIT engines are reported as unavailable with the compiler's reason, never with a number, and
+//! run with no change here once the compiler accepts the module.
+//!
+//! Each kernel runs until its median is stable: at least the requested rounds, then more (up to
+//! [`MAX_ROUNDS_FACTOR`] times as many) while any engine's spread (MAD over median) is above
+//! [`STABLE_SPREAD`].
 
 use super::measure::{Clock, Summary, median};
 use super::native::Native;
-use super::suite::{Call, KERNELS, Kernel, PAGES};
+use super::suite::{Call, Kernel, KernelModule, MODULES};
+use super::wasm3_engine::Wasm3;
 use super::{BenchError, Installed, wat_module};
 use crate::platform::Segments;
-use kplug_core::{CompileOptions, Isolation, compile};
+use kplug_core::{CompileError, CompileOptions, Isolation, compile};
+use kplug_reference::{FunctionHandle, InstanceId, Reference};
+use plugin_format::message::Value as WasmValue;
 use plugin_format::plugin::Limits;
 use serde_json::{Value, json};
-use wasmi_oracle as wasmi;
 
-/// The kernel module.
-pub const KERNELS_WAT: &str = include_str!("../../../../plugins/kernels.wat");
 /// Which interpreter (d) is, and why this one.
 pub const WASMI: &str = "wasmi 0.51, built with the harness's release profile (the differential \
 tests' oracle; wasmi 2.0 on i686 overflows its stack on these kernels and miscompiles select on \
@@ -31,7 +39,15 @@ eqz conditions)";
 /// Stack for kernel plugins (fib(27) recurses 27 deep).
 const STACK_BYTES: u32 = 64 * 1024;
 /// Engine names, in the order they run and are reported.
-pub const ENGINES: [&str; 6] = ["native", "hardware", "software", "wasmi", "flat", "naive"];
+pub const ENGINES: [&str; 7] = [
+    "native", "hardware", "software", "wasmi", "wasm3", "flat", "naive",
+];
+/// The engines that run kplug's generated code.
+pub const JIT_ENGINES: [&str; 4] = ["hardware", "software", "flat", "naive"];
+/// A kernel's median counts as stable once every engine's MAD is at most this fraction of it.
+pub const STABLE_SPREAD: f64 = 0.01;
+/// At most this many times the requested rounds are run while waiting for a stable median.
+pub const MAX_ROUNDS_FACTOR: usize = 4;
 
 /// One way of running the kernels.
 pub trait Engine {
@@ -54,25 +70,21 @@ impl Engine for Jit {
     }
 }
 
-/// The wasmi interpreter.
+/// The wasmi interpreter: the reference engine (`kplug-reference`), without fuel.
 struct Wasmi {
-    store: wasmi::Store<()>,
-    instance: wasmi::Instance,
-    functions: Vec<(String, wasmi::Func)>,
+    reference: Reference,
+    instance: InstanceId,
+    functions: Vec<(String, FunctionHandle)>,
 }
 
 impl Wasmi {
     fn new(wasm: &[u8]) -> Result<Wasmi, BenchError> {
-        let failed = |error: wasmi::Error| BenchError::Wasmi(error.to_string());
-        let engine = wasmi::Engine::default();
-        let module = wasmi::Module::new(&engine, wasm).map_err(failed)?;
-        let mut store = wasmi::Store::new(&engine, ());
-        let linker = wasmi::Linker::<()>::new(&engine);
-        let instance = linker
-            .instantiate_and_start(&mut store, &module)
-            .map_err(failed)?;
+        let mut reference = Reference::new(None);
+        let instance = reference
+            .instantiate(wasm)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?;
         Ok(Wasmi {
-            store,
+            reference,
             instance,
             functions: Vec::new(),
         })
@@ -85,104 +97,165 @@ impl Engine for Wasmi {
             return Ok(known);
         }
         let function = self
-            .instance
-            .get_func(&self.store, export)
-            .ok_or_else(|| BenchError::Wasmi(format!("no export `{export}`")))?;
+            .reference
+            .function(self.instance, export)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?;
         self.functions.push((export.to_owned(), function));
         Ok(self.functions.len() - 1)
     }
 
     fn call(&mut self, handle: usize, args: &[i32]) -> Result<i32, BenchError> {
-        let params: Vec<wasmi::Val> = args.iter().map(|&arg| wasmi::Val::I32(arg)).collect();
-        let mut results = [wasmi::Val::I32(0)];
-        self.functions[handle]
-            .1
-            .call(&mut self.store, &params, &mut results)
-            .map_err(|error| BenchError::Wasmi(error.to_string()))?;
-        results[0]
-            .i32()
-            .ok_or_else(|| BenchError::Wasmi("a kernel returned a non-i32".into()))
+        let params: Vec<WasmValue> = args.iter().map(|&arg| WasmValue::I32(arg)).collect();
+        match self
+            .reference
+            .call(self.functions[handle].1, &params)
+            .map_err(|failure| BenchError::Wasmi(failure.to_string()))?
+            .first()
+        {
+            Some(WasmValue::I32(value)) => Ok(*value),
+            _ => Err(BenchError::Wasmi("a kernel returned a non-i32".into())),
+        }
     }
 }
 
-/// Every engine, in [`ENGINES`] order.
-fn engines(wasm: &[u8]) -> Result<Vec<Box<dyn Engine>>, BenchError> {
+/// An engine, or why it cannot run a module.
+type Slot = Result<Box<dyn Engine>, String>;
+
+/// Compiles `wasm` with `options`: `Ok(None)` with the reason if the JIT does not support
+/// something the module uses; any other compile failure is an error.
+fn jit_compiles(
+    module: &str,
+    wasm: &[u8],
+    options: &CompileOptions,
+) -> Result<Result<kplug_core::CompiledModule, String>, BenchError> {
+    match compile(wasm, options) {
+        Ok(compiled) => Ok(Ok(compiled)),
+        Err(
+            error @ (CompileError::Unsupported { .. } | CompileError::UnsupportedFeature { .. }),
+        ) => Ok(Err(format!("not supported by the JIT yet: {error}"))),
+        Err(error) => Err(BenchError::Compile {
+            module: module.into(),
+            error: error.to_string(),
+        }),
+    }
+}
+
+/// Every engine for `module`, in [`ENGINES`] order.
+fn engines(module: &KernelModule, wasm: &[u8]) -> Result<Vec<Slot>, BenchError> {
     let limits = Limits {
-        max_memory_pages: PAGES,
+        max_memory_pages: module.pages,
         stack_bytes: STACK_BYTES,
         budget_us: 0,
     };
-    let jit =
-        |options: CompileOptions, segments: Segments| -> Result<Box<dyn Engine>, BenchError> {
-            Ok(Box::new(Jit(Installed::new(
-                "kernels", wasm, options, limits, segments,
-            )?)))
-        };
+    let hardware = CompileOptions::new(Isolation::Hardware);
+    let compiled = jit_compiles(module.name, wasm, &hardware)?;
+    let jit = |options: CompileOptions, segments: Segments| -> Result<Slot, BenchError> {
+        if let Err(reason) = &compiled {
+            return Ok(Err(reason.clone()));
+        }
+        if let Err(reason) = jit_compiles(module.name, wasm, &options)? {
+            return Ok(Err(reason));
+        }
+        let installed = Installed::new(module.name, wasm, options, limits, segments)?;
+        Ok(Ok(Box::new(Jit(installed))))
+    };
     let naive = CompileOptions {
         naive: true,
         ..CompileOptions::new(Isolation::Hardware)
     };
-    let module = compile(wasm, &CompileOptions::new(Isolation::Hardware)).map_err(|error| {
-        BenchError::Compile {
-            module: "kernels".into(),
-            error: error.to_string(),
-        }
-    })?;
+    let native = match (&compiled, module.name) {
+        (Ok(compiled), "kernels") => Native::for_kernels_wat(compiled, module.pages),
+        _ => Native::new(module.pages),
+    };
     Ok(vec![
-        Box::new(Native::new(&module, PAGES)),
+        Ok(Box::new(native)),
         jit(CompileOptions::new(Isolation::Hardware), Segments::Exact)?,
         jit(CompileOptions::new(Isolation::Software), Segments::Exact)?,
-        Box::new(Wasmi::new(wasm)?),
+        Ok(Box::new(Wasmi::new(wasm)?)),
+        Ok(Box::new(Wasm3::new(wasm)?)),
         jit(CompileOptions::new(Isolation::Hardware), Segments::Flat)?,
         jit(naive, Segments::Exact)?,
     ])
 }
 
-/// The figures of one kernel: per engine, the cycles of each run.
+/// The figures of one kernel: per engine, the cycles of each run, or why it did not run.
 #[derive(Debug, Clone)]
 pub struct KernelFigures {
     /// The kernel.
     pub kernel: Kernel,
+    /// Its module.
+    pub module: &'static KernelModule,
     /// Its result (the same from every engine).
     pub result: i32,
-    /// Cycles per engine, in [`ENGINES`] order.
-    pub cycles: Vec<Summary>,
+    /// Rounds run (every engine ran once per round).
+    pub rounds: usize,
+    /// Cycles per engine, in [`ENGINES`] order, or why the engine cannot run this kernel.
+    pub cycles: Vec<Result<Summary, String>>,
 }
 
 impl KernelFigures {
-    /// The median cycles of `engine`.
-    pub fn median(&self, engine: &str) -> f64 {
-        ENGINES
-            .iter()
-            .position(|name| *name == engine)
-            .map_or(f64::NAN, |index| self.cycles[index].median)
+    /// The median cycles of `engine`, if it ran.
+    pub fn median(&self, engine: &str) -> Option<f64> {
+        let index = ENGINES.iter().position(|name| *name == engine)?;
+        self.cycles[index]
+            .as_ref()
+            .ok()
+            .map(|summary| summary.median)
     }
 
-    /// As JSON: the medians under `<engine>_cycles`, every summary under `cycles`, the ratios.
+    /// `over / under` at the medians, if both ran.
+    pub fn ratio(&self, over: &str, under: &str) -> Option<f64> {
+        Some(self.median(over)? / self.median(under)?)
+    }
+
+    /// As JSON: the medians under `<engine>_cycles` (`null` for an engine that did not run, with
+    /// its reason under `unavailable`), every summary under `cycles`, the ratios.
     pub fn json(&self) -> Value {
         let mut entry = json!({
             "name": self.kernel.name,
+            "module": self.module.name,
+            "value_types": self.module.value_types,
             "work": self.kernel.work,
             "args": self.kernel.args,
             "result": self.result,
+            "rounds": self.rounds,
         });
         let mut cycles = serde_json::Map::new();
-        for (engine, summary) in ENGINES.iter().zip(&self.cycles) {
-            entry[format!("{engine}_cycles")] = json!(summary.median);
-            cycles.insert((*engine).into(), summary.json());
+        let mut unavailable = serde_json::Map::new();
+        for (engine, figure) in ENGINES.iter().zip(&self.cycles) {
+            match figure {
+                Ok(summary) => {
+                    entry[format!("{engine}_cycles")] = json!(summary.median);
+                    cycles.insert((*engine).into(), summary.json());
+                }
+                Err(reason) => {
+                    entry[format!("{engine}_cycles")] = Value::Null;
+                    unavailable.insert((*engine).into(), json!(reason));
+                }
+            }
         }
         entry["cycles"] = Value::Object(cycles);
-        let ratio =
-            |over: &str, under: &str| super::measure::round(self.median(over) / self.median(under));
-        entry["hardware_vs_native"] = json!(ratio("hardware", "native"));
-        entry["software_vs_native"] = json!(ratio("software", "native"));
-        entry["wasmi_vs_hardware"] = json!(ratio("wasmi", "hardware"));
-        entry["wasmi_vs_native"] = json!(ratio("wasmi", "native"));
-        entry["hardware_vs_flat"] = json!(ratio("hardware", "flat"));
-        entry["naive_vs_hardware"] = json!(ratio("naive", "hardware"));
+        entry["unavailable"] = Value::Object(unavailable);
+        for (key, over, under) in RATIOS {
+            entry[key] = json!(self.ratio(over, under).map(super::measure::round));
+        }
         entry
     }
 }
+
+/// The ratios reported per kernel and over the suite: (key, over, under).
+const RATIOS: [(&str, &str, &str); 10] = [
+    ("hardware_vs_native", "hardware", "native"),
+    ("software_vs_native", "software", "native"),
+    ("wasmi_vs_native", "wasmi", "native"),
+    ("wasm3_vs_native", "wasm3", "native"),
+    ("wasmi_vs_hardware", "wasmi", "hardware"),
+    ("wasm3_vs_hardware", "wasm3", "hardware"),
+    ("wasmi_vs_software", "wasmi", "software"),
+    ("wasm3_vs_software", "wasm3", "software"),
+    ("hardware_vs_flat", "hardware", "flat"),
+    ("naive_vs_hardware", "naive", "hardware"),
+];
 
 /// Runs `calls` on `engine`, checking each resolves and returns.
 fn run_calls(engine: &mut dyn Engine, calls: &[Call]) -> Result<(), BenchError> {
@@ -193,87 +266,137 @@ fn run_calls(engine: &mut dyn Engine, calls: &[Call]) -> Result<(), BenchError> 
     Ok(())
 }
 
-/// Runs the suite: per kernel, its setup on every engine, one warm-up run each, then
-/// `repetitions` rounds in which every engine runs it once (with `before_each` untimed).
+/// Runs every module's kernels: per kernel, its setup on every engine that runs it, one
+/// warm-up run each, then rounds in which every engine runs it once (with `before_each`
+/// untimed), `repetitions` at least, until the medians are stable (see the module docs).
 pub fn measure(clock: &Clock, repetitions: usize) -> Result<Vec<KernelFigures>, BenchError> {
-    let wasm = wat_module("kernels", KERNELS_WAT)?;
-    let mut engines = engines(&wasm)?;
-    let mut figures = Vec::with_capacity(KERNELS.len());
-    for kernel in KERNELS {
-        let mut handles = Vec::with_capacity(engines.len());
-        for engine in &mut engines {
-            run_calls(engine.as_mut(), kernel.setup)?;
-            handles.push(engine.resolve(kernel.name)?);
+    let mut figures = Vec::new();
+    for module in &MODULES {
+        let wasm = wat_module(module.name, module.wat)?;
+        let mut engines = engines(module, &wasm)?;
+        for &kernel in module.kernels {
+            figures.push(measure_kernel(
+                clock,
+                module,
+                kernel,
+                &mut engines,
+                repetitions,
+            )?);
         }
-        let mut samples = vec![Vec::with_capacity(repetitions); engines.len()];
-        let mut expected = None;
-        for round in 0..=repetitions {
-            for (index, engine) in engines.iter_mut().enumerate() {
-                run_calls(engine.as_mut(), kernel.before_each)?;
-                let mut result = Ok(0);
-                let cycles = clock.time(|| result = engine.call(handles[index], kernel.args));
-                let result = result?;
-                match expected {
-                    None => expected = Some(result),
-                    Some(native) if native != result => {
-                        return Err(BenchError::Mismatch {
-                            kernel: kernel.name,
-                            engine: ENGINES[index],
-                            expected: native,
-                            found: result,
-                        });
-                    }
-                    Some(_) => {}
-                }
-                // Round 0 is the warm-up.
-                if round > 0 {
-                    samples[index].push(cycles);
-                }
-            }
-        }
-        figures.push(KernelFigures {
-            kernel,
-            result: expected.unwrap_or(0),
-            cycles: samples
-                .iter()
-                .map(|runs| Summary::of_cycles(runs))
-                .collect(),
-        });
     }
     Ok(figures)
 }
 
-/// The suite-wide ratios: for each, the median, min and max over kernels.
-pub fn summary(figures: &[KernelFigures]) -> Value {
-    let across = |over: &str, under: &str| {
-        Summary::of(
-            figures
+fn measure_kernel(
+    clock: &Clock,
+    module: &'static KernelModule,
+    kernel: Kernel,
+    engines: &mut [Slot],
+    repetitions: usize,
+) -> Result<KernelFigures, BenchError> {
+    let mut handles = Vec::with_capacity(engines.len());
+    for engine in engines.iter_mut() {
+        handles.push(match engine {
+            Ok(engine) => {
+                run_calls(engine.as_mut(), kernel.setup)?;
+                Some(engine.resolve(kernel.name)?)
+            }
+            Err(_) => None,
+        });
+    }
+    let repetitions = repetitions.max(1);
+    let mut samples = vec![Vec::with_capacity(repetitions); engines.len()];
+    let mut expected = None;
+    let mut round = 0;
+    loop {
+        for (index, engine) in engines.iter_mut().enumerate() {
+            let (Ok(engine), Some(handle)) = (engine, handles[index]) else {
+                continue;
+            };
+            run_calls(engine.as_mut(), kernel.before_each)?;
+            let mut result = Ok(0);
+            let cycles = clock.time(|| result = engine.call(handle, kernel.args));
+            let result = result?;
+            match expected {
+                None => expected = Some(result),
+                Some(native) if native != result => {
+                    return Err(BenchError::Mismatch {
+                        kernel: kernel.name,
+                        engine: ENGINES[index],
+                        expected: native,
+                        found: result,
+                    });
+                }
+                Some(_) => {}
+            }
+            // Round 0 is the warm-up.
+            if round > 0 {
+                samples[index].push(cycles);
+            }
+        }
+        if round >= repetitions {
+            let stable = samples
                 .iter()
-                .map(|kernel| kernel.median(over) / kernel.median(under)),
-        )
-    };
-    let figure = |summary: Summary| {
-        json!({
-            "median": super::measure::round(summary.median),
-            "min": super::measure::round(summary.min),
-            "max": super::measure::round(summary.max),
-        })
-    };
-    json!({
-        "hardware_vs_native": figure(across("hardware", "native")),
-        "software_vs_native": figure(across("software", "native")),
-        "wasmi_vs_hardware": figure(across("wasmi", "hardware")),
-        "wasmi_vs_native": figure(across("wasmi", "native")),
-        "hardware_vs_flat": figure(across("hardware", "flat")),
-        "naive_vs_hardware": figure(across("naive", "hardware")),
+                .filter(|runs| !runs.is_empty())
+                .all(|runs| Summary::of_cycles(runs).relative_mad() <= STABLE_SPREAD);
+            if stable || round >= repetitions * MAX_ROUNDS_FACTOR {
+                break;
+            }
+        }
+        round += 1;
+    }
+    Ok(KernelFigures {
+        kernel,
+        module,
+        result: expected.unwrap_or(0),
+        rounds: round,
+        cycles: engines
+            .iter()
+            .zip(&samples)
+            .map(|(engine, runs)| match engine {
+                Ok(_) => Ok(Summary::of_cycles(runs)),
+                Err(reason) => Err(reason.clone()),
+            })
+            .collect(),
     })
 }
 
-/// The isolation cost: the median over kernels of hardware-mode cycles over flat-segment cycles.
-pub fn isolation_cost_ratio(figures: &[KernelFigures]) -> f64 {
-    median(
-        figures
+/// The suite-wide ratios: for each, the median, min and max over the kernels where both
+/// engines ran, and how many those are.
+pub fn summary(figures: &[KernelFigures]) -> Value {
+    let mut summary = serde_json::Map::new();
+    for (key, over, under) in RATIOS {
+        let ratios: Vec<f64> = figures
             .iter()
-            .map(|kernel| kernel.median("hardware") / kernel.median("flat")),
-    )
+            .filter_map(|kernel| kernel.ratio(over, under))
+            .collect();
+        let value = if ratios.is_empty() {
+            Value::Null
+        } else {
+            let across = Summary::of(ratios.iter().copied());
+            json!({
+                "median": super::measure::round(across.median),
+                "min": super::measure::round(across.min),
+                "max": super::measure::round(across.max),
+                "kernels": ratios.len(),
+            })
+        };
+        summary.insert(key.into(), value);
+    }
+    summary.insert("kernels".into(), json!(figures.len()));
+    Value::Object(summary)
+}
+
+/// The isolation cost: the median over the kernels the JIT runs of hardware-mode cycles over
+/// flat-segment cycles (`NaN` if it runs none).
+pub fn isolation_cost_ratio(figures: &[KernelFigures]) -> f64 {
+    let ratios: Vec<f64> = figures
+        .iter()
+        .filter_map(|kernel| kernel.ratio("hardware", "flat"))
+        .collect();
+    if ratios.is_empty() {
+        f64::NAN
+    } else {
+        median(ratios)
+    }
 }

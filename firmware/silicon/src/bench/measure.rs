@@ -1,5 +1,10 @@
 //! Timing with the TSC: fenced reads, the measurement overhead, summaries (median and spread),
 //! TSC calibration, CPU pinning and the CPU's name.
+//!
+//! A fenced `rdtsc` pair costs tens of cycles and its jitter is of the same order, so an event
+//! shorter than that (a near call, a segment load) cannot be timed one at a time: less the
+//! overhead it can read 0 (as it did on an AMD EPYC). Such events are timed in batches
+//! ([`Clock::time_per_event`]): one sample is a batch of [`BATCH`] events, divided by the batch.
 
 use core::arch::x86::{__cpuid, __rdtscp, _mm_lfence, _rdtsc};
 use serde_json::{Value, json};
@@ -7,6 +12,10 @@ use std::time::{Duration, Instant};
 
 /// Empty measurements taken to find the overhead of a measurement itself.
 const OVERHEAD_SAMPLES: usize = 10_000;
+/// Events per sample for figures below the timer's resolution: enough that a batch of the
+/// cheapest event (a near call, about 2 cycles of throughput) is far above the overhead's
+/// jitter, few enough that an interrupt rarely lands in a batch.
+pub const BATCH: usize = 256;
 
 /// Reads the TSC after every earlier instruction has completed (`lfence; rdtsc`).
 #[inline(always)]
@@ -76,6 +85,19 @@ impl Clock {
         (end - begin).saturating_sub(self.overhead)
     }
 
+    /// Cycles per event of a batch of `events` runs of `body` (at least one), less the
+    /// measurement overhead: for events too short to be timed one at a time.
+    #[inline(always)]
+    pub fn time_per_event(&self, events: usize, mut body: impl FnMut()) -> f64 {
+        let events = events.max(1);
+        let begin = start();
+        for _ in 0..events {
+            body();
+        }
+        let end = stop();
+        (end - begin).saturating_sub(self.overhead) as f64 / events as f64
+    }
+
     /// `cycles` in microseconds.
     pub fn micros(&self, cycles: f64) -> f64 {
         cycles * 1e6 / self.hz
@@ -95,6 +117,8 @@ pub struct Summary {
     pub p10: f64,
     /// The 90th percentile.
     pub p90: f64,
+    /// The median absolute deviation from the median (a spread robust to outliers).
+    pub mad: f64,
     /// How many samples.
     pub samples: usize,
 }
@@ -106,19 +130,26 @@ impl Summary {
         assert!(!sorted.is_empty(), "a summary needs samples");
         sorted.sort_by(f64::total_cmp);
         let at = |fraction: f64| sorted[((sorted.len() - 1) as f64 * fraction).round() as usize];
-        let middle = sorted.len() / 2;
-        let median = if sorted.len() % 2 == 1 {
-            sorted[middle]
-        } else {
-            (sorted[middle - 1] + sorted[middle]) / 2.0
-        };
+        let median = sorted_median(&sorted);
+        let mut deviations: Vec<f64> = sorted.iter().map(|value| (value - median).abs()).collect();
+        deviations.sort_by(f64::total_cmp);
         Summary {
             median,
             min: sorted[0],
             max: sorted[sorted.len() - 1],
             p10: at(0.1),
             p90: at(0.9),
+            mad: sorted_median(&deviations),
             samples: sorted.len(),
+        }
+    }
+
+    /// The MAD relative to the median (0 when the median is 0).
+    pub fn relative_mad(&self) -> f64 {
+        if self.median == 0.0 {
+            0.0
+        } else {
+            self.mad / self.median
         }
     }
 
@@ -135,11 +166,12 @@ impl Summary {
             max: f(self.max),
             p10: f(self.p10),
             p90: f(self.p90),
+            mad: f(self.median + self.mad) - f(self.median),
             samples: self.samples,
         }
     }
 
-    /// `{median, min, max, p10, p90, samples}`.
+    /// `{median, min, max, p10, p90, mad, samples}`.
     pub fn json(&self) -> Value {
         json!({
             "median": round(self.median),
@@ -147,14 +179,30 @@ impl Summary {
             "max": round(self.max),
             "p10": round(self.p10),
             "p90": round(self.p90),
+            "mad": round(self.mad),
             "samples": self.samples,
         })
     }
 }
 
-/// Rounds to 3 decimals (keeps the JSON readable; cycle counts stay exact).
+/// The median of sorted values (at least one).
+fn sorted_median(sorted: &[f64]) -> f64 {
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[middle]
+    } else {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    }
+}
+
+/// Rounds to 3 decimals, or to 4 significant digits below 1 (keeps the JSON readable; cycle
+/// counts stay exact, and a figure of a few nanoseconds in microseconds does not become 0).
 pub fn round(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
+    if value == 0.0 || !value.is_finite() || value.abs() >= 1.0 {
+        return (value * 1000.0).round() / 1000.0;
+    }
+    let scale = 10f64.powi(3 - value.abs().log10().floor() as i32);
+    (value * scale).round() / scale
 }
 
 /// The median of `values` (at least one).
@@ -243,5 +291,16 @@ mod tests {
         let summary = Summary::of([5.0, 1.0, 3.0]);
         assert_eq!((summary.median, summary.min, summary.max), (3.0, 1.0, 5.0));
         assert_eq!(Summary::of([4.0, 1.0, 3.0, 2.0]).median, 2.5);
+        // Median 4; deviations 3, 1, 0, 1, 96 -> their median is 1 (the outlier does not count).
+        assert_eq!(Summary::of([1.0, 5.0, 3.0, 4.0, 100.0]).mad, 1.0);
+    }
+
+    /// Rounding keeps cycle counts exact to 3 decimals and small figures to 4 digits.
+    #[test]
+    fn rounding_keeps_small_figures() {
+        assert_eq!(round(708372.0), 708372.0);
+        assert_eq!(round(1.23456), 1.235);
+        assert_eq!(round(0.0012345), 0.001235);
+        assert_eq!(round(0.0), 0.0);
     }
 }

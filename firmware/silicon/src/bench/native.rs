@@ -1,7 +1,9 @@
 //! Engine (a) of the kernel suite: native Rust, from `native_kernels.rs`, which `build.rs`
 //! compiles for the board's CPU class (see [`NATIVE_CPU`]) and links into the harness. The
-//! kernels work on their own memory image, laid out as `kernels.wat`'s linear memory and set up
-//! the same way (its data segments, then the CRC table its start function writes).
+//! kernels work on their own memory image, one per kernel module, laid out as that module's
+//! linear memory and set up the same way (for `kernels.wat`: its data segments, then the CRC
+//! table its start function writes; the other modules' native kernels read nothing from memory
+//! that their inputs' `fill` did not write).
 
 use super::BenchError;
 use super::kernels::Engine;
@@ -37,10 +39,18 @@ unsafe extern "C" {
     fn kplug_native_fir(memory: *mut u8, bytes: u32, src: u32, dst: u32, count: u32) -> u32;
     fn kplug_native_sort(memory: *mut u8, bytes: u32, ptr: u32, count: u32) -> u32;
     fn kplug_native_fib(n: u32) -> u32;
+    fn kplug_native_make_frames(memory: *mut u8, bytes: u32, ptr: u32, len: u32, seed: u32) -> u32;
+    fn kplug_native_parse_frames(memory: *mut u8, bytes: u32, ptr: u32, len: u32) -> u32;
+    fn kplug_native_pid(steps: u32, seed: u32) -> u32;
+    fn kplug_native_xxhash64(memory: *mut u8, bytes: u32, ptr: u32, len: u32, seed: u32) -> u32;
+    fn kplug_native_q31_fir(memory: *mut u8, bytes: u32, src: u32, dst: u32, count: u32) -> u32;
+    fn kplug_native_biquad_f32(memory: *mut u8, bytes: u32, src: u32, dst: u32, count: u32) -> u32;
+    fn kplug_native_matmul_f64(memory: *mut u8, bytes: u32, src: u32, dst: u32, n: u32) -> u32;
 }
 
-/// The exports the native engine implements, by handle.
-const EXPORTS: [&str; 10] = [
+/// The exports the native engine implements, by handle (every kernel module's `fill` and
+/// `checksum` are the same functions).
+const EXPORTS: [&str; 17] = [
     "fill",
     "checksum",
     "crc32_bitwise",
@@ -51,6 +61,13 @@ const EXPORTS: [&str; 10] = [
     "fir",
     "sort",
     "fib",
+    "make_frames",
+    "parse_frames",
+    "pid",
+    "xxhash64",
+    "q31_fir",
+    "biquad_f32",
+    "matmul_f64",
 ];
 
 /// The native engine and its memory image.
@@ -60,12 +77,19 @@ pub struct Native {
 }
 
 impl Native {
-    /// An image of `pages` pages holding `module`'s data segments and the CRC table.
-    pub fn new(module: &CompiledModule, pages: u32) -> Native {
+    /// A zeroed image of `pages` pages.
+    pub fn new(pages: u32) -> Native {
         let bytes = (pages * WASM_PAGE_BYTES) as usize;
-        let mut native = Native {
+        Native {
             memory: vec![0; bytes / 4],
-        };
+        }
+    }
+
+    /// An image of `pages` pages set up as `kernels.wat` (`module`, compiled) sets up its
+    /// memory: its data segments and the CRC table.
+    pub fn for_kernels_wat(module: &CompiledModule, pages: u32) -> Native {
+        let bytes = (pages * WASM_PAGE_BYTES) as usize;
+        let mut native = Native::new(pages);
         let (pointer, size) = native.image();
         for segment in &module.data {
             let end = segment.offset as usize + segment.bytes.len();
@@ -121,7 +145,14 @@ impl Engine for Native {
                 6 => kplug_native_conv3x3(m, n, a(0), a(1), a(2), a(3)),
                 7 => kplug_native_fir(m, n, a(0), a(1), a(2)),
                 8 => kplug_native_sort(m, n, a(0), a(1)),
-                _ => kplug_native_fib(a(0)),
+                9 => kplug_native_fib(a(0)),
+                10 => kplug_native_make_frames(m, n, a(0), a(1), a(2)),
+                11 => kplug_native_parse_frames(m, n, a(0), a(1)),
+                12 => kplug_native_pid(a(0), a(1)),
+                13 => kplug_native_xxhash64(m, n, a(0), a(1), a(2)),
+                14 => kplug_native_q31_fir(m, n, a(0), a(1), a(2)),
+                15 => kplug_native_biquad_f32(m, n, a(0), a(1), a(2)),
+                _ => kplug_native_matmul_f64(m, n, a(0), a(1), a(2)),
             }
         };
         Ok(result as i32)

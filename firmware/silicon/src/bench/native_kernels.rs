@@ -446,3 +446,496 @@ pub extern "C" fn kplug_native_fib(n: u32) -> u32 {
         kplug_native_fib(n - 1).wrapping_add(kplug_native_fib(n - 2))
     }
 }
+
+/// One step of the LCG of `fill`.
+fn next(state: u32) -> u32 {
+    state.wrapping_mul(LCG_MULTIPLIER).wrapping_add(LCG_INCREMENT)
+}
+
+/// The protocol's start-of-frame byte.
+const SYNC: u8 = 0x7E;
+/// The longest payload a frame may declare.
+const MAX_PAYLOAD: u8 = 15;
+
+/// `make_frames(ptr, len, seed) -> frames written` (the frame stream of `kernels.wat`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_make_frames(
+    memory: *mut u8,
+    memory_bytes: u32,
+    ptr: u32,
+    len: u32,
+    seed: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let out = region_mut(memory, ptr, len);
+    let mut state = seed;
+    let mut at = 0usize;
+    let mut frames = 0u32;
+    loop {
+        state = next(state);
+        let r = state;
+        let kind = ((r >> 8) & 7) as u8;
+        let length = ((r >> 12) & 15) as u8;
+        let noise = (r >> 19) & 3 == 0;
+        let need = usize::from(length) + 4 + usize::from(noise);
+        if need > out.len() - at.min(out.len()) {
+            break;
+        }
+        let mut put = |byte: u8| {
+            if let Some(slot) = out.get_mut(at) {
+                *slot = byte;
+            }
+            at += 1;
+        };
+        if noise {
+            put((r >> 24) as u8);
+        }
+        put(SYNC);
+        put(kind);
+        put(length);
+        let mut check = kind ^ length;
+        for _ in 0..length {
+            state = next(state);
+            let byte = (state >> 24) as u8;
+            put(byte);
+            check ^= byte;
+        }
+        if (r >> 16) & 7 == 0 {
+            check ^= 0x55;
+        }
+        put(check);
+        frames += 1;
+    }
+    for slot in out.iter_mut().skip(at) {
+        *slot = 0;
+    }
+    frames
+}
+
+/// The receiver's states.
+#[derive(Clone, Copy)]
+enum Receiver {
+    Hunt,
+    Type,
+    Length,
+    Payload,
+    Check,
+}
+
+/// `parse_frames(ptr, len) -> result` (the receiver of `kernels.wat`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_parse_frames(
+    memory: *mut u8,
+    memory_bytes: u32,
+    ptr: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let mut state = Receiver::Hunt;
+    let (mut kind, mut length, mut remaining, mut check, mut sum) = (0u8, 0u32, 0u32, 0u8, 0u32);
+    let (mut errors, mut a0, mut a1, mut a2, mut a3) = (0u32, 0u32, 0u32, 0u32, 0u32);
+    for &byte in region(memory, ptr, len) {
+        state = match state {
+            Receiver::Hunt if byte == SYNC => Receiver::Type,
+            Receiver::Hunt => Receiver::Hunt,
+            Receiver::Type => {
+                kind = byte;
+                check = byte;
+                Receiver::Length
+            }
+            Receiver::Length if byte > MAX_PAYLOAD => {
+                errors = errors.wrapping_add(1);
+                Receiver::Hunt
+            }
+            Receiver::Length => {
+                length = u32::from(byte);
+                remaining = length;
+                check ^= byte;
+                sum = 0;
+                if byte == 0 {
+                    Receiver::Check
+                } else {
+                    Receiver::Payload
+                }
+            }
+            Receiver::Payload => {
+                check ^= byte;
+                sum = sum.wrapping_add(u32::from(byte));
+                remaining = remaining.wrapping_sub(1);
+                if remaining == 0 {
+                    Receiver::Check
+                } else {
+                    Receiver::Payload
+                }
+            }
+            Receiver::Check => {
+                if byte != check {
+                    errors = errors.wrapping_add(1);
+                } else {
+                    match kind & 7 {
+                        0 => a0 = a0.wrapping_add(1),
+                        1 => a1 = a1.wrapping_add(sum),
+                        2 => a2 ^= sum.wrapping_shl(length),
+                        3 => a3 = a3.wrapping_mul(31).wrapping_add(length),
+                        4 => a0 = a0.wrapping_add(sum.wrapping_mul(3)),
+                        5 => a1 ^= length,
+                        6 => a2 = a2.wrapping_add(1),
+                        _ => a3 ^= sum,
+                    }
+                }
+                Receiver::Hunt
+            }
+        };
+    }
+    let combined = a0.wrapping_mul(31).wrapping_add(a1);
+    let combined = combined.wrapping_mul(31).wrapping_add(a2);
+    combined.wrapping_mul(31).wrapping_add(a3) ^ errors
+}
+
+/// PID gains in Q8.
+const PID_KP: i32 = 128;
+const PID_KI: i32 = 8;
+const PID_KD: i32 = 64;
+/// Anti-windup limit of the integral (Q16.16).
+const PID_INTEGRAL_LIMIT: i32 = 0x40_0000;
+/// Actuator limit (Q16.16).
+const PID_OUTPUT_LIMIT: i32 = 0x20_0000;
+
+/// `pid(steps, seed) -> hash of the plant's output` (Q16.16, see `kernels.wat`).
+#[unsafe(no_mangle)]
+pub extern "C" fn kplug_native_pid(steps: u32, seed: u32) -> u32 {
+    let mut state = seed;
+    let (mut setpoint, mut y, mut previous, mut integral) = (0i32, 0i32, 0i32, 0i32);
+    let mut hash = FNV_BASIS;
+    for step in 0..steps {
+        if step & 255 == 0 {
+            state = next(state);
+            setpoint = ((state >> 12) & 0xF_FFFF) as i32;
+        }
+        let error = setpoint.wrapping_sub(y);
+        integral = integral
+            .wrapping_add(error)
+            .clamp(-PID_INTEGRAL_LIMIT, PID_INTEGRAL_LIMIT);
+        let proportional = error.wrapping_mul(PID_KP) >> 8;
+        let integral_term = integral.wrapping_mul(PID_KI) >> 8;
+        let derivative = error.wrapping_sub(previous).wrapping_mul(PID_KD) >> 8;
+        previous = error;
+        let u = proportional
+            .wrapping_add(integral_term)
+            .wrapping_add(derivative)
+            .clamp(-PID_OUTPUT_LIMIT, PID_OUTPUT_LIMIT);
+        y = y.wrapping_add(u.wrapping_sub(y) >> 3);
+        hash = (hash ^ y as u32).wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
+// ---- the 64-bit and float kernels (`kernels_i64.wat`, `kernels_float.wat`) ----
+
+/// XXH64's primes.
+const XXH_P1: u64 = 0x9E37_79B1_85EB_CA87;
+const XXH_P2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+const XXH_P3: u64 = 0x1656_67B1_9E37_79F9;
+const XXH_P4: u64 = 0x85EB_CA77_C2B2_AE63;
+const XXH_P5: u64 = 0x27D4_EB2F_1656_67C5;
+
+/// A little-endian u64 from the first 8 bytes of `bytes` (0 if shorter; callers pass 8).
+fn le_u64(bytes: &[u8]) -> u64 {
+    bytes
+        .first_chunk::<8>()
+        .map_or(0, |chunk| u64::from_le_bytes(*chunk))
+}
+
+/// XXH64's accumulator round.
+fn xxh_round(accumulator: u64, input: u64) -> u64 {
+    accumulator
+        .wrapping_add(input.wrapping_mul(XXH_P2))
+        .rotate_left(31)
+        .wrapping_mul(XXH_P1)
+}
+
+/// XXH64's lane merge.
+fn xxh_merge(hash: u64, lane: u64) -> u64 {
+    (hash ^ xxh_round(0, lane))
+        .wrapping_mul(XXH_P1)
+        .wrapping_add(XXH_P4)
+}
+
+/// XXH64 of `input` with `seed`.
+fn xxh64(input: &[u8], seed: u64) -> u64 {
+    let mut rest = input;
+    let mut hash = if input.len() >= 32 {
+        let mut lanes = [
+            seed.wrapping_add(XXH_P1).wrapping_add(XXH_P2),
+            seed.wrapping_add(XXH_P2),
+            seed,
+            seed.wrapping_sub(XXH_P1),
+        ];
+        let mut stripes = input.chunks_exact(32);
+        for stripe in &mut stripes {
+            for (lane, word) in lanes.iter_mut().zip(stripe.chunks_exact(8)) {
+                *lane = xxh_round(*lane, le_u64(word));
+            }
+        }
+        rest = stripes.remainder();
+        let [v1, v2, v3, v4] = lanes;
+        let mut hash = v1
+            .rotate_left(1)
+            .wrapping_add(v2.rotate_left(7))
+            .wrapping_add(v3.rotate_left(12))
+            .wrapping_add(v4.rotate_left(18));
+        for lane in lanes {
+            hash = xxh_merge(hash, lane);
+        }
+        hash
+    } else {
+        seed.wrapping_add(XXH_P5)
+    };
+    hash = hash.wrapping_add(input.len() as u64);
+    let mut words = rest.chunks_exact(8);
+    for word in &mut words {
+        hash ^= xxh_round(0, le_u64(word));
+        hash = hash.rotate_left(27).wrapping_mul(XXH_P1).wrapping_add(XXH_P4);
+    }
+    rest = words.remainder();
+    if let Some((word, tail)) = rest.split_first_chunk::<4>() {
+        hash ^= u64::from(u32::from_le_bytes(*word)).wrapping_mul(XXH_P1);
+        hash = hash.rotate_left(23).wrapping_mul(XXH_P2).wrapping_add(XXH_P3);
+        rest = tail;
+    }
+    for &byte in rest {
+        hash ^= u64::from(byte).wrapping_mul(XXH_P5);
+        hash = hash.rotate_left(11).wrapping_mul(XXH_P1);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(XXH_P2);
+    hash ^= hash >> 29;
+    hash = hash.wrapping_mul(XXH_P3);
+    hash ^ (hash >> 32)
+}
+
+/// `xxhash64(ptr, len, seed) -> low(h ^ (h >> 32))`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_xxhash64(
+    memory: *mut u8,
+    memory_bytes: u32,
+    ptr: u32,
+    len: u32,
+    seed: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let hash = xxh64(region(memory, ptr, len), u64::from(seed));
+    (hash ^ (hash >> 32)) as u32
+}
+
+/// The Q31 taps of `kernels_i64.wat`: the Q15 low-pass of `kernels.wat`, times 2^16.
+const Q31_TAPS: [i32; FIR_TAP_COUNT] = [
+    256 << 16,
+    640 << 16,
+    1152 << 16,
+    1792 << 16,
+    2432 << 16,
+    3072 << 16,
+    3456 << 16,
+    3584 << 16,
+    3584 << 16,
+    3456 << 16,
+    3072 << 16,
+    2432 << 16,
+    1792 << 16,
+    1152 << 16,
+    640 << 16,
+    256 << 16,
+];
+
+/// `q31_fir(src, dst, count) -> hash of the 4*count output bytes`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_q31_fir(
+    memory: *mut u8,
+    memory_bytes: u32,
+    src: u32,
+    dst: u32,
+    count: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let count = count as usize;
+    let Some((input, output)) = split_regions(memory, src, 4 * count, dst, 4 * count) else {
+        return 0;
+    };
+    for (index, out) in output.chunks_exact_mut(4).enumerate() {
+        let reach = (index + 1).min(FIR_TAP_COUNT);
+        let Some(window) = input.get(4 * (index + 1 - reach)..4 * (index + 1)) else {
+            return 0;
+        };
+        let sum: i64 = window
+            .chunks_exact(4)
+            .rev()
+            .zip(Q31_TAPS.iter())
+            .map(|(sample, &tap)| match *sample {
+                [a, b, c, d] => {
+                    i64::from(tap).wrapping_mul(i64::from(i32::from_le_bytes([a, b, c, d])))
+                }
+                _ => 0,
+            })
+            .fold(0i64, i64::wrapping_add);
+        let value = (sum >> 31).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+        copy(out, &value.to_le_bytes());
+    }
+    fnv1a(output)
+}
+
+/// The x87 precision-control field of the FPU control word (Intel SDM vol. 1, 8.1.5.2).
+const X87_PRECISION_MASK: u16 = 0b11 << 8;
+/// Precision control: 24-bit significand (binary32).
+const X87_PRECISION_SINGLE: u16 = 0b00 << 8;
+/// Precision control: 53-bit significand (binary64).
+const X87_PRECISION_DOUBLE: u16 = 0b10 << 8;
+
+/// Runs `body` with the x87's precision control set to `precision`, then restores the control
+/// word. Built for the board's CPU class, Rust's floats live on the x87, whose default
+/// precision on Linux is 64 bits: every f32/f64 operation would be rounded to the extended
+/// format, not as WebAssembly (IEEE) rounds it. With the precision control at the type's width
+/// each operation is rounded as IEEE rounds it as long as no result is subnormal or overflows,
+/// which the float kernels' data guarantees. (Built with SSE, the precision control does not
+/// apply and IEEE rounding holds anyway.)
+fn with_x87_precision<T>(precision: u16, body: impl FnOnce() -> T) -> T {
+    let mut saved: u16 = 0;
+    // SAFETY: fnstcw stores the control word into `saved`, a live u16.
+    unsafe { core::arch::asm!("fnstcw word ptr [{0}]", in(reg) &mut saved, options(nostack)) };
+    let wanted = (saved & !X87_PRECISION_MASK) | precision;
+    // SAFETY: fldcw loads a control word that differs from the current one only in its
+    // precision field; every exception stays masked as it was.
+    unsafe { core::arch::asm!("fldcw word ptr [{0}]", in(reg) &wanted, options(nostack)) };
+    let result = body();
+    // SAFETY: restores the control word read above.
+    unsafe { core::arch::asm!("fldcw word ptr [{0}]", in(reg) &saved, options(nostack)) };
+    result
+}
+
+/// 2^-15, the scale of an i16 sample.
+const SAMPLE_SCALE: f32 = 1.0 / 32768.0;
+
+/// One biquad section (direct form I) of `kernels_float.wat`.
+#[derive(Default)]
+struct Biquad {
+    x1: f32,
+    x2: f32,
+    y1: f32,
+    y2: f32,
+}
+
+impl Biquad {
+    const B0: f32 = 0.067455255;
+    const B1: f32 = 0.13491051;
+    const B2: f32 = 0.067455255;
+    const A1: f32 = -1.1429805;
+    const A2: f32 = 0.41280160;
+
+    #[inline(always)]
+    fn step(&mut self, x: f32) -> f32 {
+        let y = Self::B0 * x + Self::B1 * self.x1 + Self::B2 * self.x2
+            - Self::A1 * self.y1
+            - Self::A2 * self.y2;
+        self.x2 = self.x1;
+        self.x1 = x;
+        self.y2 = self.y1;
+        self.y1 = y;
+        y
+    }
+}
+
+/// `biquad_f32(src, dst, count) -> hash of the 4*count output bytes`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_biquad_f32(
+    memory: *mut u8,
+    memory_bytes: u32,
+    src: u32,
+    dst: u32,
+    count: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let count = count as usize;
+    let Some((input, output)) = split_regions(memory, src, 2 * count, dst, 4 * count) else {
+        return 0;
+    };
+    with_x87_precision(X87_PRECISION_SINGLE, || {
+        let (mut first, mut second) = (Biquad::default(), Biquad::default());
+        for (sample, out) in input.chunks_exact(2).zip(output.chunks_exact_mut(4)) {
+            let x = match *sample {
+                [low, high] => f32::from(i16::from_le_bytes([low, high])) * SAMPLE_SCALE,
+                _ => 0.0,
+            };
+            let y = second.step(first.step(x));
+            copy(out, &y.to_le_bytes());
+        }
+    });
+    fnv1a(output)
+}
+
+/// Converts the i16 samples of `from` to f64 * 2^-15 into `to` (8 bytes each).
+fn samples_to_f64(from: &[u8], to: &mut [u8]) {
+    for (sample, out) in from.chunks_exact(2).zip(to.chunks_exact_mut(8)) {
+        let value = match *sample {
+            [low, high] => f64::from(i16::from_le_bytes([low, high])) * f64::from(SAMPLE_SCALE),
+            _ => 0.0,
+        };
+        copy(out, &value.to_le_bytes());
+    }
+}
+
+/// A little-endian f64 from the first 8 bytes of `bytes` (0 if shorter).
+fn le_f64(bytes: &[u8]) -> f64 {
+    f64::from_bits(le_u64(bytes))
+}
+
+/// `matmul_f64(src, dst, n) -> hash of C` (A and B from the samples at `src`, stored at `dst`,
+/// C after them).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_matmul_f64(
+    memory: *mut u8,
+    memory_bytes: u32,
+    src: u32,
+    dst: u32,
+    n: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let memory = unsafe { image(memory, memory_bytes) };
+    let n = n as usize;
+    let square = n * n;
+    let Some((input, matrices)) = split_regions(memory, src, 4 * square, dst, 24 * square) else {
+        return 0;
+    };
+    let Some((inputs_a, inputs_b)) = input.split_at_checked(2 * square) else {
+        return 0;
+    };
+    let Some((a, rest)) = matrices.split_at_mut_checked(8 * square) else {
+        return 0;
+    };
+    let Some((b, c)) = rest.split_at_mut_checked(8 * square) else {
+        return 0;
+    };
+    samples_to_f64(inputs_a, a);
+    samples_to_f64(inputs_b, b);
+    let at = |matrix: &[u8], row: usize, column: usize| {
+        le_f64(matrix.get(8 * (row * n + column)..).unwrap_or(&[]))
+    };
+    with_x87_precision(X87_PRECISION_DOUBLE, || {
+        for i in 0..n {
+            for j in 0..n {
+                let mut sum = 0.0f64;
+                for k in 0..n {
+                    sum += at(a, i, k) * at(b, k, j);
+                }
+                if let Some(out) = c.get_mut(8 * (i * n + j)..) {
+                    copy(out, &sum.to_le_bytes());
+                }
+            }
+        }
+    });
+    fnv1a(c)
+}

@@ -1,7 +1,15 @@
-//! The kernel suite of issue 5 as calls of `plugins/kernels.wat`: what each kernel processes,
-//! and the calls that put its input in place. The silicon harness runs it four ways (native
-//! Rust, kplug hardware and software mode, wasmi); `plugin-host-tool`'s bench includes this file
-//! by path and runs the same calls on a board.
+//! The kernel suite as calls of its modules: what each kernel processes, and the calls that put
+//! its input in place.
+//!
+//! | module | kernels | value types |
+//! | --- | --- | --- |
+//! | `plugins/kernels.wat` | [`KERNELS`]: issue 5's suite, a protocol receiver and a PID loop | i32 |
+//! | `plugins/benchmarks/kernels_i64.wat` | [`I64_KERNELS`]: XXH64, a Q31 FIR (issue 10) | i64 |
+//! | `plugins/benchmarks/kernels_float.wat` | [`FLOAT_KERNELS`]: an f32 biquad, an f64 matrix multiply (issue 10) | f32, f64 |
+//!
+//! The silicon harness runs every module every way ([`MODULES`]: native Rust, kplug hardware
+//! and software mode, wasmi, wasm3); `plugin-host-tool`'s bench includes this file by path and
+//! runs [`KERNELS`] on a board.
 //!
 //! Only `core` is used here, so the file builds in either crate.
 
@@ -27,6 +35,25 @@ pub const SORT_VALUES: i32 = 16 * 1024;
 pub const FIB_ARGUMENT: i32 = 27;
 /// Wasm pages `kernels.wat` needs.
 pub const PAGES: u32 = 5;
+/// Bytes of frames the protocol receiver parses.
+pub const FRAME_BYTES: i32 = 64 * 1024;
+/// Steps of the PID loop.
+pub const PID_STEPS: i32 = 64 * 1024;
+
+/// Buffer A of the i64 and float modules (input).
+pub const MVP_BUFFER_A: i32 = 0x0_1000;
+/// Buffer B of the i64 and float modules (output).
+pub const MVP_BUFFER_B: i32 = 0x2_0000;
+/// Wasm pages the i64 and float modules have.
+pub const MVP_PAGES: u32 = 4;
+/// Bytes XXH64 hashes (a multiple of 32 plus 7, so every tail path runs).
+pub const XXHASH_BYTES: i32 = 64 * 1024 + 7;
+/// Q31 FIR samples (i32).
+pub const Q31_SAMPLES: i32 = 16 * 1024;
+/// Biquad samples (i16 in, f32 out).
+pub const BIQUAD_SAMPLES: i32 = 16 * 1024;
+/// Matrix size of the f64 multiply.
+pub const MATRIX_SIZE: i32 = 48;
 
 /// One call of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +90,8 @@ const GRAY_FRAME: Call = Call {
     args: &[BUFFER_A, BUFFER_B, PIXELS],
 };
 
-/// The suite, in the order it is run and reported.
-pub const KERNELS: [Kernel; 10] = [
+/// The i32 suite (`kernels.wat`), in the order it is run and reported.
+pub const KERNELS: [Kernel; 12] = [
     Kernel {
         name: "fill",
         args: &[BUFFER_A, RGB_BYTES, 1],
@@ -140,5 +167,110 @@ pub const KERNELS: [Kernel; 10] = [
         setup: &[],
         before_each: &[],
         work: "naive recursive fib(27)",
+    },
+    Kernel {
+        name: "parse_frames",
+        args: &[BUFFER_A, FRAME_BYTES],
+        setup: &[Call {
+            export: "make_frames",
+            args: &[BUFFER_A, FRAME_BYTES, 11],
+        }],
+        before_each: &[],
+        work: "protocol receiver (byte state machine, br_table) over 65536 bytes of frames",
+    },
+    Kernel {
+        name: "pid",
+        args: &[PID_STEPS, 5],
+        setup: &[],
+        before_each: &[],
+        work: "Q16.16 PID loop on a first-order plant, 65536 steps",
+    },
+];
+
+/// The i64 kernels (`kernels_i64.wat`).
+pub const I64_KERNELS: [Kernel; 2] = [
+    Kernel {
+        name: "xxhash64",
+        args: &[MVP_BUFFER_A, XXHASH_BYTES, 0],
+        setup: &[Call {
+            export: "fill",
+            args: &[MVP_BUFFER_A, XXHASH_BYTES, 13],
+        }],
+        before_each: &[],
+        work: "XXH64 over 65543 bytes",
+    },
+    Kernel {
+        name: "q31_fir",
+        args: &[MVP_BUFFER_A, MVP_BUFFER_B, Q31_SAMPLES],
+        setup: &[Call {
+            export: "fill",
+            args: &[MVP_BUFFER_A, 4 * Q31_SAMPLES, 17],
+        }],
+        before_each: &[],
+        work: "16-tap Q31 FIR, i64 accumulation, over 16384 samples, plus its checksum",
+    },
+];
+
+/// The float kernels (`kernels_float.wat`).
+pub const FLOAT_KERNELS: [Kernel; 2] = [
+    Kernel {
+        name: "biquad_f32",
+        args: &[MVP_BUFFER_A, MVP_BUFFER_B, BIQUAD_SAMPLES],
+        setup: &[Call {
+            export: "fill",
+            args: &[MVP_BUFFER_A, 2 * BIQUAD_SAMPLES, 19],
+        }],
+        before_each: &[],
+        work: "two f32 biquad sections over 16384 samples, plus their checksum",
+    },
+    Kernel {
+        name: "matmul_f64",
+        args: &[MVP_BUFFER_A, MVP_BUFFER_B, MATRIX_SIZE],
+        setup: &[Call {
+            export: "fill",
+            args: &[MVP_BUFFER_A, 4 * MATRIX_SIZE * MATRIX_SIZE, 23],
+        }],
+        before_each: &[],
+        work: "48x48 f64 matrix multiply, plus its checksum",
+    },
+];
+
+/// One module of kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelModule {
+    /// Its name (its file under `plugins/`, without `.wat`).
+    pub name: &'static str,
+    /// Its text.
+    pub wat: &'static str,
+    /// Wasm pages it declares.
+    pub pages: u32,
+    /// The value types its kernels compute with, for people.
+    pub value_types: &'static str,
+    /// Its kernels.
+    pub kernels: &'static [Kernel],
+}
+
+/// Every kernel module, in the order they are run and reported.
+pub const MODULES: [KernelModule; 3] = [
+    KernelModule {
+        name: "kernels",
+        wat: include_str!("../../../../plugins/kernels.wat"),
+        pages: PAGES,
+        value_types: "i32",
+        kernels: &KERNELS,
+    },
+    KernelModule {
+        name: "kernels_i64",
+        wat: include_str!("../../../../plugins/benchmarks/kernels_i64.wat"),
+        pages: MVP_PAGES,
+        value_types: "i64",
+        kernels: &I64_KERNELS,
+    },
+    KernelModule {
+        name: "kernels_float",
+        wat: include_str!("../../../../plugins/benchmarks/kernels_float.wat"),
+        pages: MVP_PAGES,
+        value_types: "f32, f64",
+        kernels: &FLOAT_KERNELS,
     },
 ];

@@ -2,7 +2,8 @@
 //! near call, the far jump into an LDT code segment and the far call back (the pair
 //! [`crate::trampoline`] uses), a far call and `retf` (for comparison), and the SS, DS and FS
 //! loads. They add up to the floor of the invocation round trip in this design; see
-//! `trampoline.rs` for why each is needed.
+//! `trampoline.rs` for why each is needed. Each is a few to a few hundred cycles, many below
+//! the timer's resolution, so every sample is a batch of [`BATCH`] (per transition).
 //!
 //! The LDT segments here are flat (base 0, 4 GiB), so the stubs run at the same offsets in
 //! either code segment; they exist only while this module measures. [`measure`] loads FS with
@@ -10,8 +11,8 @@
 //! which plugin context FS holds), as `bench` does.
 
 use super::BenchError;
-use super::measure::{Clock, Summary};
-use crate::ldt::{self, Kind, Segment};
+use super::measure::{BATCH, Clock, Summary};
+use crate::ldt::{self, Segment, SegmentKind as Kind};
 use core::arch::{asm, global_asm};
 use serde_json::{Value, json};
 
@@ -107,8 +108,7 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
         for _ in 0..repetitions / 10 + 1 {
             body();
         }
-        let samples: Vec<u64> = (0..repetitions).map(|_| clock.time(&mut *body)).collect();
-        Summary::of_cycles(&samples)
+        Summary::of((0..repetitions).map(|_| clock.time_per_event(BATCH, &mut *body)))
     };
     let near_call = sample(&mut || {
         // SAFETY: calls a stub that only returns; clobbers nothing but the stack it balances.
@@ -172,7 +172,8 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
         asm!("mov fs, {0:e}", in(reg) 0u32, options(nostack, preserves_flags));
     }
     drop(entries);
-    let figure = |summary: Summary| json!({"median": summary.median, "min": summary.min});
+    let figure =
+        |summary: Summary| json!({"median": summary.median, "min": summary.min, "batch": BATCH});
     Ok(json!({
         "near_call": figure(near_call),
         "far_jump_in_far_call_out": figure(far_jump_and_far_call),

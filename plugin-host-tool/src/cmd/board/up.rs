@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use plugin_host_tool::board::{
-    self, Accel, BoardSpec, DEFAULT_BOARD_NAME, DEFAULT_RAM_MIB, Emulator, Isolation, RelayMode,
+    self, Accel, BoardSpec, Clock, DEFAULT_BOARD_NAME, DEFAULT_RAM_MIB, Emulator, Isolation,
+    RelayMode,
 };
 use plugin_host_tool::link::Link;
 use plugin_host_tool::transport;
@@ -30,6 +31,15 @@ enum AccelArg {
     Tcg,
     /// Hardware virtualization; only on hosts with real VMX/SVM.
     Kvm,
+}
+
+/// The board clock, as spelled on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ClockArg {
+    /// The host's clock: board time is wall-clock time.
+    Host,
+    /// Executed instructions (QEMU `-icount`): board time does not depend on host load.
+    Instructions,
 }
 
 /// The isolation setting, as spelled on the command line.
@@ -79,6 +89,12 @@ pub struct Up {
     #[arg(long, value_enum, default_value = "auto")]
     isolation: IsolationArg,
 
+    /// What the board's clocks follow: the host's clock, or the instructions it executes
+    /// (QEMU `-icount`, Bochs `sync=none`): board-time figures such as budgets then do not
+    /// depend on how busy the host is.
+    #[arg(long, value_enum, default_value = "host")]
+    clock: ClockArg,
+
     /// RAM in MiB.
     #[arg(long, value_name = "MIB", default_value_t = DEFAULT_RAM_MIB,
           value_parser = clap::value_parser!(u32).range(4..=3072))]
@@ -111,6 +127,10 @@ impl Up {
             },
             ram_mib: self.ram,
             relay: RelayMode::Process,
+            clock: match self.clock {
+                ClockArg::Host => Clock::Host,
+                ClockArg::Instructions => Clock::Instructions,
+            },
         };
         let launched = board::up(&home, &spec)
             .with_context(|| format!("cannot start board `{}`", spec.name))?;

@@ -1,0 +1,18 @@
+//! The plugin service on this board: the core's `PluginService` over the board's platform and
+//! device. Plugin output and its quota are the core's (`kplug_core::output`).
+#![forbid(unsafe_code)]
+
+use kplug_core::Isolation;
+use kplug_core::service::PluginService;
+use plugin_format::limits::MAX_PLUGINS;
+
+use crate::platform::device::BoardDevice;
+use crate::platform::isolation::BoardPlatform;
+
+/// The board's plugin service.
+pub type Plugins = PluginService<BoardPlatform, BoardDevice>;
+
+/// Creates the plugin service on `platform` and `device`, compiling for `isolation`.
+pub fn new(platform: BoardPlatform, device: BoardDevice, isolation: Isolation) -> Plugins {
+    PluginService::new(platform, device, isolation, MAX_PLUGINS)
+}
