@@ -119,7 +119,7 @@ pub fn serves(request: &Request) -> bool {
             | Request::Unload { .. }
             | Request::SetTrapPolicy { .. }
             | Request::GetGlobal { .. }
-    )
+    ) || crate::store::service::serves(request)
 }
 
 /// The service's figures that `Stats` reports.

@@ -21,6 +21,7 @@
 //! a page: a 256 KiB module on 4 KiB pages is 129 chunks.
 
 pub mod format;
+pub mod service;
 
 #[cfg(any(test, feature = "fake"))]
 pub mod fake_flash;
