@@ -361,8 +361,32 @@ fn power_cuts_keep_every_plugin_old_or_new() {
     let mut model: BTreeMap<usize, i32> = BTreeMap::new();
     let mut next_version = 1;
     let (mut old_kept, mut new_taken, mut removed, mut kept_after_remove) = (0, 0, 0, 0);
-    // How long a whole put of the largest plugin takes here, to spread the cuts over it.
-    let mut operation_time = Duration::from_millis(1500);
+    let mut finished_before_cut = 0;
+    // Calibration (no cut): how long storing the largest plugin takes here (transfer, compile,
+    // store writes and commit), and how much of it is the store's.
+    let calibration = {
+        let mut link = board.link();
+        let started = Instant::now();
+        let report = store::upload(
+            &mut link,
+            versioned("p0", 1, 60_000),
+            Finish {
+                signature: None,
+                persist: true,
+            },
+            |_, _| {},
+        )
+        .expect("the calibration put");
+        let store_us = report.store.map_or(0, |step| step.micros);
+        println!(
+            "power cuts: a 60 KB put takes {:?} here, {} ms of it writing the store",
+            started.elapsed(),
+            store_us / 1000
+        );
+        (started.elapsed(), Duration::from_micros(store_us))
+    };
+    let (calibration, store_time) = calibration;
+    model.insert(0, 1);
     for cut in 0..cuts {
         let slot = random.usize(0..SLOTS);
         let operation = if model.contains_key(&slot) && random.u8(0..4) == 0 {
@@ -374,13 +398,19 @@ fn power_cuts_keep_every_plugin_old_or_new() {
                 version: next_version,
             }
         };
-        let padding = random.usize(1000..24_000);
-        let delay = operation_time.mul_f64(random.f64() * 1.2);
+        let padding = random.usize(1000..60_000);
+        // Half the cuts anywhere in the request, half in its last part, where the store is written
+        // (the calibration's store time before its end, and a little after).
+        let delay = if random.bool() {
+            calibration.mul_f64(random.f64() * 1.1)
+        } else {
+            calibration.saturating_sub(store_time.mul_f64(1.2))
+                + store_time.mul_f64(random.f64() * 1.3)
+        };
         let link = board.link();
         let worker = std::thread::spawn(move || {
             let mut link = link;
-            let started = Instant::now();
-            let result = match operation {
+            match operation {
                 Operation::Put { slot, version } => {
                     let name = format!("p{slot}");
                     // A loaded old version must go first (names are unique on the board).
@@ -397,15 +427,13 @@ fn power_cuts_keep_every_plugin_old_or_new() {
                     .map(|_| ())
                 }
                 Operation::Remove { slot } => store::remove(&mut link, &format!("p{slot}")),
-            };
-            (result, started.elapsed())
+            }
         });
         std::thread::sleep(delay);
         board.kill();
-        let (result, took) = worker.join().expect("the worker thread");
+        let result = worker.join().expect("the worker thread");
         if result.is_ok() {
-            // Finished before the cut: a measure of how long the operation takes.
-            operation_time = operation_time.max(took);
+            finished_before_cut += 1;
         }
         board.restart();
         let mut link = board.link();
@@ -460,7 +488,8 @@ fn power_cuts_keep_every_plugin_old_or_new() {
     }
     println!(
         "power cuts: {cuts} (seed {seed}): put -> old kept {old_kept}, new taken {new_taken}; \
-         remove -> done {removed}, not yet {kept_after_remove}; plugins at the end {}",
+         remove -> done {removed}, not yet {kept_after_remove}; {finished_before_cut} operations \
+         answered before their cut; plugins at the end {}",
         model.len()
     );
 }
