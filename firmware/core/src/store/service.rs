@@ -133,6 +133,14 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
         }
     }
 
+    /// The store's flash, if the store is open (to open it again, as a reboot does).
+    pub fn into_flash(self) -> Option<F> {
+        match self.state {
+            StoreState::Open(store) => Some(store.into_flash()),
+            _ => None,
+        }
+    }
+
     /// Where the store stands.
     pub fn state(&self) -> &StoreState<F> {
         &self.state
