@@ -179,7 +179,13 @@ fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) {
         }
         "uptime" => {
             let ms = crate::platform::timer::uptime_ms();
-            let _ = write!(out, "up {}.{:03} s\r\n", ms / 1000, ms % 1000);
+            let _ = write!(
+                out,
+                "up {}.{:03} s (TSC clock; {} PIT ticks received)\r\n",
+                ms / 1000,
+                ms % 1000,
+                crate::platform::timer::pit_ticks()
+            );
         }
         "mem" => {
             let _ = write!(
