@@ -118,7 +118,11 @@ mod entry {
         let mut plugins =
             crate::services::plugins::new(BoardPlatform::new(gdt), BoardDevice::new(), isolation);
         let mut store = crate::services::store::open(&mut ports.console_tx);
-        crate::services::store::install_all(&mut store, &mut plugins, &mut ports.console_tx);
+        if board.config.safe_boot {
+            crate::services::store::skip_all(&mut store, &mut ports.console_tx);
+        } else {
+            crate::services::store::install_all(&mut store, &mut plugins, &mut ports.console_tx);
+        }
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
         let console = Console::new();
         console.prompt(&mut ports.console_tx);

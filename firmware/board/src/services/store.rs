@@ -70,6 +70,19 @@ pub fn open(console: &mut impl Write) -> BoardStore {
     store
 }
 
+/// Safe boot: installs nothing, and says how many stored plugins stay uninstalled.
+pub fn skip_all(store: &mut BoardStore, console: &mut impl Write) {
+    let stored = store.stored_count();
+    let _ = write!(
+        console,
+        "store: safe boot, {stored} stored plugin(s) not installed\r\n"
+    );
+    defmt::warn!(
+        "store: safe boot, {=u32} stored plugin(s) not installed",
+        stored
+    );
+}
+
 /// Installs every stored plugin (each failure reported, the others still installed).
 pub fn install_all(store: &mut BoardStore, plugins: &mut Plugins, console: &mut impl Write) {
     let loaded = store.install_all(plugins, |report: &InstallReport| match &report.result {

@@ -141,6 +141,14 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
         }
     }
 
+    /// How many plugins the store holds (none without a store).
+    pub fn stored_count(&self) -> u32 {
+        match &self.state {
+            StoreState::Open(store) => store.names().len() as u32,
+            _ => 0,
+        }
+    }
+
     /// Where the store stands.
     pub fn state(&self) -> &StoreState<F> {
         &self.state
