@@ -124,6 +124,12 @@ impl TestBoard {
             .unwrap_or_else(|error| panic!("board up (restart) failed: {error}"));
     }
 
+    /// Sets the safe-boot flag for the next [`TestBoard::restart`] (`kplug board up --safe`):
+    /// the firmware then installs none of its stored plugins.
+    pub fn set_safe_boot(&mut self, safe: bool) {
+        self.spec.safe_boot = safe;
+    }
+
     /// Cuts the power: kills the emulator with SIGKILL at once, wherever it is (its flash files
     /// keep what was written so far). [`TestBoard::restart`] boots it again.
     pub fn kill(&self) {

@@ -103,7 +103,7 @@ fn store_log_lines(link: &mut Link) -> Vec<String> {
 }
 
 /// A persisted plugin is in the store list, comes back after a reboot (installed at boot),
-/// answers, and a replacement is what comes back after the next one; remove and erase work.
+/// answers; a safe boot installs nothing and keeps everything stored; a replacement is what comes back after the next one; remove and erase work.
 #[test]
 fn persisted_plugins_come_back_after_a_reboot() {
     let mut board = TestBoard::qemu();
@@ -139,6 +139,27 @@ fn persisted_plugins_come_back_after_a_reboot() {
         log.iter().any(|line| line.contains("installed alpha")),
         "{log:?}"
     );
+
+    // Safe boot: nothing installed, everything still stored; the next normal boot installs them.
+    drop(link);
+    board.set_safe_boot(true);
+    board.restart();
+    let mut link = board.link();
+    assert!(
+        loaded_versions(&mut link).is_empty(),
+        "safe boot installs nothing"
+    );
+    assert_eq!(store::list(&mut link).expect("store list").len(), 2);
+    assert!(
+        store_log_lines(&mut link)
+            .iter()
+            .any(|line| line.contains("safe boot, 2 stored plugin(s) not installed"))
+    );
+    drop(link);
+    board.set_safe_boot(false);
+    board.restart();
+    let mut link = board.link();
+    assert_eq!(loaded_versions(&mut link).len(), 2);
 
     // Replace alpha (the loaded one must be unloaded first: names are unique), remove beta.
     plugin::unload(&mut link, PluginRef::Name("alpha".into())).expect("unload");
