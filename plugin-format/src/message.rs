@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RequestError;
 use crate::plugin::PluginDescription;
+use crate::signature::{KeyChange, KeyId, SignedBy};
+use crate::store::{StoreInfo, StoredPluginSummary};
 use crate::trap::TrapRecord;
 
 /// The protocol version this crate speaks. `Hello` carries it; a firmware answers a different
@@ -98,6 +100,41 @@ pub enum Request {
         plugin: PluginRef,
         /// The global's export name.
         name: String,
+    },
+    /// Ends an upload as `UploadEnd` does, with a signature over the description (see
+    /// `signature::plugin_signed_message`) and the choice to keep the plugin in the store once it
+    /// has validated and compiled. Answered with `Reply::UploadFinished`.
+    UploadFinish {
+        /// CRC-32 (ISO-HDLC) of the whole module, checked before anything else.
+        crc32: u32,
+        /// The signature, if the host signed the plugin.
+        signature: Option<SignedBy>,
+        /// Keep the plugin in the store (replacing a stored one of the same name).
+        persist: bool,
+    },
+    /// The store's size, use, erase count and keys. Answered with `Reply::StoreInfo`.
+    StoreInfo,
+    /// The stored plugins. Answered with `Reply::StoredPlugins`.
+    StoreList,
+    /// Removes a plugin from the store (a loaded instance stays loaded until unloaded). Answered
+    /// with `Reply::StoreRemoved`.
+    StoreRemove {
+        /// The stored plugin's name.
+        name: String,
+    },
+    /// Removes every stored plugin; the provisioned keys stay. Answered with
+    /// `Reply::StoreErased`.
+    StoreErase,
+    /// Adds or removes a public key. Once the board holds a key, the change must be signed by a
+    /// key it holds, over `signature::key_change_message(change, epoch)`. Answered with
+    /// `Reply::StoreInfo`.
+    ChangeKey {
+        /// The change.
+        change: KeyChange,
+        /// The board's key epoch the change was made for.
+        epoch: u32,
+        /// The signature, by a provisioned key.
+        signature: Option<SignedBy>,
     },
 }
 
@@ -283,6 +320,29 @@ pub enum Reply {
     Unloaded(UnloadReport),
     /// Answer to `GetGlobal`: the global's current value.
     Global(Value),
+    /// Answer to `UploadFinish`.
+    UploadFinished(UploadReport),
+    /// Answer to `StoreInfo` and `ChangeKey`.
+    StoreInfo(StoreInfo),
+    /// Answer to `StoreList`.
+    StoredPlugins(Vec<StoredPluginSummary>),
+    /// Answer to `StoreRemove`.
+    StoreRemoved,
+    /// Answer to `StoreErase`: how many plugins were removed.
+    StoreErased(u32),
+}
+
+/// What `UploadFinish` did: the load, and the signature check and store write around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReport {
+    /// Validation, compilation and linking, as for `UploadEnd`.
+    pub load: LoadReport,
+    /// Signature verification, when the board checked one.
+    pub verify: Option<StepTime>,
+    /// The key whose signature verified.
+    pub signed_by: Option<KeyId>,
+    /// Writing the plugin to the store, when it was persisted.
+    pub store: Option<StepTime>,
 }
 
 /// Which isolation mode the boot probe chose (see ARCHITECTURE.md, "Boot probe").

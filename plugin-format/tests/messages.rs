@@ -9,8 +9,12 @@ use common::decode_stream;
 use plugin_format::error::{PluginError, PluginErrorKind};
 use plugin_format::message::{
     InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
-    UnloadReport, Value,
+    UnloadReport, UploadReport, Value,
 };
+use plugin_format::signature::{
+    Ed25519Signature, KeyChange, KeyId, PublicKey, SignatureRefusal, SignedBy,
+};
+use plugin_format::store::{AttachPoint, AttachSpec, StoreInfo, StoreRefusal, StoredPluginSummary};
 use plugin_format::symbols::LinkError;
 use plugin_format::{
     BoardInfo, DeviceFrame, Event, HostFrame, ImportRequest, IsolationMode, Limits,
@@ -65,7 +69,68 @@ fn requests() -> Vec<Request> {
             plugin: PluginRef::Name("counter".into()),
             name: "count".into(),
         },
+        Request::UploadFinish {
+            crc32: 1,
+            signature: Some(signed_by()),
+            persist: true,
+        },
+        Request::UploadFinish {
+            crc32: u32::MAX,
+            signature: None,
+            persist: false,
+        },
+        Request::StoreInfo,
+        Request::StoreList,
+        Request::StoreRemove {
+            name: "grayscale".into(),
+        },
+        Request::StoreErase,
+        Request::ChangeKey {
+            change: KeyChange::Add(PublicKey([0xAB; 32])),
+            epoch: 0,
+            signature: None,
+        },
+        Request::ChangeKey {
+            change: KeyChange::Remove(KeyId([1; 8])),
+            epoch: u32::MAX,
+            signature: Some(signed_by()),
+        },
     ]
+}
+
+fn signed_by() -> SignedBy {
+    SignedBy {
+        key: KeyId([9, 8, 7, 6, 5, 4, 3, 2]),
+        signature: Ed25519Signature {
+            r: [0x11; 32],
+            s: [0xEE; 32],
+        },
+    }
+}
+
+fn load_report() -> LoadReport {
+    LoadReport {
+        id: 3,
+        name: "grayscale".into(),
+        install: StepTime {
+            cycles: 1,
+            micros: 0,
+        },
+        compile: StepTime {
+            cycles: 4_000_000,
+            micros: 4000,
+        },
+        link: StepTime {
+            cycles: 3100,
+            micros: 3,
+        },
+        wasm_bytes: 600,
+        code_bytes: 1078,
+        memory_bytes: 65536,
+        imports: vec!["env.log".into()],
+        exports: vec!["transcode(i32, i32, i32) -> (i32)".into()],
+        isolation: IsolationMode::Software,
+    }
 }
 
 fn description() -> PluginDescription {
@@ -110,6 +175,12 @@ fn request_kind(request: &Request) -> usize {
         Request::Unload { .. } => 10,
         Request::SetTrapPolicy { .. } => 11,
         Request::GetGlobal { .. } => 12,
+        Request::UploadFinish { .. } => 13,
+        Request::StoreInfo => 14,
+        Request::StoreList => 15,
+        Request::StoreRemove { .. } => 16,
+        Request::StoreErase => 17,
+        Request::ChangeKey { .. } => 18,
     }
 }
 
@@ -162,28 +233,7 @@ fn replies() -> Vec<Reply> {
         Reply::LogBacklog((0..=255).collect()),
         Reply::UploadReady,
         Reply::ChunkAccepted(4096),
-        Reply::Loaded(LoadReport {
-            id: 3,
-            name: "grayscale".into(),
-            install: StepTime {
-                cycles: 1,
-                micros: 0,
-            },
-            compile: StepTime {
-                cycles: 4_000_000,
-                micros: 4000,
-            },
-            link: StepTime {
-                cycles: 3100,
-                micros: 3,
-            },
-            wasm_bytes: 600,
-            code_bytes: 1078,
-            memory_bytes: 65536,
-            imports: vec!["env.log".into()],
-            exports: vec!["transcode(i32, i32, i32) -> (i32)".into()],
-            isolation: IsolationMode::Software,
-        }),
+        Reply::Loaded(load_report()),
         Reply::Plugins(vec![PluginSummary {
             id: 3,
             name: "grayscale".into(),
@@ -215,6 +265,60 @@ fn replies() -> Vec<Reply> {
             freed_bytes: 300_000,
         }),
         Reply::Global(Value::I64(-2)),
+        Reply::UploadFinished(UploadReport {
+            load: load_report(),
+            verify: Some(StepTime {
+                cycles: 9_000_000,
+                micros: 3900,
+            }),
+            signed_by: Some(KeyId([7; 8])),
+            store: Some(StepTime::default()),
+        }),
+        Reply::UploadFinished(UploadReport {
+            load: load_report(),
+            verify: None,
+            signed_by: None,
+            store: None,
+        }),
+        Reply::StoreInfo(StoreInfo {
+            capacity_bytes: 2 << 20,
+            used_bytes: 70_000,
+            pages: 512,
+            erases_since_boot: 3,
+            plugins: 2,
+            keys: vec![KeyId([1; 8]), KeyId([2; 8])],
+            key_epoch: 2,
+        }),
+        Reply::StoredPlugins(vec![StoredPluginSummary {
+            name: "grayscale".into(),
+            version: "1".into(),
+            module_bytes: 719,
+            attachments: vec![
+                AttachSpec {
+                    export: "transcode".into(),
+                    point: AttachPoint::Channel {
+                        name: "frames".into(),
+                        position: Some(0),
+                    },
+                },
+                AttachSpec {
+                    export: "tick".into(),
+                    point: AttachPoint::Timer { period_us: 10_000 },
+                },
+                AttachSpec {
+                    export: "crc".into(),
+                    point: AttachPoint::Console { word: "crc".into() },
+                },
+                AttachSpec {
+                    export: "init".into(),
+                    point: AttachPoint::Boot,
+                },
+            ],
+            signed_by: None,
+            generation: u16::MAX,
+        }]),
+        Reply::StoreRemoved,
+        Reply::StoreErased(3),
     ]
 }
 
@@ -232,6 +336,11 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Invoked(_) => 8,
         Reply::Unloaded(_) => 9,
         Reply::Global(_) => 10,
+        Reply::UploadFinished(_) => 11,
+        Reply::StoreInfo(_) => 12,
+        Reply::StoredPlugins(_) => 13,
+        Reply::StoreRemoved => 14,
+        Reply::StoreErased(_) => 15,
     }
 }
 
@@ -257,6 +366,21 @@ fn request_errors() -> Vec<RequestError> {
             kind: PluginErrorKind::Limit(plugin_format::LimitError::Budget { micros: 0 }),
             message: "a budget of 0 us is refused".into(),
         }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Signature(SignatureRefusal::UnknownKey(KeyId([3; 8]))),
+            message: SignatureRefusal::UnknownKey(KeyId([3; 8])).to_string(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Signature(SignatureRefusal::StaleEpoch { current: 4 }),
+            message: "stale".into(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Store(StoreRefusal::Full {
+                needed: 300_000,
+                available: 12_000,
+            }),
+            message: "full".into(),
+        }),
         RequestError::ResponseTooLarge,
     ]
 }
@@ -280,8 +404,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..13).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..11).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..19).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..16).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()

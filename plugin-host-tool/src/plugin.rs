@@ -183,9 +183,28 @@ pub fn describe_unchecked(name: &str, module: Vec<u8>, limits: Limits) -> Plugin
 /// `progress(sent, total)` is called after every chunk.
 pub fn upload<T: Transport>(
     link: &mut Link<T>,
+    description: PluginDescription,
+    progress: impl FnMut(usize, usize),
+) -> Result<LoadReport, LinkError> {
+    let crc32 = send_module(link, description, progress)?;
+    expect(
+        link,
+        Request::UploadEnd { crc32 },
+        "upload end",
+        |reply| match reply {
+            Reply::Loaded(report) => Some(report),
+            _ => None,
+        },
+    )
+}
+
+/// Sends `description` (`UploadBegin`) and its module in chunks, calling `progress(sent, total)`
+/// after each, and returns the module's CRC-32 for the request that ends the upload.
+pub fn send_module<T: Transport>(
+    link: &mut Link<T>,
     mut description: PluginDescription,
     mut progress: impl FnMut(usize, usize),
-) -> Result<LoadReport, LinkError> {
+) -> Result<u32, LinkError> {
     let module = std::mem::take(&mut description.module);
     let crc32 = plugin_format::frame::crc32(&module);
     expect(
@@ -211,15 +230,7 @@ pub fn upload<T: Transport>(
         sent += chunk.len();
         progress(sent, module.len());
     }
-    expect(
-        link,
-        Request::UploadEnd { crc32 },
-        "upload end",
-        |reply| match reply {
-            Reply::Loaded(report) => Some(report),
-            _ => None,
-        },
-    )
+    Ok(crc32)
 }
 
 /// The loaded plugins.
@@ -405,7 +416,7 @@ pub fn plugin_ref(text: &str) -> PluginRef {
         .unwrap_or_else(|_| PluginRef::Name(text.into()))
 }
 
-fn expect<T: Transport, R>(
+pub(crate) fn expect<T: Transport, R>(
     link: &mut Link<T>,
     request: Request,
     name: &'static str,

@@ -10,7 +10,8 @@
 //! `arch/boot.rs` (reset vector, trampoline, protected mode, .data/.bss) -> COM1/COM2 -> GDT +
 //! TSS -> IDT -> TSC calibration -> heap -> boot probe -> PIC + PIT + IRQs -> main loop, which
 //! serves the console (COM1) and the host link (COM2), runs plugin requests, and sleeps with
-//! `hlt` when idle.
+//! `hlt` when idle. Before the main loop, the store chip is probed, the plugin store opened and
+//! every stored plugin installed (`services::store`).
 //!
 //! On the host this crate builds to an empty program, so workspace-wide `cargo check` works;
 //! the real binary is built for `linker-scripts/i586-kplug.json` by `kplug build`.
@@ -116,6 +117,12 @@ mod entry {
         let isolation = board.isolation();
         let mut plugins =
             crate::services::plugins::new(BoardPlatform::new(gdt), BoardDevice::new(), isolation);
+        let mut store = crate::services::store::open(&mut ports.console_tx);
+        if board.config.safe_boot {
+            crate::services::store::skip_all(&mut store, &mut ports.console_tx);
+        } else {
+            crate::services::store::install_all(&mut store, &mut plugins, &mut ports.console_tx);
+        }
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
         let console = Console::new();
         console.prompt(&mut ports.console_tx);
@@ -130,7 +137,10 @@ mod entry {
             match crate::services::poll(Availability::Available) {
                 Some(Some((seq, request))) => {
                     crate::services::set_busy(true);
-                    let (result, events) = plugins.serve(request);
+                    // The store service answers store requests and uploads (signature rules,
+                    // persistence) and hands every other request to the plugin service.
+                    let result = store.handle(&mut plugins, request);
+                    let events = plugins.take_events();
                     crate::services::set_busy(false);
                     crate::services::complete(
                         seq,

@@ -7,6 +7,7 @@
 //!   [`Plugin::unlink`] / [`Plugin::uninstall`], or the [`PluginTable`] that does the steps.
 //! - [`abi`]: the contract between generated code and a platform.
 //! - [`imports`]: checked plugin pointers and the import dispatcher.
+//! - [`store`]: the power-safe plugin store in NOR flash; [`signing`]: signed uploads and keys.
 //! - [`marshal`]: typed values in and out of generated code.
 //! - [`service`] (the plugin requests), [`link`] (the host-link server) and [`output`] (events for
 //!   the host under a quota): the runtime every platform serves the host link with.
@@ -33,6 +34,8 @@ pub mod output;
 pub mod runtime;
 pub mod segments;
 pub mod service;
+pub mod signing;
+pub mod store;
 pub mod table;
 pub mod trap;
 

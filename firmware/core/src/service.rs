@@ -119,7 +119,7 @@ pub fn serves(request: &Request) -> bool {
             | Request::Unload { .. }
             | Request::SetTrapPolicy { .. }
             | Request::GetGlobal { .. }
-    )
+    ) || crate::store::service::serves(request)
 }
 
 /// The service's figures that `Stats` reports.
@@ -367,6 +367,23 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     }
 
     fn upload_end(&mut self, crc32: u32) -> Result<LoadReport, RequestError> {
+        let (upload, module) = self.finish_upload(crc32)?;
+        self.load(upload.description, upload.limits, &module)
+    }
+
+    /// Ends the upload in progress as `UploadEnd` does, up to the load: checks its byte count
+    /// and CRC, and returns its description (with an empty `module`) and the module, for a caller
+    /// that checks more before loading them with [`PluginService::load_description`] (the plugin
+    /// store: signatures, persistence).
+    pub fn take_upload(
+        &mut self,
+        crc32: u32,
+    ) -> Result<(PluginDescription, Vec<u8>), RequestError> {
+        self.finish_upload(crc32)
+            .map(|(upload, module)| (upload.description, module))
+    }
+
+    fn finish_upload(&mut self, crc32: u32) -> Result<(Upload, Vec<u8>), RequestError> {
         let upload = self
             .upload
             .take()
@@ -384,7 +401,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 "CRC mismatch: the module was corrupted in transit",
             ));
         }
-        self.load(upload.description, upload.limits, &module)
+        Ok((upload, module))
     }
 
     /// Loads a plugin that did not come over the link (a plugin store at boot): `description`

@@ -8,11 +8,14 @@ mod features;
 mod flash;
 mod info;
 mod invoke;
+mod keygen;
 mod list;
 mod logs;
 mod new;
 mod policy;
+mod provision;
 mod run;
+mod store;
 mod unload;
 mod upload;
 mod wast;
@@ -53,6 +56,9 @@ Getting started:
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
+  kplug keygen release.key            make a key pair; `kplug provision` gives a board the public key
+  kplug upload app.wasm --sign release.key --persist   signed, and kept in the board's store
+  kplug store list                    the plugins the board keeps across reboots
   kplug features plugin.wasm          the WebAssembly features a module uses, and their flags
   kplug board down                    stop the board
 
@@ -101,6 +107,12 @@ pub enum Command {
     Features(features::Features),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),
+    /// Make an Ed25519 key pair for signing plugins.
+    Keygen(keygen::Keygen),
+    /// Provision (or remove) a public key on a board: it then refuses unsigned plugins.
+    Provision(provision::Provision),
+    /// The board's plugin store: info, list, remove, erase.
+    Store(store::Store),
 }
 
 impl Command {
@@ -123,6 +135,9 @@ impl Command {
             Command::Wast(command) => command.run(),
             Command::Features(command) => command.run(),
             Command::Bench(command) => command.run(),
+            Command::Keygen(command) => command.run(),
+            Command::Provision(command) => command.run(),
+            Command::Store(command) => command.run(),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod console;
 pub mod plugins;
+pub mod store;
 
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
