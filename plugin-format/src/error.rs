@@ -77,6 +77,8 @@ pub enum PluginErrorKind {
     Internal,
     /// A number in the request breaks one of the board's limits.
     Limit(LimitError),
+    /// An attach or detach request was refused (see `attach::AttachError`).
+    Attach(crate::attach::AttachError),
 }
 
 impl core::fmt::Display for RequestError {

@@ -6,6 +6,9 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use common::decode_stream;
+use plugin_format::attach::{
+    AttachCounters, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
+};
 use plugin_format::error::{PluginError, PluginErrorKind};
 use plugin_format::message::{
     InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
@@ -65,7 +68,56 @@ fn requests() -> Vec<Request> {
             plugin: PluginRef::Name("counter".into()),
             name: "count".into(),
         },
+        Request::Attach {
+            plugin: PluginRef::Id(2),
+            spec: attach_spec(),
+        },
+        Request::Detach { attachment: 7 },
+        Request::ListAttachments,
+        Request::SetGlobal {
+            plugin: PluginRef::Name("counter".into()),
+            name: "count".into(),
+            value: Value::I64(-5),
+        },
+        Request::Peek {
+            plugin: PluginRef::Id(1),
+            offset: u32::MAX,
+            length: 2048,
+        },
+        Request::Poke {
+            plugin: PluginRef::Id(1),
+            offset: 16,
+            bytes: vec![0xAA; 2048],
+        },
     ]
+}
+
+fn attach_spec() -> AttachSpec {
+    AttachSpec {
+        export: "average".into(),
+        point: AttachPoint::Channel {
+            name: "samples".into(),
+            position: Some(1),
+        },
+        on_fault: FaultAction::Detach,
+    }
+}
+
+fn attachment() -> AttachmentSummary {
+    AttachmentSummary {
+        id: 7,
+        plugin: 2,
+        plugin_name: "filter".into(),
+        spec: attach_spec(),
+        counters: AttachCounters {
+            runs: u64::MAX,
+            traps: 1,
+            overruns: 2,
+            missed: 3,
+            total_cycles: 4,
+            max_cycles: 5,
+        },
+    }
 }
 
 fn description() -> PluginDescription {
@@ -110,6 +162,12 @@ fn request_kind(request: &Request) -> usize {
         Request::Unload { .. } => 10,
         Request::SetTrapPolicy { .. } => 11,
         Request::GetGlobal { .. } => 12,
+        Request::Attach { .. } => 13,
+        Request::Detach { .. } => 14,
+        Request::ListAttachments => 15,
+        Request::SetGlobal { .. } => 16,
+        Request::Peek { .. } => 17,
+        Request::Poke { .. } => 18,
     }
 }
 
@@ -215,6 +273,9 @@ fn replies() -> Vec<Reply> {
             freed_bytes: 300_000,
         }),
         Reply::Global(Value::I64(-2)),
+        Reply::Attached(attachment()),
+        Reply::Attachments(vec![attachment(), attachment()]),
+        Reply::Memory(vec![0x55; 2048]),
     ]
 }
 
@@ -232,6 +293,9 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Invoked(_) => 8,
         Reply::Unloaded(_) => 9,
         Reply::Global(_) => 10,
+        Reply::Attached(_) => 11,
+        Reply::Attachments(_) => 12,
+        Reply::Memory(_) => 13,
     }
 }
 
@@ -257,6 +321,13 @@ fn request_errors() -> Vec<RequestError> {
             kind: PluginErrorKind::Limit(plugin_format::LimitError::Budget { micros: 0 }),
             message: "a budget of 0 us is refused".into(),
         }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Attach(plugin_format::attach::AttachError::Position {
+                position: 9,
+                stages: 2,
+            }),
+            message: "position 9 is beyond the chain".into(),
+        }),
         RequestError::ResponseTooLarge,
     ]
 }
@@ -280,8 +351,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..13).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..11).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..19).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..14).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()
@@ -331,6 +402,22 @@ fn device_frames_round_trip() {
     round_trip(&DeviceFrame::Event(Event::Trap {
         plugin: 1,
         record: trap(),
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Overran { micros: 12_000 },
+        action: FaultAction::Quarantine,
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Trapped(TrapKind::BudgetExceeded),
+        action: FaultAction::Keep,
+    }));
+    round_trip(&DeviceFrame::Event(Event::ConsoleOutput {
+        attachment: 4,
+        text: "crc 0x1234".into(),
     }));
 }
 
