@@ -49,8 +49,10 @@ pub enum AttachPoint {
         /// Where in the chain.
         position: Option<u32>,
     },
-    /// Once, when the plugin is installed at boot (by the plugin store); attaching it to a
-    /// running board runs it once at once.
+    /// Once, when the plugin is installed at boot (by the plugin store, which keeps the spec);
+    /// attaching it over the link records it and does not run it. A boot run that traps or
+    /// overruns its budget is reported and the plugin stays installed unless the fault action
+    /// says otherwise; it never stops the board from booting.
     Boot,
 }
 

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod attach;
 pub mod compiler;
 pub mod error;
 #[cfg(feature = "fake")]

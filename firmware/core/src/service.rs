@@ -14,19 +14,22 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::attach::{Attachments, RunRecord};
 use crate::error::{CompileError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
+use plugin_format::attach::{AttachError, AttachSpec, AttachmentSummary, FaultAction};
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
 use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
-    Event, InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, Reply, Request,
-    StepTime, TrapPolicy, UnloadReport, Value,
+    Event, InvokeReport, LoadReport, MAX_PEEK_BYTES, PluginRef, PluginState, PluginSummary, Reply,
+    Request, StepTime, TrapPolicy, UnloadReport, Value,
 };
 use plugin_format::plugin::PluginDescription;
+use plugin_format::symbols::ValType;
 use plugin_format::trap::TrapRecord;
 
 /// An upload in progress.
@@ -119,6 +122,12 @@ pub fn serves(request: &Request) -> bool {
             | Request::Unload { .. }
             | Request::SetTrapPolicy { .. }
             | Request::GetGlobal { .. }
+            | Request::Attach { .. }
+            | Request::Detach { .. }
+            | Request::ListAttachments
+            | Request::SetGlobal { .. }
+            | Request::Peek { .. }
+            | Request::Poke { .. }
     )
 }
 
@@ -144,8 +153,20 @@ pub struct PluginService<P: Platform, D: Device> {
     module: Vec<u8>,
     isolation: Isolation,
     output: OutputQueue,
+    attachments: Attachments,
     /// The board's clock and peripherals.
     pub device: D,
+}
+
+/// What a console command served by an attachment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleRun {
+    /// The attachment.
+    pub attachment: u32,
+    /// What the export printed (`log` lines, `emit` bytes as text), and its result.
+    pub text: String,
+    /// The trap that ended it, if one did.
+    pub trap: Option<TrapRecord>,
 }
 
 fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
@@ -215,8 +236,20 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             module: Vec::new(),
             isolation,
             output: OutputQueue::new(),
+            attachments: Attachments::new(&[], &[]),
             device,
         }
+    }
+
+    /// Declares the board's attach points: its channels and its built-in console words (which
+    /// no attachment may take). Drops every attachment made before.
+    pub fn set_attach_points(&mut self, channels: &[&str], builtin_words: &[&str]) {
+        self.attachments = Attachments::new(channels, builtin_words);
+    }
+
+    /// The attachment table.
+    pub fn attachments(&self) -> &Attachments {
+        &self.attachments
     }
 
     /// The platform (for its figures).
@@ -299,6 +332,22 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 Ok(Reply::Pong)
             }
             Request::GetGlobal { plugin, name } => self.global(&plugin, &name).map(Reply::Global),
+            Request::Attach { plugin, spec } => self.attach(&plugin, spec).map(Reply::Attached),
+            Request::Detach { attachment } => {
+                self.attachments.remove(attachment).map_err(attach_error)?;
+                Ok(Reply::Attachments(self.attachment_summaries()))
+            }
+            Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
+            Request::Peek {
+                plugin,
+                offset,
+                length,
+            } => self.peek(&plugin, offset, length).map(Reply::Memory),
+            Request::Poke {
+                plugin,
+                offset,
+                bytes,
+            } => self.poke(&plugin, offset, &bytes).map(|()| Reply::Pong),
             _ => Err(RequestError::UnknownRequest),
         }
     }
@@ -591,6 +640,8 @@ impl<P: Platform, D: Device> PluginService<P, D> {
 
     fn unload(&mut self, plugin: &PluginRef) -> Result<UnloadReport, RequestError> {
         let id = self.find(plugin)?;
+        // Detach first: no attached invocation can be chosen once its code is going.
+        self.attachments.remove_plugin(id);
         let before = self.device.heap_used();
         let platform = &mut self.platform;
         let table = &mut self.table;
@@ -603,6 +654,266 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             unlink: self.step(cycles),
             freed_bytes,
         })
+    }
+
+    /// Attaches `spec` for `plugin`: the spec's numbers and names are checked, the export must
+    /// exist with a signature that fits the point.
+    fn attach(
+        &mut self,
+        plugin: &PluginRef,
+        spec: AttachSpec,
+    ) -> Result<AttachmentSummary, RequestError> {
+        spec.check().map_err(attach_error)?;
+        let id = self.find(plugin)?;
+        let entry = self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?;
+        let module = entry.plugin.module();
+        let ty = module
+            .exports
+            .iter()
+            .find(|export| export.name == spec.export)
+            .and_then(|export| module.functions.get(export.function as usize))
+            .map(|function| function.ty)
+            .ok_or_else(|| {
+                error(
+                    PluginErrorKind::NoSuchExport,
+                    format!("no exported function `{}`", spec.export),
+                )
+            })?;
+        let params: Vec<ValType> = crate::marshal::parameter_types(&ty).collect();
+        let results: Vec<ValType> = crate::marshal::result_types(&ty).collect();
+        let fits = if spec.point.is_stage() {
+            params == [ValType::I32] && results == [ValType::I32]
+        } else {
+            params.is_empty() && (results.is_empty() || results == [ValType::I32])
+        };
+        if !fits {
+            return Err(attach_error(AttachError::Signature));
+        }
+        let now = self.now_us();
+        let attachment = self.attachments.add(id, spec, now).map_err(attach_error)?;
+        self.attachment_summaries()
+            .into_iter()
+            .find(|summary| summary.id == attachment)
+            .ok_or_else(|| error(PluginErrorKind::Internal, "the attachment vanished"))
+    }
+
+    /// Every attachment with its counters.
+    pub fn attachment_summaries(&self) -> Vec<AttachmentSummary> {
+        self.attachments
+            .iter()
+            .map(|attachment| AttachmentSummary {
+                id: attachment.id,
+                plugin: attachment.plugin,
+                plugin_name: self
+                    .table
+                    .get(attachment.plugin)
+                    .map(|entry| entry.name.clone())
+                    .unwrap_or_default(),
+                spec: attachment.spec.clone(),
+                counters: attachment.counters,
+            })
+            .collect()
+    }
+
+    /// The board's clock in microseconds (the device's cycle counter at its calibrated rate).
+    fn now_us(&mut self) -> u64 {
+        let cycles = self.device.cycles();
+        self.device.cycles_to_micros(cycles)
+    }
+
+    fn quarantined(&self, id: u32) -> bool {
+        self.extra
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|extra| extra.quarantined)
+    }
+
+    /// Runs the timer attachment due earliest, if one is due (at most one per call: the caller
+    /// serves the console and the link between calls). Returns whether one ran. Its events
+    /// (output, traps, faults) wait in the queue for [`Self::take_events`].
+    pub fn run_due_timer(&mut self) -> bool {
+        let now = self.now_us();
+        let extra = &self.extra;
+        let due = self.attachments.due_timer(now, |plugin| {
+            !extra
+                .get(plugin as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|extra| extra.quarantined)
+        });
+        match due {
+            Some(attachment) => {
+                self.run_attached(attachment, None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the next timer attachment is due, in microseconds of the board's clock.
+    pub fn next_timer_due_us(&self) -> Option<u64> {
+        self.attachments.next_due_us()
+    }
+
+    /// Runs the export attached to console word `word`, if there is one. What it prints is
+    /// returned (and sent to the host as an `Event::ConsoleOutput`); a trap is reported as for
+    /// any attached run.
+    pub fn run_console(&mut self, word: &str) -> Option<ConsoleRun> {
+        let attachment = self.attachments.console(word)?;
+        let (id, plugin) = (attachment.id, attachment.plugin);
+        if self.quarantined(plugin) {
+            return Some(ConsoleRun {
+                attachment: id,
+                text: "the plugin is quarantined".into(),
+                trap: None,
+            });
+        }
+        let mut printed = OutputQueue::new();
+        let (results, trap) = self.run_attached(id, Some(&mut printed));
+        let mut text = String::new();
+        for event in printed.take() {
+            match event {
+                Event::PluginLog { text: line, .. } => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Event::PluginOutput { bytes, .. } => {
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                other => self.output.push(other),
+            }
+        }
+        if let Some(values) = results {
+            for value in values {
+                text.push_str(&format!("{value:?}\n"));
+            }
+        }
+        self.output.push(Event::ConsoleOutput {
+            attachment: id,
+            text: text.clone(),
+        });
+        Some(ConsoleRun {
+            attachment: id,
+            text,
+            trap,
+        })
+    }
+
+    /// Runs `plugin`'s boot attachments once each, in the order they were made (the plugin
+    /// store calls this after installing a stored plugin at boot). Returns the traps.
+    pub fn run_boot(&mut self, plugin: u32) -> Vec<TrapRecord> {
+        let mut traps = Vec::new();
+        for attachment in self.attachments.boot(plugin) {
+            if self.quarantined(plugin) {
+                break;
+            }
+            let (_, trap) = self.run_attached(attachment, None);
+            traps.extend(trap);
+        }
+        traps
+    }
+
+    /// Runs attachment `attachment` once under its plugin's budget, books it, reports a fault
+    /// and applies its fault action. Output goes to `capture` if given, else to the service's
+    /// queue with the traps and faults. Returns the results, or the trap.
+    fn run_attached(
+        &mut self,
+        attachment: u32,
+        capture: Option<&mut OutputQueue>,
+    ) -> (Option<Vec<Value>>, Option<TrapRecord>) {
+        let Some(found) = self.attachments.get(attachment) else {
+            return (None, None);
+        };
+        let plugin = found.plugin;
+        let export = found.spec.export.clone();
+        let action = found.spec.on_fault;
+        let output = match capture {
+            Some(queue) => queue,
+            None => &mut self.output,
+        };
+        output.set_plugin(plugin);
+        let platform = &mut self.platform;
+        let table = &mut self.table;
+        let (outcome, cycles) = Self::timed(&mut self.device, output, |imports| {
+            table.invoke(platform, imports, plugin, &export, &[])
+        });
+        let end_us = self.now_us();
+        let (results, trap) = match outcome {
+            Ok(Outcome::Returned(values)) => (Some(values), None),
+            Ok(Outcome::Trapped(record)) => (None, Some(record)),
+            // The export and its signature were checked at attach; a refusal here is a plugin
+            // that vanished, which the unload path prevents.
+            Err(_) => return (None, None),
+        };
+        let fault = self.attachments.record(
+            attachment,
+            RunRecord {
+                end_us,
+                cycles,
+                micros: self.device.cycles_to_micros(cycles),
+                trap: trap.as_ref().map(|record| record.kind),
+            },
+        );
+        if let Some(record) = &trap {
+            self.note_trap(plugin, record);
+        }
+        if let Some(fault) = fault {
+            self.output.push(Event::AttachmentFault {
+                attachment,
+                plugin,
+                fault,
+                action,
+            });
+            match action {
+                FaultAction::Keep => {}
+                FaultAction::Detach => {
+                    let _ = self.attachments.remove(attachment);
+                }
+                FaultAction::Quarantine => {
+                    if let Some(extra) = self.extra[plugin as usize].as_mut() {
+                        extra.quarantined = true;
+                    }
+                }
+            }
+        }
+        (results, trap)
+    }
+
+    /// `length` bytes of `plugin`'s linear memory at `offset`.
+    fn peek(&self, plugin: &PluginRef, offset: u32, length: u32) -> Result<Vec<u8>, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        check_memory_range(offset, length, plugin.memory_bytes())?;
+        plugin
+            .read_memory(offset, length)
+            .ok_or_else(|| limit_error(memory_range(offset, length, plugin.memory_bytes())))
+    }
+
+    /// Writes `bytes` into `plugin`'s linear memory at `offset`.
+    fn poke(&mut self, plugin: &PluginRef, offset: u32, bytes: &[u8]) -> Result<(), RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &mut self
+            .table
+            .get_mut(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        check_memory_range(offset, length, plugin.memory_bytes())?;
+        if plugin.write_memory(offset, bytes) {
+            Ok(())
+        } else {
+            Err(limit_error(memory_range(
+                offset,
+                length,
+                plugin.memory_bytes(),
+            )))
+        }
     }
 
     /// One summary per loaded plugin.
@@ -653,6 +964,31 @@ fn bounded_list(items: impl Iterator<Item = String>) -> Vec<String> {
         list.push(format!("... and {left_out} more"));
     }
     list
+}
+
+fn attach_error(failure: AttachError) -> RequestError {
+    let message = failure.to_string();
+    error(PluginErrorKind::Attach(failure), message)
+}
+
+fn memory_range(offset: u32, length: u32, memory_bytes: u32) -> LimitError {
+    LimitError::MemoryRange {
+        offset,
+        length,
+        memory_bytes,
+    }
+}
+
+/// Refuses a peek or poke longer than [`MAX_PEEK_BYTES`] or reaching past the memory's end
+/// (checked arithmetic: `offset + length` may not wrap).
+fn check_memory_range(offset: u32, length: u32, memory_bytes: u32) -> Result<(), RequestError> {
+    if length > MAX_PEEK_BYTES {
+        return Err(limit_error(LimitError::PeekLength { length }));
+    }
+    match offset.checked_add(length) {
+        Some(end) if end <= memory_bytes => Ok(()),
+        _ => Err(limit_error(memory_range(offset, length, memory_bytes))),
+    }
 }
 
 fn describe(plugin: &PluginRef) -> String {
