@@ -1,5 +1,6 @@
 //! The `kplug` command line: one module per subcommand, plus the options they share.
 
+mod attach;
 mod bench;
 mod board;
 mod build;
@@ -10,6 +11,7 @@ mod info;
 mod invoke;
 mod list;
 mod logs;
+mod memory;
 mod new;
 mod policy;
 mod run;
@@ -49,7 +51,9 @@ Getting started:
   kplug logs                          follow the firmware's defmt log
   kplug upload plugins/crc32.wat      upload a plugin: validated, compiled and linked on the board
   kplug invoke crc32 check            call one of its exports
-  kplug list                          show the loaded plugins
+  kplug list                          show the loaded plugins and their attachments
+  kplug attach crc32 check --to console:crc    run an export from the firmware (timer, console)
+  kplug peek crc32 0 64               read a plugin's memory (kplug poke writes it)
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
@@ -93,6 +97,14 @@ pub enum Command {
     Unload(unload::Unload),
     /// Set what the firmware does with a plugin that traps.
     Policy(policy::Policy),
+    /// Attach an export to a timer, a console word, a channel or boot: the firmware runs it.
+    Attach(attach::Attach),
+    /// Detach an attachment.
+    Detach(attach::Detach),
+    /// Read a plugin's linear memory (bounds-checked by the firmware).
+    Peek(memory::Peek),
+    /// Write into a plugin's linear memory (bounds-checked by the firmware).
+    Poke(memory::Poke),
     /// Upload, call and unload a plugin in one go, on a board or in the silicon harness.
     Run(run::Run),
     /// Run WebAssembly script (.wast) files against a board or the silicon harness.
@@ -119,6 +131,10 @@ impl Command {
             Command::Invoke(command) => command.run(),
             Command::Unload(command) => command.run(),
             Command::Policy(command) => command.run(),
+            Command::Attach(command) => command.run(),
+            Command::Detach(command) => command.run(),
+            Command::Peek(command) => command.run(),
+            Command::Poke(command) => command.run(),
             Command::Run(command) => command.run(),
             Command::Wast(command) => command.run(),
             Command::Features(command) => command.run(),

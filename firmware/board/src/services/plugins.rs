@@ -12,7 +12,18 @@ use crate::platform::isolation::BoardPlatform;
 /// The board's plugin service.
 pub type Plugins = PluginService<BoardPlatform, BoardDevice>;
 
-/// Creates the plugin service on `platform` and `device`, compiling for `isolation`.
+/// The board's channels (none yet: a channel attachment is refused with `NoSuchChannel`).
+pub const CHANNELS: &[&str] = &[];
+
+/// Creates the plugin service on `platform` and `device`, compiling for `isolation`, with the
+/// board's attach points (its channels, and the console's built-in words, which no attachment
+/// may take).
 pub fn new(platform: BoardPlatform, device: BoardDevice, isolation: Isolation) -> Plugins {
-    PluginService::new(platform, device, isolation, MAX_PLUGINS)
+    let mut plugins = PluginService::new(platform, device, isolation, MAX_PLUGINS);
+    let words: alloc::vec::Vec<&str> = crate::services::console::COMMANDS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    plugins.set_attach_points(CHANNELS, &words);
+    plugins
 }

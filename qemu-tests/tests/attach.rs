@@ -1,0 +1,279 @@
+//! Attach points on real boards (QEMU with an instruction-counted clock, and Bochs): a timer
+//! attachment runs on its own and a trapping one is detached by its fault action; a timer that
+//! overruns its period is counted and reported while the console, the link and another timer
+//! keep being served; console words run exports, print their output, and survive a fault; an
+//! unload while attached detaches everything first. Nothing here measures time on the host:
+//! progress is read from the counters and events, with generous deadlines only against hangs.
+
+use std::time::{Duration, Instant};
+
+use plugin_format::attach::{AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction};
+use plugin_format::message::{Event, PluginRef, Value};
+use plugin_format::plugin::Limits;
+use plugin_format::trap::TrapKind;
+use plugin_host_tool::board::{Clock, Emulator, Isolation};
+use plugin_host_tool::console::Console;
+use plugin_host_tool::link::Link;
+use plugin_host_tool::plugin;
+use qemu_tests::{TestBoard, bochs_available, invoke, upload};
+
+const PROMPT: &str = "kplug> ";
+/// How long a board may take to show progress before the test calls it hung.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+const PLUGIN_WAT: &str = r#"(module
+  (import "env" "log" (func $log (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "hello from a plugin")
+  (global $count (export "count") (mut i32) (i32.const 0))
+  (func (export "tick") (global.set $count (i32.add (global.get $count) (i32.const 1))))
+  (func (export "count_now") (result i32) (global.get $count))
+  (func (export "hello") (call $log (i32.const 0) (i32.const 19)))
+  (func (export "boom") unreachable)
+  (func (export "spin") (loop $forever (br $forever))))"#;
+
+fn module() -> Vec<u8> {
+    wat::parse_str(PLUGIN_WAT).expect("wat")
+}
+
+fn load(link: &mut Link, name: &str, budget_us: u32) -> u32 {
+    let limits = Limits {
+        budget_us,
+        ..Limits::default()
+    };
+    upload(link, name, module(), limits).id
+}
+
+fn attach(link: &mut Link, plugin: u32, export: &str, point: &str, on_fault: FaultAction) -> u32 {
+    let spec = AttachSpec {
+        export: export.into(),
+        point: AttachPoint::parse(point).expect("point"),
+        on_fault,
+    };
+    plugin::attach(link, PluginRef::Id(plugin), spec)
+        .unwrap_or_else(|error| panic!("attach {export} to {point}: {error}"))
+        .id
+}
+
+fn find(link: &mut Link, attachment: u32) -> Option<AttachmentSummary> {
+    plugin::attachments(link)
+        .expect("list attachments")
+        .into_iter()
+        .find(|summary| summary.id == attachment)
+}
+
+/// Polls the attachment list until `done` holds for `attachment`.
+fn wait_for(
+    link: &mut Link,
+    attachment: u32,
+    what: &str,
+    done: impl Fn(&AttachmentSummary) -> bool,
+) -> AttachmentSummary {
+    let start = Instant::now();
+    loop {
+        let summary = find(link, attachment).unwrap_or_else(|| panic!("{what}: detached"));
+        if done(&summary) {
+            return summary;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what}: no progress: {summary:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits for an event that `matches`.
+fn wait_event(link: &mut Link, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
+    let start = Instant::now();
+    while start.elapsed() < PATIENCE {
+        if let Some(event) = link.next_event(Duration::from_millis(200)).expect("event")
+            && matches(&event)
+        {
+            return event;
+        }
+    }
+    panic!("no {what} event");
+}
+
+fn console(board: &TestBoard) -> Console {
+    let mut console = board.console();
+    console.send_line("").expect("send");
+    console.read_until(PROMPT, PATIENCE).expect("prompt");
+    console
+}
+
+fn command(console: &mut Console, line: &str) -> String {
+    console.send_line(line).expect("send");
+    console.read_until(PROMPT, PATIENCE).expect("answer")
+}
+
+/// A timer attachment runs on its own (its counters and the plugin's global advance together);
+/// a second one that traps is reported (a `Trap` and an `AttachmentFault` event) and detached
+/// by its fault action, and the first one goes on.
+fn timer_runs_and_a_trap_detaches(board: &TestBoard) {
+    let mut link = board.link();
+    let id = load(&mut link, "timers", 10_000);
+    let tick = attach(&mut link, id, "tick", "timer:2ms", FaultAction::Keep);
+    let summary = wait_for(&mut link, tick, "tick", |s| s.counters.runs >= 5);
+    assert_eq!(summary.counters.traps, 0);
+    let count = plugin::get_global(&mut link, PluginRef::Id(id), "count").expect("count");
+    let Value::I32(count) = count else {
+        panic!("{count:?}")
+    };
+    assert!(
+        count as u64 >= summary.counters.runs,
+        "{count} < {summary:?}"
+    );
+
+    let boom = attach(&mut link, id, "boom", "timer:5ms", FaultAction::Detach);
+    let event = wait_event(
+        &mut link,
+        "attachment fault",
+        |event| matches!(event, Event::AttachmentFault { attachment, .. } if *attachment == boom),
+    );
+    assert_eq!(
+        event,
+        Event::AttachmentFault {
+            attachment: boom,
+            plugin: id,
+            fault: AttachFault::Trapped(TrapKind::Unreachable),
+            action: FaultAction::Detach,
+        }
+    );
+    assert!(
+        find(&mut link, boom).is_none(),
+        "detached by its fault action"
+    );
+    let before = find(&mut link, tick).expect("tick stays").counters.runs;
+    wait_for(&mut link, tick, "tick after the trap", |s| {
+        s.counters.runs > before
+    });
+}
+
+/// A 1 ms timer whose export spins until its 3 ms budget stops it overruns every period: each
+/// run is counted as a trap and an overrun, the deadlines it covered are missed (not replayed),
+/// and meanwhile the link answers, the console answers, and another timer keeps running.
+fn an_overrunning_timer_starves_nothing(board: &TestBoard) {
+    let mut link = board.link();
+    let id = load(&mut link, "overrun", 3_000);
+    let tick = attach(&mut link, id, "tick", "timer:2ms", FaultAction::Keep);
+    let spin = attach(&mut link, id, "spin", "timer:1ms", FaultAction::Keep);
+    let summary = wait_for(&mut link, spin, "spin", |s| s.counters.runs >= 3);
+    assert_eq!(summary.counters.traps, summary.counters.runs);
+    assert!(summary.counters.overruns >= 1, "{summary:?}");
+    assert!(summary.counters.missed >= 1, "{summary:?}");
+    let event = wait_event(
+        &mut link,
+        "overrun",
+        |event| matches!(event, Event::AttachmentFault { attachment, .. } if *attachment == spin),
+    );
+    assert!(
+        matches!(
+            event,
+            Event::AttachmentFault {
+                fault: AttachFault::Trapped(TrapKind::BudgetExceeded),
+                action: FaultAction::Keep,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    link.ping().expect("the link answers");
+    let mut console = console(board);
+    assert!(command(&mut console, "uptime").contains("up "));
+    let ticks = find(&mut link, tick).expect("tick").counters.runs;
+    wait_for(&mut link, tick, "tick beside the overrunning timer", |s| {
+        s.counters.runs >= ticks + 3
+    });
+    plugin::detach(&mut link, spin).expect("detach");
+    assert!(find(&mut link, spin).is_none());
+}
+
+/// Console words run their exports: the result and the log output are printed on the console
+/// (and sent to the host as `ConsoleOutput`), `help` lists them, a word whose export traps
+/// prints the trap and the console goes on.
+fn console_words_run_exports(board: &TestBoard) {
+    let mut link = board.link();
+    let id = load(&mut link, "words", 10_000);
+    let hello = attach(&mut link, id, "hello", "console:hello", FaultAction::Keep);
+    attach(
+        &mut link,
+        id,
+        "count_now",
+        "console:count",
+        FaultAction::Keep,
+    );
+    let boom = attach(&mut link, id, "boom", "console:boom", FaultAction::Keep);
+    let mut console = console(board);
+    assert!(command(&mut console, "help").contains("words.boom (attached)"));
+    let printed = command(&mut console, "hello");
+    assert!(printed.contains("hello from a plugin"), "{printed:?}");
+    let event = wait_event(
+        &mut link,
+        "console output",
+        |event| matches!(event, Event::ConsoleOutput { attachment, .. } if *attachment == hello),
+    );
+    assert!(matches!(event, Event::ConsoleOutput { text, .. } if text.contains("hello from")));
+    assert!(command(&mut console, "count").contains("I32(0)"));
+    let printed = command(&mut console, "boom");
+    assert!(printed.contains("trap: unreachable"), "{printed:?}");
+    assert!(command(&mut console, "count").contains("I32(0)"));
+    let summary = find(&mut link, boom).expect("kept");
+    assert_eq!((summary.counters.runs, summary.counters.traps), (1, 1));
+    assert!(command(&mut console, "attachments").contains("words.boom on console:boom"));
+}
+
+/// Unloading a plugin with a running timer and a console word detaches both first: none of its
+/// attachments is left, the word is unknown again, the link answers, and the name loads afresh.
+fn unload_while_attached(board: &TestBoard) {
+    let mut link = board.link();
+    let id = load(&mut link, "leaving", 10_000);
+    let tick = attach(&mut link, id, "tick", "timer:1ms", FaultAction::Keep);
+    attach(&mut link, id, "hello", "console:leaving", FaultAction::Keep);
+    wait_for(&mut link, tick, "tick", |s| s.counters.runs >= 2);
+    plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
+    let left = plugin::attachments(&mut link).expect("list");
+    assert!(left.iter().all(|summary| summary.plugin != id), "{left:?}");
+    link.ping().expect("the link answers");
+    let mut console = console(board);
+    assert!(command(&mut console, "leaving").contains("unknown command 'leaving'"));
+    let again = load(&mut link, "leaving", 10_000);
+    let report = invoke(&mut link, again, "count_now", &[]);
+    assert_eq!(report.outcome, Ok(vec![Value::I32(0)]));
+}
+
+fn qemu() -> TestBoard {
+    TestBoard::qemu_instruction_clock()
+}
+
+#[test]
+fn qemu_timer_runs_and_a_trap_detaches() {
+    timer_runs_and_a_trap_detaches(&qemu());
+}
+
+#[test]
+fn qemu_an_overrunning_timer_starves_nothing() {
+    an_overrunning_timer_starves_nothing(&qemu());
+}
+
+#[test]
+fn qemu_console_words_run_exports() {
+    console_words_run_exports(&qemu());
+}
+
+#[test]
+fn qemu_unload_while_attached() {
+    unload_while_attached(&qemu());
+}
+
+/// Every scenario on one Bochs board (hardware isolation; Bochs boots slowly).
+#[test]
+fn bochs_attach_points() {
+    assert!(bochs_available(), "this test needs Bochs (`bochs` on PATH)");
+    let board = TestBoard::boot_with_clock(Emulator::Bochs, Isolation::Auto, Clock::Instructions);
+    timer_runs_and_a_trap_detaches(&board);
+    an_overrunning_timer_starves_nothing(&board);
+    console_words_run_exports(&board);
+    unload_while_attached(&board);
+}
