@@ -24,7 +24,7 @@
 //! | `message::MAX_PEEK_BYTES` | 2048 B | `Peek`, `Poke` (and the range must lie inside the linear memory) |
 //! | `attach::MIN_TIMER_PERIOD_US`..=`attach::MAX_TIMER_PERIOD_US` | 1 ms ..= 1 h | `Attach` (`timer:PERIOD`) |
 //! | `attach::MAX_CHAIN_STAGES`, `attach::MAX_ATTACHMENTS`, `attach::MAX_ATTACH_NAME_BYTES` | 8, 32, 16 B | `Attach` |
-//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
+//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
 use core::fmt;
 use core::num::NonZeroU32;
@@ -73,6 +73,9 @@ pub const MAX_PENDING_OUTPUT_BYTES: u32 = 16 * 1024;
 pub const MAX_FUNCTIONS: u32 = 10_000;
 /// Most parameters and locals in one function.
 pub const MAX_LOCALS: u32 = 10_000;
+/// Most parameters and locals declared in one module, all functions together (setting locals up
+/// is compile work and frame space even when a function never uses them).
+pub const MAX_TOTAL_LOCALS: u32 = 1 << 20;
 /// Most globals in one module.
 pub const MAX_GLOBALS: u32 = 10_000;
 /// Most elements in a module's table.

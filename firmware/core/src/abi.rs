@@ -16,31 +16,73 @@
 //! carry an explicit `fs:` prefix. All code addresses are offsets in CS, so code is position
 //! independent and can be copied anywhere.
 //!
+//! # Values
+//!
+//! Every wasm value type has one representation in registers and one in memory (its *home*: a
+//! local, a spill slot, a global, an argument or result slot). Both are little-endian bit
+//! copies, so moving a value never changes it:
+//!
+//! | type | in registers | home | notes |
+//! | --- | --- | --- | --- |
+//! | `i32` (later `funcref`, `externref`) | one GPR | 4 bytes (in an 8-byte slot) | |
+//! | `i64` | a GPR pair (low, high) | 8 bytes, low word first | |
+//! | `f32` | its bits in one GPR | 4 bytes | never loaded onto the x87 stack to be *moved* |
+//! | `f64` | its bits in a GPR pair (low, high) | 8 bytes | as `f32` |
+//!
+//! A plain load, store, `local.get`/`local.set`/`local.tee`, `global.get`/`global.set`,
+//! `select`, `drop`, argument, result or `reinterpret` of a float moves its bits through
+//! integer registers or memory and never goes through the FPU (`fld` of a signalling NaN
+//! quiets it). Float *arithmetic* loads its operands from their homes onto the x87 stack inside
+//! one operator and stores the result back to a home with `fstp`; nothing lives on the x87
+//! stack between two operators, so the FPU state is empty at every operator boundary, at every
+//! call and at every trap.
+//!
+//! Spill slots are 8 bytes per value-stack depth whatever the type, so a slot's address depends
+//! on the depth alone. Globals have 8-byte slots too (see [`ContextLayout`]).
+//!
 //! # Registers
 //!
-//! - EAX, ECX, EDX: value-stack registers, caller-saved. EAX carries results.
-//! - EBX, ESI, EDI: a function keeps its (up to three) hottest locals in EDI, ESI, EBX, in that
-//!   order ("pinned" locals, chosen by a pre-scan weighted by loop depth). A function that pins
-//!   a register saves it below EBP in its prologue and restores it before `ret`, so these are
-//!   callee-saved across wasm calls; registers a function does not pin serve its value stack.
-//!   Every other live value is spilled before a call.
+//! - EAX, ECX, EDX: value registers, caller-saved. EAX (and EDX for the high half) carry
+//!   results.
+//! - EBX, ESI, EDI: callee-saved across wasm calls. A function keeps its (up to three) hottest
+//!   locals in EDI, ESI, EBX, in that order ("pinned" locals, chosen by the pre-scan weighted by
+//!   loop depth). **Before it emits a body, the compiler fixes the set of callee-saved registers
+//!   the function may touch**: its pinned registers, plus the remaining callee-saved registers
+//!   if the pre-scan's bound on the operand-stack depth says the value stack may need more than
+//!   the three caller-saved registers. The prologue saves every register of that set below EBP
+//!   and every return restores all of them; the register allocator never hands out a
+//!   callee-saved register outside the set. So the promise holds whatever the callee's locals
+//!   or stack depth: a caller's pinned locals survive every call.
 //! - EBP: the frame pointer; ESP: the stack pointer (both in SS).
 //! - Imports and `memory.grow` (far calls) preserve EBX, ESI, EDI and EBP and may clobber EAX,
 //!   ECX, EDX and the flags. The direction flag is never set.
 //!
 //! # Frames and calls between wasm functions
 //!
-//! Arguments are pushed in order (parameter 0 first, so it ends at the highest address), then
-//! `call near`; the callee pops them with `ret 4*N`. The result is in EAX. Frame (P = pinned
-//! registers saved, L = non-parameter locals):
+//! Arguments are pushed in order (parameter 0 first, so it ends at the highest address), 4 bytes
+//! for a 32-bit type and 8 for a 64-bit type (the high word pushed first, so the low word is at
+//! the lower address, as in memory), then `call near`; the callee pops them with `ret A` (A = the
+//! argument bytes). Results:
+//!
+//! - no result, or **one result of at most 64 bits**: in EAX (32-bit types) or EDX:EAX (64-bit
+//!   types, EDX = high word);
+//! - **more than one result** (multi-value, issue 11; not compiled yet): every result goes
+//!   through a *results area* the caller reserves (`sub esp, R`) before it pushes the
+//!   arguments. Result k lives at `[area + r_k]`, where `r_k` is the sum of the sizes (4 or 8)
+//!   of results 0..k, so the area is `[ebp + 8 + A .. ebp + 8 + A + R]` in the callee and
+//!   `[esp .. esp + R]` in the caller once the callee has returned with `ret A`. The caller
+//!   then takes the results off the top of its stack (`add esp, R` after reading them). No
+//!   pointer is passed: the area is addressed SS-relative on both sides.
+//!
+//! Frame (S = callee-saved registers saved, locals and slots by byte size):
 //!
 //! ```text
-//! [ebp + 8 + 4*(N-1-i)]       parameter i (a pinned parameter is loaded into its register)
+//! [ebp + 8 + ...]             parameters (parameter i at 8 + the sizes of parameters i+1..N)
 //! [ebp + 4]                   return address
 //! [ebp + 0]                   caller's EBP
-//! [ebp - 4*(k+1)]             saved pinned register k (k < P)
-//! [ebp - 4*P - 4*(j+1)]       non-parameter local j (zeroed by the prologue)
-//! [ebp - 4*(P+L) - 4*(d+1)]   spill slot of value-stack depth d
+//! [ebp - 4*(k+1)]             saved callee-saved register k (k < S)
+//! [ebp - 4*S - ...]           non-parameter locals, 4 or 8 bytes each (zeroed by the prologue)
+//! [ebp - 4*S - L - 8*(d+1)]   spill slot of value-stack depth d (8 bytes)
 //! ```
 //!
 //! # Entry and exit
@@ -48,23 +90,35 @@
 //! Code offset [`ENTRY_ANCHOR`] (0) holds the entry stub:
 //!
 //! ```text
-//! 0x00  call dword fs:[ENTRY_TARGET]   ; near call to the export (its code offset is in the context)
-//! 0x07  call far fword fs:[EXIT]       ; leave the plugin: board = call gate to ring 0,
+//! 0x00  jmp rel32                      ; the FPU hook: to 0x05, or to the module's FPU reset
+//!                                      ; (`fninit`, control word), which jumps back to 0x05
+//! 0x05  call dword fs:[ENTRY_TARGET]   ; near call to the export (its code offset is in the context)
+//! 0x0C  mov fs:[RESULT_HIGH], edx      ; the high word of a 64-bit result
+//! 0x13  call far fword fs:[EXIT]       ; leave the plugin: board = call gate to ring 0,
 //!                                      ; harness = the flat exit trampoline
-//! 0x0E  ud2                            ; never reached
+//! 0x1A  ud2                            ; never reached
 //! ```
 //!
+//! The hook is patched once the module is compiled: only a module that compiled a float
+//! operator pays for the FPU reset on entry, so every invocation of such a module starts from a
+//! clean FPU (control word, empty stack, no pending exceptions, all exceptions masked) whatever
+//! another plugin left behind.
+//!
 //! The runtime writes the export's code offset to [`ContextHeader::entry_target`], the arguments
-//! to the top of the plugin stack (the last argument at the lowest address, leaving
-//! [`STACK_TOP_RESERVE`] bytes above them for the exit far call), loads FS, DS and SS:ESP and
-//! transfers to CS:0 — on the board with one `retf` to CPL 3 (which loads CS and SS:ESP
-//! together), in the harness with one far `jmp`. The result comes back in EAX. See
-//! `firmware/silicon/src/trampoline.rs` for the transitions the harness pays for.
+//! to the top of the plugin stack exactly as a wasm caller pushes them (the last argument at the
+//! lowest address, leaving [`STACK_TOP_RESERVE`] bytes above them for the exit far call), loads
+//! FS, DS and SS:ESP and transfers to CS:0 — on the board with one `retf` to CPL 3 (which loads
+//! CS and SS:ESP together), in the harness with one far `jmp`. Typed results come back as for a
+//! wasm caller: the platform returns EAX, the stub stores EDX to
+//! [`ContextHeader::result_high`], and an export with more than one result has its results
+//! area reserved by the runtime above the arguments. See `firmware/silicon/src/trampoline.rs`
+//! for the transitions the harness pays for.
 //!
 //! # Imports and `memory.grow`
 //!
 //! `call far fword fs:[IMPORTS + 8*i]` with the arguments pushed as for a wasm call. The callee
-//! returns with `retf 4*N`, result in EAX. On the board each far pointer's selector is a call gate
+//! returns with `retf A`, result in EAX (the symbol table has only 32-bit imports today; a
+//! 64-bit one would return in EDX:EAX as a wasm callee does). On the board each far pointer's selector is a call gate
 //! (DPL 3, parameter count N) to ring 0 installed by `link`; in the harness it is the flat user
 //! code segment and a per-symbol trampoline. `memory.grow` is `push delta ; call far
 //! fs:[GROW] ; mov ds, fs:[DATA_SELECTOR]`: the runtime raises the data segment's limit (or
@@ -81,10 +135,26 @@
 //! exhaustion is #SS in hardware mode and a prologue check in software mode. In both modes an
 //! address + offset that carries past 4 GiB jumps to an out-of-bounds stub.
 
+pub use plugin_format::symbols::ValType;
 pub use plugin_format::trap::TrapKind;
+
+/// Bytes of a value of type `ty` in registers and in its home (4 or 8).
+pub const fn value_bytes(ty: ValType) -> u32 {
+    match ty {
+        ValType::I32 | ValType::F32 | ValType::FuncRef | ValType::ExternRef => 4,
+        ValType::I64 | ValType::F64 => 8,
+    }
+}
+
+/// Bytes of every spill slot and global slot (the widest value).
+pub const SLOT_BYTES: u32 = 8;
 
 /// Code offset of the entry stub (see the module docs).
 pub const ENTRY_ANCHOR: u32 = 0;
+/// Code offset of the call in the entry stub, where the FPU hook jumps back to.
+pub const ENTRY_CALL_OFFSET: u32 = 0x05;
+/// Code offset of the entry stub's final `ud2`.
+pub const ENTRY_STUB_UD2_OFFSET: u32 = 0x1A;
 
 /// Bytes kept free at the top of the plugin stack for the exit far call's return frame.
 pub const STACK_TOP_RESERVE: u32 = 16;
@@ -155,6 +225,10 @@ pub struct ContextHeader {
     pub plugin_ss: u32,
     /// 0x38: free for the platform.
     pub platform_scratch: [u32; 2],
+    /// 0x40: the high word (EDX) of the export's result, stored by the entry stub.
+    pub result_high: u32,
+    /// 0x44: reserved, zero (keeps the globals 8-byte aligned).
+    pub reserved: u32,
 }
 
 /// Offset of [`ContextHeader::entry_target`].
@@ -179,8 +253,10 @@ pub const PLUGIN_ENTRY_OFFSET: i32 = 0x28;
 pub const PLUGIN_ESP_OFFSET: i32 = 0x30;
 /// Offset of [`ContextHeader::plugin_ss`].
 pub const PLUGIN_SS_OFFSET: i32 = 0x34;
+/// Offset of [`ContextHeader::result_high`].
+pub const RESULT_HIGH_OFFSET: i32 = 0x40;
 /// Size of [`ContextHeader`]; the globals start here.
-pub const CONTEXT_HEADER_BYTES: u32 = 0x40;
+pub const CONTEXT_HEADER_BYTES: u32 = 0x48;
 
 const _: () = {
     assert!(core::mem::size_of::<ContextHeader>() == CONTEXT_HEADER_BYTES as usize);
@@ -194,6 +270,8 @@ const _: () = {
     assert!(core::mem::offset_of!(ContextHeader, plugin_entry) == PLUGIN_ENTRY_OFFSET as usize);
     assert!(core::mem::offset_of!(ContextHeader, plugin_esp) == PLUGIN_ESP_OFFSET as usize);
     assert!(core::mem::offset_of!(ContextHeader, plugin_ss) == PLUGIN_SS_OFFSET as usize);
+    assert!(core::mem::offset_of!(ContextHeader, result_high) == RESULT_HIGH_OFFSET as usize);
+    assert!(CONTEXT_HEADER_BYTES.is_multiple_of(SLOT_BYTES));
 };
 
 /// One `call_indirect` table element in the context block.
@@ -217,7 +295,7 @@ impl TableEntry {
 /// Where the variable parts of one module's context block live.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContextLayout {
-    /// Offset of global 0 (4 bytes each).
+    /// Offset of global 0 ([`SLOT_BYTES`] each, the value in its low bytes).
     pub globals_offset: u32,
     /// Offset of table element 0 ([`TableEntry`], 8 bytes each).
     pub table_offset: u32,
@@ -228,10 +306,11 @@ pub struct ContextLayout {
 }
 
 impl ContextLayout {
-    /// The layout for `globals` globals, `table` elements and `imports` imports.
+    /// The layout for `globals` globals, `table` elements and `imports` imports (each count
+    /// bounded by the compiler's limits, so the sizes fit in a `u32`).
     pub fn new(globals: u32, table: u32, imports: u32) -> ContextLayout {
         let globals_offset = CONTEXT_HEADER_BYTES;
-        let table_offset = globals_offset + 4 * globals;
+        let table_offset = globals_offset + SLOT_BYTES * globals;
         let imports_offset = table_offset + 8 * table;
         ContextLayout {
             globals_offset,
@@ -239,5 +318,10 @@ impl ContextLayout {
             imports_offset,
             size: imports_offset + 8 * imports,
         }
+    }
+
+    /// The context offset of global `index`.
+    pub fn global_offset(&self, index: u32) -> u32 {
+        self.globals_offset + SLOT_BYTES * index
     }
 }

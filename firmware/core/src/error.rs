@@ -17,8 +17,10 @@ pub enum CompileError {
     },
     /// A valid operator (or a construct inside a function body) the compiler does not support.
     Unsupported {
-        /// The operator, in text format (`f32.add`, `i64.const`, ...).
+        /// The operator, in text format (`f32.add`, `memory.fill`, ...).
         operator: String,
+        /// The WebAssembly proposal it belongs to (`mvp`, `bulk_memory`, `multi_value`, ...).
+        proposal: &'static str,
         /// The wasm function index (imports count first).
         function: u32,
         /// Byte offset of the operator in the module.
@@ -39,6 +41,8 @@ pub enum CompileError {
         /// The limit.
         limit: u32,
     },
+    /// The compiler could not allocate memory for a module that is within the limits.
+    OutOfMemory,
     /// A compiler bug (never caused by the input alone being unusual).
     Internal(&'static str),
 }
@@ -51,11 +55,12 @@ impl fmt::Display for CompileError {
             }
             CompileError::Unsupported {
                 operator,
+                proposal,
                 function,
                 offset,
             } => write!(
                 f,
-                "unsupported operator `{operator}` in function {function} at offset {offset:#x}"
+                "unsupported operator `{operator}` (proposal: {proposal}) in function {function} at offset {offset:#x}"
             ),
             CompileError::UnsupportedFeature { feature, offset } => {
                 write!(f, "unsupported feature at offset {offset:#x}: {feature}")
@@ -63,6 +68,7 @@ impl fmt::Display for CompileError {
             CompileError::TooLarge { what, limit } => {
                 write!(f, "too large: {what} (limit {limit})")
             }
+            CompileError::OutOfMemory => f.write_str("out of memory while compiling"),
             CompileError::Internal(what) => write!(f, "internal compiler error: {what}"),
         }
     }

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use plugin_format::limits::{self, Budget, CheckedLimits};
 use plugin_format::message::Value;
 use plugin_format::plugin::WASM_PAGE_BYTES;
-use plugin_format::symbols::{self, Symbol, ValType};
+use plugin_format::symbols::{self, Symbol};
 use plugin_format::trap::{TrapKind, TrapRecord};
 
 /// What [`Platform::install`] must provide for one plugin.
@@ -399,10 +399,6 @@ pub fn entry_stack_pointer(stack_bytes: u32, argument_words: u32) -> Option<u32>
     u32::try_from(esp).ok()
 }
 
-fn val_types(count: u32) -> Vec<ValType> {
-    (0..count).map(|_| ValType::I32).collect()
-}
-
 impl<P: Platform> Plugin<P> {
     /// Installs `module` with `limits`: allocates and fills the regions, installs the segments,
     /// writes the context block, the data and element segments. Imports are not linked yet.
@@ -553,6 +549,8 @@ impl<P: Platform> Plugin<P> {
             plugin_esp: 0,
             plugin_ss: u32::from(selectors.stack),
             platform_scratch: [0; 2],
+            result_high: 0,
+            reserved: 0,
         };
         let layout = module.layout;
         let base = regions.context;
@@ -561,7 +559,7 @@ impl<P: Platform> Plugin<P> {
         unsafe {
             (base as *mut ContextHeader).write_unaligned(header);
             for (index, global) in module.globals.iter().enumerate() {
-                (base.add(layout.globals_offset as usize + 4 * index) as *mut i32)
+                (base.add(layout.global_offset(index as u32) as usize) as *mut u64)
                     .write_unaligned(global.init);
             }
             let table = module.table.unwrap_or(0) as usize;
@@ -605,8 +603,8 @@ impl<P: Platform> Plugin<P> {
             let symbol = symbols::resolve(
                 &import.module,
                 &import.name,
-                &val_types(import.ty.params),
-                &val_types(import.ty.results),
+                &import.ty.params,
+                &import.ty.results,
             )?;
             resolved.push(symbol);
         }
@@ -744,7 +742,7 @@ impl<P: Platform> Plugin<P> {
         if index as usize >= self.module.globals.len() {
             return None;
         }
-        let offset = self.module.layout.globals_offset as usize + 4 * index as usize;
+        let offset = self.module.layout.global_offset(index) as usize;
         // SAFETY: inside the context block.
         Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
     }
@@ -780,21 +778,23 @@ impl<P: Platform> Plugin<P> {
         args: &[Value],
     ) -> Result<Outcome, InvokeError> {
         let code = self.function_code(function)?;
-        let ty = code.ty;
-        let esp = self.prepare_entry(function, marshal::argument_word_count(&ty))?;
+        let (words, code_offset) = (marshal::argument_word_count(&code.ty), code.code_offset);
+        let esp = self.prepare_entry(function, words)?;
         let stack = self.regions.stack;
-        let mut next = esp as usize + 4 * args.len();
-        marshal::argument_words(&ty, args, |word| {
+        let mut next = esp as usize + 4 * words as usize;
+        let ty = &self.module.functions[function as usize].ty;
+        marshal::argument_words(ty, args, |word| {
             next -= 4;
             // SAFETY: `prepare_entry` checked that the argument words lie in the stack region
             // (between the entry ESP and the top reserve); the plugin is not running.
             unsafe { (stack.add(next) as *mut u32).write_unaligned(word) };
         })?;
         Ok(
-            match self.enter(platform, host, function, code.code_offset, esp) {
-                CallOutcome::Returned(registers) => {
-                    Outcome::Returned(marshal::results(&ty, registers))
-                }
+            match self.enter(platform, host, function, code_offset, esp) {
+                CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(
+                    &self.module.functions[function as usize].ty,
+                    registers,
+                )),
                 CallOutcome::Trapped(record) => Outcome::Trapped(record),
             },
         )
@@ -811,7 +811,7 @@ impl<P: Platform> Plugin<P> {
         words: &[u32],
     ) -> Result<CallOutcome, InvokeError> {
         let code = self.function_code(function)?;
-        let expected = marshal::argument_word_count(&code.ty);
+        let (expected, code_offset) = (marshal::argument_word_count(&code.ty), code.code_offset);
         let found = u32::try_from(words.len()).unwrap_or(u32::MAX);
         if found != expected {
             return Err(InvokeError::WrongArgumentCount { expected, found });
@@ -823,14 +823,13 @@ impl<P: Platform> Plugin<P> {
             // SAFETY: as in `call`: the words lie between the entry ESP and the top reserve.
             unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
         }
-        Ok(self.enter(platform, host, function, code.code_offset, esp))
+        Ok(self.enter(platform, host, function, code_offset, esp))
     }
 
-    fn function_code(&self, function: u32) -> Result<crate::compiler::FunctionCode, InvokeError> {
+    fn function_code(&self, function: u32) -> Result<&crate::compiler::FunctionCode, InvokeError> {
         self.module
             .functions
             .get(function as usize)
-            .copied()
             .ok_or(InvokeError::NoSuchFunction(function))
     }
 
@@ -888,7 +887,11 @@ impl<P: Platform> Plugin<P> {
         let result = unsafe { platform.enter(handle, &mut run) };
         let moved = run.moved_memory;
         let outcome = match result {
-            Ok(eax) => CallOutcome::Returned(ResultRegisters { eax }),
+            Ok(eax) => CallOutcome::Returned(ResultRegisters {
+                eax,
+                // SAFETY: the context block is valid while installed; the plugin has returned.
+                edx: unsafe { core::ptr::addr_of!((*run.context).result_high).read() },
+            }),
             Err(Abort::Fault(fault)) => CallOutcome::Trapped(run.trap_record(&fault)),
             Err(Abort::Trap(record)) => CallOutcome::Trapped(record),
         };

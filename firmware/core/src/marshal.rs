@@ -3,15 +3,25 @@
 //! registers read back as [`Value`]s.
 //!
 //! This is the one place that knows how a wasm value travels between the runtime and generated
-//! code (see [`crate::abi`], "Frames and calls"): today every parameter and result is an `i32`,
-//! one stack word in, EAX out. A new value kind extends [`parameter_types`],
-//! [`argument_words`], [`ResultRegisters`] and [`results`], and nothing else.
+//! code (see [`crate::abi`], "Frames and calls"): a 32-bit parameter is one stack word, a 64-bit
+//! one two words (high word pushed first, so the low word is at the lower address); a 32-bit
+//! result comes back in EAX, a 64-bit one in EDX:EAX (the entry stub stores EDX to the context
+//! header's `result_high`). Floats travel as their bits, exactly like integers of their width.
+//! A new value kind extends [`argument_words`], [`ResultRegisters`] and [`results`], and
+//! nothing else.
 
 use crate::compiler::FuncType;
 use crate::error::InvokeError;
 use alloc::vec::Vec;
 use plugin_format::message::Value;
 use plugin_format::symbols::ValType;
+
+/// The word of a null reference (a reference is one word: a function index or a host value).
+pub const NULL_REFERENCE: u32 = u32::MAX;
+
+fn reference(word: u32) -> Option<u32> {
+    (word != NULL_REFERENCE).then_some(word)
+}
 
 /// The type of a host value.
 pub fn value_type(value: &Value) -> ValType {
@@ -27,17 +37,17 @@ pub fn value_type(value: &Value) -> ValType {
 
 /// The parameter types of `ty`, in order.
 pub fn parameter_types(ty: &FuncType) -> impl Iterator<Item = ValType> + '_ {
-    (0..ty.params).map(|_| ValType::I32)
+    ty.params.iter().copied()
 }
 
 /// The result types of `ty`, in order.
 pub fn result_types(ty: &FuncType) -> impl Iterator<Item = ValType> + '_ {
-    (0..ty.results).map(|_| ValType::I32)
+    ty.results.iter().copied()
 }
 
 /// Stack words the arguments of a function of type `ty` occupy.
 pub fn argument_word_count(ty: &FuncType) -> u32 {
-    ty.params
+    ty.param_bytes() / 4
 }
 
 /// Checks `args` against `ty` and calls `word` with each argument word, parameter 0 first.
@@ -53,11 +63,9 @@ pub fn argument_words(
     mut word: impl FnMut(u32),
 ) -> Result<(), InvokeError> {
     let found = u32::try_from(args.len()).unwrap_or(u32::MAX);
-    if found != ty.params {
-        return Err(InvokeError::WrongArgumentCount {
-            expected: ty.params,
-            found,
-        });
+    let expected = ty.params.len() as u32;
+    if found != expected {
+        return Err(InvokeError::WrongArgumentCount { expected, found });
     }
     for (index, (arg, expected)) in args.iter().zip(parameter_types(ty)).enumerate() {
         let found = value_type(arg);
@@ -72,12 +80,18 @@ pub fn argument_words(
     for arg in args {
         match *arg {
             Value::I32(value) => word(value as u32),
-            // Refused above: no parameter has another type yet.
-            Value::I64(_)
-            | Value::F32(_)
-            | Value::F64(_)
-            | Value::FuncRef(_)
-            | Value::ExternRef(_) => {}
+            Value::F32(bits) => word(bits),
+            Value::I64(value) => {
+                word((value >> 32) as u32);
+                word(value as u32);
+            }
+            Value::F64(bits) => {
+                word((bits >> 32) as u32);
+                word(bits as u32);
+            }
+            Value::FuncRef(reference) | Value::ExternRef(reference) => {
+                word(reference.unwrap_or(NULL_REFERENCE))
+            }
         }
     }
     Ok(())
@@ -86,20 +100,25 @@ pub fn argument_words(
 /// The registers a returning function left its results in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResultRegisters {
-    /// EAX: an `i32` result.
+    /// EAX: a 32-bit result, or the low word of a 64-bit one.
     pub eax: u32,
+    /// EDX (as the entry stub stored it): the high word of a 64-bit result.
+    pub edx: u32,
 }
 
 /// The results of a function of type `ty` that returned with `registers`.
 pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
     result_types(ty)
-        .map(|ty| match ty {
-            ValType::I32
-            | ValType::I64
-            | ValType::F32
-            | ValType::F64
-            | ValType::FuncRef
-            | ValType::ExternRef => Value::I32(registers.eax as i32),
+        .map(|ty| {
+            let wide = u64::from(registers.edx) << 32 | u64::from(registers.eax);
+            match ty {
+                ValType::I32 => Value::I32(registers.eax as i32),
+                ValType::F32 => Value::F32(registers.eax),
+                ValType::I64 => Value::I64(wide as i64),
+                ValType::F64 => Value::F64(wide),
+                ValType::FuncRef => Value::FuncRef(reference(registers.eax)),
+                ValType::ExternRef => Value::ExternRef(reference(registers.eax)),
+            }
         })
         .collect()
 }
@@ -108,28 +127,34 @@ pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
 mod tests {
     use super::*;
 
-    const BINARY: FuncType = FuncType {
-        params: 2,
-        results: 1,
-    };
+    fn binary() -> FuncType {
+        FuncType {
+            params: alloc::vec![ValType::I32, ValType::I32],
+            results: alloc::vec![ValType::I32],
+        }
+    }
 
     /// Arguments become words in parameter order; a wrong count or type writes nothing.
     #[test]
     fn arguments_are_checked_before_any_word_is_written() {
         let mut words = Vec::new();
-        argument_words(&BINARY, &[Value::I32(-1), Value::I32(7)], |w| words.push(w)).unwrap();
+        argument_words(&binary(), &[Value::I32(-1), Value::I32(7)], |w| {
+            words.push(w)
+        })
+        .unwrap();
         assert_eq!(words, [u32::MAX, 7]);
 
         let mut words = Vec::new();
         assert_eq!(
-            argument_words(&BINARY, &[Value::I32(1)], |w| words.push(w)),
+            argument_words(&binary(), &[Value::I32(1)], |w| words.push(w)),
             Err(InvokeError::WrongArgumentCount {
                 expected: 2,
                 found: 1
             })
         );
         assert_eq!(
-            argument_words(&BINARY, &[Value::I32(1), Value::F64(0)], |w| words.push(w)),
+            argument_words(&binary(), &[Value::I32(1), Value::F64(0)], |w| words
+                .push(w)),
             Err(InvokeError::WrongArgumentType {
                 index: 1,
                 expected: ValType::I32,
@@ -142,12 +167,38 @@ mod tests {
     /// An `i32` result comes from EAX; no result is an empty list.
     #[test]
     fn results_come_from_their_registers() {
-        let registers = ResultRegisters { eax: 0xFFFF_FFFE };
-        assert_eq!(results(&BINARY, registers), [Value::I32(-2)]);
-        let none = FuncType {
-            params: 0,
-            results: 0,
+        let registers = ResultRegisters {
+            eax: 0xFFFF_FFFE,
+            edx: 0x8000_0001,
         };
-        assert!(results(&none, registers).is_empty());
+        assert_eq!(results(&binary(), registers), [Value::I32(-2)]);
+        assert!(results(&FuncType::default(), registers).is_empty());
+        let wide = FuncType {
+            params: alloc::vec![],
+            results: alloc::vec![ValType::I64],
+        };
+        assert_eq!(
+            results(&wide, registers),
+            [Value::I64(0x8000_0001_FFFF_FFFEu64 as i64)]
+        );
+    }
+
+    /// An i64 argument is two words, the high word first (it is pushed first), so the low
+    /// word ends at the lower address as in memory.
+    #[test]
+    fn i64_arguments_are_two_words_high_first() {
+        let ty = FuncType {
+            params: alloc::vec![ValType::I32, ValType::I64],
+            results: alloc::vec![],
+        };
+        assert_eq!(argument_word_count(&ty), 3);
+        let mut words = Vec::new();
+        argument_words(
+            &ty,
+            &[Value::I32(5), Value::I64(0x1122_3344_5566_7788)],
+            |w| words.push(w),
+        )
+        .unwrap();
+        assert_eq!(words, [5, 0x1122_3344, 0x5566_7788]);
     }
 }

@@ -189,6 +189,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             operator,
             function,
             offset,
+            ..
         } => PluginErrorKind::Unsupported {
             operator,
             function: Some(function),
@@ -200,6 +201,7 @@ fn compile_error(failure: CompileError) -> RequestError {
             offset,
         },
         CompileError::TooLarge { .. } => PluginErrorKind::TooLarge,
+        CompileError::OutOfMemory => PluginErrorKind::OutOfMemory,
         CompileError::Internal(_) => PluginErrorKind::Internal,
     };
     error(kind, message)
@@ -482,12 +484,12 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         });
         let compiled = compiled.map_err(compile_error)?;
         let exports = bounded_list(compiled.exports.iter().filter_map(|export| {
-            let ty = compiled.functions.get(export.function as usize)?.ty;
-            let params = crate::marshal::parameter_types(&ty)
+            let ty = &compiled.functions.get(export.function as usize)?.ty;
+            let params = crate::marshal::parameter_types(ty)
                 .map(|ty| ty.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let results = crate::marshal::result_types(&ty)
+            let results = crate::marshal::result_types(ty)
                 .map(|ty| ty.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -675,7 +677,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             .iter()
             .find(|export| export.name == spec.export)
             .and_then(|export| module.functions.get(export.function as usize))
-            .map(|function| function.ty)
+            .map(|function| function.ty.clone())
             .ok_or_else(|| {
                 error(
                     PluginErrorKind::NoSuchExport,

@@ -29,7 +29,11 @@ fn unsupported_operators_are_named_with_function_and_offset() {
             "f32.const",
             [0x43u8, 0x00, 0x00, 0xC0, 0x3F].as_slice(),
         ),
-        ("i64.const 7 drop", "i64.const", [0x42u8, 0x07].as_slice()),
+        (
+            "i64.const 7 f64.convert_i64_s drop",
+            "f64.convert_i64_s",
+            [0xB9u8].as_slice(),
+        ),
         (
             "i32.const 0 i32.const 0 i32.const 0 memory.fill",
             "memory.fill",
@@ -53,6 +57,7 @@ fn unsupported_operators_are_named_with_function_and_offset() {
             operator: name,
             function,
             offset,
+            ..
         } = error
         else {
             panic!("{body}: {error:?}");
@@ -83,7 +88,7 @@ fn unsupported_operators_in_dead_code_are_refused() {
 fn unsupported_features_are_named() {
     for (wat, needle) in [
         ("(module (global f32 (f32.const 0)))", "global of type f32"),
-        ("(module (func (param i64)))", "i64"),
+        ("(module (func (param f32)))", "f32"),
         (
             "(module (import \"env\" \"m\" (memory 1)))",
             "not a function",
@@ -264,12 +269,214 @@ fn code_is_padded_and_starts_with_the_entry_stub() {
     let module = compile_wat("(module (func (export \"f\") (result i32) i32.const 42))").unwrap();
     assert_eq!(module.code.len() % 16, 0);
     assert_eq!(
-        &module.code[..3],
+        &module.code[..5],
+        &[0xE9, 0, 0, 0, 0],
+        "an integer-only module's FPU hook jumps straight to the call"
+    );
+    assert_eq!(
+        &module.code[5..8],
         &[0x64, 0xFF, 0x15],
         "call dword fs:[ENTRY_TARGET]"
     );
     let f = module.export("f").unwrap();
     assert!(module.functions[f as usize].code_offset >= 16);
+}
+
+/// The shapes that made the compiler quadratic (issue 8), at `n` repetitions each.
+fn adversarial_shapes(n: usize) -> Vec<(&'static str, String)> {
+    let repeat = |text: &str, count: usize| text.repeat(count);
+    vec![
+        (
+            // A deep operand stack under a long chain of local writes and tees.
+            "tee chain over a deep stack",
+            format!(
+                "(module (func (param i32) (result i32) {} {} {} local.get 0))",
+                repeat("i32.const 1 ", n),
+                repeat(
+                    "local.get 0 i32.const 1 i32.add local.tee 0 local.set 0 ",
+                    n
+                ),
+                repeat("drop ", n)
+            ),
+        ),
+        (
+            // Many stacked references to one local, then one write: each is detached once.
+            "references then writes",
+            format!(
+                "(module (func (param i32) (result i32) {} i32.const 5 local.set 0 {} local.get 0))",
+                repeat("local.get 0 ", n),
+                repeat("drop ", n)
+            ),
+        ),
+        (
+            // Calls under a deep stack: everything below is spilled once, not per call.
+            "calls under a deep stack",
+            format!(
+                "(module (func $f (param i32) (result i32) local.get 0)
+                   (func (param i32) (result i32) {} {} {} local.get 0))",
+                repeat("local.get 0 i32.const 3 i32.add ", n),
+                repeat("local.get 0 call $f drop ", n),
+                repeat("drop ", n)
+            ),
+        ),
+        (
+            // Many locals, each used.
+            "many locals",
+            format!(
+                "(module (func (result i32) (local {}) {} i32.const 0))",
+                repeat("i32 i64 ", n / 2),
+                (0..n)
+                    .map(|index| format!("local.get {index} drop "))
+                    .collect::<String>()
+            ),
+        ),
+        (
+            "many functions",
+            format!(
+                "(module {})",
+                repeat(
+                    "(func (param i32 i64) (result i32) local.get 0 i32.const 1 i32.add) ",
+                    n
+                )
+            ),
+        ),
+        (
+            "huge br_table",
+            format!(
+                "(module (func (param i32) (block (block local.get 0 (br_table {} 0)))))",
+                repeat("0 1 ", n)
+            ),
+        ),
+        (
+            // Deep nesting with values stacked at every level.
+            "deep nesting",
+            format!(
+                "(module (func (param i32) (result i32) {} local.get 0 {}))",
+                repeat("(block (result i32) local.get 0 ", n / 2),
+                repeat("i32.add) ", n / 2)
+            ),
+        ),
+    ]
+}
+
+/// Compilation is linear (issue 8): for every adversarial shape, the compiler's internal
+/// work counter (stack entries, local-chain links, registers and branch targets visited,
+/// operators pre-scanned) stays below a constant times the module's size, at a small and a
+/// 16x larger size. No timing is involved.
+#[test]
+fn compile_work_is_linear_in_module_size() {
+    const WORK_PER_BYTE: u64 = 12;
+    for n in [500, 8_000] {
+        for (name, wat) in adversarial_shapes(n) {
+            let wasm = wat::parse_str(&wat).unwrap();
+            for isolation in [Isolation::Hardware, Isolation::Software] {
+                let module = compile(&wasm, &CompileOptions::new(isolation))
+                    .unwrap_or_else(|error| panic!("{name} ({n}): {error}"));
+                let work = module.stats.stack_work;
+                let bytes = wasm.len() as u64;
+                println!(
+                    "{name:30} n={n:5} {bytes:7} bytes  work {work:8}  {:.2}/byte",
+                    work as f64 / bytes as f64
+                );
+                assert!(
+                    work <= WORK_PER_BYTE * bytes,
+                    "{name} (n = {n}, {isolation:?}): work {work} for {bytes} bytes"
+                );
+            }
+        }
+    }
+}
+
+/// Declared locals cost compile work even when unused, and thousands of them take three bytes
+/// to declare: the module-wide total is limited, and a module over it is `TooLarge`.
+#[test]
+fn declared_locals_are_limited_module_wide() {
+    // The text format cannot say `(local 10000 i32)` in one group: build the binary.
+    fn leb(mut value: u32, out: &mut Vec<u8>) {
+        loop {
+            let byte = (value & 0x7F) as u8;
+            value >>= 7;
+            if value == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    fn section(id: u8, body: &[u8], out: &mut Vec<u8>) {
+        out.push(id);
+        leb(body.len() as u32, out);
+        out.extend_from_slice(body);
+    }
+    let functions = 200u32;
+    let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+    section(1, &[1, 0x60, 0, 0], &mut wasm);
+    let mut function_section = Vec::new();
+    leb(functions, &mut function_section);
+    function_section.extend(std::iter::repeat_n(0u8, functions as usize));
+    section(3, &function_section, &mut wasm);
+    let mut body = vec![1];
+    leb(10_000, &mut body);
+    body.extend_from_slice(&[0x7F, 0x0B]);
+    let mut code_section = Vec::new();
+    leb(functions, &mut code_section);
+    for _ in 0..functions {
+        leb(body.len() as u32, &mut code_section);
+        code_section.extend_from_slice(&body);
+    }
+    section(10, &code_section, &mut wasm);
+    let error = compile(&wasm, &options()).unwrap_err();
+    assert!(
+        matches!(error, CompileError::TooLarge { what, .. } if what.contains("all functions")),
+        "{error:?}"
+    );
+}
+
+/// Refusals have the right kind and name the proposal: a `call_indirect` of a type the
+/// compiler does not support is `Unsupported` (it used to be an internal error), bulk memory
+/// and reference types name their proposals, a block with a function type names multi-value.
+#[test]
+fn refusals_name_their_proposal() {
+    for (wat, operator, proposal) in [
+        (
+            "(module (type $t (func (result f32))) (table 1 funcref)
+               (func (drop (call_indirect (type $t) (i32.const 0)))))",
+            "call_indirect",
+            "mvp",
+        ),
+        (
+            "(module (memory 1) (func (memory.fill (i32.const 0) (i32.const 0) (i32.const 0))))",
+            "memory.fill",
+            "bulk_memory",
+        ),
+        (
+            "(module (func (drop (ref.is_null (ref.null func)))))",
+            "ref.null",
+            "reference_types",
+        ),
+        (
+            "(module (func (result i32 i32) (block (result i32 i32) i32.const 1 i32.const 2)))",
+            "block",
+            "multi_value",
+        ),
+    ] {
+        let error = compile(&wat::parse_str(wat).unwrap(), &options()).unwrap_err();
+        match &error {
+            CompileError::Unsupported {
+                operator: name,
+                proposal: found,
+                ..
+            } => {
+                assert_eq!(name, operator, "{wat}");
+                assert_eq!(*found, proposal, "{wat}");
+            }
+            CompileError::UnsupportedFeature { feature, .. } => {
+                assert!(feature.contains(proposal), "{wat}: {feature}");
+            }
+            other => panic!("{wat}: {other:?}"),
+        }
+        assert!(error.to_string().contains(proposal), "{error}");
+    }
 }
 
 /// Exported globals are recorded by name with their global index (what `GetGlobal` reads);

@@ -293,7 +293,7 @@ impl Installed {
                 .module()
                 .functions
                 .get(function as usize)
-                .is_some_and(|code| code.ty.results == 1)
+                .is_some_and(|code| code.ty.results == [plugin_format::symbols::ValType::I32])
         });
         match self.call(function, args) {
             CallOutcome::Returned(registers) if returns_i32 => Ok(registers.eax as i32),

@@ -50,6 +50,8 @@ pub enum AssemblerError {
     DisplacementOutOfRange,
     /// dynasm asked for a relocation kind this buffer does not implement.
     UnsupportedRelocation,
+    /// A buffer could not grow (the allocator refused): the code is incomplete.
+    OutOfMemory,
 }
 
 /// The code buffer.
@@ -77,8 +79,25 @@ impl Assembler {
         &self.code
     }
 
+    /// Makes room for `bytes` more code bytes; on failure records
+    /// [`AssemblerError::OutOfMemory`] and returns false (every later write is dropped).
+    fn reserve(&mut self, bytes: usize) -> bool {
+        if self.error == Some(AssemblerError::OutOfMemory) {
+            return false;
+        }
+        if self.code.try_reserve(bytes).is_err() {
+            self.error = Some(AssemblerError::OutOfMemory);
+            return false;
+        }
+        true
+    }
+
     /// Allocates a new, unbound label.
     pub fn new_label(&mut self) -> DynamicLabel {
+        if self.labels.try_reserve(1).is_err() {
+            self.error = Some(AssemblerError::OutOfMemory);
+            return DynamicLabel(u32::MAX);
+        }
         self.labels.push(None);
         DynamicLabel(self.labels.len() as u32 - 1)
     }
@@ -88,6 +107,16 @@ impl Assembler {
         let offset = self.offset();
         self.dynamic_label(label);
         debug_assert_eq!(self.label_offset(label), Some(offset));
+    }
+
+    /// Binds `label` to `offset`, an offset already emitted (for a forward reference whose
+    /// target turns out to be behind: the entry stub's FPU hook).
+    pub fn bind_at(&mut self, label: DynamicLabel, offset: u32) {
+        let emitted = self.offset();
+        match self.labels.get_mut(label.0 as usize) {
+            Some(slot @ None) if offset <= emitted => *slot = Some(offset),
+            _ => self.error = Some(AssemblerError::UnboundLabel),
+        }
     }
 
     /// The offset `label` is bound to, if it is bound.
@@ -103,11 +132,20 @@ impl Assembler {
         }
     }
 
+    /// Records a relocation (fallibly).
+    fn add_relocation(&mut self, relocation: Relocation) {
+        if self.relocations.try_reserve(1).is_err() {
+            self.error = Some(AssemblerError::OutOfMemory);
+            return;
+        }
+        self.relocations.push(relocation);
+    }
+
     /// Appends `value` as a 4-byte absolute reference to `label` (jump tables).
     pub fn absolute_label_u32(&mut self, label: DynamicLabel) {
         let field = self.offset();
         self.push_u32(0);
-        self.relocations.push(Relocation {
+        self.add_relocation(Relocation {
             label,
             field,
             reference: 0,
@@ -120,6 +158,9 @@ impl Assembler {
     /// Pads with `0xCC` up to a multiple of `alignment`.
     pub fn align_with_padding(&mut self, alignment: u32) {
         while !self.offset().is_multiple_of(alignment) {
+            if !self.reserve(1) {
+                return;
+            }
             self.code.push(PADDING_BYTE);
         }
     }
@@ -164,37 +205,39 @@ impl Assembler {
 
     /// Appends one byte.
     pub fn push(&mut self, byte: u8) {
-        self.code.push(byte);
+        self.extend(&[byte]);
     }
 
     /// Appends a signed byte.
     pub fn push_i8(&mut self, value: i8) {
-        self.code.push(value as u8);
+        self.extend(&[value as u8]);
     }
 
     /// Appends a little-endian `u16`.
     pub fn push_u16(&mut self, value: u16) {
-        self.code.extend_from_slice(&value.to_le_bytes());
+        self.extend(&value.to_le_bytes());
     }
 
     /// Appends a little-endian `i16`.
     pub fn push_i16(&mut self, value: i16) {
-        self.code.extend_from_slice(&value.to_le_bytes());
+        self.extend(&value.to_le_bytes());
     }
 
     /// Appends a little-endian `u32`.
     pub fn push_u32(&mut self, value: u32) {
-        self.code.extend_from_slice(&value.to_le_bytes());
+        self.extend(&value.to_le_bytes());
     }
 
     /// Appends a little-endian `i32`.
     pub fn push_i32(&mut self, value: i32) {
-        self.code.extend_from_slice(&value.to_le_bytes());
+        self.extend(&value.to_le_bytes());
     }
 
-    /// Appends bytes.
+    /// Appends bytes (dropped once a reservation has failed).
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.code.extend_from_slice(bytes);
+        if self.reserve(bytes.len()) {
+            self.code.extend_from_slice(bytes);
+        }
     }
 
     /// Binds a dynamic label (`=>label:` in `dynasm!`).
@@ -235,7 +278,7 @@ impl Assembler {
                 return;
             }
         };
-        self.relocations.push(Relocation {
+        self.add_relocation(Relocation {
             label,
             field: here - u32::from(field_offset),
             reference: here - u32::from(ref_offset),

@@ -12,7 +12,12 @@
 pub mod assembler;
 pub mod encoder;
 pub mod float;
+#[cfg(test)]
+mod golden;
 pub mod masm;
+pub mod prescan;
+#[cfg(test)]
+mod tests;
 pub mod visitor;
 
 use crate::Isolation;
@@ -23,7 +28,6 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use assembler::DynamicLabel;
-use encoder::Encoder;
 use masm::{ModuleCode, SiteClass, SourceEntry, TrapSite};
 use plugin_format::trap::{Registers, TrapRecord};
 use wasmparser::{
@@ -40,6 +44,9 @@ pub struct CompileLimits {
     pub max_functions: u32,
     /// Most parameters + locals in one function.
     pub max_locals: u32,
+    /// Most parameters + locals of all functions together (a local costs compile work even
+    /// when unused, and a declaration of thousands of them takes three bytes).
+    pub max_total_locals: u32,
     /// Most table elements.
     pub max_table: u32,
     /// Most globals.
@@ -56,6 +63,7 @@ impl Default for CompileLimits {
             max_module_bytes: limits::MAX_MODULE_BYTES as u32,
             max_functions: limits::MAX_FUNCTIONS,
             max_locals: limits::MAX_LOCALS,
+            max_total_locals: limits::MAX_TOTAL_LOCALS,
             max_table: limits::MAX_TABLE_ELEMENTS,
             max_globals: limits::MAX_GLOBALS,
             max_code_bytes: limits::MAX_CODE_BYTES,
@@ -85,13 +93,25 @@ impl CompileOptions {
     }
 }
 
-/// A function type (every value is `i32`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A function type of the compiled subset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FuncType {
-    /// Number of `i32` parameters.
-    pub params: u32,
-    /// Number of `i32` results (0 or 1).
-    pub results: u32,
+    /// Parameter types, parameter 0 first.
+    pub params: Vec<abi::ValType>,
+    /// Result types (at most one until multi-value lands).
+    pub results: Vec<abi::ValType>,
+}
+
+impl FuncType {
+    /// Bytes the arguments take on the stack ([`abi::value_bytes`] each); what `ret` pops.
+    pub fn param_bytes(&self) -> u32 {
+        self.params.iter().map(|&ty| abi::value_bytes(ty)).sum()
+    }
+
+    /// The single result's type, if there is one.
+    pub fn result(&self) -> Option<abi::ValType> {
+        self.results.first().copied()
+    }
 }
 
 /// An imported function.
@@ -108,10 +128,20 @@ pub struct Import {
 /// A global and its initial value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Global {
+    /// Its type.
+    pub ty: abi::ValType,
     /// Whether `global.set` may write it.
     pub mutable: bool,
-    /// Its initial value.
-    pub init: i32,
+    /// Its initial value's bits (an `i32` sign-extended; its slot holds the low
+    /// [`abi::value_bytes`] bytes).
+    pub init: u64,
+}
+
+impl Global {
+    /// The initial value as an `i32` (the low word).
+    pub fn init_i32(&self) -> i32 {
+        self.init as i32
+    }
 }
 
 /// The module's linear memory.
@@ -160,7 +190,7 @@ pub struct GlobalExport {
 }
 
 /// Per-function facts of the compiled code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionCode {
     /// Type of the function.
     pub ty: FuncType,
@@ -181,6 +211,9 @@ pub struct CompileStats {
     pub code_bytes: u32,
     /// Operators compiled.
     pub operators: u32,
+    /// The compiler's internal work: stack entries, local-chain links, registers and branch
+    /// targets visited, plus operators pre-scanned. Linear in the module size.
+    pub stack_work: u64,
 }
 
 impl CompileStats {
@@ -319,6 +352,9 @@ impl CompiledModule {
 /// The module-level facts the function compiler needs.
 #[derive(Debug, Default)]
 pub struct ModuleInfo {
+    /// Locals (parameters included) of the functions compiled so far, against
+    /// [`CompileLimits::max_total_locals`].
+    pub total_locals: core::cell::Cell<u64>,
     /// Types by type index (`None` for types outside the subset).
     pub types: Vec<Option<FuncType>>,
     /// Canonical id per type index.
@@ -341,14 +377,14 @@ pub struct ModuleInfo {
 
 impl ModuleInfo {
     /// The type of function `index`.
-    pub fn function_type(&self, index: u32) -> Option<FuncType> {
+    pub fn function_type(&self, index: u32) -> Option<&FuncType> {
         let ty = *self.function_types.get(index as usize)?;
-        self.types.get(ty as usize).copied().flatten()
+        self.types.get(ty as usize)?.as_ref()
     }
 
     /// The type at type index `index`.
-    pub fn type_at(&self, index: u32) -> Option<FuncType> {
-        self.types.get(index as usize).copied().flatten()
+    pub fn type_at(&self, index: u32) -> Option<&FuncType> {
+        self.types.get(index as usize)?.as_ref()
     }
 }
 
@@ -372,45 +408,65 @@ fn validator_features() -> WasmFeatures {
     WasmFeatures::WASM2 & !WasmFeatures::SIMD
 }
 
-/// Evaluates a constant expression of the subset (`i32.const`, or `global.get` of an
-/// immutable global already known).
-fn const_i32(
+/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, or `global.get`
+/// of an immutable global already known) to its bits.
+fn const_value(
     expr: &wasmparser::ConstExpr<'_>,
     globals: &[Global],
     offset: u64,
-) -> Result<i32, CompileError> {
+) -> Result<u64, CompileError> {
     let mut reader = expr.get_operators_reader();
     let value = match reader.read().map_err(invalid)? {
-        Operator::I32Const { value } => value,
+        Operator::I32Const { value } => value as i64 as u64,
+        Operator::I64Const { value } => value as u64,
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
             .map(|global| global.init)
             .ok_or_else(|| unsupported_feature("global.get of an imported global", offset))?,
         other => {
             return Err(unsupported_feature(
-                format!("constant expression `{}`", visitor::operator_name(&other)),
+                format!(
+                    "constant expression `{}` (proposal: {})",
+                    visitor::operator_name(&other),
+                    visitor::operator_proposal(&other)
+                ),
                 offset,
             ));
         }
     };
     match reader.read().map_err(invalid)? {
         Operator::End => Ok(value),
-        _ => Err(unsupported_feature("extended constant expression", offset)),
+        _ => Err(unsupported_feature(
+            "extended constant expression (proposal: extended_const)",
+            offset,
+        )),
     }
 }
 
+/// An `i32` constant expression (segment offsets).
+fn const_i32(
+    expr: &wasmparser::ConstExpr<'_>,
+    globals: &[Global],
+    offset: u64,
+) -> Result<i32, CompileError> {
+    const_value(expr, globals, offset).map(|bits| bits as i32)
+}
+
+/// The compiled form of a function type, if every type in it is supported and it has at most
+/// one result.
 fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
-    let all_i32 = ty
-        .params()
-        .iter()
-        .chain(ty.results())
-        .all(|value| *value == ValType::I32);
-    if !all_i32 || ty.results().len() > 1 {
+    if ty.results().len() > 1 {
         return None;
     }
+    let convert = |types: &[ValType]| {
+        types
+            .iter()
+            .map(|&ty| visitor::value_type(ty).filter(|&ty| visitor::supported_type(ty)))
+            .collect::<Option<Vec<_>>>()
+    };
     Some(FuncType {
-        params: ty.params().len() as u32,
-        results: ty.results().len() as u32,
+        params: convert(ty.params())?,
+        results: convert(ty.results())?,
     })
 }
 
@@ -422,8 +478,20 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let proposal = if ty.results().len() > 1 {
+        "multi_value"
+    } else if ty
+        .params()
+        .iter()
+        .chain(ty.results())
+        .any(|ty| matches!(ty, ValType::F32 | ValType::F64))
+    {
+        "mvp; floats are not compiled yet"
+    } else {
+        "reference_types"
+    };
     format!(
-        "function type (param {}) (result {})",
+        "function type (param {}) (result {}) (proposal: {proposal})",
         list(ty.params()),
         list(ty.results())
     )
@@ -477,15 +545,15 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         }
                     }
                 }
-                // Canonical ids: the first structurally equal type.
-                info.canonical = (0..raw_types.len())
-                    .map(|index| {
-                        raw_types
-                            .iter()
-                            .position(|other| *other == raw_types[index])
-                            .unwrap_or(index) as u32
-                    })
-                    .collect();
+                // Canonical ids: the first structurally equal type (a map keyed by the type's
+                // text keeps this linear in the section's size).
+                let mut first_of: alloc::collections::BTreeMap<String, u32> =
+                    alloc::collections::BTreeMap::new();
+                info.canonical = masm::filled(raw_types.len(), 0)?;
+                for (index, ty) in raw_types.iter().enumerate() {
+                    let key = format!("{ty:?}");
+                    info.canonical[index] = *first_of.entry(key).or_insert(index as u32);
+                }
             }
             Payload::ImportSection(reader) => {
                 let offset = reader.range().start;
@@ -493,7 +561,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                     let import = import.map_err(invalid)?;
                     match import.ty {
                         TypeRef::Func(index) | TypeRef::FuncExact(index) => {
-                            let ty = info.type_at(index).ok_or_else(|| {
+                            let ty = info.type_at(index).cloned().ok_or_else(|| {
                                 unsupported_feature(
                                     format!(
                                         "import `{}.{}` has {}",
@@ -596,17 +664,29 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 let offset = reader.range().start;
                 for global in reader {
                     let global = global.map_err(invalid)?;
-                    if global.ty.content_type != ValType::I32 {
-                        return Err(unsupported_feature(
-                            format!("a global of type {}", global.ty.content_type),
-                            offset,
-                        ));
+                    let ty = visitor::value_type(global.ty.content_type)
+                        .filter(|&ty| visitor::supported_type(ty))
+                        .ok_or_else(|| {
+                            unsupported_feature(
+                                format!("a global of type {}", global.ty.content_type),
+                                offset,
+                            )
+                        })?;
+                    let init = const_value(&global.init_expr, &info.globals, offset)?;
+                    if info.globals.len() >= limits.max_globals as usize {
+                        return Err(CompileError::TooLarge {
+                            what: "globals",
+                            limit: limits.max_globals,
+                        });
                     }
-                    let init = const_i32(&global.init_expr, &info.globals, offset)?;
-                    info.globals.push(Global {
-                        mutable: global.ty.mutable,
-                        init,
-                    });
+                    masm::try_push(
+                        &mut info.globals,
+                        Global {
+                            ty,
+                            mutable: global.ty.mutable,
+                            init,
+                        },
+                    )?;
                 }
                 if info.globals.len() > limits.max_globals as usize {
                     return Err(CompileError::TooLarge {
@@ -678,10 +758,18 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         return Err(unsupported_feature("passive data segment", offset));
                     };
                     let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
-                    data.push(DataSegment {
-                        offset: base,
-                        bytes: segment.data.to_vec(),
-                    });
+                    let mut bytes = Vec::new();
+                    bytes
+                        .try_reserve_exact(segment.data.len())
+                        .map_err(|_| CompileError::OutOfMemory)?;
+                    bytes.extend_from_slice(segment.data);
+                    masm::try_push(
+                        &mut data,
+                        DataSegment {
+                            offset: base,
+                            bytes,
+                        },
+                    )?;
                 }
             }
             Payload::CodeSectionEntry(body) => {
@@ -719,11 +807,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     if !code_started {
         begin_code(&mut code, &mut info, &imports)?;
     }
+    code.helpers.emit(&mut code.enc);
+    finish_entry_hook(&mut code);
 
     let functions = (0..info.function_types.len() as u32)
         .map(|index| {
             let ty = info
                 .function_type(index)
+                .cloned()
                 .ok_or(CompileError::Internal("function without type"))?;
             let code_offset = code
                 .enc
@@ -741,11 +832,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         enc,
         source_map,
         trap_sites,
+        work,
+        ..
     } = code;
-    let code = enc
-        .asm
-        .finish()
-        .map_err(|_| CompileError::Internal("assembler"))?;
+    stats.stack_work = work;
+    let code = enc.asm.finish().map_err(|error| match error {
+        assembler::AssemblerError::OutOfMemory => CompileError::OutOfMemory,
+        _ => CompileError::Internal("assembler"),
+    })?;
     stats.code_bytes = code.len() as u32;
     Ok(CompiledModule {
         isolation: options.isolation,
@@ -781,9 +875,9 @@ fn begin_code(
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();
-    emit_entry_stub(&mut code.enc);
+    emit_entry_stub(code);
     code.trap_sites.push(TrapSite {
-        code_offset: ENTRY_STUB_UD2,
+        code_offset: abi::ENTRY_STUB_UD2_OFFSET,
         kind: TrapKind::InvalidOpcode,
     });
     // Import thunks: a near-callable body per import (for tables and exports of imports).
@@ -795,26 +889,53 @@ fn begin_code(
             class: SiteClass::Import,
         });
         code.enc.bind(info.labels[index]);
-        let params = import.ty.params as i32;
-        for _ in 0..params {
-            code.enc.push_stack_argument(4 * params);
+        let bytes = import.ty.param_bytes() as i32;
+        for _ in 0..bytes / 4 {
+            code.enc.push_stack_argument(bytes);
         }
         code.enc
             .call_far_context((info.layout.imports_offset + 8 * index as u32) as i32);
-        code.enc.ret((4 * params) as u16);
+        code.enc.ret(bytes as u16);
     }
     Ok(())
 }
 
-/// Code offset of the `ud2` that ends the entry stub.
-const ENTRY_STUB_UD2: u32 = 14;
+/// Binds the entry stub's FPU hook once every function is compiled: straight to the stub's
+/// call, or — when a float lowering asked for an FPU reset — to a block at the end of the code
+/// that resets the FPU and jumps back to the call.
+pub fn finish_entry_hook(code: &mut ModuleCode) {
+    let Some(hook) = code.entry_hook.take() else {
+        return;
+    };
+    match code.fpu_reset {
+        Some(reset) => {
+            code.enc.asm.align_with_padding(16);
+            code.enc.bind(hook);
+            reset(&mut code.enc);
+            let call = code.enc.new_label();
+            code.enc.asm.bind_at(call, abi::ENTRY_CALL_OFFSET);
+            code.enc.jmp(call);
+        }
+        None => code.enc.asm.bind_at(hook, abi::ENTRY_CALL_OFFSET),
+    }
+}
 
-/// The entry stub at [`abi::ENTRY_ANCHOR`].
-fn emit_entry_stub(enc: &mut Encoder) {
+/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]); its FPU hook is bound by
+/// [`finish_entry_hook`].
+fn emit_entry_stub(code: &mut ModuleCode) {
+    let enc = &mut code.enc;
     debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
+    let hook = enc.new_label();
+    enc.jmp(hook);
+    code.entry_hook = Some(hook);
+    debug_assert_eq!(enc.offset(), abi::ENTRY_CALL_OFFSET);
     enc.call_context(abi::ENTRY_TARGET_OFFSET);
+    enc.store32(
+        encoder::Mem::Context(abi::RESULT_HIGH_OFFSET),
+        encoder::Reg::Edx,
+    );
     enc.call_far_context(abi::EXIT_OFFSET);
-    debug_assert_eq!(enc.offset(), ENTRY_STUB_UD2);
+    debug_assert_eq!(enc.offset(), abi::ENTRY_STUB_UD2_OFFSET);
     enc.ud2();
     enc.asm.align_with_padding(16);
 }

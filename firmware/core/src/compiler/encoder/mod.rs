@@ -57,6 +57,8 @@ impl Reg {
 pub enum Cond {
     /// Overflow.
     Overflow = 0x0,
+    /// No overflow.
+    NoOverflow = 0x1,
     /// Unsigned below (carry).
     Below = 0x2,
     /// Unsigned above or equal (no carry).
@@ -69,6 +71,10 @@ pub enum Cond {
     BelowEqual = 0x6,
     /// Unsigned above.
     Above = 0x7,
+    /// Sign (negative).
+    Sign = 0x8,
+    /// No sign (not negative).
+    NoSign = 0x9,
     /// Signed less.
     Less = 0xC,
     /// Signed greater or equal.
@@ -83,7 +89,10 @@ impl Cond {
     /// The condition that holds exactly when `self` does not.
     pub const fn invert(self) -> Cond {
         match self {
-            Cond::Overflow => Cond::Overflow, // never inverted by the compiler
+            Cond::Overflow => Cond::NoOverflow,
+            Cond::NoOverflow => Cond::Overflow,
+            Cond::Sign => Cond::NoSign,
+            Cond::NoSign => Cond::Sign,
             Cond::Below => Cond::AboveEqual,
             Cond::AboveEqual => Cond::Below,
             Cond::Equal => Cond::NotEqual,
@@ -124,6 +133,17 @@ pub enum Mem {
     Context(i32),
 }
 
+impl Mem {
+    /// The operand `bytes` further on in the same segment (the high word of a 64-bit home).
+    pub const fn offset_by(self, bytes: i32) -> Mem {
+        match self {
+            Mem::Frame(disp) => Mem::Frame(disp + bytes),
+            Mem::Data(base, disp) => Mem::Data(base, disp + bytes),
+            Mem::Context(disp) => Mem::Context(disp + bytes),
+        }
+    }
+}
+
 /// A two-operand ALU operation (the `/digit` of opcodes 81/83 and the row of 01..3B).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -132,6 +152,10 @@ pub enum Alu {
     Add = 0,
     /// `or`
     Or = 1,
+    /// `adc` (add with carry)
+    Adc = 2,
+    /// `sbb` (subtract with borrow)
+    Sbb = 3,
     /// `and`
     And = 4,
     /// `sub`
@@ -206,6 +230,9 @@ const SIB_ESP_BASE: u8 = 0x24;
 const OPCODE_ALU_IMM8: u8 = 0x83;
 /// `81 /op id`: ALU with a 32-bit immediate.
 const OPCODE_ALU_IMM32: u8 = 0x81;
+
+#[cfg(test)]
+mod tests;
 
 /// Whether `value` fits a sign-extended 8-bit field.
 fn fits_i8(value: i32) -> bool {
@@ -355,6 +382,8 @@ impl Encoder {
         match op {
             Alu::Add => dynasm!(self.asm ; .arch x86 ; add Rd(d), Rd(s)),
             Alu::Or => dynasm!(self.asm ; .arch x86 ; or Rd(d), Rd(s)),
+            Alu::Adc => dynasm!(self.asm ; .arch x86 ; adc Rd(d), Rd(s)),
+            Alu::Sbb => dynasm!(self.asm ; .arch x86 ; sbb Rd(d), Rd(s)),
             Alu::And => dynasm!(self.asm ; .arch x86 ; and Rd(d), Rd(s)),
             Alu::Sub => dynasm!(self.asm ; .arch x86 ; sub Rd(d), Rd(s)),
             Alu::Xor => dynasm!(self.asm ; .arch x86 ; xor Rd(d), Rd(s)),
@@ -450,6 +479,76 @@ impl Encoder {
     /// `neg reg`
     pub fn neg(&mut self, reg: Reg) {
         dynasm!(self.asm ; .arch x86 ; neg Rd(reg.code()));
+    }
+
+    /// `not reg`
+    pub fn not(&mut self, reg: Reg) {
+        dynasm!(self.asm ; .arch x86 ; not Rd(reg.code()));
+    }
+
+    /// `xchg a, b`
+    pub fn xchg(&mut self, a: Reg, b: Reg) {
+        if a != b {
+            dynasm!(self.asm ; .arch x86 ; xchg Rd(a.code()), Rd(b.code()));
+        }
+    }
+
+    /// `test reg, imm` (`test r8, imm8` when `reg` has a byte form and `imm` fits a byte).
+    pub fn test_ri(&mut self, reg: Reg, imm: i32) {
+        let r = reg.code();
+        if reg.has_byte() && (0..=0xFF).contains(&imm) {
+            dynasm!(self.asm ; .arch x86 ; test Rb(r), imm as i8);
+        } else {
+            dynasm!(self.asm ; .arch x86 ; test Rd(r), DWORD imm);
+        }
+    }
+
+    /// `mul src` (unsigned EDX:EAX = EAX * src).
+    pub fn mul_wide(&mut self, src: Reg) {
+        dynasm!(self.asm ; .arch x86 ; mul Rd(src.code()));
+    }
+
+    /// `mul dword [mem]` (unsigned EDX:EAX = EAX * [mem]).
+    pub fn mul_wide_m(&mut self, mem: Mem) {
+        self.memory_form(None, &[0xF7], 4, mem);
+    }
+
+    /// `div dword [mem]` (unsigned EDX:EAX / [mem]: quotient EAX, remainder EDX).
+    pub fn div_m(&mut self, mem: Mem) {
+        self.memory_form(None, &[0xF7], 6, mem);
+    }
+
+    /// `shld dst, src, cl` (`left` = true) or `shrd dst, src, cl`: a double-width shift; the CPU
+    /// masks the count to 5 bits.
+    pub fn shift_double_cl(&mut self, left: bool, dst: Reg, src: Reg) {
+        let (d, s) = (dst.code(), src.code());
+        if left {
+            dynasm!(self.asm ; .arch x86 ; shld Rd(d), Rd(s), cl);
+        } else {
+            dynasm!(self.asm ; .arch x86 ; shrd Rd(d), Rd(s), cl);
+        }
+    }
+
+    /// `shld dst, src, imm` / `shrd dst, src, imm` (imm in 1..=31).
+    pub fn shift_double_ri(&mut self, left: bool, dst: Reg, src: Reg, imm: u8) {
+        let (d, s) = (dst.code(), src.code());
+        if left {
+            dynasm!(self.asm ; .arch x86 ; shld Rd(d), Rd(s), imm as i8);
+        } else {
+            dynasm!(self.asm ; .arch x86 ; shrd Rd(d), Rd(s), imm as i8);
+        }
+    }
+
+    /// `pop reg`
+    pub fn pop_r(&mut self, reg: Reg) {
+        dynasm!(self.asm ; .arch x86 ; pop Rd(reg.code()));
+    }
+
+    /// `add esp, imm`
+    pub fn add_esp(&mut self, imm: i32) {
+        if imm != 0 {
+            self.alu_ri(Alu::Add, Reg::Esp, imm);
+        }
     }
 
     /// `bsr dst, src`
