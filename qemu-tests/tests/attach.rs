@@ -8,12 +8,14 @@
 use std::time::{Duration, Instant};
 
 use plugin_format::attach::{AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction};
-use plugin_format::message::{Event, PluginRef, Value};
+use plugin_format::error::{PluginErrorKind, RequestError};
+use plugin_format::limits::LimitError;
+use plugin_format::message::{Event, PluginRef, Reply, Request, Value};
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
 use plugin_host_tool::board::{Clock, Emulator, Isolation};
 use plugin_host_tool::console::Console;
-use plugin_host_tool::link::Link;
+use plugin_host_tool::link::{Link, LinkError};
 use plugin_host_tool::plugin;
 use qemu_tests::{TestBoard, bochs_available, invoke, upload};
 
@@ -243,6 +245,62 @@ fn unload_while_attached(board: &TestBoard) {
     assert_eq!(report.outcome, Ok(vec![Value::I32(0)]));
 }
 
+/// The host reads and writes a plugin's state: `SetGlobal` changes what the plugin sees,
+/// `Poke` what it reads from memory; ranges outside the memory and immutable or mistyped
+/// writes are refused with typed errors.
+fn plugin_state_from_the_host(board: &TestBoard) {
+    let mut link = board.link();
+    let id = load(&mut link, "state", 10_000);
+    let plugin = PluginRef::Id(id);
+    let set = link
+        .request(Request::SetGlobal {
+            plugin: plugin.clone(),
+            name: "count".into(),
+            value: Value::I32(41),
+        })
+        .expect("set");
+    assert_eq!(set, Reply::Global(Value::I32(41)));
+    let report = invoke(&mut link, id, "count_now", &[]);
+    assert_eq!(report.outcome, Ok(vec![Value::I32(41)]));
+    let refused = link.request(Request::SetGlobal {
+        plugin: plugin.clone(),
+        name: "count".into(),
+        value: Value::I64(1),
+    });
+    assert!(
+        matches!(refused, Err(LinkError::Device(RequestError::Plugin(ref error))) if error.kind == PluginErrorKind::BadArguments),
+        "{refused:?}"
+    );
+
+    assert_eq!(
+        plugin::peek(&mut link, plugin.clone(), 0, 5).expect("peek"),
+        b"hello"
+    );
+    plugin::poke(&mut link, plugin.clone(), 0, b"HOWDY".to_vec()).expect("poke");
+    assert_eq!(
+        plugin::peek(&mut link, plugin.clone(), 0, 19).expect("peek"),
+        b"HOWDY from a plugin"
+    );
+    for (offset, length) in [(65_535, 2), (u32::MAX, 1), (0x1_0000, 0x800)] {
+        let refused = plugin::peek(&mut link, plugin.clone(), offset, length);
+        assert!(
+            matches!(
+                refused,
+                Err(LinkError::Device(RequestError::Plugin(ref error)))
+                    if error.kind == PluginErrorKind::Limit(LimitError::MemoryRange {
+                        offset,
+                        length,
+                        memory_bytes: 65_536,
+                    })
+            ),
+            "{offset} {length}: {refused:?}"
+        );
+    }
+    let refused = plugin::poke(&mut link, plugin, 65_534, vec![0; 4]);
+    assert!(refused.is_err(), "{refused:?}");
+    plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
+}
+
 fn qemu() -> TestBoard {
     TestBoard::qemu_instruction_clock()
 }
@@ -263,6 +321,11 @@ fn qemu_console_words_run_exports() {
 }
 
 #[test]
+fn qemu_plugin_state_from_the_host() {
+    plugin_state_from_the_host(&qemu());
+}
+
+#[test]
 fn qemu_unload_while_attached() {
     unload_while_attached(&qemu());
 }
@@ -276,4 +339,5 @@ fn bochs_attach_points() {
     an_overrunning_timer_starves_nothing(&board);
     console_words_run_exports(&board);
     unload_while_attached(&board);
+    plugin_state_from_the_host(&board);
 }

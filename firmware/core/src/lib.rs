@@ -32,7 +32,7 @@ pub mod table;
 pub mod trap;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
-pub use error::{CompileError, InvokeError, LoadError, PlatformError};
+pub use error::{CompileError, GlobalWriteError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
     Abort, CallOutcome, Gate, GateTarget, InstallRequest, Outcome, Platform, Plugin, PluginStats,

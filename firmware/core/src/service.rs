@@ -15,7 +15,7 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::attach::{Attachments, RunRecord};
-use crate::error::{CompileError, InvokeError, LoadError};
+use crate::error::{CompileError, GlobalWriteError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
@@ -340,6 +340,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 Ok(Reply::Attachments(self.attachment_summaries()))
             }
             Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
+            Request::SetGlobal {
+                plugin,
+                name,
+                value,
+            } => self.set_global(&plugin, &name, &value).map(Reply::Global),
             Request::Peek {
                 plugin,
                 offset,
@@ -614,14 +619,42 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         plugin
             .module()
             .global_export(name)
-            .and_then(|index| plugin.global(index))
-            .map(Value::I32)
-            .ok_or_else(|| {
-                error(
+            .and_then(|index| plugin.global_value(index))
+            .ok_or_else(|| no_global(name))
+    }
+
+    /// Writes `value` into the mutable global `plugin` exports as `name`; returns the value now
+    /// held.
+    fn set_global(
+        &mut self,
+        plugin: &PluginRef,
+        name: &str,
+        value: &Value,
+    ) -> Result<Value, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &mut self
+            .table
+            .get_mut(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        let index = plugin
+            .module()
+            .global_export(name)
+            .ok_or_else(|| no_global(name))?;
+        plugin
+            .set_global_value(index, value)
+            .map_err(|failure| match failure {
+                GlobalWriteError::NoSuchGlobal => no_global(name),
+                GlobalWriteError::Immutable => error(
                     PluginErrorKind::NoSuchExport,
-                    format!("no exported global `{name}`"),
-                )
-            })
+                    format!("the exported global `{name}` is immutable"),
+                ),
+                GlobalWriteError::WrongType { .. } => error(
+                    PluginErrorKind::BadArguments,
+                    format!("`{name}`: {failure}"),
+                ),
+            })?;
+        plugin.global_value(index).ok_or_else(|| no_global(name))
     }
 
     fn note_trap(&mut self, id: u32, record: &TrapRecord) {
@@ -966,6 +999,13 @@ fn bounded_list(items: impl Iterator<Item = String>) -> Vec<String> {
         list.push(format!("... and {left_out} more"));
     }
     list
+}
+
+fn no_global(name: &str) -> RequestError {
+    error(
+        PluginErrorKind::NoSuchExport,
+        format!("no exported global `{name}`"),
+    )
 }
 
 fn attach_error(failure: AttachError) -> RequestError {

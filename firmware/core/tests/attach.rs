@@ -11,7 +11,7 @@ use plugin_format::attach::{
 };
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::limits::{self, LimitError};
-use plugin_format::message::{Event, MAX_PEEK_BYTES, PluginRef, Reply, Request};
+use plugin_format::message::{Event, MAX_PEEK_BYTES, PluginRef, Reply, Request, Value};
 use plugin_format::plugin::{Limits, PluginDescription};
 use plugin_format::trap::TrapKind;
 
@@ -542,4 +542,77 @@ fn peek_and_poke_are_bounds_checked() {
     });
     assert_eq!(kind(poked), PluginErrorKind::NoSuchPlugin);
     assert_eq!(peek(&mut service, 65_536, 0), Ok(Reply::Memory(Vec::new())));
+}
+
+const GLOBALS: &str = r#"(module
+    (global (export "count") (mut i32) (i32.const 7))
+    (global (export "wide") (mut i64) (i64.const -2))
+    (global (export "fixed") i32 (i32.const 1))
+    (func (export "run")))"#;
+
+/// Exported globals read and write typed values; an immutable global, a missing one, and a
+/// value of another type are refused (typed errors), and nothing is written then.
+#[test]
+fn globals_are_read_and_written_typed() {
+    let mut service = service();
+    let description = PluginDescription {
+        name: "globals".into(),
+        version: "1".into(),
+        limits: Limits::default(),
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    let id = service
+        .load_description(description, &wat::parse_str(GLOBALS).unwrap())
+        .unwrap()
+        .id;
+    let plugin = PluginRef::Id(id);
+    let get = |service: &mut Service, name: &str| {
+        service
+            .serve(Request::GetGlobal {
+                plugin: plugin.clone(),
+                name: name.into(),
+            })
+            .0
+    };
+    let set = |service: &mut Service, name: &str, value: Value| {
+        service
+            .serve(Request::SetGlobal {
+                plugin: plugin.clone(),
+                name: name.into(),
+                value,
+            })
+            .0
+    };
+    assert_eq!(get(&mut service, "count"), Ok(Reply::Global(Value::I32(7))));
+    assert_eq!(get(&mut service, "wide"), Ok(Reply::Global(Value::I64(-2))));
+    assert_eq!(
+        set(&mut service, "count", Value::I32(-9)),
+        Ok(Reply::Global(Value::I32(-9)))
+    );
+    assert_eq!(
+        set(&mut service, "wide", Value::I64(i64::MIN + 1)),
+        Ok(Reply::Global(Value::I64(i64::MIN + 1)))
+    );
+    assert_eq!(
+        get(&mut service, "count"),
+        Ok(Reply::Global(Value::I32(-9)))
+    );
+    assert_eq!(
+        kind(set(&mut service, "fixed", Value::I32(2))),
+        PluginErrorKind::NoSuchExport
+    );
+    assert_eq!(
+        kind(set(&mut service, "count", Value::I64(1))),
+        PluginErrorKind::BadArguments
+    );
+    assert_eq!(
+        kind(set(&mut service, "nope", Value::I32(1))),
+        PluginErrorKind::NoSuchExport
+    );
+    assert_eq!(get(&mut service, "fixed"), Ok(Reply::Global(Value::I32(1))));
+    assert_eq!(
+        get(&mut service, "count"),
+        Ok(Reply::Global(Value::I32(-9)))
+    );
 }

@@ -7,6 +7,7 @@ mod build;
 mod console;
 mod features;
 mod flash;
+mod global;
 mod info;
 mod invoke;
 mod list;
@@ -54,6 +55,7 @@ Getting started:
   kplug list                          show the loaded plugins and their attachments
   kplug attach crc32 check --to console:crc    run an export from the firmware (timer, console)
   kplug peek crc32 0 64               read a plugin's memory (kplug poke writes it)
+  kplug get counter count             read an exported global (kplug set writes it)
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
@@ -101,6 +103,10 @@ pub enum Command {
     Attach(attach::Attach),
     /// Detach an attachment.
     Detach(attach::Detach),
+    /// Read an exported global of a plugin.
+    Get(global::Get),
+    /// Write an exported mutable global of a plugin.
+    Set(global::Set),
     /// Read a plugin's linear memory (bounds-checked by the firmware).
     Peek(memory::Peek),
     /// Write into a plugin's linear memory (bounds-checked by the firmware).
@@ -133,6 +139,8 @@ impl Command {
             Command::Policy(command) => command.run(),
             Command::Attach(command) => command.run(),
             Command::Detach(command) => command.run(),
+            Command::Get(command) => command.run(),
+            Command::Set(command) => command.run(),
             Command::Peek(command) => command.run(),
             Command::Poke(command) => command.run(),
             Command::Run(command) => command.run(),
