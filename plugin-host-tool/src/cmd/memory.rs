@@ -18,6 +18,15 @@ fn parse_u32(text: &str) -> Result<u32, String> {
     parsed.map_err(|_| format!("`{text}` is not a number from 0 to 4294967295 (decimal or 0x hex)"))
 }
 
+/// Bytes given on the command line as hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HexBytes(Vec<u8>);
+
+/// Parses bytes written as hex digit pairs (spaces and a 0x prefix allowed).
+fn parse_hex_bytes(text: &str) -> Result<HexBytes, String> {
+    parse_hex(text).map(HexBytes)
+}
+
 /// Parses bytes written as hex digit pairs (spaces and a 0x prefix allowed).
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: String = text
@@ -111,8 +120,8 @@ pub struct Poke {
     #[arg(value_name = "OFFSET", value_parser = parse_u32)]
     offset: u32,
     /// The bytes, as hex.
-    #[arg(value_name = "HEX", value_parser = parse_hex)]
-    bytes: Vec<u8>,
+    #[arg(value_name = "HEX", value_parser = parse_hex_bytes)]
+    bytes: HexBytes,
     /// Which board.
     #[command(flatten)]
     target: TargetArgs,
@@ -121,16 +130,17 @@ pub struct Poke {
 impl Poke {
     /// Writes.
     pub fn run(self) -> anyhow::Result<()> {
-        if self.bytes.len() > MAX_PEEK_BYTES as usize {
+        let HexBytes(bytes) = self.bytes;
+        if bytes.len() > MAX_PEEK_BYTES as usize {
             bail!("a poke writes at most {MAX_PEEK_BYTES} bytes; write larger ranges in pieces");
         }
         let mut link = self.target.connect()?;
-        let count = self.bytes.len();
+        let count = bytes.len();
         plugin::poke(
             &mut link,
             plugin::plugin_ref(&self.plugin),
             self.offset,
-            self.bytes,
+            bytes,
         )
         .with_context(|| format!("cannot write the memory of {}", self.plugin))?;
         println!("wrote {count} byte(s) at offset {}", self.offset);
@@ -153,5 +163,20 @@ mod tests {
         assert!(parse_hex("abc").is_err());
         assert!(parse_hex("zz").is_err());
         assert!(parse_hex("").is_err());
+    }
+
+    /// The subcommands' arguments parse as a user types them.
+    #[test]
+    fn command_lines_parse() {
+        use crate::cmd::{Cli, Command};
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["kplug", "poke", "p", "0x10", "de ad"]).unwrap();
+        let Command::Poke(poke) = cli.command else {
+            panic!("not poke")
+        };
+        assert_eq!((poke.offset, poke.bytes), (16, HexBytes(vec![0xde, 0xad])));
+        let cli = Cli::try_parse_from(["kplug", "peek", "p", "0", "2048", "--raw"]).unwrap();
+        assert!(matches!(cli.command, Command::Peek(peek) if peek.length == 2048 && peek.raw));
+        assert!(Cli::try_parse_from(["kplug", "poke", "p", "0", "xyz"]).is_err());
     }
 }
