@@ -124,7 +124,20 @@ pub enum AttachError {
     Signature,
     /// No attachment has this id.
     NoSuchAttachment,
+    /// A channel stage's plugin does not describe a valid input area: it must export
+    /// `input_ptr() -> i32` and `input_capacity() -> i32` (the SDK's
+    /// `export_buffer!(INPUT => input_ptr, input_capacity)`) returning an area of 1 to
+    /// [`MAX_STAGE_BUFFER_BYTES`] bytes inside its linear memory.
+    StageArea {
+        /// What `input_ptr` returned (`u32::MAX` if it could not be called).
+        pointer: u32,
+        /// What `input_capacity` returned (`u32::MAX` if it could not be called).
+        capacity: u32,
+    },
 }
+
+/// Largest input area a channel stage may declare.
+pub const MAX_STAGE_BUFFER_BYTES: u32 = 64 * 1024;
 
 impl fmt::Display for AttachError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -170,6 +183,12 @@ impl fmt::Display for AttachError {
                  () -> (i32); a channel stage takes (i32) -> (i32)",
             ),
             AttachError::NoSuchAttachment => f.write_str("no attachment has this id"),
+            AttachError::StageArea { pointer, capacity } => write!(
+                f,
+                "a channel stage's plugin exports input_ptr() and input_capacity() describing \
+                 1 to {MAX_STAGE_BUFFER_BYTES} bytes inside its memory (it said {capacity} bytes \
+                 at {pointer})"
+            ),
         }
     }
 }
@@ -338,6 +357,9 @@ pub struct AttachCounters {
     /// Timer deadlines skipped because the previous run (or the board) was late: there is no
     /// catch-up burst.
     pub missed: u64,
+    /// Buffers a channel stage dropped (it returned a negative length, its input did not fit
+    /// its input area, or it faulted).
+    pub dropped: u64,
     /// Cycles of all runs together (mean = this / runs).
     pub total_cycles: u64,
     /// Cycles of the longest run.
@@ -375,6 +397,13 @@ pub enum AttachFault {
     Overran {
         /// How long it took, in microseconds.
         micros: u64,
+    },
+    /// A channel stage returned an output length beyond its input area (the buffer is dropped).
+    BadLength {
+        /// What it returned.
+        returned: i32,
+        /// Its input area's size.
+        capacity: u32,
     },
 }
 

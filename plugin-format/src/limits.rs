@@ -144,6 +144,11 @@ pub enum LimitError {
         /// The bytes asked for.
         length: u32,
     },
+    /// A `Feed` carries more than `message::MAX_FEED_BYTES`.
+    FeedLength {
+        /// Its length in bytes.
+        length: u32,
+    },
     /// A `Peek` or `Poke` reaches outside the plugin's linear memory.
     MemoryRange {
         /// Where it starts.
@@ -214,6 +219,11 @@ impl fmt::Display for LimitError {
                 f,
                 "{length} bytes asked for; a peek or poke covers at most {} bytes",
                 crate::message::MAX_PEEK_BYTES
+            ),
+            LimitError::FeedLength { length } => write!(
+                f,
+                "a buffer of {length} bytes; a feed carries at most {} bytes",
+                crate::message::MAX_FEED_BYTES
             ),
             LimitError::MemoryRange {
                 offset,

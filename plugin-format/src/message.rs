@@ -146,10 +146,21 @@ pub enum Request {
         /// The bytes.
         bytes: Vec<u8>,
     },
+    /// Send one buffer into channel `channel`: it flows through the channel's chain of stages
+    /// now. Answered with `Reply::ChannelOutput`.
+    Feed {
+        /// The channel.
+        channel: String,
+        /// The buffer (at most [`MAX_FEED_BYTES`]).
+        bytes: Vec<u8>,
+    },
 }
 
 /// Most bytes one `Peek` reads or one `Poke` writes (fits a frame with room to spare).
 pub const MAX_PEEK_BYTES: u32 = 2048;
+
+/// Most bytes one `Feed` carries (fits a frame, as does the output it can produce).
+pub const MAX_FEED_BYTES: u32 = 3072;
 
 /// Largest module piece in one `UploadChunk` (leaves room for framing within `MAX_FRAME`).
 pub const MAX_CHUNK_BYTES: usize = 2048;
@@ -339,6 +350,9 @@ pub enum Reply {
     Attachments(Vec<AttachmentSummary>),
     /// Answer to `Peek`: the bytes.
     Memory(Vec<u8>),
+    /// Answer to `Feed`: the last stage's output, or `None` if a stage dropped the buffer (or
+    /// faulted: its events say so).
+    ChannelOutput(Option<Vec<u8>>),
 }
 
 /// Which isolation mode the boot probe chose (see ARCHITECTURE.md, "Boot probe").

@@ -89,6 +89,10 @@ fn requests() -> Vec<Request> {
             offset: 16,
             bytes: vec![0xAA; 2048],
         },
+        Request::Feed {
+            channel: "frames".into(),
+            bytes: vec![0x11; 3072],
+        },
     ]
 }
 
@@ -114,6 +118,7 @@ fn attachment() -> AttachmentSummary {
             traps: 1,
             overruns: 2,
             missed: 3,
+            dropped: 6,
             total_cycles: 4,
             max_cycles: 5,
         },
@@ -168,6 +173,7 @@ fn request_kind(request: &Request) -> usize {
         Request::SetGlobal { .. } => 16,
         Request::Peek { .. } => 17,
         Request::Poke { .. } => 18,
+        Request::Feed { .. } => 19,
     }
 }
 
@@ -276,6 +282,8 @@ fn replies() -> Vec<Reply> {
         Reply::Attached(attachment()),
         Reply::Attachments(vec![attachment(), attachment()]),
         Reply::Memory(vec![0x55; 2048]),
+        Reply::ChannelOutput(Some(vec![0x22; 3072])),
+        Reply::ChannelOutput(None),
     ]
 }
 
@@ -296,6 +304,7 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Attached(_) => 11,
         Reply::Attachments(_) => 12,
         Reply::Memory(_) => 13,
+        Reply::ChannelOutput(_) => 14,
     }
 }
 
@@ -351,8 +360,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..19).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..14).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..20).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..15).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()

@@ -301,6 +301,107 @@ fn plugin_state_from_the_host(board: &TestBoard) {
     plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
 }
 
+/// RGB -> gray as `plugins/gray_stage.wat` computes it.
+fn gray(rgb: &[u8]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|pixel| {
+            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
+                as u8
+        })
+        .collect()
+}
+
+fn feed(link: &mut Link, bytes: &[u8]) -> Option<Vec<u8>> {
+    match link
+        .request(Request::Feed {
+            channel: "frames".into(),
+            bytes: bytes.to_vec(),
+        })
+        .expect("feed")
+    {
+        Reply::ChannelOutput(output) => output,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Frames from the host flow through the `frames` chain: the grayscale stage's output equals
+/// the host's transcoding; a stage that traps inside the chain loses that buffer, is reported
+/// and detached by its fault action, and the chain goes on; a stage that claims more output
+/// than its area holds is a counted fault; detaching the stage while buffers keep coming makes
+/// the chain pass them through unchanged from the next buffer on.
+fn frames_through_a_chain(board: &TestBoard) {
+    let mut link = board.link();
+    let limits = Limits {
+        budget_us: 200_000,
+        ..Limits::default()
+    };
+    let module = std::fs::read(qemu_tests::plugin_file("gray_stage.wat")).expect("read");
+    let module = wat::parse_bytes(&module).expect("wat").into_owned();
+    let id = upload(&mut link, "gray", module.clone(), limits).id;
+    let faulty = upload(&mut link, "faulty", module, limits).id;
+    let stage = attach(&mut link, id, "gray", "channel:frames", FaultAction::Keep);
+    let frame: Vec<u8> = (0..3072u32).map(|i| (i * 7 + i / 13) as u8).collect();
+    assert_eq!(feed(&mut link, &frame), Some(gray(&frame)));
+
+    let boom = attach(
+        &mut link,
+        faulty,
+        "boom",
+        "channel:frames@1",
+        FaultAction::Detach,
+    );
+    assert_eq!(feed(&mut link, &frame), None, "the trap loses the buffer");
+    let event = wait_event(
+        &mut link,
+        "stage fault",
+        |event| matches!(event, Event::AttachmentFault { attachment, .. } if *attachment == boom),
+    );
+    assert!(
+        matches!(
+            event,
+            Event::AttachmentFault {
+                fault: AttachFault::Trapped(TrapKind::Unreachable),
+                action: FaultAction::Detach,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    assert!(find(&mut link, boom).is_none());
+    assert_eq!(feed(&mut link, &frame[..300]), Some(gray(&frame[..300])));
+
+    let liar = attach(
+        &mut link,
+        faulty,
+        "liar",
+        "channel:frames@0",
+        FaultAction::Keep,
+    );
+    assert_eq!(feed(&mut link, &frame), None);
+    let counters = find(&mut link, liar).expect("kept").counters;
+    assert_eq!((counters.runs, counters.dropped), (1, 1));
+    plugin::detach(&mut link, liar).expect("detach");
+
+    for index in 0..6 {
+        let buffer = &frame[index * 100..index * 100 + 99];
+        let output = feed(&mut link, buffer);
+        if index < 3 {
+            assert_eq!(output, Some(gray(buffer)), "buffer {index}");
+        } else {
+            assert_eq!(
+                output.as_deref(),
+                Some(buffer),
+                "buffer {index}: no stage left"
+            );
+        }
+        if index == 2 {
+            plugin::detach(&mut link, stage).expect("detach while data flows");
+        }
+    }
+    plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
+    plugin::unload(&mut link, PluginRef::Id(faulty)).expect("unload");
+}
+
 fn qemu() -> TestBoard {
     TestBoard::qemu_instruction_clock()
 }
@@ -326,6 +427,11 @@ fn qemu_plugin_state_from_the_host() {
 }
 
 #[test]
+fn qemu_frames_through_a_chain() {
+    frames_through_a_chain(&qemu());
+}
+
+#[test]
 fn qemu_unload_while_attached() {
     unload_while_attached(&qemu());
 }
@@ -340,4 +446,5 @@ fn bochs_attach_points() {
     console_words_run_exports(&board);
     unload_while_attached(&board);
     plugin_state_from_the_host(&board);
+    frames_through_a_chain(&board);
 }

@@ -39,6 +39,8 @@ pub struct Attachment {
     pub counters: AttachCounters,
     /// For a timer: when it is next due, in microseconds of the board's clock.
     pub due_us: u64,
+    /// For a channel stage: its plugin's input area (offset, bytes), checked at attach.
+    pub stage_area: (u32, u32),
 }
 
 /// What one attached run did, as the service measured it.
@@ -128,23 +130,7 @@ impl Attachments {
                 0
             }
             AttachPoint::Channel { name, position } => {
-                let chain = self
-                    .chains
-                    .iter()
-                    .position(|chain| chain.channel == *name)
-                    .ok_or(AttachError::NoSuchChannel)?;
-                let stages = u32::try_from(self.chains[chain].stages.len()).unwrap_or(u32::MAX);
-                if stages >= MAX_CHAIN_STAGES {
-                    return Err(AttachError::ChainFull);
-                }
-                let at = position.unwrap_or(stages);
-                if at > stages {
-                    return Err(AttachError::Position {
-                        position: at,
-                        stages,
-                    });
-                }
-                chain_slot = Some((chain, at as usize));
+                chain_slot = Some(self.chain_slot(name, *position)?);
                 0
             }
             AttachPoint::Boot => 0,
@@ -160,8 +146,50 @@ impl Attachments {
             spec,
             counters: AttachCounters::default(),
             due_us,
+            stage_area: (0, 0),
         });
         Ok(id)
+    }
+
+    /// Records a channel stage's input area (checked by the caller).
+    pub fn set_stage_area(&mut self, id: u32, area: (u32, u32)) {
+        if let Some(attachment) = self.list.iter_mut().find(|attachment| attachment.id == id) {
+            attachment.stage_area = area;
+        }
+    }
+
+    /// Counts a buffer that stage `id` dropped.
+    pub fn note_dropped(&mut self, id: u32) {
+        if let Some(attachment) = self.list.iter_mut().find(|attachment| attachment.id == id) {
+            attachment.counters.dropped = attachment.counters.dropped.saturating_add(1);
+        }
+    }
+
+    /// Where a stage for channel `name` at `position` (`None`: last) would go: the chain's index
+    /// and the stage's index in it. Refuses an unknown channel, a full chain, a position past
+    /// the chain's end.
+    pub fn chain_slot(
+        &self,
+        name: &str,
+        position: Option<u32>,
+    ) -> Result<(usize, usize), AttachError> {
+        let chain = self
+            .chains
+            .iter()
+            .position(|chain| chain.channel == name)
+            .ok_or(AttachError::NoSuchChannel)?;
+        let stages = u32::try_from(self.chains[chain].stages.len()).unwrap_or(u32::MAX);
+        if stages >= MAX_CHAIN_STAGES {
+            return Err(AttachError::ChainFull);
+        }
+        let at = position.unwrap_or(stages);
+        if at > stages {
+            return Err(AttachError::Position {
+                position: at,
+                stages,
+            });
+        }
+        Ok((chain, at as usize))
     }
 
     /// Removes attachment `id` (closing its chain's gap).

@@ -21,12 +21,15 @@ use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
-use plugin_format::attach::{AttachError, AttachSpec, AttachmentSummary, FaultAction};
+use plugin_format::attach::{
+    AttachError, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
+    MAX_STAGE_BUFFER_BYTES,
+};
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
 use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
-    Event, InvokeReport, LoadReport, MAX_PEEK_BYTES, PluginRef, PluginState, PluginSummary, Reply,
-    Request, StepTime, TrapPolicy, UnloadReport, Value,
+    Event, InvokeReport, LoadReport, MAX_FEED_BYTES, MAX_PEEK_BYTES, PluginRef, PluginState,
+    PluginSummary, Reply, Request, StepTime, TrapPolicy, UnloadReport, Value,
 };
 use plugin_format::plugin::PluginDescription;
 use plugin_format::symbols::ValType;
@@ -128,6 +131,7 @@ pub fn serves(request: &Request) -> bool {
             | Request::SetGlobal { .. }
             | Request::Peek { .. }
             | Request::Poke { .. }
+            | Request::Feed { .. }
     )
 }
 
@@ -340,6 +344,9 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 Ok(Reply::Attachments(self.attachment_summaries()))
             }
             Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
+            Request::Feed { channel, bytes } => {
+                self.run_channel(&channel, bytes).map(Reply::ChannelOutput)
+            }
             Request::SetGlobal {
                 plugin,
                 name,
@@ -727,8 +734,21 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         if !fits {
             return Err(attach_error(AttachError::Signature));
         }
+        let area = if let AttachPoint::Channel { name, position } = &spec.point {
+            // The chain's checks first: the plugin is asked for its area only for a stage that
+            // can be attached.
+            self.attachments
+                .chain_slot(name, *position)
+                .map_err(attach_error)?;
+            Some(self.stage_area(id).map_err(attach_error)?)
+        } else {
+            None
+        };
         let now = self.now_us();
         let attachment = self.attachments.add(id, spec, now).map_err(attach_error)?;
+        if let Some(area) = area {
+            self.attachments.set_stage_area(attachment, area);
+        }
         self.attachment_summaries()
             .into_iter()
             .find(|summary| summary.id == attachment)
@@ -858,12 +878,21 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         attachment: u32,
         capture: Option<&mut OutputQueue>,
     ) -> (Option<Vec<Value>>, Option<TrapRecord>) {
+        self.run_attached_with(attachment, capture, &[])
+    }
+
+    /// [`Self::run_attached`] with arguments (a channel stage's input length).
+    fn run_attached_with(
+        &mut self,
+        attachment: u32,
+        capture: Option<&mut OutputQueue>,
+        args: &[Value],
+    ) -> (Option<Vec<Value>>, Option<TrapRecord>) {
         let Some(found) = self.attachments.get(attachment) else {
             return (None, None);
         };
         let plugin = found.plugin;
         let export = found.spec.export.clone();
-        let action = found.spec.on_fault;
         let output = match capture {
             Some(queue) => queue,
             None => &mut self.output,
@@ -872,7 +901,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         let platform = &mut self.platform;
         let table = &mut self.table;
         let (outcome, cycles) = Self::timed(&mut self.device, output, |imports| {
-            table.invoke(platform, imports, plugin, &export, &[])
+            table.invoke(platform, imports, plugin, &export, args)
         });
         let end_us = self.now_us();
         let (results, trap) = match outcome {
@@ -895,25 +924,139 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             self.note_trap(plugin, record);
         }
         if let Some(fault) = fault {
-            self.output.push(Event::AttachmentFault {
-                attachment,
-                plugin,
-                fault,
-                action,
-            });
-            match action {
-                FaultAction::Keep => {}
-                FaultAction::Detach => {
-                    let _ = self.attachments.remove(attachment);
-                }
-                FaultAction::Quarantine => {
-                    if let Some(extra) = self.extra[plugin as usize].as_mut() {
-                        extra.quarantined = true;
-                    }
+            self.apply_fault(attachment, fault);
+        }
+        (results, trap)
+    }
+
+    /// Reports `fault` of `attachment` as an event and applies its fault action.
+    fn apply_fault(&mut self, attachment: u32, fault: AttachFault) {
+        let Some(found) = self.attachments.get(attachment) else {
+            return;
+        };
+        let (plugin, action) = (found.plugin, found.spec.on_fault);
+        self.output.push(Event::AttachmentFault {
+            attachment,
+            plugin,
+            fault,
+            action,
+        });
+        match action {
+            FaultAction::Keep => {}
+            FaultAction::Detach => {
+                let _ = self.attachments.remove(attachment);
+            }
+            FaultAction::Quarantine => {
+                if let Some(extra) = self.extra[plugin as usize].as_mut() {
+                    extra.quarantined = true;
                 }
             }
         }
-        (results, trap)
+    }
+
+    /// Asks `plugin` for its stage input area (`input_ptr()`, `input_capacity()`) and checks it
+    /// lies inside its memory and within [`MAX_STAGE_BUFFER_BYTES`].
+    fn stage_area(&mut self, plugin: u32) -> Result<(u32, u32), AttachError> {
+        let mut ask = |export: &str| -> u32 {
+            let platform = &mut self.platform;
+            let table = &mut self.table;
+            let (outcome, _) = Self::timed(&mut self.device, &mut self.output, |imports| {
+                table.invoke(platform, imports, plugin, export, &[])
+            });
+            match outcome {
+                Ok(Outcome::Returned(values)) => match values.as_slice() {
+                    [Value::I32(value)] => *value as u32,
+                    _ => u32::MAX,
+                },
+                _ => u32::MAX,
+            }
+        };
+        let pointer = ask("input_ptr");
+        let capacity = ask("input_capacity");
+        let memory_bytes = self
+            .table
+            .get(plugin)
+            .map_or(0, |entry| entry.plugin.memory_bytes());
+        let inside = pointer
+            .checked_add(capacity)
+            .is_some_and(|end| end <= memory_bytes);
+        if inside && (1..=MAX_STAGE_BUFFER_BYTES).contains(&capacity) {
+            Ok((pointer, capacity))
+        } else {
+            Err(AttachError::StageArea { pointer, capacity })
+        }
+    }
+
+    /// Sends `bytes` through channel `channel`'s chain, first stage first: each stage gets the
+    /// buffer in its input area and returns its output's length (the output is read from the
+    /// same area); a negative length drops the buffer. Returns the last stage's output, or
+    /// `None` if a stage dropped the buffer, it did not fit a stage's area, or a stage faulted
+    /// (a trap, or a length beyond its area: reported, and its fault action applied).
+    pub fn run_channel(
+        &mut self,
+        channel: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, RequestError> {
+        if bytes.len() > MAX_FEED_BYTES as usize {
+            return Err(limit_error(LimitError::FeedLength {
+                length: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            }));
+        }
+        if !self.attachments.channels().any(|name| name == channel) {
+            return Err(attach_error(AttachError::NoSuchChannel));
+        }
+        let stages: Vec<(u32, u32, (u32, u32))> = self
+            .attachments
+            .chain(channel)
+            .iter()
+            .map(|stage| (stage.id, stage.plugin, stage.stage_area))
+            .collect();
+        let mut buffer = bytes;
+        for (attachment, plugin, (pointer, capacity)) in stages {
+            let length = buffer.len() as u32;
+            let fits = length <= capacity;
+            let written = fits
+                && !self.quarantined(plugin)
+                && self
+                    .table
+                    .get_mut(plugin)
+                    .is_some_and(|entry| entry.plugin.write_memory(pointer, &buffer));
+            if !written {
+                self.attachments.note_dropped(attachment);
+                return Ok(None);
+            }
+            let (results, _) =
+                self.run_attached_with(attachment, None, &[Value::I32(length as i32)]);
+            let returned = match results.as_deref() {
+                Some([Value::I32(returned)]) => *returned,
+                // A trap (reported by the run) or a vanished plugin: the buffer is lost.
+                _ => {
+                    self.attachments.note_dropped(attachment);
+                    return Ok(None);
+                }
+            };
+            if returned < 0 {
+                self.attachments.note_dropped(attachment);
+                return Ok(None);
+            }
+            if returned as u32 > capacity {
+                self.attachments.note_dropped(attachment);
+                self.apply_fault(attachment, AttachFault::BadLength { returned, capacity });
+                return Ok(None);
+            }
+            match self
+                .table
+                .get(plugin)
+                .and_then(|entry| entry.plugin.read_memory(pointer, returned as u32))
+            {
+                Some(output) => buffer = output,
+                None => {
+                    self.attachments.note_dropped(attachment);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(buffer))
     }
 
     /// `length` bytes of `plugin`'s linear memory at `offset`.

@@ -11,7 +11,9 @@ use plugin_format::attach::{
 };
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::limits::{self, LimitError};
-use plugin_format::message::{Event, MAX_PEEK_BYTES, PluginRef, Reply, Request, Value};
+use plugin_format::message::{
+    Event, MAX_FEED_BYTES, MAX_PEEK_BYTES, PluginRef, Reply, Request, Value,
+};
 use plugin_format::plugin::{Limits, PluginDescription};
 use plugin_format::trap::TrapKind;
 
@@ -25,6 +27,8 @@ const PLUGIN: &str = r#"(module
     (func (export "tick") i32.const 0 i32.const 4 call $log)
     (func (export "count") (result i32) i32.const 7)
     (func (export "stage") (param i32) (result i32) local.get 0)
+    (func (export "input_ptr") (result i32) i32.const 0)
+    (func (export "input_capacity") (result i32) i32.const 4096)
     (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))"#;
 
 fn service() -> Service {
@@ -449,6 +453,9 @@ fn unloading_detaches_every_attachment_first() {
         spec("count", timer(1000), FaultAction::Keep),
     )
     .unwrap();
+    // The stage's input area: 4096 bytes at 0 (the fake answers for the plugin).
+    service.platform_mut().script(Script::Return(0));
+    service.platform_mut().script(Script::Return(4096));
     attach(
         &mut service,
         id,
@@ -474,6 +481,7 @@ fn unloading_detaches_every_attachment_first() {
     .unwrap();
     assert_eq!(list(&mut service).len(), 3);
     assert_eq!(service.attachments().chain("samples").len(), 1);
+    let ran = service.platform().entered.len();
     let (unloaded, _) = service.serve(Request::Unload {
         plugin: PluginRef::Id(id),
     });
@@ -483,7 +491,7 @@ fn unloading_detaches_every_attachment_first() {
     advance(&mut service, 10_000);
     assert!(!service.run_due_timer());
     assert!(service.run_console("crc").is_none());
-    assert!(service.platform().entered.is_empty(), "nothing ran");
+    assert_eq!(service.platform().entered.len(), ran, "nothing ran");
 }
 
 #[test]
@@ -614,5 +622,206 @@ fn globals_are_read_and_written_typed() {
     assert_eq!(
         get(&mut service, "count"),
         Ok(Reply::Global(Value::I32(-9)))
+    );
+}
+
+const STAGE: &str = r#"(module
+    (memory 1)
+    (func (export "input_ptr") (result i32) i32.const 256)
+    (func (export "input_capacity") (result i32) i32.const 64)
+    (func (export "stage") (param i32) (result i32) local.get 0))"#;
+
+fn load_stage(service: &mut Service, name: &str) -> u32 {
+    let description = PluginDescription {
+        name: name.into(),
+        version: "1".into(),
+        limits: Limits::default(),
+        imports: Vec::new(),
+        module: Vec::new(),
+    };
+    service
+        .load_description(description, &wat::parse_str(STAGE).unwrap())
+        .unwrap()
+        .id
+}
+
+/// Attaches `stage` of `plugin` to `samples`, scripting its answers about its input area.
+fn attach_stage(
+    service: &mut Service,
+    plugin: u32,
+    area: (u32, u32),
+    position: Option<u32>,
+    on_fault: FaultAction,
+) -> Result<u32, RequestError> {
+    service.platform_mut().script(Script::Return(area.0));
+    service.platform_mut().script(Script::Return(area.1));
+    let point = AttachPoint::Channel {
+        name: "samples".into(),
+        position,
+    };
+    attach(service, plugin, spec("stage", point, on_fault))
+}
+
+/// Feeds `samples`; the events stay queued for `take_events`.
+fn feed(service: &mut Service, bytes: &[u8]) -> Result<Reply, RequestError> {
+    service.handle(Request::Feed {
+        channel: "samples".into(),
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// A buffer flows through the chain in its explicit order: each stage gets it in its input
+/// area (the core writes it there and passes its length) and returns its output's length; the
+/// next stage gets that output. A stage that returns -1 drops the buffer; one that returns more
+/// than its area holds is a fault (reported, its action applied); a buffer larger than a stage's
+/// area is dropped before the stage runs. Every hostile area is refused at attach.
+#[test]
+fn channels_run_chains_with_checked_lengths() {
+    let mut service = service();
+    let first = load_stage(&mut service, "first");
+    let second = load_stage(&mut service, "second");
+    // Hostile input areas: past the memory's end, wrapping, empty, too large, not answered.
+    for area in [
+        (65_530, 64),
+        (u32::MAX, 2),
+        (256, 0),
+        (0, 65_536 + 1),
+        (0, u32::MAX),
+    ] {
+        assert_eq!(
+            kind(attach_stage(
+                &mut service,
+                first,
+                area,
+                None,
+                FaultAction::Keep
+            )),
+            PluginErrorKind::Attach(AttachError::StageArea {
+                pointer: area.0,
+                capacity: area.1
+            }),
+            "{area:?}"
+        );
+    }
+    // A stage's signature must be (i32) -> (i32).
+    assert_eq!(
+        kind(attach(
+            &mut service,
+            first,
+            spec(
+                "input_ptr",
+                AttachPoint::Channel {
+                    name: "samples".into(),
+                    position: None
+                },
+                FaultAction::Keep
+            )
+        )),
+        PluginErrorKind::Attach(AttachError::Signature)
+    );
+    // An empty chain passes buffers through.
+    assert_eq!(
+        feed(&mut service, b"abc"),
+        Ok(Reply::ChannelOutput(Some(b"abc".to_vec())))
+    );
+
+    let b = attach_stage(&mut service, second, (256, 64), None, FaultAction::Keep).unwrap();
+    let a = attach_stage(&mut service, first, (256, 16), Some(0), FaultAction::Detach).unwrap();
+    let order: Vec<u32> = service
+        .attachments()
+        .chain("samples")
+        .iter()
+        .map(|stage| stage.id)
+        .collect();
+    assert_eq!(order, [a, b]);
+
+    // Stage a keeps 2 bytes of its input, stage b all of what it gets.
+    service.platform_mut().script(Script::Return(2));
+    service.platform_mut().script(Script::Return(2));
+    let before = service.platform().entered.len();
+    assert_eq!(
+        feed(&mut service, b"hello"),
+        Ok(Reply::ChannelOutput(Some(b"he".to_vec())))
+    );
+    let entered = &service.platform().entered[before..];
+    assert_eq!(entered.len(), 2);
+    assert_eq!(entered[0].arguments, [5], "stage a got the fed length");
+    assert_eq!(
+        entered[1].arguments,
+        [2],
+        "stage b got stage a's output length"
+    );
+
+    // Stage a drops the buffer: b does not run.
+    service.platform_mut().script(Script::Return(u32::MAX));
+    let before = service.platform().entered.len();
+    assert_eq!(feed(&mut service, b"hello"), Ok(Reply::ChannelOutput(None)));
+    assert_eq!(service.platform().entered.len(), before + 1);
+
+    // Larger than stage a's 16-byte area: dropped before it runs.
+    assert_eq!(feed(&mut service, &[0; 17]), Ok(Reply::ChannelOutput(None)));
+    assert_eq!(service.platform().entered.len(), before + 1);
+    let counters = |service: &mut Service, id| {
+        list(service)
+            .into_iter()
+            .find(|summary| summary.id == id)
+            .map(|summary| summary.counters)
+    };
+    assert_eq!(counters(&mut service, a).unwrap().dropped, 2);
+
+    // Stage a claims 17 bytes of output from a 16-byte area: a fault; its action detaches it,
+    // and the chain goes on with b alone.
+    service.platform_mut().script(Script::Return(17));
+    assert_eq!(feed(&mut service, b"x"), Ok(Reply::ChannelOutput(None)));
+    assert!(service.take_events().iter().any(|event| matches!(
+        event,
+        Event::AttachmentFault {
+            fault: AttachFault::BadLength {
+                returned: 17,
+                capacity: 16
+            },
+            action: FaultAction::Detach,
+            ..
+        }
+    )));
+    assert!(counters(&mut service, a).is_none());
+    service.platform_mut().script(Script::Return(1));
+    assert_eq!(
+        feed(&mut service, b"yz"),
+        Ok(Reply::ChannelOutput(Some(b"y".to_vec())))
+    );
+
+    // A trapping stage loses the buffer; the trap is reported.
+    service.platform_mut().script(Script::Fault {
+        eip: 0,
+        vector: 0,
+        error_code: 0,
+    });
+    assert_eq!(feed(&mut service, b"q"), Ok(Reply::ChannelOutput(None)));
+    let events = service.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|event| matches!(event, Event::Trap { .. }))
+    );
+    assert_eq!(counters(&mut service, b).unwrap().traps, 1);
+
+    // Hostile feeds.
+    assert_eq!(
+        kind(feed(&mut service, &vec![0; MAX_FEED_BYTES as usize + 1])),
+        PluginErrorKind::Limit(LimitError::FeedLength {
+            length: MAX_FEED_BYTES + 1
+        })
+    );
+    assert_eq!(
+        kind(
+            service
+                .serve(Request::Feed {
+                    channel: "frames".into(),
+                    bytes: Vec::new()
+                })
+                .0
+        ),
+        PluginErrorKind::Attach(AttachError::NoSuchChannel)
     );
 }

@@ -6,6 +6,7 @@ mod board;
 mod build;
 mod console;
 mod features;
+mod feed;
 mod flash;
 mod global;
 mod info;
@@ -103,6 +104,8 @@ pub enum Command {
     Attach(attach::Attach),
     /// Detach an attachment.
     Detach(attach::Detach),
+    /// Send data into a channel, through its chain of stages.
+    Feed(feed::Feed),
     /// Read an exported global of a plugin.
     Get(global::Get),
     /// Write an exported mutable global of a plugin.
@@ -139,6 +142,7 @@ impl Command {
             Command::Policy(command) => command.run(),
             Command::Attach(command) => command.run(),
             Command::Detach(command) => command.run(),
+            Command::Feed(command) => command.run(),
             Command::Get(command) => command.run(),
             Command::Set(command) => command.run(),
             Command::Peek(command) => command.run(),

@@ -12,8 +12,10 @@ use crate::platform::isolation::BoardPlatform;
 /// The board's plugin service.
 pub type Plugins = PluginService<BoardPlatform, BoardDevice>;
 
-/// The board's channels (none yet: a channel attachment is refused with `NoSuchChannel`).
-pub const CHANNELS: &[&str] = &[];
+/// The board's channels. `frames`: buffers the host sends (`kplug feed frames FILE`) flow
+/// through its chain and the last stage's output is the answer. (The synthetic camera and the
+/// `samples` ADC are not built yet.)
+pub const CHANNELS: &[&str] = &["frames"];
 
 /// Creates the plugin service on `platform` and `device`, compiling for `isolation`, with the
 /// board's attach points (its channels, and the console's built-in words, which no attachment
