@@ -154,6 +154,14 @@ pub enum Request {
         /// The buffer (at most [`MAX_FEED_BYTES`]).
         bytes: Vec<u8>,
     },
+    /// Start (or stop) sending what channel `channel`'s chain outputs from the board's own
+    /// source (the `samples` ADC) as `Event::ChannelData`. Answered with `Reply::Pong`.
+    Stream {
+        /// The channel.
+        channel: String,
+        /// Start or stop.
+        enabled: bool,
+    },
 }
 
 /// Most bytes one `Peek` reads or one `Poke` writes (fits a frame with room to spare).
@@ -491,5 +499,13 @@ pub enum Event {
         attachment: u32,
         /// The text.
         text: String,
+    },
+    /// What a channel's chain output for a buffer from the board's own source (sent while the
+    /// host streams the channel).
+    ChannelData {
+        /// The channel.
+        channel: String,
+        /// The last stage's output.
+        bytes: Vec<u8>,
     },
 }

@@ -93,6 +93,10 @@ fn requests() -> Vec<Request> {
             channel: "frames".into(),
             bytes: vec![0x11; 3072],
         },
+        Request::Stream {
+            channel: "samples".into(),
+            enabled: true,
+        },
     ]
 }
 
@@ -174,6 +178,7 @@ fn request_kind(request: &Request) -> usize {
         Request::Peek { .. } => 17,
         Request::Poke { .. } => 18,
         Request::Feed { .. } => 19,
+        Request::Stream { .. } => 20,
     }
 }
 
@@ -360,7 +365,7 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..20).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..21).collect());
     assert_eq!(kinds(&replies(), reply_kind), (0..15).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
@@ -423,6 +428,10 @@ fn device_frames_round_trip() {
         plugin: 1,
         fault: AttachFault::Trapped(TrapKind::BudgetExceeded),
         action: FaultAction::Keep,
+    }));
+    round_trip(&DeviceFrame::Event(Event::ChannelData {
+        channel: "samples".into(),
+        bytes: vec![0x7F; 3072],
     }));
     round_trip(&DeviceFrame::Event(Event::ConsoleOutput {
         attachment: 4,

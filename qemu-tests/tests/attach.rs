@@ -402,6 +402,94 @@ fn frames_through_a_chain(board: &TestBoard) {
     plugin::unload(&mut link, PluginRef::Id(faulty)).expect("unload");
 }
 
+fn global_i32(link: &mut Link, plugin: u32, name: &str) -> i32 {
+    match plugin::get_global(link, PluginRef::Id(plugin), name).expect("get") {
+        Value::I32(value) => value,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The sensor chain: the synthetic ADC's blocks flow through a moving average and a threshold
+/// stage that drives GPIO pin 0. Threshold events are counted and the pin follows them; the
+/// host streams the chain's output; raising the threshold above the wave stops the events.
+fn samples_drive_the_gpio(board: &TestBoard) {
+    let mut link = board.link();
+    let limits = Limits {
+        budget_us: 100_000,
+        ..Limits::default()
+    };
+    let module = |file: &str| {
+        let text = std::fs::read(qemu_tests::plugin_file(file)).expect("read");
+        wat::parse_bytes(&text).expect("wat").into_owned()
+    };
+    let average = upload(&mut link, "average", module("moving_average.wat"), limits).id;
+    let threshold = upload(&mut link, "threshold", module("threshold.wat"), limits).id;
+    let detect = attach(
+        &mut link,
+        threshold,
+        "detect",
+        "channel:samples",
+        FaultAction::Keep,
+    );
+    attach(
+        &mut link,
+        average,
+        "average",
+        "channel:samples@0",
+        FaultAction::Keep,
+    );
+    let start = Instant::now();
+    while global_i32(&mut link, threshold, "crossings") < 2 {
+        assert!(start.elapsed() < PATIENCE, "no threshold events");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Read back in one invocation, so no block runs between reading the pin and the level.
+    let pin = invoke(&mut link, threshold, "pin_matches_level", &[]);
+    assert_eq!(
+        pin.outcome,
+        Ok(vec![Value::I32(1)]),
+        "the pin follows the level"
+    );
+
+    assert_eq!(
+        link.request(Request::Stream {
+            channel: "samples".into(),
+            enabled: true,
+        })
+        .expect("stream"),
+        Reply::Pong
+    );
+    let event = wait_event(
+        &mut link,
+        "channel data",
+        |event| matches!(event, Event::ChannelData { channel, .. } if channel == "samples"),
+    );
+    let Event::ChannelData { bytes, .. } = event else {
+        unreachable!()
+    };
+    assert_eq!(bytes.len(), 32, "16 samples, passed through both stages");
+    link.request(Request::Stream {
+        channel: "samples".into(),
+        enabled: false,
+    })
+    .expect("stop streaming");
+
+    link.request(Request::SetGlobal {
+        plugin: PluginRef::Id(threshold),
+        name: "threshold".into(),
+        value: Value::I32(2000),
+    })
+    .expect("set");
+    let crossings = global_i32(&mut link, threshold, "crossings");
+    let runs = find(&mut link, detect).expect("detect").counters.runs;
+    wait_for(&mut link, detect, "detect", |s| {
+        s.counters.runs >= runs + 20
+    });
+    assert_eq!(global_i32(&mut link, threshold, "crossings"), crossings);
+    plugin::unload(&mut link, PluginRef::Id(average)).expect("unload");
+    plugin::unload(&mut link, PluginRef::Id(threshold)).expect("unload");
+}
+
 fn qemu() -> TestBoard {
     TestBoard::qemu_instruction_clock()
 }
@@ -432,6 +520,11 @@ fn qemu_frames_through_a_chain() {
 }
 
 #[test]
+fn qemu_samples_drive_the_gpio() {
+    samples_drive_the_gpio(&qemu());
+}
+
+#[test]
 fn qemu_unload_while_attached() {
     unload_while_attached(&qemu());
 }
@@ -447,4 +540,5 @@ fn bochs_attach_points() {
     unload_while_attached(&board);
     plugin_state_from_the_host(&board);
     frames_through_a_chain(&board);
+    samples_drive_the_gpio(&board);
 }

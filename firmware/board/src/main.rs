@@ -61,7 +61,8 @@ mod entry {
     }
 
     /// Runs a waiting console word (its attached export, or says it is unknown), else the timer
-    /// attachment due earliest; sends what they produced. Returns whether anything ran.
+    /// attachment due earliest, else a due block of the `samples` ADC through its chain; sends
+    /// what they produced. Returns whether anything ran.
     fn run_attached(plugins: &mut crate::services::plugins::Plugins) -> bool {
         let text = if let Some(word) = crate::services::console_command() {
             crate::services::set_attached_run(true);
@@ -76,7 +77,7 @@ mod entry {
             })
         } else {
             crate::services::set_attached_run(true);
-            let ran = plugins.run_due_timer();
+            let ran = plugins.run_due_timer() || plugins.run_due_source();
             crate::services::set_attached_run(false);
             if !ran {
                 return false;

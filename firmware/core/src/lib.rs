@@ -28,6 +28,7 @@ pub mod output;
 pub mod runtime;
 pub mod segments;
 pub mod service;
+pub mod source;
 pub mod table;
 pub mod trap;
 

@@ -19,6 +19,7 @@ use crate::error::{CompileError, GlobalWriteError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
+use crate::source::{ADC_BLOCK_PERIOD_US, SyntheticAdc};
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
 use plugin_format::attach::{
@@ -69,6 +70,9 @@ pub trait Device {
     /// Heap bytes free (to check the compiler's headroom before compiling).
     fn heap_free(&self) -> u32;
 }
+
+/// The channel the synthetic ADC feeds.
+pub const SAMPLES: &str = "samples";
 
 /// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
 /// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
@@ -132,6 +136,7 @@ pub fn serves(request: &Request) -> bool {
             | Request::Peek { .. }
             | Request::Poke { .. }
             | Request::Feed { .. }
+            | Request::Stream { .. }
     )
 }
 
@@ -158,6 +163,11 @@ pub struct PluginService<P: Platform, D: Device> {
     isolation: Isolation,
     output: OutputQueue,
     attachments: Attachments,
+    /// The synthetic ADC feeding the `samples` channel (when the board has one), and when its
+    /// next block is due.
+    adc: Option<(SyntheticAdc, u64)>,
+    /// Channels the host streams (`Request::Stream`).
+    streaming: Vec<String>,
     /// The board's clock and peripherals.
     pub device: D,
 }
@@ -243,8 +253,46 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             isolation,
             output: OutputQueue::new(),
             attachments: Attachments::new(&[], &[]),
+            adc: None,
+            streaming: Vec::new(),
             device,
         }
+    }
+
+    /// Starts the synthetic ADC (seed `seed`) that feeds channel `samples` (which
+    /// [`Self::set_attach_points`] must have declared).
+    pub fn start_adc(&mut self, seed: u32) {
+        let now = self.now_us();
+        self.adc = Some((SyntheticAdc::new(seed), now + ADC_BLOCK_PERIOD_US));
+    }
+
+    /// If the ADC's next block is due and anyone listens (a stage on `samples`, or the host
+    /// streaming it), sends it through the `samples` chain; the output goes to the host as
+    /// `Event::ChannelData` while it streams. Returns whether a block ran. A late block is not
+    /// made up for: the next is due a period after this one ran.
+    pub fn run_due_source(&mut self) -> bool {
+        let now = self.now_us();
+        let Some((adc, due)) = self.adc.as_mut() else {
+            return false;
+        };
+        if now < *due {
+            return false;
+        }
+        *due = now + ADC_BLOCK_PERIOD_US;
+        let streamed = self.streaming.iter().any(|channel| channel == SAMPLES);
+        if self.attachments.chain(SAMPLES).is_empty() && !streamed {
+            return false;
+        }
+        let block = adc.block();
+        if let Ok(Some(bytes)) = self.run_channel(SAMPLES, block)
+            && streamed
+        {
+            self.output.push(Event::ChannelData {
+                channel: SAMPLES.into(),
+                bytes,
+            });
+        }
+        true
     }
 
     /// Declares the board's attach points: its channels and its built-in console words (which
@@ -346,6 +394,16 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
             Request::Feed { channel, bytes } => {
                 self.run_channel(&channel, bytes).map(Reply::ChannelOutput)
+            }
+            Request::Stream { channel, enabled } => {
+                if !self.attachments.channels().any(|name| name == channel) {
+                    return Err(attach_error(AttachError::NoSuchChannel));
+                }
+                self.streaming.retain(|name| *name != channel);
+                if enabled {
+                    self.streaming.push(channel);
+                }
+                Ok(Reply::Pong)
             }
             Request::SetGlobal {
                 plugin,

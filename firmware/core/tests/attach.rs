@@ -825,3 +825,61 @@ fn channels_run_chains_with_checked_lengths() {
         PluginErrorKind::Attach(AttachError::NoSuchChannel)
     );
 }
+
+/// The synthetic ADC feeds `samples` every 10 ms of the board's clock, only while a stage is
+/// attached or the host streams it; a streamed output becomes `Event::ChannelData`; a late
+/// block is not made up for. `Stream` of an unknown channel is refused.
+#[test]
+fn the_adc_feeds_samples_on_the_clock() {
+    let mut service = service();
+    service.start_adc(1);
+    advance(&mut service, 20_000);
+    assert!(!service.run_due_source(), "nobody listens");
+    let id = load_stage(&mut service, "stage");
+    attach_stage(&mut service, id, (256, 64), None, FaultAction::Keep).unwrap();
+    advance(&mut service, 10_000);
+    service.platform_mut().script(Script::Return(32));
+    let before = service.platform().entered.len();
+    assert!(service.run_due_source());
+    assert!(
+        !service.run_due_source(),
+        "one block per period, no catch-up"
+    );
+    assert_eq!(service.platform().entered[before].arguments, [32]);
+    assert!(service.take_events().is_empty(), "not streamed");
+    assert_eq!(
+        service.handle(Request::Stream {
+            channel: "samples".into(),
+            enabled: true
+        }),
+        Ok(Reply::Pong)
+    );
+    advance(&mut service, 50_000);
+    service.platform_mut().script(Script::Return(4));
+    assert!(service.run_due_source());
+    let expected = kplug_core::source::SyntheticAdc::new(1).block();
+    let events = service.take_events();
+    assert!(
+        matches!(events.as_slice(), [Event::ChannelData { channel, bytes }] if channel == "samples" && bytes.len() == 4),
+        "{events:?}"
+    );
+    // What the stage saw was the ADC's second block, written into its area.
+    let mut adc = kplug_core::source::SyntheticAdc::new(1);
+    assert_eq!(adc.block(), expected);
+    let second = adc.block();
+    assert_eq!(
+        service.handle(Request::Peek {
+            plugin: PluginRef::Id(id),
+            offset: 256,
+            length: 32
+        }),
+        Ok(Reply::Memory(second))
+    );
+    assert_eq!(
+        kind(service.handle(Request::Stream {
+            channel: "nowhere".into(),
+            enabled: true
+        })),
+        PluginErrorKind::Attach(AttachError::NoSuchChannel)
+    );
+}

@@ -278,6 +278,9 @@ impl EventPrinter {
             Event::ConsoleOutput { attachment, text } => {
                 format!("[console, attachment {attachment}] {text}\n")
             }
+            Event::ChannelData { channel, bytes } => {
+                format!("[channel {channel}] {} bytes\n", bytes.len())
+            }
             Event::Log(_) | Event::Trap { .. } => return Ok(()),
         };
         if self.to_stderr {

@@ -17,6 +17,7 @@ mod memory;
 mod new;
 mod policy;
 mod run;
+mod stream;
 mod unload;
 mod upload;
 mod wast;
@@ -106,6 +107,8 @@ pub enum Command {
     Detach(attach::Detach),
     /// Send data into a channel, through its chain of stages.
     Feed(feed::Feed),
+    /// Follow what a channel outputs from the board's own source.
+    Stream(stream::Stream),
     /// Read an exported global of a plugin.
     Get(global::Get),
     /// Write an exported mutable global of a plugin.
@@ -143,6 +146,7 @@ impl Command {
             Command::Attach(command) => command.run(),
             Command::Detach(command) => command.run(),
             Command::Feed(command) => command.run(),
+            Command::Stream(command) => command.run(),
             Command::Get(command) => command.run(),
             Command::Set(command) => command.run(),
             Command::Peek(command) => command.run(),
