@@ -19,7 +19,8 @@ overruns, deadlines missed, and mean and max cycles per run.",
     after_help = "\
 Examples:
   kplug list
-  kplug list --board hw --json      the firmware's plugin summaries as JSON"
+  kplug list --board hw --json      the firmware's plugin summaries as JSON, each with its
+                                    attachments and their counters"
 )]
 pub struct List {
     /// Which board.
@@ -38,9 +39,20 @@ impl List {
         let plugins = plugin::list(&mut link)?;
         let attachments = plugin::attachments(&mut link)?;
         if self.json {
-            let plugins: Vec<_> = plugins.iter().map(summary_json).collect();
-            let value = serde_json::json!({ "plugins": plugins, "attachments": attachments });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            // One object per plugin, as before attachments existed; each carries its own.
+            let plugins: Vec<_> = plugins
+                .iter()
+                .map(|plugin| {
+                    let mut value = summary_json(plugin);
+                    let own: Vec<_> = attachments
+                        .iter()
+                        .filter(|attachment| attachment.plugin == plugin.id)
+                        .collect();
+                    value["attachments"] = serde_json::to_value(own).unwrap_or_default();
+                    value
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&plugins)?);
             return Ok(());
         }
         if plugins.is_empty() {
