@@ -42,7 +42,8 @@ fn service() -> Service {
     service
 }
 
-fn load(service: &mut Service, name: &str) -> u32 {
+/// Loads `wat` as plugin `name` with the default limits.
+fn load_wat(service: &mut Service, name: &str, wat: &str) -> u32 {
     let description = PluginDescription {
         name: name.into(),
         version: "1".into(),
@@ -51,9 +52,13 @@ fn load(service: &mut Service, name: &str) -> u32 {
         module: Vec::new(),
     };
     service
-        .load_description(description, &wat::parse_str(PLUGIN).unwrap())
+        .load_description(description, &wat::parse_str(wat).unwrap())
         .expect("loads")
         .id
+}
+
+fn load(service: &mut Service, name: &str) -> u32 {
+    load_wat(service, name, PLUGIN)
 }
 
 fn spec(export: &str, point: AttachPoint, on_fault: FaultAction) -> AttachSpec {
@@ -563,17 +568,7 @@ const GLOBALS: &str = r#"(module
 #[test]
 fn globals_are_read_and_written_typed() {
     let mut service = service();
-    let description = PluginDescription {
-        name: "globals".into(),
-        version: "1".into(),
-        limits: Limits::default(),
-        imports: Vec::new(),
-        module: Vec::new(),
-    };
-    let id = service
-        .load_description(description, &wat::parse_str(GLOBALS).unwrap())
-        .unwrap()
-        .id;
+    let id = load_wat(&mut service, "globals", GLOBALS);
     let plugin = PluginRef::Id(id);
     let get = |service: &mut Service, name: &str| {
         service
@@ -632,17 +627,7 @@ const STAGE: &str = r#"(module
     (func (export "stage") (param i32) (result i32) local.get 0))"#;
 
 fn load_stage(service: &mut Service, name: &str) -> u32 {
-    let description = PluginDescription {
-        name: name.into(),
-        version: "1".into(),
-        limits: Limits::default(),
-        imports: Vec::new(),
-        module: Vec::new(),
-    };
-    service
-        .load_description(description, &wat::parse_str(STAGE).unwrap())
-        .unwrap()
-        .id
+    load_wat(service, name, STAGE)
 }
 
 /// Attaches `stage` of `plugin` to `samples`, scripting its answers about its input area.
