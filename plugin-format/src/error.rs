@@ -83,6 +83,8 @@ pub enum PluginErrorKind {
     Signature(SignatureRefusal),
     /// A plugin store request failed.
     Store(StoreRefusal),
+    /// An attach or detach request was refused (see `attach::AttachError`).
+    Attach(crate::attach::AttachError),
 }
 
 impl core::fmt::Display for RequestError {

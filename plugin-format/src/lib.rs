@@ -36,6 +36,7 @@
 
 extern crate alloc;
 
+pub mod attach;
 pub mod config;
 pub mod error;
 pub mod frame;

@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+use crate::attach::{AttachFault, AttachSpec, AttachmentSummary, FaultAction};
 use crate::error::RequestError;
 use crate::plugin::PluginDescription;
 use crate::signature::{KeyChange, KeyId, SignedBy};
@@ -136,7 +137,75 @@ pub enum Request {
         /// The signature, by a provisioned key.
         signature: Option<SignedBy>,
     },
+    /// Attach an export of a plugin (see `attach`). Answered with `Reply::Attached`; refusals
+    /// are `PluginErrorKind::Attach`.
+    Attach {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The export, the point and the fault action.
+        spec: AttachSpec,
+    },
+    /// Detach one attachment. Answered with `Reply::Attachments` (those left).
+    Detach {
+        /// The attachment's id.
+        attachment: u32,
+    },
+    /// Every attachment with its counters. Answered with `Reply::Attachments`.
+    ListAttachments,
+    /// Write an exported mutable global of a plugin. Answered with `Reply::Global` (the value
+    /// now held); an immutable or missing global is `PluginErrorKind::NoSuchExport`, a value of
+    /// another type `PluginErrorKind::BadArguments`.
+    SetGlobal {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The global's export name.
+        name: String,
+        /// The new value.
+        value: Value,
+    },
+    /// Read `length` bytes of a plugin's linear memory at `offset` (at most
+    /// [`MAX_PEEK_BYTES`], inside the memory). Answered with `Reply::Memory`.
+    Peek {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// Where.
+        offset: u32,
+        /// How many bytes.
+        length: u32,
+    },
+    /// Write `bytes` into a plugin's linear memory at `offset` (at most [`MAX_PEEK_BYTES`],
+    /// inside the memory). Answered with `Reply::Pong`.
+    Poke {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// Where.
+        offset: u32,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Send one buffer into channel `channel`: it flows through the channel's chain of stages
+    /// now. Answered with `Reply::ChannelOutput`.
+    Feed {
+        /// The channel.
+        channel: String,
+        /// The buffer (at most [`MAX_FEED_BYTES`]).
+        bytes: Vec<u8>,
+    },
+    /// Start (or stop) sending what channel `channel`'s chain outputs from the board's own
+    /// source (the `samples` ADC) as `Event::ChannelData`. Answered with `Reply::Pong`.
+    Stream {
+        /// The channel.
+        channel: String,
+        /// Start or stop.
+        enabled: bool,
+    },
 }
+
+/// Most bytes one `Peek` reads or one `Poke` writes (fits a frame with room to spare).
+pub const MAX_PEEK_BYTES: u32 = 2048;
+
+/// Most bytes one `Feed` carries (fits a frame, as does the output it can produce).
+pub const MAX_FEED_BYTES: u32 = 3072;
 
 /// Largest module piece in one `UploadChunk` (leaves room for framing within `MAX_FRAME`).
 pub const MAX_CHUNK_BYTES: usize = 2048;
@@ -330,6 +399,15 @@ pub enum Reply {
     StoreRemoved,
     /// Answer to `StoreErase`: how many plugins were removed.
     StoreErased(u32),
+    /// Answer to `Attach`: the new attachment.
+    Attached(AttachmentSummary),
+    /// Answer to `ListAttachments` and `Detach`.
+    Attachments(Vec<AttachmentSummary>),
+    /// Answer to `Peek`: the bytes.
+    Memory(Vec<u8>),
+    /// Answer to `Feed`: the last stage's output, or `None` if a stage dropped the buffer (or
+    /// faulted: its events say so).
+    ChannelOutput(Option<Vec<u8>>),
 }
 
 /// What `UploadFinish` did: the load, and the signature check and store write around it.
@@ -461,5 +539,33 @@ pub enum Event {
         plugin: u32,
         /// What happened.
         record: TrapRecord,
+    },
+    /// An attachment's invocation trapped or overran (counted in its counters; for a trap the
+    /// `Trap` event comes first), and what its fault action did.
+    AttachmentFault {
+        /// The attachment's id.
+        attachment: u32,
+        /// The plugin's id.
+        plugin: u32,
+        /// What went wrong.
+        fault: AttachFault,
+        /// What was done about it.
+        action: FaultAction,
+    },
+    /// What an export attached to a console word printed (its `log` lines and `emit` bytes,
+    /// also shown on the console), so the host sees console commands too.
+    ConsoleOutput {
+        /// The attachment's id.
+        attachment: u32,
+        /// The text.
+        text: String,
+    },
+    /// What a channel's chain output for a buffer from the board's own source (sent while the
+    /// host streams the channel).
+    ChannelData {
+        /// The channel.
+        channel: String,
+        /// The last stage's output.
+        bytes: Vec<u8>,
     },
 }

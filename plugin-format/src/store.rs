@@ -8,40 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::signature::KeyId;
 
-/// Where an attached export runs (issue 12's attach points). A placeholder the attach work fills
-/// in: the store keeps these with the plugin and gives them back at boot. Variant order is the
-/// store's format: append only.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum AttachPoint {
-    /// `timer:PERIOD`: every period, from the firmware's timer.
-    Timer {
-        /// The period in microseconds (at least 1000).
-        period_us: u32,
-    },
-    /// `channel:NAME[@POSITION]`: a stage of a data path.
-    Channel {
-        /// The channel's name (`frames`, `samples`).
-        name: String,
-        /// The stage's position in the chain; `None` appends.
-        position: Option<u32>,
-    },
-    /// `console:WORD`: a console command on COM1.
-    Console {
-        /// The command word.
-        word: String,
-    },
-    /// `boot`: once, when the plugin is installed at boot.
-    Boot,
-}
-
-/// One export attached to one point.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AttachSpec {
-    /// The plugin's export.
-    pub export: String,
-    /// Where it runs.
-    pub point: AttachPoint,
-}
+/// The attachments a stored plugin carries are the attach work's own specs (kept with the
+/// plugin, attached again at boot).
+pub use crate::attach::{AttachPoint, AttachSpec};
 
 /// One stored plugin, as `kplug store list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

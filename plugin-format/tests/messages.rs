@@ -6,6 +6,9 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use common::decode_stream;
+use plugin_format::attach::{
+    AttachCounters, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
+};
 use plugin_format::error::{PluginError, PluginErrorKind};
 use plugin_format::message::{
     InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
@@ -14,7 +17,7 @@ use plugin_format::message::{
 use plugin_format::signature::{
     Ed25519Signature, KeyChange, KeyId, PublicKey, SignatureRefusal, SignedBy,
 };
-use plugin_format::store::{AttachPoint, AttachSpec, StoreInfo, StoreRefusal, StoredPluginSummary};
+use plugin_format::store::{StoreInfo, StoreRefusal, StoredPluginSummary};
 use plugin_format::symbols::LinkError;
 use plugin_format::{
     BoardInfo, DeviceFrame, Event, HostFrame, ImportRequest, IsolationMode, Limits,
@@ -95,6 +98,35 @@ fn requests() -> Vec<Request> {
             epoch: u32::MAX,
             signature: Some(signed_by()),
         },
+        Request::Attach {
+            plugin: PluginRef::Id(2),
+            spec: attach_spec(),
+        },
+        Request::Detach { attachment: 7 },
+        Request::ListAttachments,
+        Request::SetGlobal {
+            plugin: PluginRef::Name("counter".into()),
+            name: "count".into(),
+            value: Value::I64(-5),
+        },
+        Request::Peek {
+            plugin: PluginRef::Id(1),
+            offset: u32::MAX,
+            length: 2048,
+        },
+        Request::Poke {
+            plugin: PluginRef::Id(1),
+            offset: 16,
+            bytes: vec![0xAA; 2048],
+        },
+        Request::Feed {
+            channel: "frames".into(),
+            bytes: vec![0x11; 3072],
+        },
+        Request::Stream {
+            channel: "samples".into(),
+            enabled: true,
+        },
     ]
 }
 
@@ -104,6 +136,35 @@ fn signed_by() -> SignedBy {
         signature: Ed25519Signature {
             r: [0x11; 32],
             s: [0xEE; 32],
+        },
+    }
+}
+
+fn attach_spec() -> AttachSpec {
+    AttachSpec {
+        export: "average".into(),
+        point: AttachPoint::Channel {
+            name: "samples".into(),
+            position: Some(1),
+        },
+        on_fault: FaultAction::Detach,
+    }
+}
+
+fn attachment() -> AttachmentSummary {
+    AttachmentSummary {
+        id: 7,
+        plugin: 2,
+        plugin_name: "filter".into(),
+        spec: attach_spec(),
+        counters: AttachCounters {
+            runs: u64::MAX,
+            traps: 1,
+            overruns: 2,
+            missed: 3,
+            dropped: 6,
+            total_cycles: 4,
+            max_cycles: 5,
         },
     }
 }
@@ -181,6 +242,14 @@ fn request_kind(request: &Request) -> usize {
         Request::StoreRemove { .. } => 16,
         Request::StoreErase => 17,
         Request::ChangeKey { .. } => 18,
+        Request::Attach { .. } => 19,
+        Request::Detach { .. } => 20,
+        Request::ListAttachments => 21,
+        Request::SetGlobal { .. } => 22,
+        Request::Peek { .. } => 23,
+        Request::Poke { .. } => 24,
+        Request::Feed { .. } => 25,
+        Request::Stream { .. } => 26,
     }
 }
 
@@ -300,18 +369,22 @@ fn replies() -> Vec<Reply> {
                         name: "frames".into(),
                         position: Some(0),
                     },
+                    on_fault: FaultAction::Keep,
                 },
                 AttachSpec {
                     export: "tick".into(),
                     point: AttachPoint::Timer { period_us: 10_000 },
+                    on_fault: FaultAction::Keep,
                 },
                 AttachSpec {
                     export: "crc".into(),
                     point: AttachPoint::Console { word: "crc".into() },
+                    on_fault: FaultAction::Keep,
                 },
                 AttachSpec {
                     export: "init".into(),
                     point: AttachPoint::Boot,
+                    on_fault: FaultAction::Keep,
                 },
             ],
             signed_by: None,
@@ -319,6 +392,11 @@ fn replies() -> Vec<Reply> {
         }]),
         Reply::StoreRemoved,
         Reply::StoreErased(3),
+        Reply::Attached(attachment()),
+        Reply::Attachments(vec![attachment(), attachment()]),
+        Reply::Memory(vec![0x55; 2048]),
+        Reply::ChannelOutput(Some(vec![0x22; 3072])),
+        Reply::ChannelOutput(None),
     ]
 }
 
@@ -341,6 +419,10 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::StoredPlugins(_) => 13,
         Reply::StoreRemoved => 14,
         Reply::StoreErased(_) => 15,
+        Reply::Attached(_) => 16,
+        Reply::Attachments(_) => 17,
+        Reply::Memory(_) => 18,
+        Reply::ChannelOutput(_) => 19,
     }
 }
 
@@ -381,6 +463,13 @@ fn request_errors() -> Vec<RequestError> {
             }),
             message: "full".into(),
         }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Attach(plugin_format::attach::AttachError::Position {
+                position: 9,
+                stages: 2,
+            }),
+            message: "position 9 is beyond the chain".into(),
+        }),
         RequestError::ResponseTooLarge,
     ]
 }
@@ -404,8 +493,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..19).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..16).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..27).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..20).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()
@@ -455,6 +544,26 @@ fn device_frames_round_trip() {
     round_trip(&DeviceFrame::Event(Event::Trap {
         plugin: 1,
         record: trap(),
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Overran { micros: 12_000 },
+        action: FaultAction::Quarantine,
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Trapped(TrapKind::BudgetExceeded),
+        action: FaultAction::Keep,
+    }));
+    round_trip(&DeviceFrame::Event(Event::ChannelData {
+        channel: "samples".into(),
+        bytes: vec![0x7F; 3072],
+    }));
+    round_trip(&DeviceFrame::Event(Event::ConsoleOutput {
+        attachment: 4,
+        text: "crc 0x1234".into(),
     }));
 }
 

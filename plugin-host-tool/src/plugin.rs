@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use plugin_format::attach::{AttachSpec, AttachmentSummary};
 use plugin_format::limits::LimitError;
 use plugin_format::message::{
     Event, InvokeReport, LoadReport, MAX_CHUNK_BYTES, PluginRef, PluginSummary, Reply, Request,
@@ -366,6 +367,93 @@ pub fn set_trap_policy<T: Transport>(
         link,
         Request::SetTrapPolicy { plugin, policy },
         "trap policy",
+        |reply| matches!(reply, Reply::Pong).then_some(()),
+    )
+}
+
+/// Attaches an export of `plugin` (see `plugin_format::attach`).
+pub fn attach<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    spec: AttachSpec,
+) -> Result<AttachmentSummary, LinkError> {
+    expect(
+        link,
+        Request::Attach { plugin, spec },
+        "attach",
+        |reply| match reply {
+            Reply::Attached(summary) => Some(summary),
+            _ => None,
+        },
+    )
+}
+
+/// Detaches attachment `attachment`; returns the attachments left.
+pub fn detach<T: Transport>(
+    link: &mut Link<T>,
+    attachment: u32,
+) -> Result<Vec<AttachmentSummary>, LinkError> {
+    expect(
+        link,
+        Request::Detach { attachment },
+        "detach",
+        |reply| match reply {
+            Reply::Attachments(list) => Some(list),
+            _ => None,
+        },
+    )
+}
+
+/// Every attachment with its counters.
+pub fn attachments<T: Transport>(link: &mut Link<T>) -> Result<Vec<AttachmentSummary>, LinkError> {
+    expect(
+        link,
+        Request::ListAttachments,
+        "list attachments",
+        |reply| match reply {
+            Reply::Attachments(list) => Some(list),
+            _ => None,
+        },
+    )
+}
+
+/// `length` bytes of `plugin`'s linear memory at `offset`.
+pub fn peek<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    offset: u32,
+    length: u32,
+) -> Result<Vec<u8>, LinkError> {
+    expect(
+        link,
+        Request::Peek {
+            plugin,
+            offset,
+            length,
+        },
+        "peek",
+        |reply| match reply {
+            Reply::Memory(bytes) => Some(bytes),
+            _ => None,
+        },
+    )
+}
+
+/// Writes `bytes` into `plugin`'s linear memory at `offset`.
+pub fn poke<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    offset: u32,
+    bytes: Vec<u8>,
+) -> Result<(), LinkError> {
+    expect(
+        link,
+        Request::Poke {
+            plugin,
+            offset,
+            bytes,
+        },
+        "poke",
         |reply| matches!(reply, Reply::Pong).then_some(()),
     )
 }

@@ -10,7 +10,7 @@
 use crate::Isolation;
 use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
-use crate::error::{InvokeError, LoadError, PlatformError};
+use crate::error::{GlobalWriteError, InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
 use crate::marshal::{self, ResultRegisters};
 use alloc::string::String;
@@ -737,17 +737,53 @@ impl<P: Platform> Plugin<P> {
         true
     }
 
-    /// The value of global `index`, of its type (a global's slot is 8 bytes: the high word is
-    /// read for every type and used by the 64-bit ones).
-    pub fn global(&self, index: u32) -> Option<Value> {
+    /// The typed value of global `index`.
+    pub fn global_value(&self, index: u32) -> Option<Value> {
         let global = self.module.globals.get(index as usize)?;
         let offset = self.module.layout.global_offset(index) as usize;
-        // SAFETY: both words are inside the context block (8-byte global slots).
-        let (low, high) = unsafe {
-            let slot = self.regions.context.add(offset) as *const u32;
-            (slot.read_unaligned(), slot.add(1).read_unaligned())
-        };
-        Some(marshal::value(global.ty, low, high))
+        let bytes = abi::value_bytes(global.ty) as usize;
+        let mut slot = [0u8; 8];
+        // SAFETY: the slot lies inside the context block (the layout reserves `SLOT_BYTES` per
+        // global), which is valid while installed; the plugin is not running.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.regions.context.add(offset),
+                slot.as_mut_ptr(),
+                bytes,
+            );
+        }
+        Some(marshal::value_from_bits(
+            global.ty,
+            u64::from_le_bytes(slot),
+        ))
+    }
+
+    /// Writes `value` into mutable global `index`: `Err(GlobalWriteError)` if there is no such
+    /// global, it is immutable, or `value` has another type. Nothing is written then.
+    pub fn set_global_value(&mut self, index: u32, value: &Value) -> Result<(), GlobalWriteError> {
+        let global = self
+            .module
+            .globals
+            .get(index as usize)
+            .ok_or(GlobalWriteError::NoSuchGlobal)?;
+        if !global.mutable {
+            return Err(GlobalWriteError::Immutable);
+        }
+        let found = marshal::value_type(value);
+        if found != global.ty {
+            return Err(GlobalWriteError::WrongType {
+                expected: global.ty,
+                found,
+            });
+        }
+        let offset = self.module.layout.global_offset(index) as usize;
+        let bytes = abi::value_bytes(global.ty) as usize;
+        let slot = marshal::value_bits(value).to_le_bytes();
+        // SAFETY: as in `global_value`; the plugin is not running.
+        unsafe {
+            core::ptr::copy_nonoverlapping(slot.as_ptr(), self.regions.context.add(offset), bytes);
+        }
+        Ok(())
     }
 
     /// The results of the last call, if it returned (as values of its function's type).

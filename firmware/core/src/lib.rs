@@ -19,6 +19,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod attach;
 pub mod compiler;
 pub mod error;
 #[cfg(feature = "fake")]
@@ -35,12 +36,13 @@ pub mod runtime;
 pub mod segments;
 pub mod service;
 pub mod signing;
+pub mod source;
 pub mod store;
 pub mod table;
 pub mod trap;
 
 pub use compiler::{CompileOptions, CompiledModule, Fault, compile};
-pub use error::{CompileError, InvokeError, LoadError, PlatformError};
+pub use error::{CompileError, GlobalWriteError, InvokeError, LoadError, PlatformError};
 pub use imports::{ImportHost, PluginMemory, PluginSlice};
 pub use instance::{
     Abort, CallOutcome, Gate, GateTarget, InstallRequest, Outcome, Platform, Plugin, PluginStats,

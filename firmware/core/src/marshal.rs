@@ -109,6 +109,32 @@ pub fn argument_words(
     Ok(())
 }
 
+/// The bits of `value` as a global slot holds them (a 32-bit value in the low word; a null
+/// reference as [`NULL_REFERENCE`]).
+pub fn value_bits(value: &Value) -> u64 {
+    match *value {
+        Value::I32(value) => u64::from(value as u32),
+        Value::F32(bits) => u64::from(bits),
+        Value::I64(value) => value as u64,
+        Value::F64(bits) => bits,
+        Value::FuncRef(reference) | Value::ExternRef(reference) => {
+            u64::from(reference.unwrap_or(NULL_REFERENCE))
+        }
+    }
+}
+
+/// The value of type `ty` whose bits (as [`value_bits`] lays them out) are `bits`.
+pub fn value_from_bits(ty: ValType, bits: u64) -> Value {
+    match ty {
+        ValType::I32 => Value::I32(bits as u32 as i32),
+        ValType::F32 => Value::F32(bits as u32),
+        ValType::I64 => Value::I64(bits as i64),
+        ValType::F64 => Value::F64(bits),
+        ValType::FuncRef => Value::FuncRef(reference(bits as u32)),
+        ValType::ExternRef => Value::ExternRef(reference(bits as u32)),
+    }
+}
+
 /// The registers a returning function left its results in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResultRegisters {
@@ -144,15 +170,7 @@ pub fn results(
 
 /// The value of type `ty` whose bits are `low` and (for 64-bit types) `high`.
 pub fn value(ty: ValType, low: u32, high: u32) -> Value {
-    let wide = u64::from(high) << 32 | u64::from(low);
-    match ty {
-        ValType::I32 => Value::I32(low as i32),
-        ValType::F32 => Value::F32(low),
-        ValType::I64 => Value::I64(wide as i64),
-        ValType::F64 => Value::F64(wide),
-        ValType::FuncRef => Value::FuncRef(reference(low)),
-        ValType::ExternRef => Value::ExternRef(reference(low)),
-    }
+    value_from_bits(ty, u64::from(high) << 32 | u64::from(low))
 }
 
 #[cfg(test)]

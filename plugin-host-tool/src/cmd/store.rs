@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use plugin_host_tool::plugin_format::store::{AttachPoint, StoreInfo, StoredPluginSummary};
+use plugin_host_tool::plugin_format::store::{StoreInfo, StoredPluginSummary};
 use plugin_host_tool::store;
 
 use super::provision::no_store;
@@ -134,7 +134,7 @@ pub fn list_text(plugins: &[StoredPluginSummary]) -> String {
         let attachments: Vec<String> = plugin
             .attachments
             .iter()
-            .map(|spec| format!("{}@{}", spec.export, point_text(&spec.point)))
+            .map(|spec| format!("{}@{}", spec.export, spec.point))
             .collect();
         text.push_str(&format!(
             "{:<24} {:<12} {:>10} {:<18} {:>4}  {}\n",
@@ -155,30 +155,12 @@ pub fn list_text(plugins: &[StoredPluginSummary]) -> String {
     text
 }
 
-/// An attach point as `kplug attach --to` spells it.
-fn point_text(point: &AttachPoint) -> String {
-    match point {
-        AttachPoint::Timer { period_us } => {
-            if period_us % 1000 == 0 {
-                format!("timer:{}ms", period_us / 1000)
-            } else {
-                format!("timer:{period_us}us")
-            }
-        }
-        AttachPoint::Channel { name, position } => match position {
-            Some(position) => format!("channel:{name}@{position}"),
-            None => format!("channel:{name}"),
-        },
-        AttachPoint::Console { word } => format!("console:{word}"),
-        AttachPoint::Boot => "boot".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use plugin_host_tool::plugin_format::attach::FaultAction;
     use plugin_host_tool::plugin_format::signature::KeyId;
-    use plugin_host_tool::plugin_format::store::AttachSpec;
+    use plugin_host_tool::plugin_format::store::{AttachPoint, AttachSpec};
 
     /// The info text gives size, use, erases and the key rule; the list gives one line per plugin
     /// with its signer and attachments spelt as `kplug attach --to` takes them.
@@ -216,14 +198,17 @@ mod tests {
                         name: "frames".into(),
                         position: Some(1),
                     },
+                    on_fault: FaultAction::Keep,
                 },
                 AttachSpec {
                     export: "tick".into(),
                     point: AttachPoint::Timer { period_us: 10_000 },
+                    on_fault: FaultAction::Keep,
                 },
                 AttachSpec {
                     export: "init".into(),
                     point: AttachPoint::Boot,
+                    on_fault: FaultAction::Keep,
                 },
             ],
             signed_by: None,

@@ -59,6 +59,7 @@ fn plugin(name: &str, version: u32, len: usize) -> StoredPlugin {
             point: AttachPoint::Timer {
                 period_us: 1000 * (version + 1),
             },
+            on_fault: plugin_format::attach::FaultAction::Keep,
         }],
         signature: version.is_multiple_of(3).then_some(SignedBy {
             key: KeyId([version as u8; 8]),
