@@ -1,5 +1,6 @@
 //! Drivers for the chips of the kplug board: 16550 UARTs, the 8259A interrupt controller pair, the
-//! 8254 interval timer, the LPT1 data register as GPIO, the CMOS NVRAM and QEMU's `isa-debug-exit`.
+//! 8254 interval timer, the LPT1 data register as GPIO, the CMOS NVRAM, the CFI NOR flash and
+//! QEMU's `isa-debug-exit`.
 //!
 //! This crate knows chips; the firmware's board crate decides which chip is used for what (the
 //! split Tock describes in `doc/Repository.md`). Every driver is generic over [`PortIo`], so it runs
@@ -7,7 +8,8 @@
 //! chip's rules in host tests (see the `fake` module, enabled by the `fake` feature).
 //!
 //! `unsafe` is denied crate-wide. It is allowed only in [`X86Ports`] (the `in`/`out` instructions),
-//! in [`cpu`] (single CPU instructions) and in [`lapic`] (its register writes), each use justified
+//! in [`cpu`] (single CPU instructions), in [`lapic`] (its register writes) and in
+//! [`cfi_flash::MappedFlash`] (volatile accesses to the flash window), each use justified
 //! by a `// SAFETY:` comment.
 //!
 //! Sharing: each driver takes `&mut self` for every register access, and several accesses form one
@@ -21,6 +23,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod cfi_flash;
 pub mod cmos;
 pub mod cpu;
 pub mod debug_exit;
@@ -34,6 +37,7 @@ pub mod uart;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 
+pub use cfi_flash::{CfiFlash, CfiGeometry, FlashBus, FlashError, MappedFlash};
 pub use cmos::Cmos;
 pub use debug_exit::{DEBUG_EXIT_PORT, debug_exit};
 pub use lpt::{LPT1_BASE, Lpt, LptError, LptPin};

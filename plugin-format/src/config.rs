@@ -26,6 +26,8 @@ pub struct BoardConfig {
     pub board_name: String,
     /// Use software isolation even where the boot probe finds segment limits enforced.
     pub force_software_isolation: bool,
+    /// Safe boot: install none of the plugins kept in the plugin store (`kplug board up --safe`).
+    pub safe_boot: bool,
 }
 
 impl Default for BoardConfig {
@@ -33,6 +35,7 @@ impl Default for BoardConfig {
         BoardConfig {
             board_name: String::from("kplug-board"),
             force_software_isolation: false,
+            safe_boot: false,
         }
     }
 }
@@ -116,6 +119,7 @@ mod tests {
         let config = BoardConfig {
             board_name: "lab-7".into(),
             force_software_isolation: true,
+            safe_boot: true,
         };
         let block = encode_config(&config);
         assert_eq!(decode_config(&block), Ok(config));

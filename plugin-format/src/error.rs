@@ -4,6 +4,8 @@ use alloc::string::String;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitError;
+use crate::signature::SignatureRefusal;
+use crate::store::StoreRefusal;
 use crate::symbols::LinkError;
 use crate::trap::TrapRecord;
 
@@ -77,6 +79,12 @@ pub enum PluginErrorKind {
     Internal,
     /// A number in the request breaks one of the board's limits.
     Limit(LimitError),
+    /// The board refused the plugin or key change on signature grounds.
+    Signature(SignatureRefusal),
+    /// A plugin store request failed.
+    Store(StoreRefusal),
+    /// An attach or detach request was refused (see `attach::AttachError`).
+    Attach(crate::attach::AttachError),
 }
 
 impl core::fmt::Display for RequestError {

@@ -28,18 +28,23 @@
 //! - [`limits`]: every limit on a number from outside, and [`LimitError`].
 //! - [`trap`]: trap codes and records.
 //! - [`config`]: the board configuration block kept in flash.
+//! - [`signature`]: what a plugin signature covers, key ids, key changes.
+//! - [`store`]: the plugin store as the host sees it, and attach specifications.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;
 
+pub mod attach;
 pub mod config;
 pub mod error;
 pub mod frame;
 pub mod limits;
 pub mod message;
 pub mod plugin;
+pub mod signature;
+pub mod store;
 pub mod symbols;
 pub mod trap;
 

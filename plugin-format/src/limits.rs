@@ -21,6 +21,9 @@
 //! | [`MAX_ARGUMENTS`] | 1000 | `Invoke` (wasmparser's most parameters) |
 //! | [`MAX_EXPORT_NAME_BYTES`] | 1024 B | `Invoke` (the spec suite has a 257-byte name; an `Invoke` frame holds at most 4096) |
 //! | [`MAX_PENDING_OUTPUT_BYTES`] | 16 KiB | plugin `log`/`emit` output held for the host per request |
+//! | `message::MAX_PEEK_BYTES` | 2048 B | `Peek`, `Poke` (and the range must lie inside the linear memory) |
+//! | `attach::MIN_TIMER_PERIOD_US`..=`attach::MAX_TIMER_PERIOD_US` | 1 ms ..= 1 h | `Attach` (`timer:PERIOD`) |
+//! | `attach::MAX_CHAIN_STAGES`, `attach::MAX_ATTACHMENTS`, `attach::MAX_ATTACH_NAME_BYTES` | 8, 32, 16 B | `Attach` |
 //! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
 use core::fmt;
@@ -136,6 +139,25 @@ pub enum LimitError {
         /// Its length in bytes.
         bytes: u32,
     },
+    /// A `Peek` or `Poke` covers more than `message::MAX_PEEK_BYTES`.
+    PeekLength {
+        /// The bytes asked for.
+        length: u32,
+    },
+    /// A `Feed` carries more than `message::MAX_FEED_BYTES`.
+    FeedLength {
+        /// Its length in bytes.
+        length: u32,
+    },
+    /// A `Peek` or `Poke` reaches outside the plugin's linear memory.
+    MemoryRange {
+        /// Where it starts.
+        offset: u32,
+        /// How many bytes.
+        length: u32,
+        /// The memory's size now.
+        memory_bytes: u32,
+    },
 }
 
 /// A length as a `u32` for an error report (saturating: the value is already too large).
@@ -192,6 +214,25 @@ impl fmt::Display for LimitError {
             LimitError::ExportName { bytes } => write!(
                 f,
                 "the export name has {bytes} bytes; the limit is {MAX_EXPORT_NAME_BYTES}"
+            ),
+            LimitError::PeekLength { length } => write!(
+                f,
+                "{length} bytes asked for; a peek or poke covers at most {} bytes",
+                crate::message::MAX_PEEK_BYTES
+            ),
+            LimitError::FeedLength { length } => write!(
+                f,
+                "a buffer of {length} bytes; a feed carries at most {} bytes",
+                crate::message::MAX_FEED_BYTES
+            ),
+            LimitError::MemoryRange {
+                offset,
+                length,
+                memory_bytes,
+            } => write!(
+                f,
+                "{length} bytes at offset {offset} reach outside the plugin's {memory_bytes}-byte \
+                 linear memory"
             ),
         }
     }

@@ -8,8 +8,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+use crate::attach::{AttachFault, AttachSpec, AttachmentSummary, FaultAction};
 use crate::error::RequestError;
 use crate::plugin::PluginDescription;
+use crate::signature::{KeyChange, KeyId, SignedBy};
+use crate::store::{StoreInfo, StoredPluginSummary};
 use crate::trap::TrapRecord;
 
 /// The protocol version this crate speaks. `Hello` carries it; a firmware answers a different
@@ -99,7 +102,110 @@ pub enum Request {
         /// The global's export name.
         name: String,
     },
+    /// Ends an upload as `UploadEnd` does, with a signature over the description (see
+    /// `signature::plugin_signed_message`) and the choice to keep the plugin in the store once it
+    /// has validated and compiled. Answered with `Reply::UploadFinished`.
+    UploadFinish {
+        /// CRC-32 (ISO-HDLC) of the whole module, checked before anything else.
+        crc32: u32,
+        /// The signature, if the host signed the plugin.
+        signature: Option<SignedBy>,
+        /// Keep the plugin in the store (replacing a stored one of the same name).
+        persist: bool,
+    },
+    /// The store's size, use, erase count and keys. Answered with `Reply::StoreInfo`.
+    StoreInfo,
+    /// The stored plugins. Answered with `Reply::StoredPlugins`.
+    StoreList,
+    /// Removes a plugin from the store (a loaded instance stays loaded until unloaded). Answered
+    /// with `Reply::StoreRemoved`.
+    StoreRemove {
+        /// The stored plugin's name.
+        name: String,
+    },
+    /// Removes every stored plugin; the provisioned keys stay. Answered with
+    /// `Reply::StoreErased`.
+    StoreErase,
+    /// Adds or removes a public key. Once the board holds a key, the change must be signed by a
+    /// key it holds, over `signature::key_change_message(change, epoch)`. Answered with
+    /// `Reply::StoreInfo`.
+    ChangeKey {
+        /// The change.
+        change: KeyChange,
+        /// The board's key epoch the change was made for.
+        epoch: u32,
+        /// The signature, by a provisioned key.
+        signature: Option<SignedBy>,
+    },
+    /// Attach an export of a plugin (see `attach`). Answered with `Reply::Attached`; refusals
+    /// are `PluginErrorKind::Attach`.
+    Attach {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The export, the point and the fault action.
+        spec: AttachSpec,
+    },
+    /// Detach one attachment. Answered with `Reply::Attachments` (those left).
+    Detach {
+        /// The attachment's id.
+        attachment: u32,
+    },
+    /// Every attachment with its counters. Answered with `Reply::Attachments`.
+    ListAttachments,
+    /// Write an exported mutable global of a plugin. Answered with `Reply::Global` (the value
+    /// now held); an immutable or missing global is `PluginErrorKind::NoSuchExport`, a value of
+    /// another type `PluginErrorKind::BadArguments`.
+    SetGlobal {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// The global's export name.
+        name: String,
+        /// The new value.
+        value: Value,
+    },
+    /// Read `length` bytes of a plugin's linear memory at `offset` (at most
+    /// [`MAX_PEEK_BYTES`], inside the memory). Answered with `Reply::Memory`.
+    Peek {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// Where.
+        offset: u32,
+        /// How many bytes.
+        length: u32,
+    },
+    /// Write `bytes` into a plugin's linear memory at `offset` (at most [`MAX_PEEK_BYTES`],
+    /// inside the memory). Answered with `Reply::Pong`.
+    Poke {
+        /// Which plugin.
+        plugin: PluginRef,
+        /// Where.
+        offset: u32,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// Send one buffer into channel `channel`: it flows through the channel's chain of stages
+    /// now. Answered with `Reply::ChannelOutput`.
+    Feed {
+        /// The channel.
+        channel: String,
+        /// The buffer (at most [`MAX_FEED_BYTES`]).
+        bytes: Vec<u8>,
+    },
+    /// Start (or stop) sending what channel `channel`'s chain outputs from the board's own
+    /// source (the `samples` ADC) as `Event::ChannelData`. Answered with `Reply::Pong`.
+    Stream {
+        /// The channel.
+        channel: String,
+        /// Start or stop.
+        enabled: bool,
+    },
 }
+
+/// Most bytes one `Peek` reads or one `Poke` writes (fits a frame with room to spare).
+pub const MAX_PEEK_BYTES: u32 = 2048;
+
+/// Most bytes one `Feed` carries (fits a frame, as does the output it can produce).
+pub const MAX_FEED_BYTES: u32 = 3072;
 
 /// Largest module piece in one `UploadChunk` (leaves room for framing within `MAX_FRAME`).
 pub const MAX_CHUNK_BYTES: usize = 2048;
@@ -283,6 +389,38 @@ pub enum Reply {
     Unloaded(UnloadReport),
     /// Answer to `GetGlobal`: the global's current value.
     Global(Value),
+    /// Answer to `UploadFinish`.
+    UploadFinished(UploadReport),
+    /// Answer to `StoreInfo` and `ChangeKey`.
+    StoreInfo(StoreInfo),
+    /// Answer to `StoreList`.
+    StoredPlugins(Vec<StoredPluginSummary>),
+    /// Answer to `StoreRemove`.
+    StoreRemoved,
+    /// Answer to `StoreErase`: how many plugins were removed.
+    StoreErased(u32),
+    /// Answer to `Attach`: the new attachment.
+    Attached(AttachmentSummary),
+    /// Answer to `ListAttachments` and `Detach`.
+    Attachments(Vec<AttachmentSummary>),
+    /// Answer to `Peek`: the bytes.
+    Memory(Vec<u8>),
+    /// Answer to `Feed`: the last stage's output, or `None` if a stage dropped the buffer (or
+    /// faulted: its events say so).
+    ChannelOutput(Option<Vec<u8>>),
+}
+
+/// What `UploadFinish` did: the load, and the signature check and store write around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadReport {
+    /// Validation, compilation and linking, as for `UploadEnd`.
+    pub load: LoadReport,
+    /// Signature verification, when the board checked one.
+    pub verify: Option<StepTime>,
+    /// The key whose signature verified.
+    pub signed_by: Option<KeyId>,
+    /// Writing the plugin to the store, when it was persisted.
+    pub store: Option<StepTime>,
 }
 
 /// Which isolation mode the boot probe chose (see ARCHITECTURE.md, "Boot probe").
@@ -401,5 +539,33 @@ pub enum Event {
         plugin: u32,
         /// What happened.
         record: TrapRecord,
+    },
+    /// An attachment's invocation trapped or overran (counted in its counters; for a trap the
+    /// `Trap` event comes first), and what its fault action did.
+    AttachmentFault {
+        /// The attachment's id.
+        attachment: u32,
+        /// The plugin's id.
+        plugin: u32,
+        /// What went wrong.
+        fault: AttachFault,
+        /// What was done about it.
+        action: FaultAction,
+    },
+    /// What an export attached to a console word printed (its `log` lines and `emit` bytes,
+    /// also shown on the console), so the host sees console commands too.
+    ConsoleOutput {
+        /// The attachment's id.
+        attachment: u32,
+        /// The text.
+        text: String,
+    },
+    /// What a channel's chain output for a buffer from the board's own source (sent while the
+    /// host streams the channel).
+    ChannelData {
+        /// The channel.
+        channel: String,
+        /// The last stage's output.
+        bytes: Vec<u8>,
     },
 }

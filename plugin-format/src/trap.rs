@@ -44,11 +44,13 @@ pub enum TrapKind {
     OtherException = 15,
     /// A firmware import rejected an argument (a pointer/length outside the plugin's memory).
     ImportFault = 16,
+    /// A trapping float-to-integer conversion of a NaN.
+    InvalidConversion = 17,
 }
 
 impl TrapKind {
     /// Every trap kind, in code order.
-    pub const ALL: [TrapKind; 16] = [
+    pub const ALL: [TrapKind; 17] = [
         TrapKind::Unreachable,
         TrapKind::IntegerDivideByZero,
         TrapKind::IntegerOverflow,
@@ -65,6 +67,7 @@ impl TrapKind {
         TrapKind::AlignmentCheck,
         TrapKind::OtherException,
         TrapKind::ImportFault,
+        TrapKind::InvalidConversion,
     ];
 
     /// The trap kind with this code, if any.
@@ -86,6 +89,7 @@ impl TrapKind {
             14 => TrapKind::AlignmentCheck,
             15 => TrapKind::OtherException,
             16 => TrapKind::ImportFault,
+            17 => TrapKind::InvalidConversion,
             _ => return None,
         })
     }
@@ -114,6 +118,7 @@ impl TrapKind {
             TrapKind::AlignmentCheck => "alignment check",
             TrapKind::OtherException => "CPU exception",
             TrapKind::ImportFault => "import rejected an argument",
+            TrapKind::InvalidConversion => "invalid conversion to integer",
         }
     }
 }

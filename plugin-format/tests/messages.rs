@@ -6,11 +6,18 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 
 use common::decode_stream;
+use plugin_format::attach::{
+    AttachCounters, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
+};
 use plugin_format::error::{PluginError, PluginErrorKind};
 use plugin_format::message::{
     InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
-    UnloadReport, Value,
+    UnloadReport, UploadReport, Value,
 };
+use plugin_format::signature::{
+    Ed25519Signature, KeyChange, KeyId, PublicKey, SignatureRefusal, SignedBy,
+};
+use plugin_format::store::{StoreInfo, StoreRefusal, StoredPluginSummary};
 use plugin_format::symbols::LinkError;
 use plugin_format::{
     BoardInfo, DeviceFrame, Event, HostFrame, ImportRequest, IsolationMode, Limits,
@@ -65,7 +72,126 @@ fn requests() -> Vec<Request> {
             plugin: PluginRef::Name("counter".into()),
             name: "count".into(),
         },
+        Request::UploadFinish {
+            crc32: 1,
+            signature: Some(signed_by()),
+            persist: true,
+        },
+        Request::UploadFinish {
+            crc32: u32::MAX,
+            signature: None,
+            persist: false,
+        },
+        Request::StoreInfo,
+        Request::StoreList,
+        Request::StoreRemove {
+            name: "grayscale".into(),
+        },
+        Request::StoreErase,
+        Request::ChangeKey {
+            change: KeyChange::Add(PublicKey([0xAB; 32])),
+            epoch: 0,
+            signature: None,
+        },
+        Request::ChangeKey {
+            change: KeyChange::Remove(KeyId([1; 8])),
+            epoch: u32::MAX,
+            signature: Some(signed_by()),
+        },
+        Request::Attach {
+            plugin: PluginRef::Id(2),
+            spec: attach_spec(),
+        },
+        Request::Detach { attachment: 7 },
+        Request::ListAttachments,
+        Request::SetGlobal {
+            plugin: PluginRef::Name("counter".into()),
+            name: "count".into(),
+            value: Value::I64(-5),
+        },
+        Request::Peek {
+            plugin: PluginRef::Id(1),
+            offset: u32::MAX,
+            length: 2048,
+        },
+        Request::Poke {
+            plugin: PluginRef::Id(1),
+            offset: 16,
+            bytes: vec![0xAA; 2048],
+        },
+        Request::Feed {
+            channel: "frames".into(),
+            bytes: vec![0x11; 3072],
+        },
+        Request::Stream {
+            channel: "samples".into(),
+            enabled: true,
+        },
     ]
+}
+
+fn signed_by() -> SignedBy {
+    SignedBy {
+        key: KeyId([9, 8, 7, 6, 5, 4, 3, 2]),
+        signature: Ed25519Signature {
+            r: [0x11; 32],
+            s: [0xEE; 32],
+        },
+    }
+}
+
+fn attach_spec() -> AttachSpec {
+    AttachSpec {
+        export: "average".into(),
+        point: AttachPoint::Channel {
+            name: "samples".into(),
+            position: Some(1),
+        },
+        on_fault: FaultAction::Detach,
+    }
+}
+
+fn attachment() -> AttachmentSummary {
+    AttachmentSummary {
+        id: 7,
+        plugin: 2,
+        plugin_name: "filter".into(),
+        spec: attach_spec(),
+        counters: AttachCounters {
+            runs: u64::MAX,
+            traps: 1,
+            overruns: 2,
+            missed: 3,
+            dropped: 6,
+            total_cycles: 4,
+            max_cycles: 5,
+        },
+    }
+}
+
+fn load_report() -> LoadReport {
+    LoadReport {
+        id: 3,
+        name: "grayscale".into(),
+        install: StepTime {
+            cycles: 1,
+            micros: 0,
+        },
+        compile: StepTime {
+            cycles: 4_000_000,
+            micros: 4000,
+        },
+        link: StepTime {
+            cycles: 3100,
+            micros: 3,
+        },
+        wasm_bytes: 600,
+        code_bytes: 1078,
+        memory_bytes: 65536,
+        imports: vec!["env.log".into()],
+        exports: vec!["transcode(i32, i32, i32) -> (i32)".into()],
+        isolation: IsolationMode::Software,
+    }
 }
 
 fn description() -> PluginDescription {
@@ -110,6 +236,20 @@ fn request_kind(request: &Request) -> usize {
         Request::Unload { .. } => 10,
         Request::SetTrapPolicy { .. } => 11,
         Request::GetGlobal { .. } => 12,
+        Request::UploadFinish { .. } => 13,
+        Request::StoreInfo => 14,
+        Request::StoreList => 15,
+        Request::StoreRemove { .. } => 16,
+        Request::StoreErase => 17,
+        Request::ChangeKey { .. } => 18,
+        Request::Attach { .. } => 19,
+        Request::Detach { .. } => 20,
+        Request::ListAttachments => 21,
+        Request::SetGlobal { .. } => 22,
+        Request::Peek { .. } => 23,
+        Request::Poke { .. } => 24,
+        Request::Feed { .. } => 25,
+        Request::Stream { .. } => 26,
     }
 }
 
@@ -162,28 +302,7 @@ fn replies() -> Vec<Reply> {
         Reply::LogBacklog((0..=255).collect()),
         Reply::UploadReady,
         Reply::ChunkAccepted(4096),
-        Reply::Loaded(LoadReport {
-            id: 3,
-            name: "grayscale".into(),
-            install: StepTime {
-                cycles: 1,
-                micros: 0,
-            },
-            compile: StepTime {
-                cycles: 4_000_000,
-                micros: 4000,
-            },
-            link: StepTime {
-                cycles: 3100,
-                micros: 3,
-            },
-            wasm_bytes: 600,
-            code_bytes: 1078,
-            memory_bytes: 65536,
-            imports: vec!["env.log".into()],
-            exports: vec!["transcode(i32, i32, i32) -> (i32)".into()],
-            isolation: IsolationMode::Software,
-        }),
+        Reply::Loaded(load_report()),
         Reply::Plugins(vec![PluginSummary {
             id: 3,
             name: "grayscale".into(),
@@ -215,6 +334,69 @@ fn replies() -> Vec<Reply> {
             freed_bytes: 300_000,
         }),
         Reply::Global(Value::I64(-2)),
+        Reply::UploadFinished(UploadReport {
+            load: load_report(),
+            verify: Some(StepTime {
+                cycles: 9_000_000,
+                micros: 3900,
+            }),
+            signed_by: Some(KeyId([7; 8])),
+            store: Some(StepTime::default()),
+        }),
+        Reply::UploadFinished(UploadReport {
+            load: load_report(),
+            verify: None,
+            signed_by: None,
+            store: None,
+        }),
+        Reply::StoreInfo(StoreInfo {
+            capacity_bytes: 2 << 20,
+            used_bytes: 70_000,
+            pages: 512,
+            erases_since_boot: 3,
+            plugins: 2,
+            keys: vec![KeyId([1; 8]), KeyId([2; 8])],
+            key_epoch: 2,
+        }),
+        Reply::StoredPlugins(vec![StoredPluginSummary {
+            name: "grayscale".into(),
+            version: "1".into(),
+            module_bytes: 719,
+            attachments: vec![
+                AttachSpec {
+                    export: "transcode".into(),
+                    point: AttachPoint::Channel {
+                        name: "frames".into(),
+                        position: Some(0),
+                    },
+                    on_fault: FaultAction::Keep,
+                },
+                AttachSpec {
+                    export: "tick".into(),
+                    point: AttachPoint::Timer { period_us: 10_000 },
+                    on_fault: FaultAction::Keep,
+                },
+                AttachSpec {
+                    export: "crc".into(),
+                    point: AttachPoint::Console { word: "crc".into() },
+                    on_fault: FaultAction::Keep,
+                },
+                AttachSpec {
+                    export: "init".into(),
+                    point: AttachPoint::Boot,
+                    on_fault: FaultAction::Keep,
+                },
+            ],
+            signed_by: None,
+            generation: u16::MAX,
+        }]),
+        Reply::StoreRemoved,
+        Reply::StoreErased(3),
+        Reply::Attached(attachment()),
+        Reply::Attachments(vec![attachment(), attachment()]),
+        Reply::Memory(vec![0x55; 2048]),
+        Reply::ChannelOutput(Some(vec![0x22; 3072])),
+        Reply::ChannelOutput(None),
     ]
 }
 
@@ -232,6 +414,15 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Invoked(_) => 8,
         Reply::Unloaded(_) => 9,
         Reply::Global(_) => 10,
+        Reply::UploadFinished(_) => 11,
+        Reply::StoreInfo(_) => 12,
+        Reply::StoredPlugins(_) => 13,
+        Reply::StoreRemoved => 14,
+        Reply::StoreErased(_) => 15,
+        Reply::Attached(_) => 16,
+        Reply::Attachments(_) => 17,
+        Reply::Memory(_) => 18,
+        Reply::ChannelOutput(_) => 19,
     }
 }
 
@@ -257,6 +448,28 @@ fn request_errors() -> Vec<RequestError> {
             kind: PluginErrorKind::Limit(plugin_format::LimitError::Budget { micros: 0 }),
             message: "a budget of 0 us is refused".into(),
         }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Signature(SignatureRefusal::UnknownKey(KeyId([3; 8]))),
+            message: SignatureRefusal::UnknownKey(KeyId([3; 8])).to_string(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Signature(SignatureRefusal::StaleEpoch { current: 4 }),
+            message: "stale".into(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Store(StoreRefusal::Full {
+                needed: 300_000,
+                available: 12_000,
+            }),
+            message: "full".into(),
+        }),
+        RequestError::Plugin(PluginError {
+            kind: PluginErrorKind::Attach(plugin_format::attach::AttachError::Position {
+                position: 9,
+                stages: 2,
+            }),
+            message: "position 9 is beyond the chain".into(),
+        }),
         RequestError::ResponseTooLarge,
     ]
 }
@@ -280,8 +493,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..13).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..11).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..27).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..20).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()
@@ -331,6 +544,26 @@ fn device_frames_round_trip() {
     round_trip(&DeviceFrame::Event(Event::Trap {
         plugin: 1,
         record: trap(),
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Overran { micros: 12_000 },
+        action: FaultAction::Quarantine,
+    }));
+    round_trip(&DeviceFrame::Event(Event::AttachmentFault {
+        attachment: 3,
+        plugin: 1,
+        fault: AttachFault::Trapped(TrapKind::BudgetExceeded),
+        action: FaultAction::Keep,
+    }));
+    round_trip(&DeviceFrame::Event(Event::ChannelData {
+        channel: "samples".into(),
+        bytes: vec![0x7F; 3072],
+    }));
+    round_trip(&DeviceFrame::Event(Event::ConsoleOutput {
+        attachment: 4,
+        text: "crc 0x1234".into(),
     }));
 }
 

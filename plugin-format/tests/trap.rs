@@ -10,7 +10,7 @@ fn codes_are_contiguous() {
         assert_eq!(TrapKind::from_u32(kind.as_u32()), Some(kind));
     }
     assert_eq!(TrapKind::from_u32(0), None);
-    assert_eq!(TrapKind::from_u32(17), None);
+    assert_eq!(TrapKind::from_u32(18), None);
 }
 
 /// On the wire a TrapKind is its ABI code (not a variant index), and unknown codes are rejected.
@@ -28,7 +28,11 @@ fn wire_encoding_is_the_code() {
         postcard::from_bytes::<TrapKind>(&[0x09]),
         Ok(TrapKind::BudgetExceeded)
     );
-    assert!(postcard::from_bytes::<TrapKind>(&[0x11]).is_err());
+    assert_eq!(
+        postcard::from_bytes::<TrapKind>(&[0x11]),
+        Ok(TrapKind::InvalidConversion)
+    );
+    assert!(postcard::from_bytes::<TrapKind>(&[0x12]).is_err());
 }
 
 /// Wasm traps use the spec tests' `assert_trap` wording.
@@ -47,6 +51,7 @@ fn wasm_trap_messages_match_spec_tests() {
             "indirect call type mismatch",
         ),
         (TrapKind::BudgetExceeded, "budget exceeded"),
+        (TrapKind::InvalidConversion, "invalid conversion to integer"),
     ];
     for (kind, message) in expected {
         assert_eq!(kind.to_string(), message);

@@ -5,6 +5,10 @@
 //! offset `p_paddr - FLASH_BASE`. Segments that live only in RAM (`.bss`, `p_filesz == 0`) are
 //! skipped. Bytes outside the segments are left as they are, so the board configuration sector
 //! and any data written by the board survive a reflash.
+//!
+//! A QEMU board also gets a second flash chip, pflash unit 1, for the plugin store: a file of
+//! [`STORE_SIZE`] erased bytes beside the firmware image ([`store_image_path`]), created on first
+//! use and kept across reboots and reflashes. QEMU maps it just below unit 0.
 
 use std::fs;
 use std::io::Write;
@@ -25,6 +29,11 @@ pub const FLASH_BASE: u32 = 0xFFC0_0000;
 pub const RESET_VECTOR: u32 = 0xFFFF_FFF0;
 /// The value of an erased flash byte.
 pub const ERASED_BYTE: u8 = 0xFF;
+/// Size of the plugin store's chip (pflash unit 1): 512 blocks of 4 KiB. QEMU's pc machine maps
+/// at most 8 MiB of pflash in all (`hw/i386/pc_sysfw.c`), and the firmware's chip takes 4.
+pub const STORE_SIZE: usize = 2 * 1024 * 1024;
+/// The suffix of a store image's file name, after the firmware image's name.
+pub const STORE_SUFFIX: &str = ".store";
 
 /// Why a firmware could not be put into an image.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +80,14 @@ pub enum FlashError {
     #[error("{path} is {len} bytes, but a flash image is exactly {FLASH_SIZE} bytes")]
     ImageSize {
         /// The image file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// An existing store image has the wrong size.
+    #[error("{path} is {len} bytes, but a store image is exactly {STORE_SIZE} bytes")]
+    StoreSize {
+        /// The store image.
         path: PathBuf,
         /// Its length.
         len: u64,
@@ -272,6 +289,43 @@ pub fn flash_image_file(path: &Path, firmware: &FirmwareElf) -> Result<FlashOutc
     })
 }
 
+/// The plugin store's image for the firmware image `image`: the same name with [`STORE_SUFFIX`]
+/// added (`board.flash` -> `board.flash.store`).
+pub fn store_image_path(image: &Path) -> PathBuf {
+    let mut name = image.file_name().unwrap_or_default().to_os_string();
+    name.push(STORE_SUFFIX);
+    image.with_file_name(name)
+}
+
+/// Makes sure the store image at `path` exists with [`STORE_SIZE`] bytes: creates an erased one
+/// if the file is missing (returns `true`), leaves an existing one untouched, and refuses one of
+/// another size rather than resizing it (which would lose or invent data).
+pub fn ensure_store_image(path: &Path) -> Result<bool, FlashError> {
+    match fs::metadata(path) {
+        Ok(metadata) if metadata.len() == STORE_SIZE as u64 => Ok(false),
+        Ok(metadata) => Err(FlashError::StoreSize {
+            path: path.to_owned(),
+            len: metadata.len(),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+            let temporary = path.with_file_name(format!(".{file_name}.kplug-tmp"));
+            let result = (|| {
+                let mut file = fs::File::create(&temporary)?;
+                file.write_all(&vec![ERASED_BYTE; STORE_SIZE])?;
+                file.sync_all()?;
+                fs::rename(&temporary, path)
+            })();
+            result.map_err(|source| {
+                let _ = fs::remove_file(&temporary);
+                io_error(path, source)
+            })?;
+            Ok(true)
+        }
+        Err(source) => Err(io_error(path, source)),
+    }
+}
+
 /// Attaches a path to an I/O error.
 fn io_error(path: &Path, source: std::io::Error) -> FlashError {
     FlashError::Io {
@@ -449,6 +503,31 @@ pub(crate) mod tests {
             Err(FlashError::ImageSize { len: 1024, .. })
         ));
         assert_eq!(fs::read(&path).unwrap().len(), 1024);
+    }
+
+    /// The store image sits beside the firmware image, is created erased at its size once, is
+    /// kept as it is afterwards, and one of the wrong size is refused, not resized.
+    #[test]
+    fn store_image_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("board.flash");
+        let store = store_image_path(&image);
+        assert_eq!(store, dir.path().join("board.flash.store"));
+        assert!(ensure_store_image(&store).unwrap());
+        let bytes = fs::read(&store).unwrap();
+        assert_eq!(bytes.len(), STORE_SIZE);
+        assert!(bytes.iter().all(|byte| *byte == ERASED_BYTE));
+        let mut written = bytes;
+        written[100] = 0x42;
+        fs::write(&store, &written).unwrap();
+        assert!(!ensure_store_image(&store).unwrap());
+        assert_eq!(fs::read(&store).unwrap()[100], 0x42);
+        fs::write(&store, [0xFF; 4096]).unwrap();
+        assert!(matches!(
+            ensure_store_image(&store),
+            Err(FlashError::StoreSize { len: 4096, .. })
+        ));
+        assert_eq!(fs::read(&store).unwrap().len(), 4096);
     }
 
     /// Each kind of unusable ELF gets its own error.

@@ -12,6 +12,8 @@
 //! | [`transport`] | one byte pipe over a serial device, a Unix socket or TCP, with timeouts |
 //! | [`link`] | the host-link client: framed requests, responses and events |
 //! | [`plugin`] | reads, checks and uploads plugins; list, invoke, unload, trap policy |
+//! | [`signing`] | Ed25519 key files (`kplug keygen`), plugin and key-change signatures |
+//! | [`store`] | the plugin store over the link: signed/persisted uploads, list, remove, erase, keys |
 //! | [`refusal`] | a firmware's refusal of a feature in the author's terms: feature, function name, flag |
 //! | [`scaffold`] | `kplug new`: plugin projects (Rust on the SDK, C on kplug.h, WAT) that build with stock tools |
 //! | [`local`] | the silicon harness as a local board: built, started, its pipes a transport |
@@ -35,6 +37,8 @@ pub mod local;
 pub mod plugin;
 pub mod refusal;
 pub mod scaffold;
+pub mod signing;
+pub mod store;
 pub mod transport;
 pub mod wast;
 pub mod workspace;

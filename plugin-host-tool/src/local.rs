@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -61,6 +62,10 @@ pub const STDERR_TAIL_BYTES: usize = 8 * 1024;
 pub const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How often the exit is polled meanwhile.
 const EXIT_POLL: Duration = Duration::from_millis(10);
+/// How long [`ChildMonitor::diagnostics`] waits for a child that closed its stdout to exit.
+const REAP_WAIT: Duration = Duration::from_millis(200);
+/// How long [`ChildMonitor::diagnostics`] waits for an exited child's stderr to be read whole.
+const STDERR_WAIT: Duration = Duration::from_secs(2);
 /// Bytes read from the child's stdout at a time.
 const READ_CHUNK: usize = 4096;
 /// The smallest read timeout (as for sockets).
@@ -247,6 +252,8 @@ struct ChildShared {
     child: Mutex<Child>,
     /// The last [`STDERR_TAIL_BYTES`] it wrote to stderr.
     stderr: Mutex<VecDeque<u8>>,
+    /// Whether the stderr reader reached the end of the child's stderr (so the tail is whole).
+    stderr_closed: AtomicBool,
     /// The command line, for messages.
     program: String,
 }
@@ -290,13 +297,22 @@ impl ChildMonitor {
     /// One line on the child's state for an error message: `kplug-silicon link exited with
     /// status 101: <the last stderr line>`, or that it is still running.
     pub fn diagnostics(&self) -> String {
-        // A child that just closed its stdout may need a moment to be reaped.
-        let deadline = Instant::now() + Duration::from_millis(200);
-        let mut status = self.exit_status();
-        while status.is_none() && Instant::now() < deadline {
+        // A child that just closed its stdout may need a moment to be reaped; once it has
+        // exited, the reader thread may need a moment to take in the last of its stderr (on a
+        // loaded host, more than a moment).
+        let started = Instant::now();
+        let status = loop {
+            let status = self.exit_status();
+            let stderr_whole = self.shared.stderr_closed.load(Ordering::Acquire);
+            let waited = started.elapsed();
+            if (status.is_some() && stderr_whole)
+                || (status.is_none() && waited >= REAP_WAIT)
+                || waited >= STDERR_WAIT
+            {
+                break status;
+            }
             std::thread::sleep(EXIT_POLL);
-            status = self.exit_status();
-        }
+        };
         let state = match status {
             Some(status) => format!("{} exited ({status})", self.shared.program),
             None => format!("{} is still running", self.shared.program),
@@ -351,6 +367,7 @@ impl ChildTransport {
         let shared = Arc::new(ChildShared {
             child: Mutex::new(child),
             stderr: Mutex::new(VecDeque::new()),
+            stderr_closed: AtomicBool::new(false),
             program,
         });
 
@@ -382,7 +399,7 @@ impl ChildTransport {
                 let mut buffer = [0; READ_CHUNK];
                 loop {
                     match stderr.read(&mut buffer) {
-                        Ok(0) => return,
+                        Ok(0) => break,
                         Ok(count) => {
                             let mut kept = tail.stderr.lock().unwrap_or_else(|e| e.into_inner());
                             kept.extend(&buffer[..count]);
@@ -390,9 +407,10 @@ impl ChildTransport {
                             kept.drain(..excess);
                         }
                         Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                        Err(_) => return,
+                        Err(_) => break,
                     }
                 }
+                tail.stderr_closed.store(true, Ordering::Release);
             })?;
 
         let monitor = ChildMonitor {

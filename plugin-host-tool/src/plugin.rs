@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use plugin_format::attach::{AttachSpec, AttachmentSummary};
 use plugin_format::limits::LimitError;
 use plugin_format::message::{
     Event, InvokeReport, LoadReport, MAX_CHUNK_BYTES, PluginRef, PluginSummary, Reply, Request,
@@ -183,9 +184,28 @@ pub fn describe_unchecked(name: &str, module: Vec<u8>, limits: Limits) -> Plugin
 /// `progress(sent, total)` is called after every chunk.
 pub fn upload<T: Transport>(
     link: &mut Link<T>,
+    description: PluginDescription,
+    progress: impl FnMut(usize, usize),
+) -> Result<LoadReport, LinkError> {
+    let crc32 = send_module(link, description, progress)?;
+    expect(
+        link,
+        Request::UploadEnd { crc32 },
+        "upload end",
+        |reply| match reply {
+            Reply::Loaded(report) => Some(report),
+            _ => None,
+        },
+    )
+}
+
+/// Sends `description` (`UploadBegin`) and its module in chunks, calling `progress(sent, total)`
+/// after each, and returns the module's CRC-32 for the request that ends the upload.
+pub fn send_module<T: Transport>(
+    link: &mut Link<T>,
     mut description: PluginDescription,
     mut progress: impl FnMut(usize, usize),
-) -> Result<LoadReport, LinkError> {
+) -> Result<u32, LinkError> {
     let module = std::mem::take(&mut description.module);
     let crc32 = plugin_format::frame::crc32(&module);
     expect(
@@ -211,15 +231,7 @@ pub fn upload<T: Transport>(
         sent += chunk.len();
         progress(sent, module.len());
     }
-    expect(
-        link,
-        Request::UploadEnd { crc32 },
-        "upload end",
-        |reply| match reply {
-            Reply::Loaded(report) => Some(report),
-            _ => None,
-        },
-    )
+    Ok(crc32)
 }
 
 /// The loaded plugins.
@@ -359,6 +371,93 @@ pub fn set_trap_policy<T: Transport>(
     )
 }
 
+/// Attaches an export of `plugin` (see `plugin_format::attach`).
+pub fn attach<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    spec: AttachSpec,
+) -> Result<AttachmentSummary, LinkError> {
+    expect(
+        link,
+        Request::Attach { plugin, spec },
+        "attach",
+        |reply| match reply {
+            Reply::Attached(summary) => Some(summary),
+            _ => None,
+        },
+    )
+}
+
+/// Detaches attachment `attachment`; returns the attachments left.
+pub fn detach<T: Transport>(
+    link: &mut Link<T>,
+    attachment: u32,
+) -> Result<Vec<AttachmentSummary>, LinkError> {
+    expect(
+        link,
+        Request::Detach { attachment },
+        "detach",
+        |reply| match reply {
+            Reply::Attachments(list) => Some(list),
+            _ => None,
+        },
+    )
+}
+
+/// Every attachment with its counters.
+pub fn attachments<T: Transport>(link: &mut Link<T>) -> Result<Vec<AttachmentSummary>, LinkError> {
+    expect(
+        link,
+        Request::ListAttachments,
+        "list attachments",
+        |reply| match reply {
+            Reply::Attachments(list) => Some(list),
+            _ => None,
+        },
+    )
+}
+
+/// `length` bytes of `plugin`'s linear memory at `offset`.
+pub fn peek<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    offset: u32,
+    length: u32,
+) -> Result<Vec<u8>, LinkError> {
+    expect(
+        link,
+        Request::Peek {
+            plugin,
+            offset,
+            length,
+        },
+        "peek",
+        |reply| match reply {
+            Reply::Memory(bytes) => Some(bytes),
+            _ => None,
+        },
+    )
+}
+
+/// Writes `bytes` into `plugin`'s linear memory at `offset`.
+pub fn poke<T: Transport>(
+    link: &mut Link<T>,
+    plugin: PluginRef,
+    offset: u32,
+    bytes: Vec<u8>,
+) -> Result<(), LinkError> {
+    expect(
+        link,
+        Request::Poke {
+            plugin,
+            offset,
+            bytes,
+        },
+        "poke",
+        |reply| matches!(reply, Reply::Pong).then_some(()),
+    )
+}
+
 /// Why a command-line argument is not an `i32`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -405,7 +504,7 @@ pub fn plugin_ref(text: &str) -> PluginRef {
         .unwrap_or_else(|_| PluginRef::Name(text.into()))
 }
 
-fn expect<T: Transport, R>(
+pub(crate) fn expect<T: Transport, R>(
     link: &mut Link<T>,
     request: Request,
     name: &'static str,

@@ -45,6 +45,8 @@ pub struct TestBoard {
     home: Home,
     name: String,
     emulator: Emulator,
+    /// How it was launched (to launch it again from the same image and store).
+    spec: BoardSpec,
     _dir: tempfile::TempDir,
     /// For a Bochs board, its turn (see [`BOCHS_BOARDS`]); released after the board is down.
     _turn: Option<MutexGuard<'static, ()>>,
@@ -108,9 +110,37 @@ impl TestBoard {
             home,
             name,
             emulator,
+            spec,
             _dir: dir,
             _turn: turn,
         }
+    }
+
+    /// Stops the board and boots it again from the same flash image, keeping its plugin store
+    /// image (a QEMU board's `IMAGE.store`): a reboot, as a power cycle does it.
+    pub fn restart(&mut self) {
+        let _ = board::down(&self.home, Some(&self.name));
+        board::up(&self.home, &self.spec)
+            .unwrap_or_else(|error| panic!("board up (restart) failed: {error}"));
+    }
+
+    /// Sets the safe-boot flag for the next [`TestBoard::restart`] (`kplug board up --safe`):
+    /// the firmware then installs none of its stored plugins.
+    pub fn set_safe_boot(&mut self, safe: bool) {
+        self.spec.safe_boot = safe;
+    }
+
+    /// Cuts the power: kills the emulator with SIGKILL at once, wherever it is (its flash files
+    /// keep what was written so far). [`TestBoard::restart`] boots it again.
+    pub fn kill(&self) {
+        let pid_file = self.home.board_dir(&self.name).join("qemu.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|error| panic!("read {}: {error}", pid_file.display()));
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", pid.trim()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL {} failed", pid.trim());
     }
 
     /// Which emulator runs this board.

@@ -7,6 +7,7 @@
 //! for this crate's tests and, with the `fake` feature, for other crates' host tests.
 
 mod bus;
+mod cfi_flash;
 mod cmos;
 mod lpt;
 mod pic;
@@ -14,6 +15,7 @@ mod pit;
 mod uart;
 
 pub use bus::FakeBus;
+pub use cfi_flash::FakeCfiFlash;
 pub use cmos::FakeCmos;
 pub use lpt::FakeLpt;
 pub use pic::FakePicPair;

@@ -10,7 +10,8 @@
 //! `arch/boot.rs` (reset vector, trampoline, protected mode, .data/.bss) -> COM1/COM2 -> GDT +
 //! TSS -> IDT -> TSC calibration -> heap -> boot probe -> PIC + PIT + IRQs -> main loop, which
 //! serves the console (COM1) and the host link (COM2), runs plugin requests, and sleeps with
-//! `hlt` when idle.
+//! `hlt` when idle. Before the main loop, the store chip is probed, the plugin store opened and
+//! every stored plugin installed (`services::store`).
 //!
 //! On the host this crate builds to an empty program, so workspace-wide `cargo check` works;
 //! the real binary is built for `linker-scripts/i586-kplug.json` by `kplug build`.
@@ -48,16 +49,47 @@ mod entry {
     use crate::platform::isolation::BoardPlatform;
     use crate::services::Services;
     use crate::services::console::Console;
-    use kplug_core::link::{Availability, LinkServer};
+    use kplug_core::link::LinkServer;
 
     /// The tick hook: a plugin past its budget is aborted; while the main loop is busy with a
-    /// plugin request (compiling, installing, running), the console and the link are served
-    /// from here, so they answer within a tick whatever the request does.
+    /// plugin request (compiling, installing, running) or an attached run, the console and the
+    /// link are served from here, so they answer within a tick whatever runs.
     fn on_tick(frame: &mut TrapFrame) {
         crate::platform::isolation::on_tick(frame);
         if crate::services::busy() {
-            let _ = crate::services::poll(Availability::Busy);
+            crate::services::poll_from_tick();
         }
+    }
+
+    /// Runs a waiting console word (its attached export, or says it is unknown), else the timer
+    /// attachment due earliest, else a due block of the `samples` ADC through its chain; sends
+    /// what they produced. Returns whether anything ran.
+    fn run_attached(plugins: &mut crate::services::plugins::Plugins) -> bool {
+        let text = if let Some(word) = crate::services::console_command() {
+            crate::services::set_attached_run(true);
+            let run = plugins.run_console(&word);
+            crate::services::set_attached_run(false);
+            Some(match run {
+                Some(run) => match run.trap {
+                    Some(trap) => alloc::format!("{}trap: {}", run.text, trap.kind),
+                    None => run.text,
+                },
+                None => alloc::format!("unknown command '{word}'; type 'help'"),
+            })
+        } else {
+            crate::services::set_attached_run(true);
+            let ran = plugins.run_due_timer() || plugins.run_due_source();
+            crate::services::set_attached_run(false);
+            if !ran {
+                return false;
+            }
+            None
+        };
+        crate::services::send_events(plugins.take_events(), plugins.attachment_summaries());
+        if let Some(text) = text {
+            crate::services::finish_console(&text);
+        }
+        true
     }
 
     /// The Rust entry point, called by `boot.rs` with a stack, `.data` and `.bss` in place.
@@ -116,6 +148,12 @@ mod entry {
         let isolation = board.isolation();
         let mut plugins =
             crate::services::plugins::new(BoardPlatform::new(gdt), BoardDevice::new(), isolation);
+        let mut store = crate::services::store::open(&mut ports.console_tx);
+        if board.config.safe_boot {
+            crate::services::store::skip_all(&mut store, &mut ports.console_tx);
+        } else {
+            crate::services::store::install_all(&mut store, &mut plugins, &mut ports.console_tx);
+        }
         let _ = ports.console_tx.write_all(b"type 'help' for commands\r\n");
         let console = Console::new();
         console.prompt(&mut ports.console_tx);
@@ -125,21 +163,31 @@ mod entry {
             link: LinkServer::new(),
             board,
             plugins: Vec::new(),
+            attachments: Vec::new(),
+            console_pending: None,
+            held: None,
         });
         loop {
-            match crate::services::poll(Availability::Available) {
+            match crate::services::poll() {
                 Some(Some((seq, request))) => {
                     crate::services::set_busy(true);
-                    let (result, events) = plugins.serve(request);
+                    // The store service answers store requests and uploads (signature rules,
+                    // persistence) and hands every other request to the plugin service.
+                    let result = store.handle(&mut plugins, request);
+                    let events = plugins.take_events();
                     crate::services::set_busy(false);
                     crate::services::complete(
                         seq,
                         result,
                         events,
                         plugins.summaries(),
+                        plugins.attachment_summaries(),
                         plugins.figures(),
                     );
                 }
+                // Attached runs, one per pass, between passes over the console and the link;
+                // busy while they run, so the tick serves both meanwhile.
+                _ if run_attached(&mut plugins) => {}
                 _ => {
                     // Sleep only if nothing arrived since the pass: with interrupts off, test
                     // the rings, then `sti; hlt` atomically.

@@ -10,7 +10,7 @@
 //! | DS | the plugin's linear memory | base = memory, limit = memory size - 1 in [`Isolation::Hardware`](crate::Isolation); non-limiting (4 GiB) in software mode. An empty memory is an expand-down segment that admits no offset |
 //! | SS | the plugin's stack | a separate region: linear-memory stores can never reach return addresses. Offsets 0..stack size |
 //! | FS | the plugin's context block ([`ContextHeader`] + globals + table + import far pointers) | exact limit |
-//! | ES, GS | unused by generated code | ES is never loaded on the invocation path (no string instructions are emitted); GS stays the host's (the i386 Linux TLS segment in the harness) |
+//! | ES, GS | ES: the destination of bulk-memory string instructions only; GS unused | ES is whatever the platform left (the harness: its flat data segment; the board: null). A bulk-memory operator saves it, loads DS into it, runs `rep movs`/`rep stos` and restores it (`push es ; push ds ; pop es ; ... ; pop es`), so it is the caller's again at every operator boundary; a fault or the budget in between ends the invocation, and both platforms' abort paths reload ES. GS stays the host's (the i386 Linux TLS segment in the harness) |
 //!
 //! `[ebp+..]`/`[esp+..]` operands use SS; `[reg+..]` with any other base uses DS; context operands
 //! carry an explicit `fs:` prefix. All code addresses are offsets in CS, so code is position
@@ -38,7 +38,12 @@
 //! call and at every trap.
 //!
 //! Spill slots are 8 bytes per value-stack depth whatever the type, so a slot's address depends
-//! on the depth alone. Globals have 8-byte slots too (see [`ContextLayout`]).
+//! on the depth alone. Globals have 8-byte slots too (see [`ContextLayout`]). A module with a
+//! data count section has one more, hidden, 32-bit global per data segment after its own: the
+//! segment's current length for `memory.init` (a passive segment's length at instantiation, 0
+//! for an active one and after `data.drop`); a passive segment's bytes are placed in the code
+//! segment after the code, where `memory.init` reads them through `cs:`. Several values joining
+//! at a block boundary live in the spill slots of their depths.
 //!
 //! # Registers
 //!
@@ -66,8 +71,8 @@
 //!
 //! - no result, or **one result of at most 64 bits**: in EAX (32-bit types) or EDX:EAX (64-bit
 //!   types, EDX = high word);
-//! - **more than one result** (multi-value, issue 11; not compiled yet): every result goes
-//!   through a *results area* the caller reserves (`sub esp, R`) before it pushes the
+//! - **more than one result** (multi-value, issue 11): every result goes
+//!   through a *results area* the caller reserves (`lea esp, [esp - R]`) before it pushes the
 //!   arguments. Result k lives at `[area + r_k]`, where `r_k` is the sum of the sizes (4 or 8)
 //!   of results 0..k, so the area is `[ebp + 8 + A .. ebp + 8 + A + R]` in the callee and
 //!   `[esp .. esp + R]` in the caller once the callee has returned with `ret A`. The caller

@@ -268,3 +268,33 @@ impl fmt::Display for InvokeError {
 }
 
 impl core::error::Error for InvokeError {}
+
+/// Why a global could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalWriteError {
+    /// The module has no global with this index.
+    NoSuchGlobal,
+    /// The global is immutable (`global.set` may not write it, nor may the host).
+    Immutable,
+    /// The value's type differs from the global's.
+    WrongType {
+        /// The global's type.
+        expected: ValType,
+        /// The value's type.
+        found: ValType,
+    },
+}
+
+impl fmt::Display for GlobalWriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GlobalWriteError::NoSuchGlobal => f.write_str("no such global"),
+            GlobalWriteError::Immutable => f.write_str("the global is immutable"),
+            GlobalWriteError::WrongType { expected, found } => {
+                write!(f, "the value is an {found}; the global is an {expected}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for GlobalWriteError {}

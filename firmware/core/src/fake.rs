@@ -377,11 +377,17 @@ pub struct FakeDevice {
     pub heap_used: u32,
     /// The free heap reported (`None`: plenty).
     pub heap_free: Option<u32>,
+    /// Cycles each read of the counter advances it by (0: 1000, one microsecond), so a test
+    /// can make every timed step take as long as it needs.
+    pub cycles_per_read: u64,
 }
 
 impl Device for FakeDevice {
     fn cycles(&mut self) -> u64 {
-        self.cycles += 1000;
+        self.cycles += match self.cycles_per_read {
+            0 => 1000,
+            step => step,
+        };
         self.cycles
     }
     fn cycles_to_micros(&self, cycles: u64) -> u64 {

@@ -10,7 +10,7 @@
 use crate::Isolation;
 use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
-use crate::error::{InvokeError, LoadError, PlatformError};
+use crate::error::{GlobalWriteError, InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
 use crate::marshal::{self, ResultRegisters};
 use alloc::string::String;
@@ -737,40 +737,62 @@ impl<P: Platform> Plugin<P> {
         true
     }
 
-    /// The value of global `index`.
-    pub fn global(&self, index: u32) -> Option<i32> {
-        if index as usize >= self.module.globals.len() {
-            return None;
-        }
-        let offset = self.module.layout.global_offset(index) as usize;
-        // SAFETY: inside the context block.
-        Some(unsafe { (self.regions.context.add(offset) as *const i32).read_unaligned() })
-    }
-
-    /// The value of global `index`, typed: an i64 or f64 global's whole 8-byte slot, a
-    /// reference as `None` when null (`u32::MAX`).
+    /// The typed value of global `index`.
     pub fn global_value(&self, index: u32) -> Option<Value> {
         let global = self.module.globals.get(index as usize)?;
         let offset = self.module.layout.global_offset(index) as usize;
-        // SAFETY: inside the context block, whose global slots are `abi::SLOT_BYTES` (8) wide.
-        let bits = unsafe { (self.regions.context.add(offset) as *const u64).read_unaligned() };
-        let low = bits as u32;
-        let reference = (low != u32::MAX).then_some(low);
-        Some(match global.ty {
-            abi::ValType::I32 => Value::I32(low as i32),
-            abi::ValType::I64 => Value::I64(bits as i64),
-            abi::ValType::F32 => Value::F32(low),
-            abi::ValType::F64 => Value::F64(bits),
-            abi::ValType::FuncRef => Value::FuncRef(reference),
-            abi::ValType::ExternRef => Value::ExternRef(reference),
-        })
+        let bytes = abi::value_bytes(global.ty) as usize;
+        let mut slot = [0u8; 8];
+        // SAFETY: the slot lies inside the context block (the layout reserves `SLOT_BYTES` per
+        // global), which is valid while installed; the plugin is not running.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                self.regions.context.add(offset),
+                slot.as_mut_ptr(),
+                bytes,
+            );
+        }
+        Some(marshal::value_from_bits(
+            global.ty,
+            u64::from_le_bytes(slot),
+        ))
+    }
+
+    /// Writes `value` into mutable global `index`: `Err(GlobalWriteError)` if there is no such
+    /// global, it is immutable, or `value` has another type. Nothing is written then.
+    pub fn set_global_value(&mut self, index: u32, value: &Value) -> Result<(), GlobalWriteError> {
+        let global = self
+            .module
+            .globals
+            .get(index as usize)
+            .ok_or(GlobalWriteError::NoSuchGlobal)?;
+        if !global.mutable {
+            return Err(GlobalWriteError::Immutable);
+        }
+        let found = marshal::value_type(value);
+        if found != global.ty {
+            return Err(GlobalWriteError::WrongType {
+                expected: global.ty,
+                found,
+            });
+        }
+        let offset = self.module.layout.global_offset(index) as usize;
+        let bytes = abi::value_bytes(global.ty) as usize;
+        let slot = marshal::value_bits(value).to_le_bytes();
+        // SAFETY: as in `global_value`; the plugin is not running.
+        unsafe {
+            core::ptr::copy_nonoverlapping(slot.as_ptr(), self.regions.context.add(offset), bytes);
+        }
+        Ok(())
     }
 
     /// The results of the last call, if it returned (as values of its function's type).
     pub fn last_results(&self) -> Option<Vec<Value>> {
         let (function, registers) = self.stats.last_return?;
         let code = self.module.functions.get(function as usize)?;
-        Some(marshal::results(&code.ty, registers))
+        Some(marshal::results(&code.ty, registers, |index| {
+            self.results_area_word(&code.ty, index)
+        }))
     }
 
     /// Invokes the export `name` with `args`, checked against its type.
@@ -810,10 +832,12 @@ impl<P: Platform> Plugin<P> {
         })?;
         Ok(
             match self.enter(platform, host, function, code_offset, esp) {
-                CallOutcome::Returned(registers) => Outcome::Returned(marshal::results(
-                    &self.module.functions[function as usize].ty,
-                    registers,
-                )),
+                CallOutcome::Returned(registers) => {
+                    let ty = &self.module.functions[function as usize].ty;
+                    Outcome::Returned(marshal::results(ty, registers, |index| {
+                        self.results_area_word(ty, index)
+                    }))
+                }
                 CallOutcome::Trapped(record) => Outcome::Trapped(record),
             },
         )
@@ -843,6 +867,22 @@ impl<P: Platform> Plugin<P> {
             unsafe { (stack.add(at) as *mut u32).write_unaligned(word) };
         }
         Ok(self.enter(platform, host, function, code_offset, esp))
+    }
+
+    /// Word `index` of the results area a function of type `ty` returned its results in: above
+    /// its arguments at the entry ESP (0 if that lies outside the stack).
+    fn results_area_word(&self, ty: &crate::compiler::FuncType, index: u32) -> u32 {
+        let stack_bytes = self.limits.stack_bytes();
+        let Some(esp) = entry_stack_pointer(stack_bytes, marshal::argument_word_count(ty)) else {
+            return 0;
+        };
+        let at = u64::from(esp) + u64::from(ty.param_bytes()) + 4 * u64::from(index);
+        if at + 4 > u64::from(stack_bytes) {
+            return 0;
+        }
+        // SAFETY: `at .. at + 4` lies inside the stack region (checked); the plugin is not
+        // running.
+        unsafe { (self.regions.stack.add(at as usize) as *const u32).read_unaligned() }
     }
 
     fn function_code(&self, function: u32) -> Result<&crate::compiler::FunctionCode, InvokeError> {

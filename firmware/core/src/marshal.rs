@@ -7,6 +7,9 @@
 //! one two words (high word pushed first, so the low word is at the lower address); a 32-bit
 //! result comes back in EAX, a 64-bit one in EDX:EAX (the entry stub stores EDX to the context
 //! header's `result_high`). Floats travel as their bits, exactly like integers of their width.
+//! A function with several results returns them in a results area the caller reserves above
+//! the arguments (result 0 at the lowest address, each 4 or 8 bytes): the runtime reserves it
+//! as extra argument words and reads the results back from it.
 //! A new value kind extends [`argument_words`], [`ResultRegisters`] and [`results`], and
 //! nothing else.
 
@@ -45,9 +48,15 @@ pub fn result_types(ty: &FuncType) -> impl Iterator<Item = ValType> + '_ {
     ty.results.iter().copied()
 }
 
-/// Stack words the arguments of a function of type `ty` occupy.
+/// Words of the results area of a function of type `ty` (0 for at most one result).
+pub fn results_area_words(ty: &FuncType) -> u32 {
+    crate::compiler::masm::results_area_bytes(&ty.results) / 4
+}
+
+/// Stack words the arguments of a function of type `ty` occupy, with its results area above
+/// them.
 pub fn argument_word_count(ty: &FuncType) -> u32 {
-    ty.param_bytes() / 4
+    ty.param_bytes() / 4 + results_area_words(ty)
 }
 
 /// Checks `args` against `ty` and calls `word` with each argument word, parameter 0 first.
@@ -77,6 +86,9 @@ pub fn argument_words(
             });
         }
     }
+    for _ in 0..results_area_words(ty) {
+        word(0);
+    }
     for arg in args {
         match *arg {
             Value::I32(value) => word(value as u32),
@@ -97,6 +109,32 @@ pub fn argument_words(
     Ok(())
 }
 
+/// The bits of `value` as a global slot holds them (a 32-bit value in the low word; a null
+/// reference as [`NULL_REFERENCE`]).
+pub fn value_bits(value: &Value) -> u64 {
+    match *value {
+        Value::I32(value) => u64::from(value as u32),
+        Value::F32(bits) => u64::from(bits),
+        Value::I64(value) => value as u64,
+        Value::F64(bits) => bits,
+        Value::FuncRef(reference) | Value::ExternRef(reference) => {
+            u64::from(reference.unwrap_or(NULL_REFERENCE))
+        }
+    }
+}
+
+/// The value of type `ty` whose bits (as [`value_bits`] lays them out) are `bits`.
+pub fn value_from_bits(ty: ValType, bits: u64) -> Value {
+    match ty {
+        ValType::I32 => Value::I32(bits as u32 as i32),
+        ValType::F32 => Value::F32(bits as u32),
+        ValType::I64 => Value::I64(bits as i64),
+        ValType::F64 => Value::F64(bits),
+        ValType::FuncRef => Value::FuncRef(reference(bits as u32)),
+        ValType::ExternRef => Value::ExternRef(reference(bits as u32)),
+    }
+}
+
 /// The registers a returning function left its results in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ResultRegisters {
@@ -106,21 +144,33 @@ pub struct ResultRegisters {
     pub edx: u32,
 }
 
-/// The results of a function of type `ty` that returned with `registers`.
-pub fn results(ty: &FuncType, registers: ResultRegisters) -> Vec<Value> {
+/// The results of a function of type `ty` that returned with `registers`; `area_word(i)` reads
+/// word `i` of its results area (used when it has several results).
+pub fn results(
+    ty: &FuncType,
+    registers: ResultRegisters,
+    area_word: impl Fn(u32) -> u32,
+) -> Vec<Value> {
+    if ty.results.len() > 1 {
+        let mut next = 0;
+        return result_types(ty)
+            .map(|ty| {
+                let low = area_word(next);
+                let wide = crate::abi::value_bytes(ty) == 8;
+                let high = if wide { area_word(next + 1) } else { 0 };
+                next += if wide { 2 } else { 1 };
+                value(ty, low, high)
+            })
+            .collect();
+    }
     result_types(ty)
-        .map(|ty| {
-            let wide = u64::from(registers.edx) << 32 | u64::from(registers.eax);
-            match ty {
-                ValType::I32 => Value::I32(registers.eax as i32),
-                ValType::F32 => Value::F32(registers.eax),
-                ValType::I64 => Value::I64(wide as i64),
-                ValType::F64 => Value::F64(wide),
-                ValType::FuncRef => Value::FuncRef(reference(registers.eax)),
-                ValType::ExternRef => Value::ExternRef(reference(registers.eax)),
-            }
-        })
+        .map(|ty| value(ty, registers.eax, registers.edx))
         .collect()
+}
+
+/// The value of type `ty` whose bits are `low` and (for 64-bit types) `high`.
+pub fn value(ty: ValType, low: u32, high: u32) -> Value {
+    value_from_bits(ty, u64::from(high) << 32 | u64::from(low))
 }
 
 #[cfg(test)]
@@ -171,14 +221,14 @@ mod tests {
             eax: 0xFFFF_FFFE,
             edx: 0x8000_0001,
         };
-        assert_eq!(results(&binary(), registers), [Value::I32(-2)]);
-        assert!(results(&FuncType::default(), registers).is_empty());
+        assert_eq!(results(&binary(), registers, |_| 0), [Value::I32(-2)]);
+        assert!(results(&FuncType::default(), registers, |_| 0).is_empty());
         let wide = FuncType {
             params: alloc::vec![],
             results: alloc::vec![ValType::I64],
         };
         assert_eq!(
-            results(&wide, registers),
+            results(&wide, registers, |_| 0),
             [Value::I64(0x8000_0001_FFFF_FFFEu64 as i64)]
         );
     }
@@ -200,5 +250,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(words, [5, 0x1122_3344, 0x5566_7788]);
+    }
+}
+
+#[cfg(test)]
+mod multi_value_tests {
+    use super::*;
+
+    /// Several results: the runtime reserves their area as extra argument words (written
+    /// first, so they end above the arguments) and reads them back, result 0 first.
+    #[test]
+    fn several_results_travel_through_the_results_area() {
+        let ty = FuncType {
+            params: alloc::vec![ValType::I32],
+            results: alloc::vec![ValType::I32, ValType::I64, ValType::I32],
+        };
+        assert_eq!(results_area_words(&ty), 4);
+        assert_eq!(argument_word_count(&ty), 5);
+        let mut words = Vec::new();
+        argument_words(&ty, &[Value::I32(9)], |w| words.push(w)).unwrap();
+        assert_eq!(words, [0, 0, 0, 0, 9]);
+        let area = [7u32, 0x5566_7788, 0x1122_3344, 0xFFFF_FFFF];
+        let values = results(&ty, ResultRegisters::default(), |index| {
+            area[index as usize]
+        });
+        assert_eq!(
+            values,
+            [
+                Value::I32(7),
+                Value::I64(0x1122_3344_5566_7788),
+                Value::I32(-1)
+            ]
+        );
     }
 }

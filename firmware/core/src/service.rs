@@ -14,19 +14,26 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::error::{CompileError, InvokeError, LoadError};
+use crate::attach::{Attachments, RunRecord};
+use crate::error::{CompileError, GlobalWriteError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
+use crate::source::{ADC_BLOCK_PERIOD_US, SyntheticAdc};
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
+use plugin_format::attach::{
+    AttachError, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
+    MAX_STAGE_BUFFER_BYTES,
+};
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
 use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
-    Event, InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, Reply, Request,
-    StepTime, TrapPolicy, UnloadReport, Value,
+    Event, InvokeReport, LoadReport, MAX_FEED_BYTES, MAX_PEEK_BYTES, PluginRef, PluginState,
+    PluginSummary, Reply, Request, StepTime, TrapPolicy, UnloadReport, Value,
 };
 use plugin_format::plugin::PluginDescription;
+use plugin_format::symbols::ValType;
 use plugin_format::trap::TrapRecord;
 
 /// An upload in progress.
@@ -63,6 +70,9 @@ pub trait Device {
     /// Heap bytes free (to check the compiler's headroom before compiling).
     fn heap_free(&self) -> u32;
 }
+
+/// The channel the synthetic ADC feeds.
+pub const SAMPLES: &str = "samples";
 
 /// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
 /// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
@@ -119,7 +129,15 @@ pub fn serves(request: &Request) -> bool {
             | Request::Unload { .. }
             | Request::SetTrapPolicy { .. }
             | Request::GetGlobal { .. }
-    )
+            | Request::Attach { .. }
+            | Request::Detach { .. }
+            | Request::ListAttachments
+            | Request::SetGlobal { .. }
+            | Request::Peek { .. }
+            | Request::Poke { .. }
+            | Request::Feed { .. }
+            | Request::Stream { .. }
+    ) || crate::store::service::serves(request)
 }
 
 /// The service's figures that `Stats` reports.
@@ -144,8 +162,25 @@ pub struct PluginService<P: Platform, D: Device> {
     module: Vec<u8>,
     isolation: Isolation,
     output: OutputQueue,
+    attachments: Attachments,
+    /// The synthetic ADC feeding the `samples` channel (when the board has one), and when its
+    /// next block is due.
+    adc: Option<(SyntheticAdc, u64)>,
+    /// Channels the host streams (`Request::Stream`).
+    streaming: Vec<String>,
     /// The board's clock and peripherals.
     pub device: D,
+}
+
+/// What a console command served by an attachment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleRun {
+    /// The attachment.
+    pub attachment: u32,
+    /// What the export printed (`log` lines, `emit` bytes as text), and its result.
+    pub text: String,
+    /// The trap that ended it, if one did.
+    pub trap: Option<TrapRecord>,
 }
 
 fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
@@ -217,8 +252,58 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             module: Vec::new(),
             isolation,
             output: OutputQueue::new(),
+            attachments: Attachments::new(&[], &[]),
+            adc: None,
+            streaming: Vec::new(),
             device,
         }
+    }
+
+    /// Starts the synthetic ADC (seed `seed`) that feeds channel `samples` (which
+    /// [`Self::set_attach_points`] must have declared).
+    pub fn start_adc(&mut self, seed: u32) {
+        let now = self.now_us();
+        self.adc = Some((SyntheticAdc::new(seed), now + ADC_BLOCK_PERIOD_US));
+    }
+
+    /// If the ADC's next block is due and anyone listens (a stage on `samples`, or the host
+    /// streaming it), sends it through the `samples` chain; the output goes to the host as
+    /// `Event::ChannelData` while it streams. Returns whether a block ran. A late block is not
+    /// made up for: the next is due a period after this one ran.
+    pub fn run_due_source(&mut self) -> bool {
+        let now = self.now_us();
+        let Some((adc, due)) = self.adc.as_mut() else {
+            return false;
+        };
+        if now < *due {
+            return false;
+        }
+        *due = now + ADC_BLOCK_PERIOD_US;
+        let streamed = self.streaming.iter().any(|channel| channel == SAMPLES);
+        if self.attachments.chain(SAMPLES).is_empty() && !streamed {
+            return false;
+        }
+        let block = adc.block();
+        if let Ok(Some(bytes)) = self.run_channel(SAMPLES, block)
+            && streamed
+        {
+            self.output.push(Event::ChannelData {
+                channel: SAMPLES.into(),
+                bytes,
+            });
+        }
+        true
+    }
+
+    /// Declares the board's attach points: its channels and its built-in console words (which
+    /// no attachment may take). Drops every attachment made before.
+    pub fn set_attach_points(&mut self, channels: &[&str], builtin_words: &[&str]) {
+        self.attachments = Attachments::new(channels, builtin_words);
+    }
+
+    /// The attachment table.
+    pub fn attachments(&self) -> &Attachments {
+        &self.attachments
     }
 
     /// The platform (for its figures).
@@ -301,6 +386,40 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 Ok(Reply::Pong)
             }
             Request::GetGlobal { plugin, name } => self.global(&plugin, &name).map(Reply::Global),
+            Request::Attach { plugin, spec } => self.attach(&plugin, spec).map(Reply::Attached),
+            Request::Detach { attachment } => {
+                self.attachments.remove(attachment).map_err(attach_error)?;
+                Ok(Reply::Attachments(self.attachment_summaries()))
+            }
+            Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
+            Request::Feed { channel, bytes } => {
+                self.run_channel(&channel, bytes).map(Reply::ChannelOutput)
+            }
+            Request::Stream { channel, enabled } => {
+                if !self.attachments.channels().any(|name| name == channel) {
+                    return Err(attach_error(AttachError::NoSuchChannel));
+                }
+                self.streaming.retain(|name| *name != channel);
+                if enabled {
+                    self.streaming.push(channel);
+                }
+                Ok(Reply::Pong)
+            }
+            Request::SetGlobal {
+                plugin,
+                name,
+                value,
+            } => self.set_global(&plugin, &name, &value).map(Reply::Global),
+            Request::Peek {
+                plugin,
+                offset,
+                length,
+            } => self.peek(&plugin, offset, length).map(Reply::Memory),
+            Request::Poke {
+                plugin,
+                offset,
+                bytes,
+            } => self.poke(&plugin, offset, &bytes).map(|()| Reply::Pong),
             _ => Err(RequestError::UnknownRequest),
         }
     }
@@ -367,6 +486,23 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     }
 
     fn upload_end(&mut self, crc32: u32) -> Result<LoadReport, RequestError> {
+        let (upload, module) = self.finish_upload(crc32)?;
+        self.load(upload.description, upload.limits, &module)
+    }
+
+    /// Ends the upload in progress as `UploadEnd` does, up to the load: checks its byte count
+    /// and CRC, and returns its description (with an empty `module`) and the module, for a caller
+    /// that checks more before loading them with [`PluginService::load_description`] (the plugin
+    /// store: signatures, persistence).
+    pub fn take_upload(
+        &mut self,
+        crc32: u32,
+    ) -> Result<(PluginDescription, Vec<u8>), RequestError> {
+        self.finish_upload(crc32)
+            .map(|(upload, module)| (upload.description, module))
+    }
+
+    fn finish_upload(&mut self, crc32: u32) -> Result<(Upload, Vec<u8>), RequestError> {
         let upload = self
             .upload
             .take()
@@ -384,7 +520,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 "CRC mismatch: the module was corrupted in transit",
             ));
         }
-        self.load(upload.description, upload.limits, &module)
+        Ok((upload, module))
     }
 
     /// Loads a plugin that did not come over the link (a plugin store at boot): `description`
@@ -565,14 +701,42 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         plugin
             .module()
             .global_export(name)
-            .and_then(|index| plugin.global(index))
-            .map(Value::I32)
-            .ok_or_else(|| {
-                error(
+            .and_then(|index| plugin.global_value(index))
+            .ok_or_else(|| no_global(name))
+    }
+
+    /// Writes `value` into the mutable global `plugin` exports as `name`; returns the value now
+    /// held.
+    fn set_global(
+        &mut self,
+        plugin: &PluginRef,
+        name: &str,
+        value: &Value,
+    ) -> Result<Value, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &mut self
+            .table
+            .get_mut(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        let index = plugin
+            .module()
+            .global_export(name)
+            .ok_or_else(|| no_global(name))?;
+        plugin
+            .set_global_value(index, value)
+            .map_err(|failure| match failure {
+                GlobalWriteError::NoSuchGlobal => no_global(name),
+                GlobalWriteError::Immutable => error(
                     PluginErrorKind::NoSuchExport,
-                    format!("no exported global `{name}`"),
-                )
-            })
+                    format!("the exported global `{name}` is immutable"),
+                ),
+                GlobalWriteError::WrongType { .. } => error(
+                    PluginErrorKind::BadArguments,
+                    format!("`{name}`: {failure}"),
+                ),
+            })?;
+        plugin.global_value(index).ok_or_else(|| no_global(name))
     }
 
     fn note_trap(&mut self, id: u32, record: &TrapRecord) {
@@ -593,6 +757,8 @@ impl<P: Platform, D: Device> PluginService<P, D> {
 
     fn unload(&mut self, plugin: &PluginRef) -> Result<UnloadReport, RequestError> {
         let id = self.find(plugin)?;
+        // Detach first: no attached invocation can be chosen once its code is going.
+        self.attachments.remove_plugin(id);
         let before = self.device.heap_used();
         let platform = &mut self.platform;
         let table = &mut self.table;
@@ -605,6 +771,402 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             unlink: self.step(cycles),
             freed_bytes,
         })
+    }
+
+    /// Attaches `spec` for `plugin`: the spec's numbers and names are checked, the export must
+    /// exist with a signature that fits the point.
+    fn attach(
+        &mut self,
+        plugin: &PluginRef,
+        spec: AttachSpec,
+    ) -> Result<AttachmentSummary, RequestError> {
+        spec.check().map_err(attach_error)?;
+        let id = self.find(plugin)?;
+        let entry = self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?;
+        let module = entry.plugin.module();
+        let ty = module
+            .exports
+            .iter()
+            .find(|export| export.name == spec.export)
+            .and_then(|export| module.functions.get(export.function as usize))
+            .map(|function| function.ty.clone())
+            .ok_or_else(|| {
+                error(
+                    PluginErrorKind::NoSuchExport,
+                    format!("no exported function `{}`", spec.export),
+                )
+            })?;
+        let params: Vec<ValType> = crate::marshal::parameter_types(&ty).collect();
+        let results: Vec<ValType> = crate::marshal::result_types(&ty).collect();
+        let fits = if spec.point.is_stage() {
+            params == [ValType::I32] && results == [ValType::I32]
+        } else {
+            params.is_empty() && (results.is_empty() || results == [ValType::I32])
+        };
+        if !fits {
+            return Err(attach_error(AttachError::Signature));
+        }
+        let area = if let AttachPoint::Channel { name, position } = &spec.point {
+            // The chain's checks first: the plugin is asked for its area only for a stage that
+            // can be attached.
+            self.attachments
+                .chain_slot(name, *position)
+                .map_err(attach_error)?;
+            Some(self.stage_area(id).map_err(attach_error)?)
+        } else {
+            None
+        };
+        let now = self.now_us();
+        let attachment = self.attachments.add(id, spec, now).map_err(attach_error)?;
+        if let Some(area) = area {
+            self.attachments.set_stage_area(attachment, area);
+        }
+        self.attachment_summaries()
+            .into_iter()
+            .find(|summary| summary.id == attachment)
+            .ok_or_else(|| error(PluginErrorKind::Internal, "the attachment vanished"))
+    }
+
+    /// Every attachment with its counters.
+    pub fn attachment_summaries(&self) -> Vec<AttachmentSummary> {
+        self.attachments
+            .iter()
+            .map(|attachment| AttachmentSummary {
+                id: attachment.id,
+                plugin: attachment.plugin,
+                plugin_name: self
+                    .table
+                    .get(attachment.plugin)
+                    .map(|entry| entry.name.clone())
+                    .unwrap_or_default(),
+                spec: attachment.spec.clone(),
+                counters: attachment.counters,
+            })
+            .collect()
+    }
+
+    /// The board's clock in microseconds (the device's cycle counter at its calibrated rate).
+    fn now_us(&mut self) -> u64 {
+        let cycles = self.device.cycles();
+        self.device.cycles_to_micros(cycles)
+    }
+
+    fn quarantined(&self, id: u32) -> bool {
+        self.extra
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|extra| extra.quarantined)
+    }
+
+    /// Runs the timer attachment due earliest, if one is due (at most one per call: the caller
+    /// serves the console and the link between calls). Returns whether one ran. Its events
+    /// (output, traps, faults) wait in the queue for [`Self::take_events`].
+    pub fn run_due_timer(&mut self) -> bool {
+        let now = self.now_us();
+        let extra = &self.extra;
+        let due = self.attachments.due_timer(now, |plugin| {
+            !extra
+                .get(plugin as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|extra| extra.quarantined)
+        });
+        match due {
+            Some(attachment) => {
+                self.run_attached(attachment, None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// When the next timer attachment is due, in microseconds of the board's clock.
+    pub fn next_timer_due_us(&self) -> Option<u64> {
+        self.attachments.next_due_us()
+    }
+
+    /// Runs the export attached to console word `word`, if there is one. What it prints is
+    /// returned (and sent to the host as an `Event::ConsoleOutput`); a trap is reported as for
+    /// any attached run.
+    pub fn run_console(&mut self, word: &str) -> Option<ConsoleRun> {
+        let attachment = self.attachments.console(word)?;
+        let (id, plugin) = (attachment.id, attachment.plugin);
+        if self.quarantined(plugin) {
+            return Some(ConsoleRun {
+                attachment: id,
+                text: "the plugin is quarantined".into(),
+                trap: None,
+            });
+        }
+        let mut printed = OutputQueue::new();
+        let (results, trap) = self.run_attached(id, Some(&mut printed));
+        let mut text = String::new();
+        for event in printed.take() {
+            match event {
+                Event::PluginLog { text: line, .. } => {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                Event::PluginOutput { bytes, .. } => {
+                    text.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                other => self.output.push(other),
+            }
+        }
+        if let Some(values) = results {
+            for value in values {
+                text.push_str(&format!("{value:?}\n"));
+            }
+        }
+        self.output.push(Event::ConsoleOutput {
+            attachment: id,
+            text: text.clone(),
+        });
+        Some(ConsoleRun {
+            attachment: id,
+            text,
+            trap,
+        })
+    }
+
+    /// Runs `plugin`'s boot attachments once each, in the order they were made (the plugin
+    /// store calls this after installing a stored plugin at boot). Returns the traps.
+    pub fn run_boot(&mut self, plugin: u32) -> Vec<TrapRecord> {
+        let mut traps = Vec::new();
+        for attachment in self.attachments.boot(plugin) {
+            if self.quarantined(plugin) {
+                break;
+            }
+            let (_, trap) = self.run_attached(attachment, None);
+            traps.extend(trap);
+        }
+        traps
+    }
+
+    /// Runs attachment `attachment` once under its plugin's budget, books it, reports a fault
+    /// and applies its fault action. Output goes to `capture` if given, else to the service's
+    /// queue with the traps and faults. Returns the results, or the trap.
+    fn run_attached(
+        &mut self,
+        attachment: u32,
+        capture: Option<&mut OutputQueue>,
+    ) -> (Option<Vec<Value>>, Option<TrapRecord>) {
+        self.run_attached_with(attachment, capture, &[])
+    }
+
+    /// [`Self::run_attached`] with arguments (a channel stage's input length).
+    fn run_attached_with(
+        &mut self,
+        attachment: u32,
+        capture: Option<&mut OutputQueue>,
+        args: &[Value],
+    ) -> (Option<Vec<Value>>, Option<TrapRecord>) {
+        let Some(found) = self.attachments.get(attachment) else {
+            return (None, None);
+        };
+        let plugin = found.plugin;
+        let export = found.spec.export.clone();
+        let output = match capture {
+            Some(queue) => queue,
+            None => &mut self.output,
+        };
+        output.set_plugin(plugin);
+        let platform = &mut self.platform;
+        let table = &mut self.table;
+        let (outcome, cycles) = Self::timed(&mut self.device, output, |imports| {
+            table.invoke(platform, imports, plugin, &export, args)
+        });
+        let end_us = self.now_us();
+        let (results, trap) = match outcome {
+            Ok(Outcome::Returned(values)) => (Some(values), None),
+            Ok(Outcome::Trapped(record)) => (None, Some(record)),
+            // The export and its signature were checked at attach; a refusal here is a plugin
+            // that vanished, which the unload path prevents.
+            Err(_) => return (None, None),
+        };
+        let fault = self.attachments.record(
+            attachment,
+            RunRecord {
+                end_us,
+                cycles,
+                micros: self.device.cycles_to_micros(cycles),
+                trap: trap.as_ref().map(|record| record.kind),
+            },
+        );
+        if let Some(record) = &trap {
+            self.note_trap(plugin, record);
+        }
+        if let Some(fault) = fault {
+            self.apply_fault(attachment, fault);
+        }
+        (results, trap)
+    }
+
+    /// Reports `fault` of `attachment` as an event and applies its fault action.
+    fn apply_fault(&mut self, attachment: u32, fault: AttachFault) {
+        let Some(found) = self.attachments.get(attachment) else {
+            return;
+        };
+        let (plugin, action) = (found.plugin, found.spec.on_fault);
+        self.output.push(Event::AttachmentFault {
+            attachment,
+            plugin,
+            fault,
+            action,
+        });
+        match action {
+            FaultAction::Keep => {}
+            FaultAction::Detach => {
+                let _ = self.attachments.remove(attachment);
+            }
+            FaultAction::Quarantine => {
+                if let Some(extra) = self.extra[plugin as usize].as_mut() {
+                    extra.quarantined = true;
+                }
+            }
+        }
+    }
+
+    /// Asks `plugin` for its stage input area (`input_ptr()`, `input_capacity()`) and checks it
+    /// lies inside its memory and within [`MAX_STAGE_BUFFER_BYTES`].
+    fn stage_area(&mut self, plugin: u32) -> Result<(u32, u32), AttachError> {
+        let mut ask = |export: &str| -> u32 {
+            let platform = &mut self.platform;
+            let table = &mut self.table;
+            let (outcome, _) = Self::timed(&mut self.device, &mut self.output, |imports| {
+                table.invoke(platform, imports, plugin, export, &[])
+            });
+            match outcome {
+                Ok(Outcome::Returned(values)) => match values.as_slice() {
+                    [Value::I32(value)] => *value as u32,
+                    _ => u32::MAX,
+                },
+                _ => u32::MAX,
+            }
+        };
+        let pointer = ask("input_ptr");
+        let capacity = ask("input_capacity");
+        let memory_bytes = self
+            .table
+            .get(plugin)
+            .map_or(0, |entry| entry.plugin.memory_bytes());
+        let inside = pointer
+            .checked_add(capacity)
+            .is_some_and(|end| end <= memory_bytes);
+        if inside && (1..=MAX_STAGE_BUFFER_BYTES).contains(&capacity) {
+            Ok((pointer, capacity))
+        } else {
+            Err(AttachError::StageArea { pointer, capacity })
+        }
+    }
+
+    /// Sends `bytes` through channel `channel`'s chain, first stage first: each stage gets the
+    /// buffer in its input area and returns its output's length (the output is read from the
+    /// same area); a negative length drops the buffer. Returns the last stage's output, or
+    /// `None` if a stage dropped the buffer, it did not fit a stage's area, or a stage faulted
+    /// (a trap, or a length beyond its area: reported, and its fault action applied).
+    pub fn run_channel(
+        &mut self,
+        channel: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, RequestError> {
+        if bytes.len() > MAX_FEED_BYTES as usize {
+            return Err(limit_error(LimitError::FeedLength {
+                length: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            }));
+        }
+        if !self.attachments.channels().any(|name| name == channel) {
+            return Err(attach_error(AttachError::NoSuchChannel));
+        }
+        let stages: Vec<(u32, u32, (u32, u32))> = self
+            .attachments
+            .chain(channel)
+            .iter()
+            .map(|stage| (stage.id, stage.plugin, stage.stage_area))
+            .collect();
+        let mut buffer = bytes;
+        for (attachment, plugin, (pointer, capacity)) in stages {
+            let length = buffer.len() as u32;
+            let fits = length <= capacity;
+            let written = fits
+                && !self.quarantined(plugin)
+                && self
+                    .table
+                    .get_mut(plugin)
+                    .is_some_and(|entry| entry.plugin.write_memory(pointer, &buffer));
+            if !written {
+                self.attachments.note_dropped(attachment);
+                return Ok(None);
+            }
+            let (results, _) =
+                self.run_attached_with(attachment, None, &[Value::I32(length as i32)]);
+            let returned = match results.as_deref() {
+                Some([Value::I32(returned)]) => *returned,
+                // A trap (reported by the run) or a vanished plugin: the buffer is lost.
+                _ => {
+                    self.attachments.note_dropped(attachment);
+                    return Ok(None);
+                }
+            };
+            if returned < 0 {
+                self.attachments.note_dropped(attachment);
+                return Ok(None);
+            }
+            if returned as u32 > capacity {
+                self.attachments.note_dropped(attachment);
+                self.apply_fault(attachment, AttachFault::BadLength { returned, capacity });
+                return Ok(None);
+            }
+            match self
+                .table
+                .get(plugin)
+                .and_then(|entry| entry.plugin.read_memory(pointer, returned as u32))
+            {
+                Some(output) => buffer = output,
+                None => {
+                    self.attachments.note_dropped(attachment);
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(buffer))
+    }
+
+    /// `length` bytes of `plugin`'s linear memory at `offset`.
+    fn peek(&self, plugin: &PluginRef, offset: u32, length: u32) -> Result<Vec<u8>, RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &self
+            .table
+            .get(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        check_memory_range(offset, length, plugin.memory_bytes())?;
+        plugin
+            .read_memory(offset, length)
+            .ok_or_else(|| limit_error(memory_range(offset, length, plugin.memory_bytes())))
+    }
+
+    /// Writes `bytes` into `plugin`'s linear memory at `offset`.
+    fn poke(&mut self, plugin: &PluginRef, offset: u32, bytes: &[u8]) -> Result<(), RequestError> {
+        let id = self.find(plugin)?;
+        let plugin = &mut self
+            .table
+            .get_mut(id)
+            .ok_or_else(|| error(PluginErrorKind::NoSuchPlugin, "no such plugin"))?
+            .plugin;
+        let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        check_memory_range(offset, length, plugin.memory_bytes())?;
+        if plugin.write_memory(offset, bytes) {
+            Ok(())
+        } else {
+            Err(limit_error(memory_range(
+                offset,
+                length,
+                plugin.memory_bytes(),
+            )))
+        }
     }
 
     /// One summary per loaded plugin.
@@ -655,6 +1217,38 @@ fn bounded_list(items: impl Iterator<Item = String>) -> Vec<String> {
         list.push(format!("... and {left_out} more"));
     }
     list
+}
+
+fn no_global(name: &str) -> RequestError {
+    error(
+        PluginErrorKind::NoSuchExport,
+        format!("no exported global `{name}`"),
+    )
+}
+
+fn attach_error(failure: AttachError) -> RequestError {
+    let message = failure.to_string();
+    error(PluginErrorKind::Attach(failure), message)
+}
+
+fn memory_range(offset: u32, length: u32, memory_bytes: u32) -> LimitError {
+    LimitError::MemoryRange {
+        offset,
+        length,
+        memory_bytes,
+    }
+}
+
+/// Refuses a peek or poke longer than [`MAX_PEEK_BYTES`] or reaching past the memory's end
+/// (checked arithmetic: `offset + length` may not wrap).
+fn check_memory_range(offset: u32, length: u32, memory_bytes: u32) -> Result<(), RequestError> {
+    if length > MAX_PEEK_BYTES {
+        return Err(limit_error(LimitError::PeekLength { length }));
+    }
+    match offset.checked_add(length) {
+        Some(end) if end <= memory_bytes => Ok(()),
+        _ => Err(limit_error(memory_range(offset, length, memory_bytes))),
+    }
 }
 
 fn describe(plugin: &PluginRef) -> String {

@@ -19,6 +19,8 @@
 //! [`Reference::register`] and, for every other module name, against the firmware symbol table,
 //! exactly as the firmware links (a typed [`LinkError`]).
 
+#![forbid(unsafe_code)]
+
 pub mod board;
 pub mod rewrite;
 
@@ -165,6 +167,7 @@ fn trap_of(code: wasmi::core::TrapCode) -> Trap {
         TrapCode::IndirectCallToNull => Some(TrapKind::IndirectCallNull),
         TrapCode::IntegerDivisionByZero => Some(TrapKind::IntegerDivideByZero),
         TrapCode::IntegerOverflow => Some(TrapKind::IntegerOverflow),
+        TrapCode::BadConversionToInteger => Some(TrapKind::InvalidConversion),
         TrapCode::StackOverflow => Some(TrapKind::StackExhausted),
         TrapCode::BadSignature => Some(TrapKind::IndirectCallSignature),
         TrapCode::OutOfFuel => Some(TrapKind::BudgetExceeded),
@@ -645,7 +648,7 @@ mod tests {
         assert_eq!(divide.kind, Some(TrapKind::IntegerDivideByZero));
         assert_eq!(divide.message, "integer divide by zero");
         let conversion = trap(engine.invoke(id, "trunc", &[]));
-        assert_eq!(conversion.kind, None);
+        assert_eq!(conversion.kind, Some(TrapKind::InvalidConversion));
         assert_eq!(conversion.message, "invalid conversion to integer");
         assert!(matches!(
             engine.instantiate(&wasm(r#"(module (import "env" "nope" (func)))"#)),

@@ -1083,6 +1083,15 @@ fn straddling_i64_stores_write_nothing() {
 /// trees over i32 and i64 with locals, tees, selects, `if`/`block`/`br_if`/`br_table` with
 /// results, bounded loops, globals, loads and stores, and calls to earlier functions (so every
 /// program terminates).
+/// A 0-or-1 `i32` expression as a value of `ty` (`i32`, or zero-extended to `i64`).
+fn as_type(ty: &str, boolean: String) -> String {
+    if ty == "i32" {
+        boolean
+    } else {
+        format!("(i64.extend_i32_u {boolean})")
+    }
+}
+
 struct ProgramGenerator {
     state: u64,
     /// The function being generated (it names the loop counters).
@@ -1191,12 +1200,7 @@ impl ProgramGenerator {
                 ]);
                 let a = self.expression(compare_type, d, locals, callees);
                 let b = self.expression(compare_type, d, locals, callees);
-                let compare = format!("({compare_type}.{op} {a} {b})");
-                if ty == "i32" {
-                    compare
-                } else {
-                    format!("(i64.extend_i32_u {compare})")
-                }
+                as_type(ty, format!("({compare_type}.{op} {a} {b})"))
             }
             5 => {
                 let op = self.pick(&["clz", "ctz", "popcnt", "eqz", "extend8_s", "extend16_s"]);
@@ -1210,6 +1214,20 @@ impl ProgramGenerator {
                     }
                 } else {
                     format!("({ty}.{op} {a})")
+                }
+            }
+            6 if self.below(2) == 0 => {
+                // Through floats, back to an integer by a NaN-free route: a saturating
+                // truncation or a comparison.
+                let float = self.pick(&["f32", "f64"]);
+                let a = self.float_expression(float, d, locals, callees);
+                if self.below(3) == 0 {
+                    let op = self.pick(&["eq", "ne", "lt", "gt", "le", "ge"]);
+                    let b = self.float_expression(float, d, locals, callees);
+                    as_type(ty, format!("({float}.{op} {a} {b})"))
+                } else {
+                    let sign = self.pick(&["s", "u"]);
+                    format!("({ty}.trunc_sat_{float}_{sign} {a})")
                 }
             }
             6 => {
@@ -1273,6 +1291,81 @@ impl ProgramGenerator {
         }
     }
 
+    /// A float constant: an edge value's bits (NaNs with payloads included), or a small number.
+    fn float_constant(&mut self, ty: &str) -> String {
+        if ty == "f32" {
+            let bits = match self.below(3) {
+                0 => F32_EDGES[self.below(F32_EDGES.len() as u64) as usize],
+                1 => self.next() as u32,
+                _ => ((self.next() % 2000) as f32 / 8.0 - 100.0).to_bits(),
+            };
+            format!("(f32.reinterpret_i32 (i32.const {}))", bits as i32)
+        } else {
+            let bits = match self.below(3) {
+                0 => F64_EDGES[self.below(F64_EDGES.len() as u64) as usize],
+                1 => self.next(),
+                _ => ((self.next() % 2000) as f64 / 8.0 - 100.0).to_bits(),
+            };
+            format!("(f64.reinterpret_i64 (i64.const {}))", bits as i64)
+        }
+    }
+
+    /// A float expression of type `ty` (`f32` or `f64`). Its value may be any float, NaNs
+    /// included; the integer expressions around it only observe it through NaN-free routes
+    /// (saturating truncations, comparisons), and `copysign` takes its sign from a constant,
+    /// because the sign and payload of a computed NaN are not deterministic in the spec.
+    fn float_expression(
+        &mut self,
+        ty: &str,
+        depth: u32,
+        locals: &[&str],
+        callees: &[(String, Vec<&'static str>, &'static str)],
+    ) -> String {
+        if depth == 0 || self.below(4) == 0 {
+            return self.float_constant(ty);
+        }
+        let d = depth - 1;
+        let other = if ty == "f32" { "f64" } else { "f32" };
+        match self.below(8) {
+            0..=2 => {
+                let op = self.pick(&["add", "sub", "mul", "div", "min", "max"]);
+                let a = self.float_expression(ty, d, locals, callees);
+                let b = self.float_expression(ty, d, locals, callees);
+                format!("({ty}.{op} {a} {b})")
+            }
+            3 => {
+                let op = self.pick(&["sqrt", "ceil", "floor", "trunc", "nearest", "abs", "neg"]);
+                let a = self.float_expression(ty, d, locals, callees);
+                format!("({ty}.{op} {a})")
+            }
+            4 => {
+                let a = self.float_expression(ty, d, locals, callees);
+                let b = self.float_constant(ty);
+                format!("({ty}.copysign {a} {b})")
+            }
+            5 => {
+                let a = self.float_expression(other, d, locals, callees);
+                if ty == "f32" {
+                    format!("(f32.demote_f64 {a})")
+                } else {
+                    format!("(f64.promote_f32 {a})")
+                }
+            }
+            6 => {
+                let from = self.pick(&["i32", "i64"]);
+                let sign = self.pick(&["s", "u"]);
+                let a = self.expression(from, d, locals, callees);
+                format!("({ty}.convert_{from}_{sign} {a})")
+            }
+            _ => {
+                let a = self.float_expression(ty, d, locals, callees);
+                let b = self.float_expression(ty, d, locals, callees);
+                let c = self.expression("i32", d, locals, callees);
+                format!("(select {a} {b} {c})")
+            }
+        }
+    }
+
     /// The deepest expression tree.
     const MAX_DEPTH: u32 = 5;
 
@@ -1323,7 +1416,8 @@ impl ProgramGenerator {
 }
 
 /// Whole random programs (expression trees over i32 and i64 with locals, tees, selects, blocks,
-/// branches, memory and calls between functions) agree with wasmi in both modes: results,
+/// branches, memory, calls between functions, and f32/f64 subexpressions observed through
+/// saturating truncations and comparisons) agree with wasmi in both modes: results,
 /// traps and trap kinds. Operator tests cannot find register-allocation bugs that only show
 /// in whole programs (the callee-saved miscompile was one); these can. Reproducible: the seed
 /// and the failing module are printed. `KPLUG_RANDOM_PROGRAMS=N` runs N programs (1000 by
@@ -1392,4 +1486,666 @@ impl ProgramGenerator {
             self.next() as i64
         }
     }
+}
+
+/// Addresses and lengths for bulk memory: the ends of a one-page memory, unaligned values,
+/// lengths that are and are not multiples of 4, and sums that carry past 4 GiB.
+const BULK_EDGES: [i32; 12] = [0, 1, 3, 4, 7, 100, 65530, 65535, 65536, 65537, i32::MIN, -1];
+
+/// `memory.copy` (forwards, backwards, onto itself, every overlap distance 0..9),
+/// `memory.fill`, `memory.init` of a passive segment and of an active one, and `data.drop`,
+/// against wasmi in both modes: results, traps (out of bounds before any byte is written: the
+/// final memory is compared) and, around each operation, live values in pinned and
+/// callee-saved registers that must survive it.
+#[test]
+fn bulk_memory_agrees() {
+    let wat = r#"(module (memory (export "memory") 1 1)
+      (data (i32.const 0) "\01\02\03\04\05\06\07\08\09\0a\0b\0c\0d\0e\0f\10\11\12\13\14")
+      (data $passive "kplug passive segment: \de\ad\be\ef")
+      (data (i32.const 65520) "\f0\f1\f2\f3\f4\f5\f6\f7\f8\f9\fa\fb\fc\fd\fe\ff")
+      (data $empty "")
+      (func (export "copy") (param i32 i32 i32) (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init") (param i32 i32 i32) (memory.init $passive (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init_active") (param i32 i32 i32) (memory.init 0 (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "init_empty") (param i32 i32 i32) (memory.init $empty (local.get 0) (local.get 1) (local.get 2)))
+      (func (export "drop") (data.drop $passive))
+      (func (export "drop_active") (data.drop 2))
+      (func (export "copy_const") (memory.copy (i32.const 40) (i32.const 3) (i32.const 13)))
+      (func (export "fill_const") (memory.fill (i32.const 200) (i32.const 0x1ff) (i32.const 7)))
+      ;; Sums bytes a..a+n weighted by position, so every call's effect is checked.
+      (func (export "hash") (param i32 i32) (result i32) (local i32)
+        (block (loop
+          (br_if 1 (i32.eqz (local.get 1)))
+          (local.set 2 (i32.add (i32.mul (local.get 2) (i32.const 31))
+                                (i32.load8_u (local.get 0))))
+          (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+          (local.set 1 (i32.sub (local.get 1) (i32.const 1)))
+          (br 0)))
+        (local.get 2))
+      ;; Hot locals pinned to EDI/ESI/EBX and a deep operand stack live across the copy.
+      (func (export "live") (param i32 i32 i32) (result i32) (local i32 i32 i32)
+        (local.set 3 (i32.add (local.get 0) (i32.const 11)))
+        (local.set 4 (i32.add (local.get 1) (i32.const 22)))
+        (local.set 5 (i32.add (local.get 2) (i32.const 33)))
+        (loop (local.set 3 (i32.add (local.get 3) (local.get 4)))
+              (local.set 4 (i32.add (local.get 4) (local.get 5))))
+        (i32.add (local.get 3) (local.get 4))
+        (i32.mul (local.get 5) (local.get 3))
+        (i32.xor (local.get 4) (local.get 0))
+        (i32.sub (local.get 1) (local.get 2))
+        (memory.copy (local.get 0) (local.get 1) (local.get 2))
+        (memory.fill (local.get 1) (local.get 3) (local.get 2))
+        (i32.add) (i32.add) (i32.add)
+        (i32.add (local.get 3))
+        (i32.add (local.get 4))
+        (i32.add (local.get 5))))"#;
+    let mut calls = Vec::new();
+    for &length in &BULK_EDGES {
+        for &address in &BULK_EDGES {
+            calls.push(call("copy", &[address, 8, length]));
+            calls.push(call("copy", &[8, address, length]));
+            calls.push(call("fill", &[address, address ^ 0x5a, length]));
+            calls.push(call("init", &[address, 3, length]));
+            calls.push(call("init", &[8, address, length]));
+        }
+        calls.push(call("hash", &[0, 256]));
+        calls.push(call("hash", &[65280, 256]));
+    }
+    // Every overlap distance both ways, with lengths around the dword boundary.
+    for distance in 0..10 {
+        for length in [0, 1, 3, 4, 5, 8, 9, 31, 64] {
+            calls.push(call("copy", &[1000 + distance, 1000, length]));
+            calls.push(call("hash", &[990, 100]));
+            calls.push(call("copy", &[2000, 2000 + distance, length]));
+            calls.push(call("hash", &[1990, 100]));
+        }
+        calls.push(call(
+            "fill",
+            &[1000 + distance, distance * 37, 9 + distance],
+        ));
+    }
+    calls.push(call("copy_const", &[]));
+    calls.push(call("fill_const", &[]));
+    for &value in &BULK_EDGES[..6] {
+        calls.push(call("live", &[value * 16, 500 + value, value]));
+    }
+    calls.push(call("live", &[65530, 0, 7]));
+    calls.push(call("init_active", &[0, 0, 0]));
+    calls.push(call("init_active", &[0, 0, 1]));
+    calls.push(call("init_active", &[65536, 0, 0]));
+    calls.push(call("init_empty", &[0, 0, 0]));
+    calls.push(call("init_empty", &[0, 1, 0]));
+    calls.push(call("drop_active", &[]));
+    calls.push(call("init", &[300, 0, 27]));
+    calls.push(call("drop", &[]));
+    calls.push(call("init", &[400, 0, 0]));
+    calls.push(call("init", &[400, 0, 1]));
+    calls.push(call("drop", &[]));
+    calls.push(call("hash", &[0, 1024]));
+    check(wat, &calls);
+}
+
+/// Multi-value against wasmi in both modes: functions with several results (i32 and i64 mixed)
+/// called directly and through `call_indirect`, blocks/loops/ifs with parameters and several
+/// results, `br`, `br_if` and `br_table` carrying several values (to blocks and to loops with
+/// parameters), an `if` with parameters and no `else`, `return` of several values from inside
+/// nested blocks, and several results live across a call while pinned locals hold others.
+#[test]
+fn multi_value_agrees() {
+    let wat = r#"(module
+      (type $pair (func (param i32 i32) (result i32 i32)))
+      (type $mixed (func (param i32) (result i32 i64 i32)))
+      (table 2 funcref)
+      (elem (i32.const 0) $swap $spread)
+      (func $swap (type $pair) (local.get 1) (local.get 0))
+      (func $spread (type $mixed)
+        (local.get 0)
+        (i64.mul (i64.extend_i32_s (local.get 0)) (i64.const 0x100000001))
+        (i32.sub (i32.const 0) (local.get 0)))
+      (func $divmod (param i32 i32) (result i32 i32)
+        (block (br_if 0 (i32.eqz (local.get 1)))
+          (return (i32.div_u (local.get 0) (local.get 1)) (i32.rem_u (local.get 0) (local.get 1))))
+        (i32.const -1) (i32.const -1))
+      (func (export "swap_sub") (param i32 i32) (result i32)
+        (call $swap (local.get 0) (local.get 1)) (i32.sub))
+      (func (export "indirect") (param i32 i32 i32) (result i32)
+        (call_indirect (type $pair) (local.get 0) (local.get 1) (local.get 2)) (i32.sub))
+      (func (export "spread") (param i32) (result i32) (local i64 i32)
+        (call $spread (local.get 0))
+        (local.set 2)
+        (local.set 1)
+        (i32.add (i32.wrap_i64 (local.get 1)))
+        (i32.add (i32.wrap_i64 (i64.shr_u (local.get 1) (i64.const 32))))
+        (i32.add (local.get 2)))
+      (func (export "spread_indirect") (param i32) (result i32)
+        (call_indirect (type $mixed) (local.get 0) (i32.const 1))
+        (drop) (i32.wrap_i64) (i32.xor (local.get 0)) (i32.add))
+      (func (export "divmod") (param i32 i32) (result i32)
+        (call $divmod (local.get 0) (local.get 1))
+        (i32.mul (i32.const 1000)) (i32.add))
+      ;; A block with two parameters and two results; a br carrying both out of a nested block.
+      (func (export "block_params") (param i32 i32) (result i32)
+        (local.get 0) (local.get 1)
+        (block (param i32 i32) (result i32 i32)
+          (block (param i32 i32) (result i32 i32)
+            (br_if 1 (i32.lt_s (local.get 0) (i32.const 0)))
+            (i32.add) (local.get 0) (br 1))
+          (i32.const 7) (i32.mul) (i32.const 5) (i32.add))
+        (i32.mul (i32.const 31)) (i32.add))
+      ;; A loop with parameters: the counter and the accumulator travel as loop values.
+      (func (export "loop_params") (param i32) (result i32)
+        (i32.const 0) (local.get 0)
+        (loop $again (param i32 i32) (result i32 i32)
+          (local.set 0)
+          (i32.add (local.get 0))
+          (local.get 0)
+          (i32.sub (i32.const 1))
+          (local.tee 0)
+          (br_if $again (i32.gt_s (local.get 0) (i32.const 0)))
+          )
+        (drop))
+      ;; An if with parameters, with and without else.
+      (func (export "if_params") (param i32 i32) (result i32)
+        (local.get 1) (local.get 1)
+        (if (param i32 i32) (result i32 i32) (local.get 0)
+          (then (i32.add) (i32.const 3))
+          (else (i32.sub) (i32.const 4)))
+        (i32.mul)
+        (if (param i32) (result i32) (i32.and (local.get 0) (i32.const 2))
+          (then (i32.const 100) (i32.add)))
+        (local.get 1)
+        (if (param i32 i32) (result i32 i32) (i32.and (local.get 0) (i32.const 4))
+          (then (i32.xor) (i32.const 9)))
+        (i32.add))
+      ;; br_table carrying two values to blocks at different heights, with a value below.
+      (func (export "table") (param i32) (result i32)
+        (i32.const 1000)
+        (block $a (result i32 i32)
+          (block $b (result i32 i32)
+            (block $c (result i32 i32)
+              (i32.const 1) (i32.const 2)
+              (br_table $a $b $c (local.get 0)))
+            (i32.add) (i32.const 10) (br $a))
+          (i32.sub) (i32.const 20))
+        (i32.mul) (i32.add))
+      ;; br_table to a loop with one parameter and to a block with one result.
+      (func (export "table_loop") (param i32) (result i32) (local i32)
+        (block $out (result i32)
+          (local.get 0)
+          (loop $l (param i32)
+            (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+            (i32.sub (i32.const 1))
+            (local.tee 0)
+            (local.get 0)
+            (br_table $l $out (i32.eqz (local.get 0))))
+          (unreachable))
+        (i32.add (i32.mul (local.get 1) (i32.const 100))))
+      ;; Branches whose values must move down over other values to the target's slots.
+      (func (export "extra") (param i32 i32) (result i32)
+        (block $a (result i32 i32)
+          (i32.const 111) (local.get 0) (local.get 1)
+          (br_if $a (i32.lt_s (local.get 0) (local.get 1)))
+          (i32.const 5)
+          (br_table $a $a (i32.and (local.get 0) (i32.const 1))))
+        (i32.sub))
+      (func (export "loop_extra") (param i32) (result i32) (local i32)
+        (i32.const 0) (local.get 0)
+        (loop $l (param i32 i32) (result i32)
+          (local.set 0)
+          (local.tee 1)
+          (i32.const 77)
+          (i32.add (local.get 1) (local.get 0))
+          (i32.sub (local.get 0) (i32.const 1))
+          (br_if $l (i32.gt_s (local.get 0) (i32.const 1)))
+          (drop) (i32.add) (i32.add)))
+      ;; Results of a call live across another call, with pinned locals busy.
+      (func (export "live") (param i32 i32) (result i32) (local i32 i32 i32)
+        (local.set 2 (i32.mul (local.get 0) (i32.const 3)))
+        (local.set 3 (i32.add (local.get 1) (i32.const 5)))
+        (loop (local.set 4 (i32.add (local.get 2) (local.get 3))))
+        (call $swap (local.get 0) (local.get 1))
+        (call $divmod (local.get 2) (local.get 3))
+        (i32.add) (i32.add) (i32.add)
+        (i32.add (local.get 4))))"#;
+    let mut calls = Vec::new();
+    for &a in &EDGES {
+        for &b in &[0, 1, 7, -3, i32::MIN, i32::MAX] {
+            calls.push(call("swap_sub", &[a, b]));
+            calls.push(call("divmod", &[a, b]));
+            calls.push(call("block_params", &[a, b]));
+            calls.push(call("if_params", &[a, b]));
+            calls.push(call("live", &[a, b]));
+            calls.push(call("indirect", &[a, b, 0]));
+        }
+        calls.push(call("indirect", &[a, 1, 1]));
+        calls.push(call("indirect", &[a, 1, 2]));
+        calls.push(call("spread", &[a]));
+        calls.push(call("spread_indirect", &[a]));
+        calls.push(call("table", &[a]));
+        calls.push(call("extra", &[a, 3]));
+        calls.push(call("extra", &[a, -3]));
+    }
+    for n in [0, 1, 2, 3, 10, 100] {
+        calls.push(call("loop_params", &[n]));
+        calls.push(call("loop_extra", &[n]));
+        if n > 0 {
+            calls.push(call("table_loop", &[n]));
+        }
+    }
+    check(wat, &calls);
+}
+
+/// Typed invoke of exports with several results (the runtime reserves the results area and
+/// reads it back) equals wasmi's results, in both modes, with i32 and i64 mixed, arguments
+/// below the area, and a trap leaving no stale results.
+#[test]
+fn multi_value_exports_agree() {
+    let wat = r#"(module
+      (func (export "three") (param i32 i64) (result i64 i32 i64)
+        (i64.add (local.get 1) (i64.const 1))
+        (i32.mul (local.get 0) (i32.const -3))
+        (i64.shl (local.get 1) (i64.extend_i32_u (local.get 0))))
+      (func (export "pair") (result i32 i32) (i32.const 7) (i32.const -8))
+      (func (export "trap_or_pair") (param i32) (result i32 i32)
+        (i32.div_u (i32.const 10) (local.get 0)) (local.get 0)))"#;
+    let wasm = wat::parse_str(wat).expect("valid wat");
+    let calls: Vec<(&str, Vec<Value>)> = vec![
+        ("three", vec![Value::I32(5), Value::I64(-2)]),
+        (
+            "three",
+            vec![Value::I32(63), Value::I64(0x1234_5678_9abc_def0)],
+        ),
+        ("pair", vec![]),
+        ("trap_or_pair", vec![Value::I32(0)]),
+        ("trap_or_pair", vec![Value::I32(3)]),
+    ];
+    let mut oracle = Reference::new(None);
+    let instance = oracle.instantiate(&wasm).expect("the oracle instantiates");
+    let expected: Vec<Option<Vec<Value>>> = calls
+        .iter()
+        .map(|(name, args)| oracle.invoke(instance, name, args).ok())
+        .collect();
+    assert!(expected[0].as_ref().is_some_and(|values| values.len() == 3));
+    for isolation in [Isolation::Hardware, Isolation::Software] {
+        let module = compile(&wasm, &CompileOptions::new(isolation)).expect("compiles");
+        let mut platform = Silicon::new();
+        let mut host = HarnessHost::new(Output::Collect);
+        let mut plugin = Plugin::install(&mut platform, module, limits()).expect("installs");
+        plugin.link(&mut platform).expect("links");
+        for ((name, args), want) in calls.iter().zip(&expected) {
+            let got = match plugin
+                .invoke(&mut platform, &mut host, name, args)
+                .expect("invocable")
+            {
+                Outcome::Returned(values) => Some(values),
+                Outcome::Trapped(_) => None,
+            };
+            assert_eq!(&got, want, "{isolation:?}: {name} {args:?}");
+        }
+        plugin.uninstall(&mut platform);
+    }
+}
+
+/// f32 edge values (bits): zeros, ones, halfway cases, the subnormal and normal extremes,
+/// infinities, NaNs of both signs with payloads (quiet and signalling), and integers around
+/// every conversion limit.
+const F32_EDGES: [u32; 30] = [
+    0x0000_0000, // +0
+    0x8000_0000, // -0
+    0x3F80_0000, // 1
+    0xBF80_0000, // -1
+    0x3F00_0000, // 0.5
+    0x3FC0_0000, // 1.5
+    0x4020_0000, // 2.5
+    0xC020_0000, // -2.5
+    0x3EFF_FFFF, // 0.49999997
+    0x0000_0001, // smallest subnormal
+    0x807F_FFFF, // -largest subnormal
+    0x0080_0000, // smallest normal
+    0x7F7F_FFFF, // largest finite
+    0xFF7F_FFFF, // -largest finite
+    0x7F80_0000, // +inf
+    0xFF80_0000, // -inf
+    0x7FC0_0000, // canonical NaN
+    0xFFC0_0000, // -canonical NaN
+    0x7FC1_2345, // NaN with a payload
+    0x7F80_0001, // signalling NaN
+    0xFFA0_0000, // -signalling NaN
+    0x4EFF_FFFF, // 2^31 - 128
+    0x4F00_0000, // 2^31
+    0xCF00_0000, // -2^31
+    0x4F80_0000, // 2^32
+    0x5EFF_FFFF, // below 2^63
+    0x5F00_0000, // 2^63
+    0xDF00_0000, // -2^63
+    0x5F80_0000, // 2^64
+    0x4B80_0001, // 2^24 + 2
+];
+
+/// f64 edge values (bits), as [`F32_EDGES`].
+const F64_EDGES: [u64; 31] = [
+    0x0000_0000_0000_0000,
+    0x8000_0000_0000_0000,
+    0x3FF0_0000_0000_0000, // 1
+    0xBFF0_0000_0000_0000,
+    0x3FE0_0000_0000_0000, // 0.5
+    0x3FF8_0000_0000_0000, // 1.5
+    0x4004_0000_0000_0000, // 2.5
+    0xC004_0000_0000_0000,
+    0x3FDF_FFFF_FFFF_FFFF, // 0.49999999999999994
+    0x0000_0000_0000_0001, // smallest subnormal
+    0x800F_FFFF_FFFF_FFFF, // -largest subnormal
+    0x0010_0000_0000_0000, // smallest normal
+    0x7FEF_FFFF_FFFF_FFFF, // largest finite
+    0x7FF0_0000_0000_0000, // +inf
+    0xFFF0_0000_0000_0000, // -inf
+    0x7FF8_0000_0000_0000, // canonical NaN
+    0xFFF8_0000_0000_0000,
+    0x7FF8_0000_0012_3456, // NaN with a payload
+    0x7FF0_0000_0000_0001, // signalling NaN
+    0x41DF_FFFF_FFC0_0000, // 2^31 - 1
+    0x41E0_0000_0000_0000, // 2^31
+    0xC1E0_0000_0020_0000, // -2^31 - 1
+    0xC1E0_0000_0000_0000, // -2^31
+    0x41EF_FFFF_FFE0_0000, // 2^32 - 1
+    0x41F0_0000_0000_0000, // 2^32
+    0x43DF_FFFF_FFFF_FFFF, // below 2^63
+    0x43E0_0000_0000_0000, // 2^63
+    0xC3E0_0000_0000_0000, // -2^63
+    0x43F0_0000_0000_0000, // 2^64
+    0x3CA0_0000_0000_0000, // 2^-53
+    0x000F_FFFF_FFFF_FFFF, // largest subnormal (the double-rounding edge of mul/div)
+];
+
+/// Whether `value` is a NaN, and whether it is canonical (payload: the quiet bit only).
+fn nan_kind(value: &Value) -> Option<(bool, bool)> {
+    match *value {
+        Value::F32(bits) if f32::from_bits(bits).is_nan() => {
+            Some((bits & 0x0040_0000 != 0, bits & 0x007F_FFFF == 0x0040_0000))
+        }
+        Value::F64(bits) if f64::from_bits(bits).is_nan() => Some((
+            bits & 0x0008_0000_0000_0000 != 0,
+            bits & 0x000F_FFFF_FFFF_FFFF == 0x0008_0000_0000_0000,
+        )),
+        _ => None,
+    }
+}
+
+/// The spec's NaN rule for one float result: where the oracle returned a NaN, ours must be a
+/// quiet NaN (`nan:arithmetic`), and canonical (`nan:canonical`, either sign) when every NaN
+/// argument is canonical; everything else must be bit-identical. `exact` operators (bit
+/// operations, moves) must be bit-identical even for NaNs.
+fn float_results_agree(
+    want: &TypedResult,
+    have: &TypedResult,
+    args: &[Value],
+    exact: bool,
+) -> bool {
+    match (want, have) {
+        (Ok(want), Ok(have)) if want.len() == have.len() && !exact => {
+            want.iter()
+                .zip(have)
+                .all(|(want, have)| match nan_kind(want) {
+                    None => want == have,
+                    Some(_) => match nan_kind(have) {
+                        Some((quiet, canonical)) => {
+                            let inputs_canonical = args
+                                .iter()
+                                .all(|arg| nan_kind(arg).is_none_or(|(_, canonical)| canonical));
+                            quiet && (canonical || !inputs_canonical)
+                        }
+                        None => false,
+                    },
+                })
+        }
+        _ => want == have,
+    }
+}
+
+/// Runs `calls` of `wat` in wasmi and in the JIT in both modes and compares them by the NaN
+/// rule (`exact(name)`: bit-identical); returns the number of calls compared per mode.
+fn check_floats(wat: &str, calls: &[(&str, Vec<Value>)], exact: impl Fn(&str) -> bool) -> usize {
+    let wasm = wat::parse_str(wat).expect("valid wat");
+    let expected = run_typed_wasmi(&wasm, calls);
+    for isolation in [Isolation::Hardware, Isolation::Software] {
+        let got = run_typed_jit(&wasm, isolation, calls);
+        assert_eq!(expected.len(), got.len());
+        for (index, (want, have)) in expected.iter().zip(&got).enumerate() {
+            let (name, args) = &calls[index];
+            assert!(
+                float_results_agree(want, have, args, exact(name)),
+                "{isolation:?}: {name}{args:?}: wasmi {want:?}, jit {have:?}"
+            );
+        }
+    }
+    calls.len()
+}
+
+/// The float edge values of `ty` as arguments.
+fn float_edges(ty: &str) -> Vec<Value> {
+    if ty == "f32" {
+        F32_EDGES.iter().map(|&bits| Value::F32(bits)).collect()
+    } else {
+        F64_EDGES.iter().map(|&bits| Value::F64(bits)).collect()
+    }
+}
+
+/// Every f32/f64 arithmetic, sign, rounding and comparison operator (as a value, and fused
+/// into `br_if`, `if` and `select`) agrees with wasmi over every pair of edge values, in both
+/// modes, by the spec's NaN rule.
+#[test]
+fn float_operators_agree() {
+    for ty in ["f32", "f64"] {
+        let mut funcs = String::new();
+        let binary = ["add", "sub", "mul", "div", "min", "max", "copysign"];
+        let unary = ["sqrt", "ceil", "floor", "trunc", "nearest", "abs", "neg"];
+        let compare = ["eq", "ne", "lt", "gt", "le", "ge"];
+        for op in binary {
+            funcs.push_str(&format!(
+                "(func (export \"{op}\") (param {ty} {ty}) (result {ty}) ({ty}.{op} (local.get 0) (local.get 1)))"
+            ));
+        }
+        for op in unary {
+            funcs.push_str(&format!(
+                "(func (export \"{op}\") (param {ty}) (result {ty}) ({ty}.{op} (local.get 0)))"
+            ));
+        }
+        for op in compare {
+            funcs.push_str(&format!(
+                "(func (export \"{op}\") (param {ty} {ty}) (result i32) ({ty}.{op} (local.get 0) (local.get 1)))
+                 (func (export \"if_{op}\") (param {ty} {ty}) (result i32)
+                   (if (result i32) ({ty}.{op} (local.get 0) (local.get 1)) (then (i32.const 7)) (else (i32.const 9))))
+                 (func (export \"br_if_{op}\") (param {ty} {ty}) (result i32)
+                   (block (result i32) (i32.const 3) ({ty}.{op} (local.get 0) (local.get 1)) (br_if 0) (drop) (i32.const 4)))
+                 (func (export \"select_{op}\") (param {ty} {ty}) (result {ty})
+                   (select (local.get 1) (local.get 0) ({ty}.{op} (local.get 0) (local.get 1))))"
+            ));
+        }
+        let wat = format!("(module {funcs})");
+        let edges = float_edges(ty);
+        let mut calls: Vec<(&str, Vec<Value>)> = Vec::new();
+        for a in &edges {
+            for op in unary {
+                calls.push((op, vec![*a]));
+            }
+            for b in &edges {
+                for op in binary {
+                    calls.push((op, vec![*a, *b]));
+                }
+                for op in compare {
+                    calls.push((op, vec![*a, *b]));
+                }
+            }
+        }
+        let prefixed: Vec<String> = compare
+            .iter()
+            .flat_map(|op| {
+                [
+                    format!("if_{op}"),
+                    format!("br_if_{op}"),
+                    format!("select_{op}"),
+                ]
+            })
+            .collect();
+        for a in &edges {
+            for b in &edges {
+                for name in &prefixed {
+                    calls.push((name.as_str(), vec![*a, *b]));
+                }
+            }
+        }
+        let compared = check_floats(&wat, &calls, |name| {
+            matches!(name, "abs" | "neg" | "copysign") || name.starts_with("select_")
+        });
+        assert!(compared > 10_000, "{ty}: {compared} calls");
+    }
+}
+
+/// Every conversion with a float on one side — from integers, demote/promote, the trapping
+/// truncations (both trap kinds) and the saturating ones, `reinterpret` both ways — agrees
+/// with wasmi over the edge values of its input type, in both modes.
+#[test]
+fn float_conversions_agree() {
+    let conversions: [(&str, &str, &str); 28] = [
+        ("f32.convert_i32_s", "i32", "f32"),
+        ("f32.convert_i32_u", "i32", "f32"),
+        ("f32.convert_i64_s", "i64", "f32"),
+        ("f32.convert_i64_u", "i64", "f32"),
+        ("f64.convert_i32_s", "i32", "f64"),
+        ("f64.convert_i32_u", "i32", "f64"),
+        ("f64.convert_i64_s", "i64", "f64"),
+        ("f64.convert_i64_u", "i64", "f64"),
+        ("f32.demote_f64", "f64", "f32"),
+        ("f64.promote_f32", "f32", "f64"),
+        ("i32.trunc_f32_s", "f32", "i32"),
+        ("i32.trunc_f32_u", "f32", "i32"),
+        ("i32.trunc_f64_s", "f64", "i32"),
+        ("i32.trunc_f64_u", "f64", "i32"),
+        ("i64.trunc_f32_s", "f32", "i64"),
+        ("i64.trunc_f32_u", "f32", "i64"),
+        ("i64.trunc_f64_s", "f64", "i64"),
+        ("i64.trunc_f64_u", "f64", "i64"),
+        ("i32.trunc_sat_f32_s", "f32", "i32"),
+        ("i32.trunc_sat_f32_u", "f32", "i32"),
+        ("i32.trunc_sat_f64_s", "f64", "i32"),
+        ("i64.trunc_sat_f32_u", "f32", "i64"),
+        ("i64.trunc_sat_f64_s", "f64", "i64"),
+        ("i64.trunc_sat_f64_u", "f64", "i64"),
+        ("i32.reinterpret_f32", "f32", "i32"),
+        ("f32.reinterpret_i32", "i32", "f32"),
+        ("i64.reinterpret_f64", "f64", "i64"),
+        ("f64.reinterpret_i64", "i64", "f64"),
+    ];
+    let mut funcs = String::new();
+    let mut calls: Vec<(&str, Vec<Value>)> = Vec::new();
+    let ints32: Vec<Value> = EDGES
+        .iter()
+        .map(|&x| Value::I32(x))
+        .chain(F32_EDGES.iter().map(|&bits| Value::I32(bits as i32)))
+        .collect();
+    let ints64: Vec<Value> = EDGES64
+        .iter()
+        .map(|&x| Value::I64(x))
+        .chain(F64_EDGES.iter().map(|&bits| Value::I64(bits as i64)))
+        .chain([
+            Value::I64(0x0020_0000_0000_0001),
+            Value::I64(-0x0020_0000_0000_0003),
+        ])
+        .collect();
+    for (op, from, to) in conversions {
+        funcs.push_str(&format!(
+            "(func (export \"{op}\") (param {from}) (result {to}) ({op} (local.get 0)))"
+        ));
+        let inputs = match from {
+            "i32" => ints32.clone(),
+            "i64" => ints64.clone(),
+            other => float_edges(other),
+        };
+        for input in inputs {
+            calls.push((op, vec![input]));
+        }
+    }
+    let wat = format!("(module {funcs})");
+    let compared = check_floats(&wat, &calls, |name| name.contains("reinterpret"));
+    assert!(compared > 500, "{compared} calls");
+}
+
+/// Float values move as bits: locals, globals, loads and stores, parameters and results of
+/// calls and `call_indirect`, `select` and block results keep every bit, signalling NaNs
+/// included (an `fld` would quiet them), in both modes.
+#[test]
+fn float_moves_keep_every_bit() {
+    let wat = r#"(module
+      (memory 1)
+      (table 2 funcref)
+      (elem (i32.const 0) $id32 $id64)
+      (type $t32 (func (param f32) (result f32)))
+      (type $t64 (func (param f64) (result f64)))
+      (global $g32 (mut f32) (f32.const 1.5))
+      (global $g64 (mut f64) (f64.const -2.5))
+      (global $c32 f32 (f32.const nan:0x200001))
+      (func $id32 (param f32) (result f32) (local.get 0))
+      (func $id64 (param f64) (result f64) (local.get 0))
+      (func (export "local32") (param f32) (result f32) (local f32) (local.set 1 (local.get 0)) (local.get 1))
+      (func (export "local64") (param f64) (result f64) (local f64 i32) (local.set 1 (local.get 0)) (local.get 1))
+      (func (export "global32") (param f32) (result f32) (global.set $g32 (local.get 0)) (global.get $g32))
+      (func (export "global64") (param f64) (result f64) (global.set $g64 (local.get 0)) (global.get $g64))
+      (func (export "const32") (result f32) (global.get $c32))
+      (func (export "memory32") (param f32) (result f32) (f32.store offset=3 (i32.const 5) (local.get 0)) (f32.load (i32.const 8)))
+      (func (export "memory64") (param f64) (result f64) (f64.store offset=1 (i32.const 9) (local.get 0)) (f64.load (i32.const 10)))
+      (func (export "call32") (param f32) (result f32) (call $id32 (local.get 0)))
+      (func (export "call64") (param f64) (result f64) (call $id64 (local.get 0)))
+      (func (export "indirect32") (param f32) (result f32) (call_indirect (type $t32) (local.get 0) (i32.const 0)))
+      (func (export "indirect64") (param f64) (result f64) (call_indirect (type $t64) (local.get 0) (i32.const 1)))
+      (func (export "select64") (param f64 i32) (result f64) (select (local.get 0) (f64.const 0) (local.get 1)))
+      (func (export "block32") (param f32 i32) (result f32)
+        (block (result f32) (local.get 0) (local.get 1) (br_if 0) (drop) (f32.const 3))))"#;
+    let mut calls: Vec<(&str, Vec<Value>)> = vec![("const32", vec![])];
+    for value in float_edges("f32") {
+        for name in ["local32", "global32", "memory32", "call32", "indirect32"] {
+            calls.push((name, vec![value]));
+        }
+        calls.push(("block32", vec![value, Value::I32(1)]));
+        calls.push(("block32", vec![value, Value::I32(0)]));
+    }
+    for value in float_edges("f64") {
+        for name in ["local64", "global64", "memory64", "call64", "indirect64"] {
+            calls.push((name, vec![value]));
+        }
+        calls.push(("select64", vec![value, Value::I32(1)]));
+    }
+    check_floats(wat, &calls, |_| true);
+}
+
+/// Float-heavy code under register pressure: a deep operand stack of mixed i32/i64/f64 values
+/// around float operators (which spill their operands and clobber EAX) and a call, with
+/// pinned locals, agrees with wasmi in both modes.
+#[test]
+fn floats_under_register_pressure_agree() {
+    let wat = r#"(module
+      (func $mix (param f64 f64) (result f64) (f64.div (f64.add (local.get 0) (local.get 1)) (f64.const 3)))
+      (func (export "pressure") (param $a i32) (param $b i64) (param $x f64) (result f64)
+        (local $i i32) (local $acc f64)
+        (loop $l
+          (local.set $acc
+            (f64.add (local.get $acc)
+              (f64.convert_i32_s
+                (i32.add (local.get $a)
+                  (i32.add (i32.wrap_i64 (local.get $b))
+                    (i32.add (i32.trunc_sat_f64_s (f64.mul (local.get $x) (f64.convert_i32_u (local.get $i))))
+                      (i32.add (select (i32.const 1) (i32.const 2) (f64.lt (local.get $x) (local.get $acc)))
+                        (i32.trunc_sat_f32_u (f32.demote_f64 (call $mix (local.get $x) (local.get $acc)))))))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+        (f64.add (local.get $acc) (f64.convert_i64_s (local.get $b)))))"#;
+    let mut calls: Vec<(&str, Vec<Value>)> = Vec::new();
+    for &a in &EDGES[..8] {
+        for &b in &EDGES64[..6] {
+            for x in float_edges("f64").into_iter().step_by(3) {
+                calls.push(("pressure", vec![Value::I32(a), Value::I64(b), x]));
+            }
+        }
+    }
+    check_floats(wat, &calls, |_| false);
 }

@@ -131,6 +131,14 @@ impl KernelFigures {
         self.extra.get("work").and_then(Value::as_str)
     }
 
+    /// Whether the kernel counts in the suite medians (reports without the field: yes).
+    pub fn in_suite(&self) -> bool {
+        self.extra
+            .get("in_suite")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
+
     /// The module the kernel belongs to, if known.
     pub fn module(&self) -> Option<&str> {
         self.extra.get("module").and_then(Value::as_str)
@@ -355,11 +363,15 @@ impl Report {
     /// How many kernels the JIT ran (hardware mode), of how many.
     pub fn jit_coverage(&self) -> (usize, usize) {
         let ran = self
-            .kernels
-            .iter()
+            .suite_kernels()
             .filter(|kernel| kernel.hardware_cycles.is_some() || kernel.software_cycles.is_some())
             .count();
-        (ran, self.kernels.len())
+        (ran, self.suite_kernels().count())
+    }
+
+    /// The kernels the suite medians are taken over.
+    pub fn suite_kernels(&self) -> impl Iterator<Item = &KernelFigures> {
+        self.kernels.iter().filter(|kernel| kernel.in_suite())
     }
 
     /// The median over the kernels where both figures exist of `over / under`, if any.
@@ -369,8 +381,7 @@ impl Report {
         under: fn(&KernelFigures) -> Option<f64>,
     ) -> Option<f64> {
         median(
-            self.kernels
-                .iter()
+            self.suite_kernels()
                 .filter_map(|kernel| KernelFigures::ratio(over(kernel), under(kernel)))
                 .collect(),
         )
@@ -407,8 +418,7 @@ impl Report {
             format!(", {ran} of {total} kernels")
         };
         let worst = self
-            .kernels
-            .iter()
+            .suite_kernels()
             .filter_map(|kernel| {
                 KernelFigures::ratio(kernel.hardware_cycles, kernel.native_cycles)
                     .map(|ratio| (ratio, kernel.name.as_str()))

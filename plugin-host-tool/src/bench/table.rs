@@ -461,6 +461,19 @@ fn kernels(out: &mut String, report: &Report) {
              JIT yet"
         );
     }
+    let outside: Vec<&str> = report
+        .kernels
+        .iter()
+        .filter(|kernel| !kernel.in_suite())
+        .map(|kernel| kernel.name.as_str())
+        .collect();
+    if !outside.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not in the suite medians: {} (bulk memory against the C library, beside the suite)",
+            outside.join(", ")
+        );
+    }
     let mut reasons: Vec<(String, &str)> = Vec::new();
     for kernel in &report.kernels {
         if let Some(reason) = kernel.unavailable("hardware") {
@@ -484,8 +497,7 @@ fn kernels(out: &mut String, report: &Report) {
 fn median_ratio(report: &Report, over: &str, under: &str) -> Option<f64> {
     super::report::median(
         report
-            .kernels
-            .iter()
+            .suite_kernels()
             .filter_map(|kernel| {
                 KernelFigures::ratio(engine_cycles(kernel, over), engine_cycles(kernel, under))
             })

@@ -110,6 +110,7 @@ mod tests {
         BoardConfig {
             board_name: "bench".into(),
             force_software_isolation: true,
+            safe_boot: false,
         }
     }
 
@@ -119,10 +120,11 @@ mod tests {
         let block = to_block(&sample()).unwrap();
         let payload = [
             0x05, b'b', b'e', b'n', b'c', b'h', // String: varint length 5, then UTF-8
-            0x01, // bool true
+            0x01, // bool true: force software isolation
+            0x00, // bool false: no safe boot
         ];
         let mut expected = b"KPCF".to_vec();
-        expected.extend_from_slice(&[0x07, 0x00]); // u16 LE length 7
+        expected.extend_from_slice(&[0x08, 0x00]); // u16 LE length 8
         expected.extend_from_slice(&payload);
         expected.extend_from_slice(&plugin_format::frame::crc32(&payload).to_le_bytes());
         assert_eq!(block, expected);
@@ -202,6 +204,7 @@ mod tests {
         let config = BoardConfig {
             board_name: "x".repeat(CONFIG_SECTOR_SIZE),
             force_software_isolation: false,
+            safe_boot: false,
         };
         assert!(matches!(
             to_block(&config),

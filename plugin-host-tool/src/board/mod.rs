@@ -276,6 +276,8 @@ pub struct BoardSpec {
     pub relay: RelayMode,
     /// What the board's clocks follow.
     pub clock: Clock,
+    /// Safe boot: the firmware installs none of the plugins in its store (they stay stored).
+    pub safe_boot: bool,
 }
 
 /// Where the relay between a Bochs board's TCP ports and its Unix sockets runs.
@@ -303,6 +305,7 @@ impl BoardSpec {
             ram_mib: DEFAULT_RAM_MIB,
             relay: RelayMode::Process,
             clock: Clock::Host,
+            safe_boot: false,
         }
     }
 }
@@ -512,6 +515,7 @@ fn write_board_config(
     let config = BoardConfig {
         board_name: spec.name.clone(),
         force_software_isolation: spec.isolation == Isolation::Software,
+        safe_boot: spec.safe_boot,
     };
     config::write_to_image(&config, &mut bytes[..])?;
     let io = |source| BoardError::Io {

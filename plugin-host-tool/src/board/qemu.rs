@@ -1,10 +1,12 @@
 //! Starting a QEMU board: `qemu-system-i386 -M pc -cpu pentium`, booting from the flash image
-//! as pflash unit 0, with COM1 and COM2 on Unix sockets it serves itself.
+//! as pflash unit 0, with the plugin store's image as pflash unit 1 (mapped just below unit 0),
+//! and COM1 and COM2 on Unix sockets it serves itself.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::{Accel, BoardError, BoardPaths, BoardSpec, Clock, Emulator, Launch};
+use crate::flash;
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-i386";
@@ -23,7 +25,12 @@ fn option_value(path: &Path) -> String {
 
 /// QEMU's arguments for a board. `-daemonize` makes QEMU report start-up errors through its exit
 /// status and then detach, with its real pid in the pid file.
-pub(super) fn arguments(spec: &BoardSpec, image: &Path, paths: &BoardPaths) -> Vec<String> {
+pub(super) fn arguments(
+    spec: &BoardSpec,
+    image: &Path,
+    store: &Path,
+    paths: &BoardPaths,
+) -> Vec<String> {
     let accel = match spec.accel {
         Accel::Tcg => "tcg",
         Accel::Kvm => "kvm",
@@ -51,6 +58,8 @@ pub(super) fn arguments(spec: &BoardSpec, image: &Path, paths: &BoardPaths) -> V
         accel,
         "-drive",
         &format!("if=pflash,format=raw,unit=0,file={}", option_value(image)),
+        "-drive",
+        &format!("if=pflash,format=raw,unit=1,file={}", option_value(store)),
         "-chardev",
         &chardev("com1", &paths.console),
         "-serial",
@@ -77,14 +86,17 @@ pub(super) fn arguments(spec: &BoardSpec, image: &Path, paths: &BoardPaths) -> V
     arguments
 }
 
-/// Starts QEMU and returns once it has daemonized with its sockets listening.
+/// Starts QEMU and returns once it has daemonized with its sockets listening. Creates the store
+/// image beside `image` if it does not exist yet.
 pub(super) fn start(
     spec: &BoardSpec,
     image: &Path,
     paths: &BoardPaths,
 ) -> Result<Launch, BoardError> {
+    let store = flash::store_image_path(image);
+    flash::ensure_store_image(&store)?;
     let output = Command::new(QEMU)
-        .args(arguments(spec, image, paths))
+        .args(arguments(spec, image, &store, paths))
         .current_dir(&paths.dir)
         .stdin(Stdio::null())
         .output()
@@ -140,17 +152,25 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// The command line is the reference board: pc machine, Pentium, pflash boot, both UARTs on
-    /// the board's sockets, LPT1, debug-exit, and commas in paths escaped.
+    /// The command line is the reference board: pc machine, Pentium, pflash boot, the store as
+    /// pflash unit 1, both UARTs on the board's sockets, LPT1, debug-exit, and commas in paths
+    /// escaped.
     #[test]
     fn command_line_describes_the_reference_board() {
         let mut spec = BoardSpec::new("b1", "/img/a,b.flash");
         spec.ram_mib = 64;
         let paths = BoardPaths::new(&PathBuf::from("/k/boards/b1"));
-        let arguments = arguments(&spec, Path::new("/img/a,b.flash"), &paths).join(" ");
+        let arguments = arguments(
+            &spec,
+            Path::new("/img/a,b.flash"),
+            Path::new("/img/a,b.flash.store"),
+            &paths,
+        )
+        .join(" ");
         for expected in [
             "-M pc -cpu pentium -m 64 -nodefaults -no-user-config -display none -accel tcg",
-            "-drive if=pflash,format=raw,unit=0,file=/img/a,,b.flash",
+            "-drive if=pflash,format=raw,unit=0,file=/img/a,,b.flash \
+             -drive if=pflash,format=raw,unit=1,file=/img/a,,b.flash.store",
             "-chardev socket,id=com1,path=/k/boards/b1/com1.sock,server=on,wait=off -serial chardev:com1",
             "-chardev socket,id=com2,path=/k/boards/b1/com2.sock,server=on,wait=off -serial chardev:com2",
             "-parallel null -device isa-debug-exit,iobase=0xf4,iosize=0x04",
@@ -167,7 +187,13 @@ mod tests {
         let mut spec = BoardSpec::new("b1", "/img/b.flash");
         spec.clock = Clock::Instructions;
         let paths = BoardPaths::new(&PathBuf::from("/k/boards/b1"));
-        let arguments = arguments(&spec, Path::new("/img/b.flash"), &paths).join(" ");
+        let arguments = arguments(
+            &spec,
+            Path::new("/img/b.flash"),
+            Path::new("/img/b.flash.store"),
+            &paths,
+        )
+        .join(" ");
         assert!(
             arguments.contains("-icount shift=0,sleep=on"),
             "{arguments}"

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Args;
 use plugin_host_tool::board::Port;
-use plugin_host_tool::link::Link;
+use plugin_host_tool::link::{Link, LinkError};
+use plugin_host_tool::plugin_format::RequestError;
 use plugin_host_tool::plugin_format::message::{BoardInfo, PROTOCOL_VERSION, ProbeOutcome};
 use plugin_host_tool::transport;
 use serde_json::json;
@@ -15,7 +16,8 @@ use super::{TargetArgs, human_duration};
 #[command(
     long_about = "Do the protocol handshake over the host link (COM2) and print the firmware \
 version, protocol version, board name, RAM size, CPU, TSC rate, uptime and the isolation mode \
-the firmware's boot probe chose: `hardware` when the CPU enforces segment limits (Bochs, real \
+the firmware's boot probe chose, and the plugin store's size, use, page erases and keys (or \
+that the board has none): `hardware` when the CPU enforces segment limits (Bochs, real \
 boards), `software` when it does not (QEMU TCG) or when software mode was forced.",
     after_help = "\
 Examples:
@@ -45,12 +47,31 @@ impl Info {
         let info = link
             .hello()
             .with_context(|| format!("handshake with {target} failed"))?;
+        // The plugin store: its figures, or why there is none (Bochs; a firmware without one).
+        let store = plugin_host_tool::store::info(&mut link);
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&info_json(&info))?);
+            let mut document = info_json(&info);
+            document["store"] = match &store {
+                Ok(store) => serde_json::to_value(store)?,
+                Err(_) => serde_json::Value::Null,
+            };
+            println!("{}", serde_json::to_string_pretty(&document)?);
         } else {
             print!("{}", info_table(&info));
+            match store {
+                Ok(store) => print!("{}", super::store::info_text(&store)),
+                Err(error) => println!("store     {}", store_absence(error)),
+            }
         }
         Ok(())
+    }
+}
+
+/// Why `kplug info` shows no store: the board's own words, or the request's failure.
+fn store_absence(error: LinkError) -> String {
+    match error {
+        LinkError::Device(RequestError::Plugin(refusal)) => refusal.message,
+        other => format!("none: {}", super::provision::no_store(other)),
     }
 }
 

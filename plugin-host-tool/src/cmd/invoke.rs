@@ -269,6 +269,18 @@ impl EventPrinter {
                     hex_dump(bytes)
                 ),
             },
+            Event::AttachmentFault {
+                attachment,
+                plugin,
+                fault,
+                action,
+            } => format!("[plugin {plugin}] attachment {attachment}: {fault:?}, {action:?}\n"),
+            Event::ConsoleOutput { attachment, text } => {
+                format!("[console, attachment {attachment}] {text}\n")
+            }
+            Event::ChannelData { channel, bytes } => {
+                format!("[channel {channel}] {} bytes\n", bytes.len())
+            }
             Event::Log(_) | Event::Trap { .. } => return Ok(()),
         };
         if self.to_stderr {

@@ -2,6 +2,7 @@
 
 use clap::Args;
 use plugin_host_tool::plugin;
+use plugin_host_tool::plugin_format::attach::AttachmentSummary;
 use plugin_host_tool::plugin_format::message::{PluginState, PluginSummary, TrapPolicy};
 
 use super::invoke::{summary_json, value_text};
@@ -12,11 +13,14 @@ use super::{TargetArgs, human_bytes};
 #[command(
     long_about = "List the plugins loaded on a board: id, name, state (ready, or quarantined \
 after too many traps), generated code size, linear memory, invocations, traps, the result of \
-the last call that returned, the kind of the last trap, and the trap policy.",
+the last call that returned, the kind of the last trap, and the trap policy. Then the \
+attachments (`kplug attach`): id, plugin and export, attach point, fault action, runs, traps, \
+overruns, deadlines missed, and mean and max cycles per run.",
     after_help = "\
 Examples:
   kplug list
-  kplug list --board hw --json      the firmware's plugin summaries as JSON"
+  kplug list --board hw --json      the firmware's plugin summaries as JSON, each with its
+                                    attachments and their counters"
 )]
 pub struct List {
     /// Which board.
@@ -33,13 +37,32 @@ impl List {
     pub fn run(self) -> anyhow::Result<()> {
         let mut link = self.target.connect()?;
         let plugins = plugin::list(&mut link)?;
+        let attachments = plugin::attachments(&mut link)?;
         if self.json {
-            let plugins: Vec<_> = plugins.iter().map(summary_json).collect();
+            // One object per plugin, as before attachments existed; each carries its own.
+            let plugins: Vec<_> = plugins
+                .iter()
+                .map(|plugin| {
+                    let mut value = summary_json(plugin);
+                    let own: Vec<_> = attachments
+                        .iter()
+                        .filter(|attachment| attachment.plugin == plugin.id)
+                        .collect();
+                    value["attachments"] = serde_json::to_value(own).unwrap_or_default();
+                    value
+                })
+                .collect();
             println!("{}", serde_json::to_string_pretty(&plugins)?);
-        } else if plugins.is_empty() {
+            return Ok(());
+        }
+        if plugins.is_empty() {
             println!("no plugins loaded");
         } else {
             print!("{}", table(&plugins));
+        }
+        if !attachments.is_empty() {
+            println!();
+            print!("{}", attachments_table(&attachments));
         }
         Ok(())
     }
@@ -51,6 +74,41 @@ pub fn policy_text(policy: TrapPolicy) -> String {
         TrapPolicy::KeepLoaded => "keep".into(),
         TrapPolicy::QuarantineAfter(traps) => format!("quarantine after {traps}"),
     }
+}
+
+/// The attachments' table.
+pub fn attachments_table(attachments: &[AttachmentSummary]) -> String {
+    let header = [
+        "ATTACHMENT",
+        "EXPORT",
+        "POINT",
+        "ON FAULT",
+        "RUNS",
+        "TRAPS",
+        "OVERRUNS",
+        "MISSED",
+        "MEAN CYCLES",
+        "MAX CYCLES",
+    ];
+    let rows: Vec<Vec<String>> = attachments
+        .iter()
+        .map(|attachment| {
+            let counters = &attachment.counters;
+            vec![
+                attachment.id.to_string(),
+                format!("{}.{}", attachment.plugin_name, attachment.spec.export),
+                attachment.spec.point.to_string(),
+                format!("{:?}", attachment.spec.on_fault).to_lowercase(),
+                counters.runs.to_string(),
+                counters.traps.to_string(),
+                counters.overruns.to_string(),
+                counters.missed.to_string(),
+                counters.mean_cycles().to_string(),
+                counters.max_cycles.to_string(),
+            ]
+        })
+        .collect();
+    aligned(&header, &rows, |index| index == 0 || index >= 4)
 }
 
 /// The table, with a header and columns as wide as their widest cell.
@@ -99,8 +157,14 @@ fn table(plugins: &[PluginSummary]) -> String {
             ]
         })
         .collect();
+    aligned(&header, &rows, |index| matches!(index, 0 | 3 | 5 | 6))
+}
+
+/// `header` and `rows` in columns as wide as their widest cell; `numeric` columns
+/// right-aligned.
+fn aligned(header: &[&str], rows: &[Vec<String>], numeric: impl Fn(usize) -> bool) -> String {
     let mut widths: Vec<usize> = header.iter().map(|title| title.chars().count()).collect();
-    for row in &rows {
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -109,9 +173,8 @@ fn table(plugins: &[PluginSummary]) -> String {
         let mut text = String::new();
         for (index, (cell, width)) in cells.iter().zip(&widths).enumerate() {
             // Numbers right-aligned, text left-aligned; no padding after the last column.
-            let numeric = matches!(index, 0 | 3 | 5 | 6);
             let last = index + 1 == cells.len();
-            let padded = if numeric {
+            let padded = if numeric(index) {
                 format!("{cell:>width$}")
             } else if last {
                 cell.clone()
@@ -126,8 +189,9 @@ fn table(plugins: &[PluginSummary]) -> String {
         text.push('\n');
         text
     };
-    let mut text = line(&header.map(str::to_owned));
-    for row in &rows {
+    let header: Vec<String> = header.iter().map(|title| (*title).to_owned()).collect();
+    let mut text = line(&header);
+    for row in rows {
         text.push_str(&line(row));
     }
     text

@@ -1,18 +1,26 @@
 //! The `kplug` command line: one module per subcommand, plus the options they share.
 
+mod attach;
 mod bench;
 mod board;
 mod build;
 mod console;
 mod features;
+mod feed;
 mod flash;
+mod global;
 mod info;
 mod invoke;
+mod keygen;
 mod list;
 mod logs;
+mod memory;
 mod new;
 mod policy;
+mod provision;
 mod run;
+mod store;
+mod stream;
 mod unload;
 mod upload;
 mod wast;
@@ -49,10 +57,16 @@ Getting started:
   kplug logs                          follow the firmware's defmt log
   kplug upload plugins/crc32.wat      upload a plugin: validated, compiled and linked on the board
   kplug invoke crc32 check            call one of its exports
-  kplug list                          show the loaded plugins
+  kplug list                          show the loaded plugins and their attachments
+  kplug attach crc32 check --to console:crc    run an export from the firmware (timer, console)
+  kplug peek crc32 0 64               read a plugin's memory (kplug poke writes it)
+  kplug get counter count             read an exported global (kplug set writes it)
   kplug unload crc32                  unlink it and free what it held
   kplug run --local plugins/crc32.wat check    run it in the silicon harness (real CPU)
   kplug wast qemu-tests/wast/*.wast   run WebAssembly scripts against the board
+  kplug keygen release.key            make a key pair; `kplug provision` gives a board the public key
+  kplug upload app.wasm --sign release.key --persist   signed, and kept in the board's store
+  kplug store list                    the plugins the board keeps across reboots
   kplug features plugin.wasm          the WebAssembly features a module uses, and their flags
   kplug board down                    stop the board
 
@@ -93,6 +107,22 @@ pub enum Command {
     Unload(unload::Unload),
     /// Set what the firmware does with a plugin that traps.
     Policy(policy::Policy),
+    /// Attach an export to a timer, a console word, a channel or boot: the firmware runs it.
+    Attach(attach::Attach),
+    /// Detach an attachment.
+    Detach(attach::Detach),
+    /// Send data into a channel, through its chain of stages.
+    Feed(feed::Feed),
+    /// Follow what a channel outputs from the board's own source.
+    Stream(stream::Stream),
+    /// Read an exported global of a plugin.
+    Get(global::Get),
+    /// Write an exported mutable global of a plugin.
+    Set(global::Set),
+    /// Read a plugin's linear memory (bounds-checked by the firmware).
+    Peek(memory::Peek),
+    /// Write into a plugin's linear memory (bounds-checked by the firmware).
+    Poke(memory::Poke),
     /// Upload, call and unload a plugin in one go, on a board or in the silicon harness.
     Run(run::Run),
     /// Run WebAssembly script (.wast) files against a board or the silicon harness.
@@ -101,6 +131,12 @@ pub enum Command {
     Features(features::Features),
     /// Run the benchmarks (silicon harness by default, or a board) and check the targets.
     Bench(bench::Bench),
+    /// Make an Ed25519 key pair for signing plugins.
+    Keygen(keygen::Keygen),
+    /// Provision (or remove) a public key on a board: it then refuses unsigned plugins.
+    Provision(provision::Provision),
+    /// The board's plugin store: info, list, remove, erase.
+    Store(store::Store),
 }
 
 impl Command {
@@ -119,10 +155,21 @@ impl Command {
             Command::Invoke(command) => command.run(),
             Command::Unload(command) => command.run(),
             Command::Policy(command) => command.run(),
+            Command::Attach(command) => command.run(),
+            Command::Detach(command) => command.run(),
+            Command::Feed(command) => command.run(),
+            Command::Stream(command) => command.run(),
+            Command::Get(command) => command.run(),
+            Command::Set(command) => command.run(),
+            Command::Peek(command) => command.run(),
+            Command::Poke(command) => command.run(),
             Command::Run(command) => command.run(),
             Command::Wast(command) => command.run(),
             Command::Features(command) => command.run(),
             Command::Bench(command) => command.run(),
+            Command::Keygen(command) => command.run(),
+            Command::Provision(command) => command.run(),
+            Command::Store(command) => command.run(),
         }
     }
 }

@@ -8,10 +8,10 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use plugin_host_tool::link::Link;
-use plugin_host_tool::plugin;
-use plugin_host_tool::plugin_format::message::LoadReport;
+use plugin_host_tool::plugin_format::message::{LoadReport, UploadReport};
 use plugin_host_tool::plugin_format::plugin::{PluginDescription, WASM_PAGE_BYTES};
 use plugin_host_tool::refusal::Refusal;
+use plugin_host_tool::{plugin, signing, store};
 
 use super::{LimitArgs, TargetArgs, human_bytes, name_from_file};
 
@@ -34,6 +34,12 @@ Examples:
   kplug upload plugins/grayscale.wat --budget-us 500 --memory 8
   kplug upload filter.wasm --name filter2 --board hw --json
 
+Signed and persisted uploads:
+  kplug keygen release.key                         make a key pair (release.key, release.key.pub)
+  kplug provision --pubkey release.key.pub         the board now refuses unsigned plugins
+  kplug upload plugins/crc32.wat --sign release.key --persist
+                                                   signed; kept in the board's plugin store
+
 Names are 1 to 32 printable ASCII characters and unique among the loaded plugins; `kplug invoke`
 and `kplug unload` take the name or the id."
 )]
@@ -54,6 +60,20 @@ pub struct Upload {
     #[command(flatten)]
     target: TargetArgs,
 
+    /// Sign the plugin (its description, module included) with this secret key file (from
+    /// `kplug keygen`). A board with a provisioned key refuses unsigned plugins.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
+
+    /// Keep the plugin in the board's plugin store once it has loaded, replacing a stored plugin
+    /// of the same name in one power-safe step; the board installs it again at every boot.
+    #[arg(long)]
+    persist: bool,
+
+    /// The version text recorded with the plugin (shown by `kplug store list`).
+    #[arg(long = "plugin-version", value_name = "TEXT", default_value = "0")]
+    plugin_version: String,
+
     /// Print the firmware's load report as JSON.
     #[arg(long)]
     json: bool,
@@ -62,7 +82,11 @@ pub struct Upload {
 impl Upload {
     /// Checks, uploads and prints the load report.
     pub fn run(self) -> anyhow::Result<()> {
-        let description = prepare(&self.file, self.name.clone(), 0, &self.limits)?;
+        let mut description = prepare(&self.file, self.name.clone(), 0, &self.limits)?;
+        description.version = self.plugin_version.clone();
+        if self.sign.is_some() || self.persist {
+            return self.run_finish(description);
+        }
         let mut link = self.target.connect()?;
         let report = upload_with_progress(&mut link, description, !self.json)?;
         if self.json {
@@ -72,6 +96,60 @@ impl Upload {
         }
         Ok(())
     }
+}
+
+impl Upload {
+    /// A signed and/or persisted upload, ended with `UploadFinish`.
+    fn run_finish(&self, description: PluginDescription) -> anyhow::Result<()> {
+        let signature = match &self.sign {
+            Some(key) => {
+                let pair = signing::read_secret_key(key)?;
+                Some(signing::sign_plugin(&pair, &description))
+            }
+            None => None,
+        };
+        let name = description.name.clone();
+        let mut link = self.target.connect()?;
+        let finish = store::Finish {
+            signature,
+            persist: self.persist,
+        };
+        let report = store::upload(&mut link, description, finish, |_, _| {}).map_err(|error| {
+            if store::unsupported(&error) {
+                anyhow::anyhow!(
+                    "the firmware on this board does not support signed or persisted uploads yet"
+                )
+            } else {
+                anyhow::Error::new(error).context(format!("the firmware did not load {name}"))
+            }
+        })?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", upload_report_text(&report));
+        }
+        Ok(())
+    }
+}
+
+/// The load report, with the signature check and the store write around it.
+pub fn upload_report_text(report: &UploadReport) -> String {
+    let mut text = load_report_text(&report.load);
+    match (&report.verify, &report.signed_by) {
+        (Some(time), Some(key)) => {
+            text.push_str(&step("verify", time));
+            text.push_str(&format!("  {:<10}key {key}\n", "signed"));
+        }
+        (Some(time), None) => text.push_str(&step("verify", time)),
+        (None, _) => text.push_str(&format!(
+            "  {:<10}not checked (the board holds no key)\n",
+            "signed"
+        )),
+    }
+    if let Some(time) = &report.store {
+        text.push_str(&step("store", time));
+    }
+    text
 }
 
 /// Reads `file` (WAT or wasm) and describes it under `name` (default: from the file name,
@@ -218,6 +296,41 @@ mod tests {
             exports: vec!["check() -> (i32)".into(), "crc32(i32, i32) -> (i32)".into()],
             isolation: IsolationMode::Software,
         }
+    }
+
+    /// The signed-upload report adds the verification time and key, and the store time; without
+    /// a key on the board it says the signature was not checked.
+    #[test]
+    fn upload_report_shows_verify_and_store() {
+        use plugin_host_tool::plugin_format::signature::KeyId;
+        let report = UploadReport {
+            load: sample(),
+            verify: Some(StepTime {
+                cycles: 9_000_000,
+                micros: 3913,
+            }),
+            signed_by: Some(KeyId([0xAB; 8])),
+            store: Some(StepTime {
+                cycles: 46_000,
+                micros: 20,
+            }),
+        };
+        let text = upload_report_text(&report);
+        for expected in [
+            "verify         9000000 cycles      3913 µs",
+            "signed    key abababababababab",
+            "store            46000 cycles        20 µs",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in\n{text}");
+        }
+        let unchecked = upload_report_text(&UploadReport {
+            load: sample(),
+            verify: None,
+            signed_by: None,
+            store: None,
+        });
+        assert!(unchecked.contains("not checked (the board holds no key)"));
+        assert!(!unchecked.contains("store "));
     }
 
     /// The report names the id, every timed step in cycles and µs, the sizes with the code

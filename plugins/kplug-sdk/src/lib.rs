@@ -79,6 +79,11 @@
 //!   with the number of bytes it wrote; that export returns the number of bytes of output it
 //!   wrote into its output buffer, or a negative number for an error. A length that comes from
 //!   the host is not trusted: [`Buffer::checked_length`] refuses one larger than the buffer.
+//! - **Channel stages** (`kplug attach PLUGIN EXPORT --to channel:NAME`) follow the same
+//!   convention with the buffer named `input`: `export_buffer!(INPUT => input_ptr,
+//!   input_capacity)`. The firmware writes each buffer there and calls the stage export
+//!   `fn(len: i32) -> i32`; the stage leaves its output in the same buffer and returns its
+//!   length (at most the capacity), or -1 to drop the buffer.
 //! - Small results travel as the export's `i32` return value; bulk results go to the host with
 //!   [`emit`], or stay in an output buffer the host reads.
 //!

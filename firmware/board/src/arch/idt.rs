@@ -2,8 +2,9 @@
 //!
 //! Every stub pushes a uniform [`TrapFrame`] and calls the [`Handlers`] the platform registered
 //! at [`init`]: its exception handler for vectors 0-31 (the trap path, `platform/trap.rs`) and
-//! its IRQ handler for the PIC's IRQs at 32-47. Vectors 8, 10-14 and 17 push an error code (Intel SDM vol. 3A, 6.13
-//! "Error Code"); the others push a zero so that the frame has one shape.
+//! its IRQ handler for the PIC's IRQs at 32-47. The vectors for which
+//! `kplug_core::trap::pushes_error_code` holds (Intel SDM vol. 3A, 6.13 "Error Code") push an
+//! error code; the stubs of the others push a zero so that the frame has one shape.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
@@ -55,20 +56,24 @@ impl TrapFrame {
     }
 }
 
-/// One stub per vector: pushes a zero error code unless the CPU pushed one (vectors 8, 10-14, 17),
-/// then the vector number, and joins the common path.
+/// One stub per vector: pushes a zero error code unless the CPU pushed one (the rule is
+/// `kplug_core::trap::pushes_error_code`, the one the trap path decodes frames with), then the
+/// vector number, and joins the common path.
 macro_rules! stubs {
     ($($vector:literal)*) => {
-        global_asm!(
-            $(
+        $(
+            global_asm!(
                 concat!(".global kplug_vector_", $vector),
                 concat!("kplug_vector_", $vector, ":"),
-                concat!(".if ", $vector, " != 8 && (", $vector, " < 10 || ", $vector, " > 14) && ", $vector, " != 17"),
+                ".if {pushes_error_code} == 0",
                 "    push 0",
                 ".endif",
                 concat!("    push ", $vector),
                 "    jmp kplug_trap_common",
-            )*
+                pushes_error_code = const kplug_core::trap::pushes_error_code($vector) as u8,
+            );
+        )*
+        global_asm!(
             ".p2align 2",
             "kplug_vector_table:",
             ".global kplug_vector_table",

@@ -15,6 +15,7 @@
 pub mod board;
 pub mod config;
 pub mod device;
+pub mod flash;
 pub mod heap;
 pub mod irq;
 pub mod isolation;

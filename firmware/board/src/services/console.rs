@@ -9,6 +9,8 @@
 
 use embedded_io::Write;
 
+use alloc::string::String;
+use plugin_format::attach::AttachmentSummary;
 use plugin_format::message::{PluginState, PluginSummary, Stats};
 
 use crate::platform::board::Board;
@@ -21,6 +23,8 @@ pub struct ConsoleView<'a> {
     pub stats: &'a Stats,
     /// The plugin table as of the last plugin request.
     pub plugins: &'a [PluginSummary],
+    /// The attachments as of the last plugin request or attached run.
+    pub attachments: &'a [AttachmentSummary],
     /// Whether the main loop is busy with a plugin request (the console is then served from the
     /// tick).
     pub busy: bool,
@@ -72,8 +76,15 @@ impl Console {
         let _ = out.write_all(PROMPT.as_bytes());
     }
 
-    /// Handles one received byte.
-    pub fn feed(&mut self, byte: u8, out: &mut impl Write, view: &ConsoleView<'_>) {
+    /// Handles one received byte. Returns a command word that is not built in: the main loop
+    /// runs the export attached to it (or says it is unknown) and then prints the prompt
+    /// ([`Console::finish_deferred`]).
+    pub fn feed(
+        &mut self,
+        byte: u8,
+        out: &mut impl Write,
+        view: &ConsoleView<'_>,
+    ) -> Option<String> {
         let after_cr = core::mem::replace(&mut self.last_was_cr, byte == b'\r');
         match self.escape {
             Escape::Started => {
@@ -82,13 +93,13 @@ impl Console {
                 } else {
                     Escape::None
                 };
-                return;
+                return None;
             }
             Escape::ControlSequence => {
                 if (0x40..=0x7E).contains(&byte) {
                     self.escape = Escape::None;
                 }
-                return;
+                return None;
             }
             Escape::None => {}
         }
@@ -96,14 +107,18 @@ impl Console {
             b'\n' if after_cr => {}
             b'\r' | b'\n' => {
                 let _ = out.write_all(b"\r\n");
+                let mut deferred = None;
                 if self.overflowed {
                     let _ = write!(out, "line too long (at most {LINE_MAX} characters)\r\n");
                 } else {
                     let line = core::mem::take(&mut self.line);
-                    execute(line.trim(), out, view);
+                    deferred = execute(line.trim(), out, view);
                 }
                 self.line.clear();
                 self.overflowed = false;
+                if deferred.is_some() {
+                    return deferred;
+                }
                 self.prompt(out);
             }
             BACKSPACE | DELETE => {
@@ -128,36 +143,87 @@ impl Console {
             }
             _ => {}
         }
+        None
+    }
+
+    /// Prints what an attached console command did, then the prompt.
+    pub fn finish_deferred(&self, text: &str, out: &mut impl Write) {
+        for line in text.lines() {
+            let _ = write!(out, "{line}\r\n");
+        }
+        self.prompt(out);
     }
 }
 
-/// The console's commands: name, help text.
-const COMMANDS: &[(&str, &str)] = &[
+/// The console's built-in commands: name, help text. Plugins attached with `console:WORD` add
+/// their words (`attachments` lists them).
+pub const COMMANDS: &[(&str, &str)] = &[
     ("help", "list the commands"),
     ("info", "firmware, board, CPU, TSC rate and isolation mode"),
-    ("uptime", "time since boot"),
+    (
+        "uptime",
+        "time since boot, and the PIT ticks received meanwhile",
+    ),
     ("mem", "heap in use and free"),
     ("stats", "host-link and receive counters"),
     (
         "ps",
         "the plugin service's state; loaded plugins: state, code, memory, calls, traps, last result",
     ),
+    (
+        "attachments",
+        "attached exports: where, runs, traps, overruns, mean and max cycles",
+    ),
     ("reboot", "reset the board"),
 ];
 
-fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) {
+/// Runs a built-in command; returns any other word for the main loop to run.
+fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) -> Option<String> {
     let ConsoleView {
         board,
         stats,
         plugins,
+        attachments,
         busy,
     } = *view;
     let mut words = line.split_ascii_whitespace();
-    let Some(command) = words.next() else { return };
+    let command = words.next()?;
     match command {
         "help" => {
             for (name, help) in COMMANDS {
-                let _ = write!(out, "  {name:<8} {help}\r\n");
+                let _ = write!(out, "  {name:<11} {help}\r\n");
+            }
+            for attachment in attachments {
+                if let plugin_format::attach::AttachPoint::Console { word } = &attachment.spec.point
+                {
+                    let _ = write!(
+                        out,
+                        "  {word:<11} {}.{} (attached)\r\n",
+                        attachment.plugin_name, attachment.spec.export
+                    );
+                }
+            }
+        }
+        "attachments" => {
+            if attachments.is_empty() {
+                let _ = out.write_all(b"no attachments\r\n");
+            }
+            for attachment in attachments {
+                let counters = &attachment.counters;
+                let _ = write!(
+                    out,
+                    "{:>3} {}.{} on {}: runs {}, traps {}, overruns {}, missed {}, cycles mean {} max {}\r\n",
+                    attachment.id,
+                    attachment.plugin_name,
+                    attachment.spec.export,
+                    attachment.spec.point,
+                    counters.runs,
+                    counters.traps,
+                    counters.overruns,
+                    counters.missed,
+                    counters.mean_cycles(),
+                    counters.max_cycles
+                );
             }
         }
         "info" => {
@@ -269,8 +335,7 @@ fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) {
             let _ = out.flush();
             crate::arch::cpu::reset();
         }
-        unknown => {
-            let _ = write!(out, "unknown command '{unknown}'; type 'help'\r\n");
-        }
+        word => return Some(word.into()),
     }
+    None
 }

@@ -98,7 +98,7 @@ impl CompileOptions {
 pub struct FuncType {
     /// Parameter types, parameter 0 first.
     pub params: Vec<abi::ValType>,
-    /// Result types (at most one until multi-value lands).
+    /// Result types (several return through the results area of [`crate::abi`]).
     pub results: Vec<abi::ValType>,
 }
 
@@ -373,6 +373,13 @@ pub struct ModuleInfo {
     pub layout: ContextLayout,
     /// A label per function.
     pub labels: Vec<DynamicLabel>,
+    /// The data count section's count (0 without one).
+    pub data_count: u32,
+    /// Index of the first hidden data-segment length global (see [`masm::DataSegmentRef`]).
+    pub data_globals: u32,
+    /// Every data segment as `memory.init` and `data.drop` address it (empty without a data
+    /// count section, when neither operator may appear).
+    pub data_segments: Vec<masm::DataSegmentRef>,
 }
 
 impl ModuleInfo {
@@ -408,8 +415,8 @@ fn validator_features() -> WasmFeatures {
     WasmFeatures::WASM2 & !WasmFeatures::SIMD
 }
 
-/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, or `global.get`
-/// of an immutable global already known) to its bits.
+/// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, `f32.const`,
+/// `f64.const`, or `global.get` of an immutable global already known) to its bits.
 fn const_value(
     expr: &wasmparser::ConstExpr<'_>,
     globals: &[Global],
@@ -419,6 +426,8 @@ fn const_value(
     let value = match reader.read().map_err(invalid)? {
         Operator::I32Const { value } => value as i64 as u64,
         Operator::I64Const { value } => value as u64,
+        Operator::F32Const { value } => value.bits() as i32 as i64 as u64,
+        Operator::F64Const { value } => value.bits(),
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
             .map(|global| global.init)
@@ -455,9 +464,6 @@ fn const_i32(
 /// The compiled form of a function type, if every type in it is supported and it has at most
 /// one result.
 fn func_type(ty: &wasmparser::FuncType) -> Option<FuncType> {
-    if ty.results().len() > 1 {
-        return None;
-    }
     let convert = |types: &[ValType]| {
         types
             .iter()
@@ -480,13 +486,6 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
     };
     let proposal = if ty.results().len() > 1 {
         "multi_value"
-    } else if ty
-        .params()
-        .iter()
-        .chain(ty.results())
-        .any(|ty| matches!(ty, ValType::F32 | ValType::F64))
-    {
-        "mvp; floats are not compiled yet"
     } else {
         "reference_types"
     };
@@ -515,6 +514,8 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     let mut global_exports = Vec::new();
     let mut elements = Vec::new();
     let mut data = Vec::new();
+    // Passive data segments (index, bytes), placed in the code segment at the end.
+    let mut passive: Vec<(u32, Vec<u8>)> = Vec::new();
     let mut memory = None;
     let mut start = None;
     let mut code = ModuleCode::default();
@@ -712,6 +713,17 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 }
             }
             Payload::StartSection { func, .. } => start = Some(func),
+            Payload::DataCountSection { count, .. } => {
+                // One hidden length global per segment (see `masm::DataSegmentRef`).
+                let total = (info.globals.len() as u64).saturating_add(u64::from(count));
+                if total > u64::from(limits.max_globals) {
+                    return Err(CompileError::TooLarge {
+                        what: "globals and data segments",
+                        limit: limits.max_globals,
+                    });
+                }
+                info.data_count = count;
+            }
             Payload::ElementSection(reader) => {
                 let offset = reader.range().start;
                 for element in reader {
@@ -748,14 +760,29 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
             }
             Payload::DataSection(reader) => {
                 let offset = reader.range().start;
-                for segment in reader {
+                for (index, segment) in reader.into_iter().enumerate() {
                     let segment = segment.map_err(invalid)?;
-                    let DataKind::Active {
-                        memory_index: 0,
-                        offset_expr,
-                    } = segment.kind
-                    else {
-                        return Err(unsupported_feature("passive data segment", offset));
+                    let offset_expr = match segment.kind {
+                        DataKind::Active {
+                            memory_index: 0,
+                            offset_expr,
+                        } => offset_expr,
+                        DataKind::Active { .. } => {
+                            return Err(unsupported_feature("more than one memory", offset));
+                        }
+                        DataKind::Passive => {
+                            // Kept for `memory.init` only when a data count section makes
+                            // that operator possible.
+                            if (index as u32) < info.data_count {
+                                let mut bytes = Vec::new();
+                                bytes
+                                    .try_reserve_exact(segment.data.len())
+                                    .map_err(|_| CompileError::OutOfMemory)?;
+                                bytes.extend_from_slice(segment.data);
+                                masm::try_push(&mut passive, (index as u32, bytes))?;
+                            }
+                            continue;
+                        }
                     };
                     let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
                     let mut bytes = Vec::new();
@@ -809,6 +836,13 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     }
     code.helpers.emit(&mut code.enc);
     finish_entry_hook(&mut code);
+    place_data_segments(&mut code, &mut info, &passive)?;
+    if code.enc.offset() > limits.max_code_bytes {
+        return Err(CompileError::TooLarge {
+            what: "generated code bytes",
+            limit: limits.max_code_bytes,
+        });
+    }
 
     let functions = (0..info.function_types.len() as u32)
         .map(|index| {
@@ -867,6 +901,18 @@ fn begin_code(
     info: &mut ModuleInfo,
     imports: &[Import],
 ) -> Result<(), CompileError> {
+    // The hidden length globals of the data segments, after the module's own globals.
+    info.data_globals = info.globals.len() as u32;
+    for _ in 0..info.data_count {
+        masm::try_push(
+            &mut info.globals,
+            Global {
+                ty: abi::ValType::I32,
+                mutable: true,
+                init: 0,
+            },
+        )?;
+    }
     info.layout = ContextLayout::new(
         info.globals.len() as u32,
         info.table.unwrap_or(0),
@@ -875,6 +921,13 @@ fn begin_code(
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();
+    for index in 0..info.data_count {
+        let segment = masm::DataSegmentRef {
+            bytes: code.enc.new_label(),
+            length_offset: info.layout.global_offset(info.data_globals + index),
+        };
+        masm::try_push(&mut info.data_segments, segment)?;
+    }
     emit_entry_stub(code);
     code.trap_sites.push(TrapSite {
         code_offset: abi::ENTRY_STUB_UD2_OFFSET,
@@ -896,6 +949,30 @@ fn begin_code(
         code.enc
             .call_far_context((info.layout.imports_offset + 8 * index as u32) as i32);
         code.enc.ret(bytes as u16);
+    }
+    Ok(())
+}
+
+/// Places the passive data segments' bytes at the end of the code (where `memory.init` reads
+/// them through CS), binds every data segment's label, and sets each passive segment's hidden
+/// length global to its length (active segments keep 0: dropped at instantiation).
+fn place_data_segments(
+    code: &mut ModuleCode,
+    info: &mut ModuleInfo,
+    passive: &[(u32, Vec<u8>)],
+) -> Result<(), CompileError> {
+    let mut next = passive.iter().peekable();
+    for (index, segment) in info.data_segments.iter().enumerate() {
+        code.enc.bind(segment.bytes);
+        let Some((_, bytes)) = next.next_if(|(passive, _)| *passive as usize == index) else {
+            continue;
+        };
+        code.enc.asm.extend(bytes);
+        let global = info
+            .globals
+            .get_mut((info.data_globals as usize).saturating_add(index))
+            .ok_or(CompileError::Internal("data segment global"))?;
+        global.init = bytes.len() as u64;
     }
     Ok(())
 }

@@ -72,6 +72,19 @@ fn stack_effect(op: &Operator<'_>) -> (u32, u32, bool) {
         I32Eq | I32Ne | I32LtS | I32LtU | I32GtS | I32GtU | I32LeS | I32LeU | I32GeS | I32GeU
         | I32Add | I32Sub | I32Mul | I32DivS | I32DivU | I32RemS | I32RemU | I32And | I32Or
         | I32Xor | I32Shl | I32ShrS | I32ShrU | I32Rotl | I32Rotr => (2, 1, false),
+        F32Const { .. } => (0, 1, false),
+        F64Const { .. } => (0, 2, true),
+        F32Load { .. } | F32Abs | F32Neg | F32Sqrt | F32Ceil | F32Floor | F32Trunc | F32Nearest => {
+            (1, 1, false)
+        }
+        F64Load { .. } => (1, 2, true),
+        F32Store { .. } => (2, 0, false),
+        F64Store { .. } => (3, 0, true),
+        F32Add | F32Sub | F32Mul | F32Div | F32Min | F32Max | F32Copysign | F32Eq | F32Ne
+        | F32Lt | F32Gt | F32Le | F32Ge => (2, 1, false),
+        F64Abs | F64Neg | F64Sqrt | F64Ceil | F64Floor | F64Trunc | F64Nearest => (2, 2, true),
+        F64Add | F64Sub | F64Mul | F64Div | F64Min | F64Max | F64Copysign => (4, 2, true),
+        F64Eq | F64Ne | F64Lt | F64Gt | F64Le | F64Ge => (4, 1, true),
         Block { .. }
         | Loop { .. }
         | Else
@@ -229,6 +242,23 @@ mod tests {
             &[ValType::I32],
         );
         assert!(cold.hot_locals.is_empty());
+    }
+
+    /// f64 operators count two words and are noticed as 64-bit values; f32 ones as i32s.
+    #[test]
+    fn float_stack_effects() {
+        let wide = scan(
+            "(module (func (result f64) f64.const 1 f64.const 2 f64.add))",
+            &[],
+        );
+        assert_eq!(wide.max_stack_words, 4);
+        assert!(wide.uses_wide_values);
+        let narrow = scan(
+            "(module (func (result i32) f32.const 1 f32.const 2 f32.lt))",
+            &[],
+        );
+        assert_eq!(narrow.max_stack_words, 2);
+        assert!(!narrow.uses_wide_values);
     }
 
     /// The stack bound counts words, and 64-bit values are noticed.

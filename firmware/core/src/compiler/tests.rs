@@ -45,3 +45,63 @@ fn entry_stub_and_fpu_hook() {
         ],
     );
 }
+
+/// A compiled module's entry stub resets the FPU exactly when the module uses it: a float
+/// operator that reaches the x87 points the hook at `fninit`, eight `fldz`, `fninit`, `fldcw`
+/// and back to the call; a module whose floats are only bit operations, and one without floats,
+/// go straight to the call.
+#[test]
+fn float_modules_reset_the_fpu_on_entry() {
+    use iced_x86::{Decoder, DecoderOptions, Mnemonic};
+    for (wat, resets) in [
+        (
+            "(module (func (export \"f\") (param f32) (result f32) (f32.sqrt (local.get 0))))",
+            true,
+        ),
+        (
+            "(module (func (export \"f\") (param f64 f64) (result i32) (f64.lt (local.get 0) (local.get 1))))",
+            true,
+        ),
+        (
+            "(module (func (export \"f\") (param f32) (result f32) (f32.neg (local.get 0))))",
+            false,
+        ),
+        (
+            "(module (func (export \"f\") (param i32) (result i32) (local.get 0)))",
+            false,
+        ),
+    ] {
+        let module = compile(
+            &wat::parse_str(wat).unwrap(),
+            &CompileOptions::new(Isolation::Hardware),
+        )
+        .unwrap();
+        let anchor = abi::ENTRY_ANCHOR as usize;
+        let hook = Decoder::with_ip(
+            32,
+            &module.code[anchor..],
+            anchor as u64,
+            DecoderOptions::NONE,
+        )
+        .decode()
+        .near_branch_target() as usize;
+        if !resets {
+            assert_eq!(hook, abi::ENTRY_CALL_OFFSET as usize, "{wat}");
+            continue;
+        }
+        let mnemonics: Vec<Mnemonic> =
+            Decoder::with_ip(32, &module.code[hook..], hook as u64, DecoderOptions::NONE)
+                .into_iter()
+                .take(12)
+                .map(|instruction| instruction.mnemonic())
+                .collect();
+        let mut expected = alloc::vec![Mnemonic::Fninit];
+        expected.extend([Mnemonic::Fldz; 8]);
+        expected.push(Mnemonic::Fninit);
+        assert_eq!(mnemonics[..10], expected[..], "{wat}");
+        assert!(
+            mnemonics[10..].contains(&Mnemonic::Fldcw),
+            "{wat}: {mnemonics:?}"
+        );
+    }
+}

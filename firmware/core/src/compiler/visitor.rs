@@ -5,8 +5,9 @@
 //! operator, its proposal, the function and the byte offset; nothing here panics on input.
 
 use super::masm::{
-    self, Access, CALLEE_SAVED, FrameLayout, IntBinary, IntCompare, IntUnary, Label, Masm,
-    ModuleCode, SiteClass, try_push,
+    self, Access, Arithmetic, CALLEE_SAVED, Carry, Comparison, Conversion, FloatBinary, FloatType,
+    FloatUnary, FrameLayout, IntBinary, IntCompare, IntType, IntUnary, Label, Masm, MinMax,
+    ModuleCode, Rounding, SignOperation, Signedness, SiteClass, try_push,
 };
 use super::prescan::prescan;
 use super::{CompileOptions, FuncType, ModuleInfo};
@@ -73,13 +74,39 @@ enum FrameKind {
     Else,
 }
 
+/// A block type: its parameters and results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// No parameters, no results.
+    Empty,
+    /// No parameters, one result.
+    One(ValType),
+    /// The function type at this type index.
+    Type(u32),
+}
+
+/// `ty` as a one-element list.
+fn one(ty: ValType) -> &'static [ValType] {
+    match ty {
+        ValType::I32 => &[ValType::I32],
+        ValType::I64 => &[ValType::I64],
+        ValType::F32 => &[ValType::F32],
+        ValType::F64 => &[ValType::F64],
+        ValType::FuncRef => &[ValType::FuncRef],
+        ValType::ExternRef => &[ValType::ExternRef],
+    }
+}
+
 /// One control frame.
 #[derive(Debug, Clone, Copy)]
 struct Frame {
     kind: FrameKind,
-    /// Value-stack height at entry.
+    /// Value-stack height at entry, below the block's parameters.
     height: usize,
-    /// The result at the end.
+    /// The block type.
+    shape: Shape,
+    /// The result at the end, when there is exactly one (it joins in the canonical registers;
+    /// several join in slots, see `masm::multi`).
     result: Option<ValType>,
     /// Branch target: the loop header, or the end.
     label: Label,
@@ -91,21 +118,12 @@ struct Frame {
     branched: bool,
 }
 
-impl Frame {
-    /// The value a branch to this frame carries.
-    fn branch_result(&self) -> Option<ValType> {
-        if self.kind == FrameKind::Loop {
-            None
-        } else {
-            self.result
-        }
-    }
-}
-
-/// Whether `ty` is a value type the compiler supports (floats move as bits in the ABI, but
-/// their operators are not compiled yet, so they are refused as a whole for now).
+/// Whether `ty` is a value type the compiler supports.
 pub fn supported_type(ty: ValType) -> bool {
-    matches!(ty, ValType::I32 | ValType::I64)
+    matches!(
+        ty,
+        ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+    )
 }
 
 /// The kplug value type of a wasmparser value type, if it has one.
@@ -212,10 +230,15 @@ pub fn compile_function(
     let label = module.labels[index as usize];
     compiler.masm.prologue(body.range().start as u32, label)?;
     let end = compiler.masm.new_label();
+    let function_type = *module
+        .function_types
+        .get(index as usize)
+        .ok_or(CompileError::Internal("function type"))?;
     compiler.push_frame(Frame {
         kind: FrameKind::Function,
         height: 0,
-        result: ty.result(),
+        shape: Shape::Type(function_type),
+        result: ty.result().filter(|_| ty.results.len() == 1),
         label: end,
         else_label: None,
         entry_reachable: true,
@@ -258,7 +281,7 @@ struct FunctionCompiler<'a, 'm> {
     /// (operator, its offset).
     deferred: Option<(IntBinary, u32)>,
     /// Scratch list of `br_table` target labels (reused).
-    targets: Vec<Label>,
+    targets: Vec<(Label, Carry)>,
 }
 
 /// Control operators, which are visited even in unreachable code.
@@ -286,7 +309,12 @@ fn consumes_condition(op: &Operator<'_>) -> bool {
 }
 
 fn site_class(op: &Operator<'_>) -> SiteClass {
-    if memory_access(op).is_some() {
+    if memory_access(op).is_some()
+        || matches!(
+            op,
+            Operator::MemoryCopy { .. } | Operator::MemoryFill { .. } | Operator::MemoryInit { .. }
+        )
+    {
         return SiteClass::Memory;
     }
     match op {
@@ -320,12 +348,154 @@ fn memory_access(op: &Operator<'_>) -> Option<(bool, Access, u64)> {
         I64Store8 { memarg } => (true, ValType::I64, 1, false, memarg),
         I64Store16 { memarg } => (true, ValType::I64, 2, false, memarg),
         I64Store32 { memarg } => (true, ValType::I64, 4, false, memarg),
+        F32Load { memarg } => (false, ValType::F32, 4, false, memarg),
+        F64Load { memarg } => (false, ValType::F64, 8, false, memarg),
+        F32Store { memarg } => (true, ValType::F32, 4, false, memarg),
+        F64Store { memarg } => (true, ValType::F64, 8, false, memarg),
         _ => return None,
     };
     if memarg.target != wasmparser::MemArgTarget::Memory(0) {
         return None;
     }
     Some((store, Access { ty, bytes, signed }, memarg.offset))
+}
+
+/// A float binary operator: its type and kind.
+fn float_binary(op: &Operator<'_>) -> Option<(ValType, FloatBinary)> {
+    use Arithmetic as A;
+    use FloatBinary as B;
+    use Operator::*;
+    Some(match op {
+        F32Add => (ValType::F32, B::Arithmetic(A::Add)),
+        F32Sub => (ValType::F32, B::Arithmetic(A::Sub)),
+        F32Mul => (ValType::F32, B::Arithmetic(A::Mul)),
+        F32Div => (ValType::F32, B::Arithmetic(A::Div)),
+        F32Min => (ValType::F32, B::MinMax(MinMax::Min)),
+        F32Max => (ValType::F32, B::MinMax(MinMax::Max)),
+        F32Copysign => (ValType::F32, B::Copysign),
+        F64Add => (ValType::F64, B::Arithmetic(A::Add)),
+        F64Sub => (ValType::F64, B::Arithmetic(A::Sub)),
+        F64Mul => (ValType::F64, B::Arithmetic(A::Mul)),
+        F64Div => (ValType::F64, B::Arithmetic(A::Div)),
+        F64Min => (ValType::F64, B::MinMax(MinMax::Min)),
+        F64Max => (ValType::F64, B::MinMax(MinMax::Max)),
+        F64Copysign => (ValType::F64, B::Copysign),
+        _ => return None,
+    })
+}
+
+/// A float unary operator: its type and kind.
+fn float_unary(op: &Operator<'_>) -> Option<(ValType, FloatUnary)> {
+    use FloatUnary as U;
+    use Operator::*;
+    Some(match op {
+        F32Sqrt => (ValType::F32, U::Sqrt),
+        F32Ceil => (ValType::F32, U::Round(Rounding::Ceil)),
+        F32Floor => (ValType::F32, U::Round(Rounding::Floor)),
+        F32Trunc => (ValType::F32, U::Round(Rounding::Trunc)),
+        F32Nearest => (ValType::F32, U::Round(Rounding::Nearest)),
+        F32Abs => (ValType::F32, U::Sign(SignOperation::Abs)),
+        F32Neg => (ValType::F32, U::Sign(SignOperation::Neg)),
+        F64Sqrt => (ValType::F64, U::Sqrt),
+        F64Ceil => (ValType::F64, U::Round(Rounding::Ceil)),
+        F64Floor => (ValType::F64, U::Round(Rounding::Floor)),
+        F64Trunc => (ValType::F64, U::Round(Rounding::Trunc)),
+        F64Nearest => (ValType::F64, U::Round(Rounding::Nearest)),
+        F64Abs => (ValType::F64, U::Sign(SignOperation::Abs)),
+        F64Neg => (ValType::F64, U::Sign(SignOperation::Neg)),
+        _ => return None,
+    })
+}
+
+/// A float comparison: its operand type and kind.
+fn float_compare(op: &Operator<'_>) -> Option<(ValType, Comparison)> {
+    use Comparison as C;
+    use Operator::*;
+    Some(match op {
+        F32Eq => (ValType::F32, C::Eq),
+        F32Ne => (ValType::F32, C::Ne),
+        F32Lt => (ValType::F32, C::Lt),
+        F32Gt => (ValType::F32, C::Gt),
+        F32Le => (ValType::F32, C::Le),
+        F32Ge => (ValType::F32, C::Ge),
+        F64Eq => (ValType::F64, C::Eq),
+        F64Ne => (ValType::F64, C::Ne),
+        F64Lt => (ValType::F64, C::Lt),
+        F64Gt => (ValType::F64, C::Gt),
+        F64Le => (ValType::F64, C::Le),
+        F64Ge => (ValType::F64, C::Ge),
+        _ => return None,
+    })
+}
+
+/// A conversion with a float on at least one side (not `reinterpret`, which moves bits).
+fn conversion(op: &Operator<'_>) -> Option<Conversion> {
+    use FloatType::{F32, F64};
+    use IntType::{I32, I64};
+    use Operator::*;
+    use Signedness::{Signed, Unsigned};
+    let from_integer = |from, signedness, to| Conversion::FromInteger {
+        from,
+        signedness,
+        to,
+    };
+    let truncate = |from, to, signedness, saturate| Conversion::Truncate {
+        from,
+        to,
+        signedness,
+        saturate,
+    };
+    Some(match op {
+        F32ConvertI32S => from_integer(I32, Signed, F32),
+        F32ConvertI32U => from_integer(I32, Unsigned, F32),
+        F32ConvertI64S => from_integer(I64, Signed, F32),
+        F32ConvertI64U => from_integer(I64, Unsigned, F32),
+        F64ConvertI32S => from_integer(I32, Signed, F64),
+        F64ConvertI32U => from_integer(I32, Unsigned, F64),
+        F64ConvertI64S => from_integer(I64, Signed, F64),
+        F64ConvertI64U => from_integer(I64, Unsigned, F64),
+        I32TruncF32S => truncate(F32, I32, Signed, false),
+        I32TruncF32U => truncate(F32, I32, Unsigned, false),
+        I32TruncF64S => truncate(F64, I32, Signed, false),
+        I32TruncF64U => truncate(F64, I32, Unsigned, false),
+        I64TruncF32S => truncate(F32, I64, Signed, false),
+        I64TruncF32U => truncate(F32, I64, Unsigned, false),
+        I64TruncF64S => truncate(F64, I64, Signed, false),
+        I64TruncF64U => truncate(F64, I64, Unsigned, false),
+        I32TruncSatF32S => truncate(F32, I32, Signed, true),
+        I32TruncSatF32U => truncate(F32, I32, Unsigned, true),
+        I32TruncSatF64S => truncate(F64, I32, Signed, true),
+        I32TruncSatF64U => truncate(F64, I32, Unsigned, true),
+        I64TruncSatF32S => truncate(F32, I64, Signed, true),
+        I64TruncSatF32U => truncate(F32, I64, Unsigned, true),
+        I64TruncSatF64S => truncate(F64, I64, Signed, true),
+        I64TruncSatF64U => truncate(F64, I64, Unsigned, true),
+        F32DemoteF64 => Conversion::Demote,
+        F64PromoteF32 => Conversion::Promote,
+        _ => return None,
+    })
+}
+
+/// A `reinterpret`: the type its bits take.
+fn reinterpret(op: &Operator<'_>) -> Option<ValType> {
+    use Operator::*;
+    Some(match op {
+        I32ReinterpretF32 => ValType::I32,
+        I64ReinterpretF64 => ValType::I64,
+        F32ReinterpretI32 => ValType::F32,
+        F64ReinterpretI64 => ValType::F64,
+        _ => return None,
+    })
+}
+
+/// Whether `op` is a float operator, a float constant or a `reinterpret`.
+fn is_float_operator(op: &Operator<'_>) -> bool {
+    float_binary(op).is_some()
+        || float_unary(op).is_some()
+        || float_compare(op).is_some()
+        || conversion(op).is_some()
+        || reinterpret(op).is_some()
+        || matches!(op, Operator::F32Const { .. } | Operator::F64Const { .. })
 }
 
 /// An integer binary operator: its type and kind.
@@ -416,7 +586,7 @@ fn int_unary(op: &Operator<'_>) -> Option<(ValType, IntUnary)> {
     })
 }
 
-impl FunctionCompiler<'_, '_> {
+impl<'a> FunctionCompiler<'a, '_> {
     fn unsupported(&self, op: &Operator<'_>) -> CompileError {
         CompileError::Unsupported {
             operator: operator_name(op),
@@ -486,6 +656,7 @@ impl FunctionCompiler<'_, '_> {
             || int_compare(op).is_some()
             || int_unary(op).is_some()
             || memory_access(op).is_some()
+            || is_float_operator(op)
         {
             return true;
         }
@@ -510,6 +681,13 @@ impl FunctionCompiler<'_, '_> {
                     | GlobalSet { .. }
                     | MemorySize { mem: 0 }
                     | MemoryGrow { mem: 0 }
+                    | MemoryCopy {
+                        dst_mem: 0,
+                        src_mem: 0
+                    }
+                    | MemoryFill { mem: 0 }
+                    | MemoryInit { mem: 0, .. }
+                    | DataDrop { .. }
                     | I32Const { .. }
                     | I64Const { .. }
                     | I32Eqz
@@ -521,23 +699,86 @@ impl FunctionCompiler<'_, '_> {
         }
     }
 
-    fn block_result(
-        &self,
-        op: &Operator<'_>,
-        ty: BlockType,
-    ) -> Result<Option<ValType>, CompileError> {
+    fn block_shape(&self, op: &Operator<'_>, ty: BlockType) -> Result<Shape, CompileError> {
         match ty {
-            BlockType::Empty => Ok(None),
+            BlockType::Empty => Ok(Shape::Empty),
             BlockType::Type(ty) => value_type(ty)
                 .filter(|&ty| supported_type(ty))
-                .map(Some)
-                .ok_or_else(|| self.unsupported(op)),
-            BlockType::FuncType(_) => Err(CompileError::Unsupported {
-                operator: operator_name(op),
-                proposal: "multi_value",
-                function: self.masm.function,
-                offset: self.masm.wasm_offset,
-            }),
+                .map(Shape::One)
+                .ok_or_else(|| CompileError::Unsupported {
+                    operator: format!("{} with a {ty} value", operator_name(op)),
+                    proposal: proposal_of_type(ty),
+                    function: self.masm.function,
+                    offset: self.masm.wasm_offset,
+                }),
+            BlockType::FuncType(index) => match self.module.type_at(index) {
+                Some(_) => Ok(Shape::Type(index)),
+                // Only value types outside the compiled subset keep a type out.
+                None => Err(CompileError::Unsupported {
+                    operator: format!("{} of a type with reference values", operator_name(op)),
+                    proposal: "mvp",
+                    function: self.masm.function,
+                    offset: self.masm.wasm_offset,
+                }),
+            },
+        }
+    }
+
+    /// The parameters of a block type.
+    fn params(&self, shape: Shape) -> &'a [ValType] {
+        match shape {
+            Shape::Type(index) => self
+                .module
+                .type_at(index)
+                .map_or(&[], |ty| ty.params.as_slice()),
+            _ => &[],
+        }
+    }
+
+    /// The results of a block type.
+    fn results(&self, shape: Shape) -> &'a [ValType] {
+        match shape {
+            Shape::Empty => &[],
+            Shape::One(ty) => one(ty),
+            Shape::Type(index) => self
+                .module
+                .type_at(index)
+                .map_or(&[], |ty| ty.results.as_slice()),
+        }
+    }
+
+    /// What the end of `frame` (or a branch to a non-loop frame) carries.
+    fn end_carry(&self, frame: &Frame) -> Carry {
+        let results = self.results(frame.shape);
+        match results {
+            [] => Carry::Nothing,
+            [ty] => Carry::Canonical(*ty),
+            _ => Carry::Slots {
+                count: results.len(),
+                base: frame.height,
+            },
+        }
+    }
+
+    /// What a branch to `frame` carries: a loop's parameters (in slots), else its results.
+    fn carry(&self, frame: &Frame) -> Carry {
+        if frame.kind != FrameKind::Loop {
+            return self.end_carry(frame);
+        }
+        match self.params(frame.shape).len() {
+            0 => Carry::Nothing,
+            count => Carry::Slots {
+                count,
+                base: frame.height,
+            },
+        }
+    }
+
+    /// An unconditional branch carrying `carry`.
+    fn branch(&mut self, carry: Carry, label: Label) -> Result<(), CompileError> {
+        match carry {
+            Carry::Slots { count, base } => self.masm.branch_slots(count, base, label),
+            other => self.masm.branch(canonical(other), label),
         }
     }
 
@@ -561,6 +802,9 @@ impl FunctionCompiler<'_, '_> {
                 _ => self.masm.unary_i64(unary),
             };
         }
+        if let Some(result) = self.float_operator(op) {
+            return result;
+        }
         if let Some((store, access, offset)) = memory_access(op) {
             return if store {
                 self.masm.store(access, offset)
@@ -576,27 +820,33 @@ impl FunctionCompiler<'_, '_> {
             }
             Nop => {}
             Block { blockty } => {
-                let result = self.block_result(op, blockty)?;
-                self.enter_block(FrameKind::Block, result)?;
+                let shape = self.block_shape(op, blockty)?;
+                self.enter_block(FrameKind::Block, shape)?;
             }
             Loop { blockty } => {
-                let result = self.block_result(op, blockty)?;
-                self.enter_block(FrameKind::Loop, result)?;
+                let shape = self.block_shape(op, blockty)?;
+                self.enter_block(FrameKind::Loop, shape)?;
             }
             If { blockty } => {
-                let result = self.block_result(op, blockty)?;
-                self.enter_if(result)?;
+                let shape = self.block_shape(op, blockty)?;
+                self.enter_if(shape)?;
             }
             Else => self.visit_else()?,
             End => self.visit_end()?,
             Br { relative_depth } => {
-                let (label, result) = self.target(relative_depth)?;
-                self.masm.branch(result, label)?;
+                let (label, carry) = self.target(relative_depth)?;
+                self.branch(carry, label)?;
                 self.set_unreachable()?;
             }
             BrIf { relative_depth } => {
-                let (label, result) = self.target(relative_depth)?;
-                if self.masm.branch_if(result, label)? {
+                let (label, carry) = self.target(relative_depth)?;
+                let taken = match carry {
+                    Carry::Slots { count, base } => {
+                        self.masm.branch_if_slots(count, base, label)?
+                    }
+                    other => self.masm.branch_if(canonical(other), label)?,
+                };
+                if taken {
                     self.set_unreachable()?;
                 }
             }
@@ -612,23 +862,42 @@ impl FunctionCompiler<'_, '_> {
                             break;
                         }
                     }
-                    let (label, result) = self.target(depth)?;
-                    self.masm.branch(result, label)?;
+                    let (label, carry) = self.target(depth)?;
+                    self.branch(carry, label)?;
                 } else {
                     let mut labels = core::mem::take(&mut self.targets);
                     labels.clear();
+                    let mut carried = false;
                     for target in targets.targets() {
                         let depth = target.map_err(super::invalid)?;
-                        try_push(&mut labels, self.target(depth)?.0)?;
+                        let (label, carry) = self.target(depth)?;
+                        carried |= matches!(carry, Carry::Slots { .. });
+                        try_push(&mut labels, (label, carry))?;
                     }
-                    let (default_label, result) = self.target(default)?;
-                    self.masm.branch_table(result, &labels, default_label)?;
+                    let (default_label, carry) = self.target(default)?;
+                    carried |= matches!(carry, Carry::Slots { .. });
+                    if carried {
+                        self.masm
+                            .branch_table_carrying(&labels, (default_label, carry))?;
+                    } else {
+                        let mut plain = Vec::new();
+                        plain
+                            .try_reserve_exact(labels.len())
+                            .map_err(|_| CompileError::OutOfMemory)?;
+                        plain.extend(labels.iter().map(|(label, _)| *label));
+                        self.masm
+                            .branch_table(canonical(carry), &plain, default_label)?;
+                    }
                     self.targets = labels;
                 }
                 self.set_unreachable()?;
             }
             Return => {
-                self.masm.return_from(self.ty.result())?;
+                if self.ty.results.len() > 1 {
+                    self.masm.return_multi(&self.ty.results)?;
+                } else {
+                    self.masm.return_from(self.ty.result())?;
+                }
                 self.set_unreachable()?;
             }
             Call { function_index } => {
@@ -695,6 +964,19 @@ impl FunctionCompiler<'_, '_> {
             // ---- Memory. ----
             MemorySize { mem: 0 } => self.masm.memory_size()?,
             MemoryGrow { mem: 0 } => self.masm.memory_grow()?,
+            MemoryCopy {
+                dst_mem: 0,
+                src_mem: 0,
+            } => self.masm.memory_copy()?,
+            MemoryFill { mem: 0 } => self.masm.memory_fill()?,
+            MemoryInit { data_index, mem: 0 } => {
+                let segment = self.data_segment(data_index)?;
+                self.masm.memory_init(segment)?;
+            }
+            DataDrop { data_index } => {
+                let segment = self.data_segment(data_index)?;
+                self.masm.data_drop(segment.length_offset)?;
+            }
 
             // ---- Numeric. ----
             I32Const { value } => self
@@ -709,6 +991,37 @@ impl FunctionCompiler<'_, '_> {
             _ => return Err(self.unsupported(op)),
         }
         Ok(())
+    }
+
+    fn data_segment(&self, index: u32) -> Result<masm::DataSegmentRef, CompileError> {
+        self.module
+            .data_segments
+            .get(index as usize)
+            .copied()
+            .ok_or(CompileError::Internal("data segment index"))
+    }
+
+    /// A float operator, constant or `reinterpret`, if `op` is one.
+    fn float_operator(&mut self, op: &Operator<'_>) -> Option<Result<(), CompileError>> {
+        Some(if let Some((ty, binary)) = float_binary(op) {
+            self.masm.binary_float(ty, binary)
+        } else if let Some((ty, unary)) = float_unary(op) {
+            self.masm.unary_float(ty, unary)
+        } else if let Some((ty, comparison)) = float_compare(op) {
+            self.masm.compare_float(ty, comparison)
+        } else if let Some(conversion) = conversion(op) {
+            self.masm.convert(conversion)
+        } else if let Some(ty) = reinterpret(op) {
+            self.masm.reinterpret(ty)
+        } else {
+            match *op {
+                Operator::F32Const { value } => {
+                    self.masm.float_const(ValType::F32, u64::from(value.bits()))
+                }
+                Operator::F64Const { value } => self.masm.float_const(ValType::F64, value.bits()),
+                _ => return None,
+            }
+        })
     }
 
     fn global(&self, index: u32) -> Result<super::Global, CompileError> {
@@ -728,14 +1041,14 @@ impl FunctionCompiler<'_, '_> {
         Ok(())
     }
 
-    fn enter_block(
-        &mut self,
-        kind: FrameKind,
-        result: Option<ValType>,
-    ) -> Result<(), CompileError> {
+    fn enter_block(&mut self, kind: FrameKind, shape: Shape) -> Result<(), CompileError> {
         let reachable = self.reachable;
+        let mut height = self.masm.height();
         if reachable {
             self.masm.enter_block()?;
+            height = height
+                .checked_sub(self.params(shape).len())
+                .ok_or(CompileError::Internal("block parameters underflow"))?;
         }
         let label = self.masm.new_label();
         if kind == FrameKind::Loop {
@@ -743,8 +1056,9 @@ impl FunctionCompiler<'_, '_> {
         }
         self.push_frame(Frame {
             kind,
-            height: self.masm.height(),
-            result,
+            height,
+            shape,
+            result: single(self.results(shape)),
             label,
             else_label: None,
             entry_reachable: reachable,
@@ -752,17 +1066,24 @@ impl FunctionCompiler<'_, '_> {
         })
     }
 
-    fn enter_if(&mut self, result: Option<ValType>) -> Result<(), CompileError> {
+    fn enter_if(&mut self, shape: Shape) -> Result<(), CompileError> {
         let reachable = self.reachable;
         let else_label = self.masm.new_label();
+        let mut height = self.masm.height();
         if reachable {
             self.masm.enter_if(else_label)?;
+            height = self
+                .masm
+                .height()
+                .checked_sub(self.params(shape).len())
+                .ok_or(CompileError::Internal("block parameters underflow"))?;
         }
         let label = self.masm.new_label();
         self.push_frame(Frame {
             kind: FrameKind::If,
-            height: self.masm.height(),
-            result,
+            height,
+            shape,
+            result: single(self.results(shape)),
             label,
             else_label: Some(else_label),
             entry_reachable: reachable,
@@ -776,7 +1097,10 @@ impl FunctionCompiler<'_, '_> {
             .last()
             .ok_or(CompileError::Internal("else without if"))?;
         if self.reachable {
-            self.masm.jump_to_join(frame.result, frame.label)?;
+            match self.end_carry(&frame) {
+                Carry::Slots { count, base } => self.masm.branch_slots(count, base, frame.label)?,
+                _ => self.masm.jump_to_join(frame.result, frame.label)?,
+            }
         }
         let reached_end = self.reachable;
         self.masm.join(frame.height)?;
@@ -789,6 +1113,10 @@ impl FunctionCompiler<'_, '_> {
             last.branched |= reached_end;
         }
         self.reachable = frame.entry_reachable;
+        if frame.entry_reachable {
+            // The false path starts from the parameters, still in their slots.
+            self.masm.push_slots(self.params(frame.shape))?;
+        }
         Ok(())
     }
 
@@ -797,15 +1125,32 @@ impl FunctionCompiler<'_, '_> {
             .control
             .pop()
             .ok_or(CompileError::Internal("end without frame"))?;
-        if self.reachable
-            && let Some(ty) = frame.result
-        {
-            self.masm.pop_result(ty)?;
+        let results = self.results(frame.shape);
+        let carry = self.end_carry(&frame);
+        if self.reachable {
+            match carry {
+                Carry::Slots { count, base } => self.masm.values_to_slots(count, base)?,
+                Carry::Canonical(ty) => self.masm.pop_result(ty)?,
+                Carry::Nothing => {}
+            }
         }
         let mut reachable = self.reachable || frame.branched;
         if let Some(else_label) = frame.else_label {
-            // An `if` without `else`: the false path arrives here.
-            self.masm.bind(else_label);
+            // An `if` without `else`: the false path arrives here, with its parameters (which
+            // are its results) in their slots.
+            if let Carry::Canonical(ty) = carry
+                && !self.params(frame.shape).is_empty()
+            {
+                if self.reachable {
+                    self.masm.enc().jmp(frame.label);
+                }
+                self.masm.bind(else_label);
+                if frame.entry_reachable {
+                    self.masm.slot_to_canonical(ty, frame.height)?;
+                }
+            } else {
+                self.masm.bind(else_label);
+            }
             reachable |= frame.entry_reachable;
         }
         if frame.kind != FrameKind::Loop {
@@ -813,19 +1158,26 @@ impl FunctionCompiler<'_, '_> {
         }
         self.masm.join(frame.height)?;
         self.reachable = reachable;
-        if frame.kind == FrameKind::Function {
-            if reachable {
-                self.masm.epilogue();
+        if !reachable {
+            return Ok(());
+        }
+        match carry {
+            Carry::Slots { .. } => {
+                self.masm.push_slots(results)?;
+                if frame.kind == FrameKind::Function {
+                    self.masm.return_multi(results)?;
+                }
             }
-        } else if reachable && let Some(ty) = frame.result {
-            self.masm.push_result(ty)?;
+            _ if frame.kind == FrameKind::Function => self.masm.epilogue(),
+            Carry::Canonical(ty) => self.masm.push_result(ty)?,
+            Carry::Nothing => {}
         }
         Ok(())
     }
 
-    /// The frame `depth` levels out, marked as branched to; its target label and the value a
-    /// branch carries.
-    fn target(&mut self, depth: u32) -> Result<(Label, Option<ValType>), CompileError> {
+    /// The frame `depth` levels out, marked as branched to; its target label and what a branch
+    /// carries.
+    fn target(&mut self, depth: u32) -> Result<(Label, Carry), CompileError> {
         let index = self
             .control
             .len()
@@ -835,7 +1187,24 @@ impl FunctionCompiler<'_, '_> {
         if frame.kind != FrameKind::Loop {
             frame.branched = true;
         }
-        Ok((frame.label, frame.branch_result()))
+        let frame = *frame;
+        Ok((frame.label, self.carry(&frame)))
+    }
+}
+
+/// The single result of a list of one.
+fn single(results: &[ValType]) -> Option<ValType> {
+    match results {
+        [ty] => Some(*ty),
+        _ => None,
+    }
+}
+
+/// The canonical-register value of a carry (none for slots).
+fn canonical(carry: Carry) -> Option<ValType> {
+    match carry {
+        Carry::Canonical(ty) => Some(ty),
+        _ => None,
     }
 }
 

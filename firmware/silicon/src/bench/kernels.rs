@@ -172,10 +172,22 @@ fn engines(module: &KernelModule, wasm: &[u8]) -> Result<Vec<Slot>, BenchError> 
         jit(CompileOptions::new(Isolation::Hardware), Segments::Exact)?,
         jit(CompileOptions::new(Isolation::Software), Segments::Exact)?,
         Ok(Box::new(Wasmi::new(wasm)?)),
-        Ok(Box::new(Wasm3::new(wasm)?)),
+        wasm3(module, wasm)?,
         jit(CompileOptions::new(Isolation::Hardware), Segments::Flat)?,
         jit(naive, Segments::Exact)?,
     ])
+}
+
+/// wasm3 for `module`, or why it cannot run it: the crate's wasm3 predates bulk memory, so a
+/// module whose kernels it cannot compile gets a reason instead of failing the bench.
+fn wasm3(module: &KernelModule, wasm: &[u8]) -> Result<Slot, BenchError> {
+    let mut engine = Wasm3::new(wasm)?;
+    for kernel in module.kernels {
+        if let Err(error) = engine.resolve(kernel.name) {
+            return Ok(Err(format!("not supported by wasm3: {error}")));
+        }
+    }
+    Ok(Ok(Box::new(engine)))
 }
 
 /// The figures of one kernel: per engine, the cycles of each run, or why it did not run.
@@ -215,6 +227,7 @@ impl KernelFigures {
             "name": self.kernel.name,
             "module": self.module.name,
             "value_types": self.module.value_types,
+            "in_suite": self.module.in_suite,
             "work": self.kernel.work,
             "args": self.kernel.args,
             "result": self.result,
@@ -368,6 +381,7 @@ pub fn summary(figures: &[KernelFigures]) -> Value {
     for (key, over, under) in RATIOS {
         let ratios: Vec<f64> = figures
             .iter()
+            .filter(|kernel| kernel.module.in_suite)
             .filter_map(|kernel| kernel.ratio(over, under))
             .collect();
         let value = if ratios.is_empty() {
@@ -392,6 +406,7 @@ pub fn summary(figures: &[KernelFigures]) -> Value {
 pub fn isolation_cost_ratio(figures: &[KernelFigures]) -> f64 {
     let ratios: Vec<f64> = figures
         .iter()
+        .filter(|kernel| kernel.module.in_suite)
         .filter_map(|kernel| kernel.ratio("hardware", "flat"))
         .collect();
     if ratios.is_empty() {

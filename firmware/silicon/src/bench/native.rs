@@ -46,11 +46,13 @@ unsafe extern "C" {
     fn kplug_native_q31_fir(memory: *mut u8, bytes: u32, src: u32, dst: u32, count: u32) -> u32;
     fn kplug_native_biquad_f32(memory: *mut u8, bytes: u32, src: u32, dst: u32, count: u32) -> u32;
     fn kplug_native_matmul_f64(memory: *mut u8, bytes: u32, src: u32, dst: u32, n: u32) -> u32;
+    fn kplug_native_memcpy_4k(memory: *mut u8, bytes: u32, dst: u32, src: u32, reps: u32) -> u32;
+    fn kplug_native_memset_4k(memory: *mut u8, bytes: u32, dst: u32, value: u32, reps: u32) -> u32;
 }
 
 /// The exports the native engine implements, by handle (every kernel module's `fill` and
 /// `checksum` are the same functions).
-const EXPORTS: [&str; 17] = [
+const EXPORTS: [&str; 19] = [
     "fill",
     "checksum",
     "crc32_bitwise",
@@ -68,6 +70,8 @@ const EXPORTS: [&str; 17] = [
     "q31_fir",
     "biquad_f32",
     "matmul_f64",
+    "memcpy_4k",
+    "memset_4k",
 ];
 
 /// The native engine and its memory image.
@@ -152,7 +156,9 @@ impl Engine for Native {
                 13 => kplug_native_xxhash64(m, n, a(0), a(1), a(2)),
                 14 => kplug_native_q31_fir(m, n, a(0), a(1), a(2)),
                 15 => kplug_native_biquad_f32(m, n, a(0), a(1), a(2)),
-                _ => kplug_native_matmul_f64(m, n, a(0), a(1), a(2)),
+                16 => kplug_native_matmul_f64(m, n, a(0), a(1), a(2)),
+                17 => kplug_native_memcpy_4k(m, n, a(0), a(1), a(2)),
+                _ => kplug_native_memset_4k(m, n, a(0), a(1), a(2)),
             }
         };
         Ok(result as i32)

@@ -939,3 +939,87 @@ pub unsafe extern "C" fn kplug_native_matmul_f64(
     });
     fnv1a(c)
 }
+
+// ---- the bulk-memory kernels (`kernels_bulk.wat`) ----
+
+/// Bytes each bulk-memory kernel copies or sets per repetition.
+const BULK_BLOCK: usize = 4096;
+
+/// The check word of a bulk kernel: the dword at `dst` xor the dword at `dst + 4092`.
+fn bulk_check(memory: &[u8], dst: u32) -> u32 {
+    let block = region(memory, dst, BULK_BLOCK as u32);
+    match (block.get(..4), block.get(BULK_BLOCK - 4..)) {
+        (Some(first), Some(last)) => {
+            let word = |bytes: &[u8]| {
+                bytes
+                    .iter()
+                    .rev()
+                    .fold(0u32, |word, &byte| (word << 8) | u32::from(byte))
+            };
+            word(first) ^ word(last)
+        }
+        _ => 0,
+    }
+}
+
+/// `memcpy_4k(dst, src, reps) -> check word`: `reps` calls of the C library's `memcpy` (through
+/// `copy_nonoverlapping`), the pointers hidden from the optimiser so that no call is merged
+/// away.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_memcpy_4k(
+    memory: *mut u8,
+    memory_bytes: u32,
+    dst: u32,
+    src: u32,
+    reps: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let image = unsafe { image(memory, memory_bytes) };
+    let (from, to) = (src as usize, dst as usize);
+    let apart = from.abs_diff(to) >= BULK_BLOCK;
+    if !apart || region(image, src, BULK_BLOCK as u32).is_empty()
+        || region(image, dst, BULK_BLOCK as u32).is_empty()
+    {
+        return 0;
+    }
+    let base = image.as_mut_ptr();
+    for _ in 0..reps {
+        // SAFETY: both blocks lie inside the image (checked) and do not overlap (checked).
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                core::hint::black_box(base.add(from)),
+                core::hint::black_box(base.add(to)),
+                BULK_BLOCK,
+            );
+        }
+    }
+    bulk_check(image, dst)
+}
+
+/// `memset_4k(dst, value, reps) -> check word`: `reps` calls of the C library's `memset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn kplug_native_memset_4k(
+    memory: *mut u8,
+    memory_bytes: u32,
+    dst: u32,
+    value: u32,
+    reps: u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let image = unsafe { image(memory, memory_bytes) };
+    if region(image, dst, BULK_BLOCK as u32).is_empty() {
+        return 0;
+    }
+    let base = image.as_mut_ptr();
+    for rep in (1..=reps).rev() {
+        // SAFETY: the block lies inside the image (checked).
+        unsafe {
+            core::ptr::write_bytes(
+                core::hint::black_box(base.add(dst as usize)),
+                value.wrapping_add(rep) as u8,
+                BULK_BLOCK,
+            );
+        }
+    }
+    bulk_check(image, dst)
+}

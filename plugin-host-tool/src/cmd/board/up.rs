@@ -100,6 +100,12 @@ pub struct Up {
           value_parser = clap::value_parser!(u32).range(4..=3072))]
     ram: u32,
 
+    /// Safe boot: the firmware installs none of the plugins kept in its plugin store (they stay
+    /// stored; `kplug store list` shows them, `kplug store remove` removes a bad one). Boot
+    /// again without `--safe` to install them.
+    #[arg(long)]
+    safe: bool,
+
     /// Wait until the firmware answers the handshake (at most this many seconds).
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "30",
           value_parser = parse_seconds)]
@@ -131,6 +137,7 @@ impl Up {
                 ClockArg::Host => Clock::Host,
                 ClockArg::Instructions => Clock::Instructions,
             },
+            safe_boot: self.safe,
         };
         let launched = board::up(&home, &spec)
             .with_context(|| format!("cannot start board `{}`", spec.name))?;

@@ -12,6 +12,7 @@
 // dynasm's expansion converts dynamic register numbers with `.into()`.
 #![allow(clippy::useless_conversion)]
 
+pub mod bulk;
 pub mod x87;
 
 use super::assembler::{Assembler, DynamicLabel};

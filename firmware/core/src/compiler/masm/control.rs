@@ -272,8 +272,12 @@ impl Masm<'_> {
         Ok(())
     }
 
-    /// After a call: the callee's result (EAX or EDX:EAX) pushed.
+    /// After a call: the callee's result (EAX or EDX:EAX) pushed, or its several results
+    /// taken from the results area.
     fn push_call_result(&mut self, ty: &FuncType) -> Result<(), CompileError> {
+        if ty.results.len() > 1 {
+            return self.pop_results_area(&ty.results);
+        }
         match ty.result() {
             Some(result) => self.push_result(result),
             None => Ok(()),
@@ -282,14 +286,16 @@ impl Masm<'_> {
 
     /// A direct call of a defined function at `label`.
     pub fn call(&mut self, ty: &FuncType, label: Label) -> Result<(), CompileError> {
-        self.prepare_call(ty.params.len(), ty.param_bytes(), None)?;
+        let area = self.reserve_results(&ty.results);
+        self.prepare_call(ty.params.len(), ty.param_bytes() + area, None)?;
         self.out.enc.call(label);
         self.push_call_result(ty)
     }
 
     /// A call of import `slot` (a far call through its pointer in the context block).
     pub fn call_import(&mut self, ty: &FuncType, pointer_offset: u32) -> Result<(), CompileError> {
-        self.prepare_call(ty.params.len(), ty.param_bytes(), None)?;
+        let area = self.reserve_results(&ty.results);
+        self.prepare_call(ty.params.len(), ty.param_bytes() + area, None)?;
         let offset = self.wasm_offset;
         self.mark(offset, SiteClass::Import)?;
         self.out.enc.call_far_context(pointer_offset as i32);
@@ -323,7 +329,8 @@ impl Masm<'_> {
         enc.jmp(mismatch);
         enc.bind(ok);
         self.free(type_word);
-        self.prepare_call(ty.params.len(), ty.param_bytes(), Some(index))?;
+        let area = self.reserve_results(&ty.results);
+        self.prepare_call(ty.params.len(), ty.param_bytes() + area, Some(index))?;
         self.out.enc.call_context_indexed(index, table);
         self.free(index);
         self.push_call_result(ty)

@@ -9,8 +9,8 @@
 //! stay immediates, `local.get` stays a reference to the local, comparisons stay in EFLAGS
 //! ([`Value::Flags`], top of stack only) until something needs them, and computed values live in
 //! a register (32-bit types) or a register pair (64-bit types: low, high). A float's bits move
-//! exactly like an integer of its width (see [`crate::abi`]); float arithmetic is not lowered
-//! yet.
+//! exactly like an integer of its width (see [`crate::abi`]); float arithmetic works on memory
+//! operands through the x87 library ([`float`]).
 //!
 //! Values are spilled to fixed 8-byte frame slots (one per stack depth) when registers run out,
 //! before calls, and at control-flow joins, so every join sees the same canonical state:
@@ -49,19 +49,31 @@
 //! - [`int64`]: the same for i64 (register pairs, carries, the 64-bit division helper);
 //! - [`access`]: locals, globals, linear memory with the checks of both isolation modes,
 //!   `select`;
-//! - [`control`]: block joins, branches, `br_table`, calls, `call_indirect`, returns.
+//! - [`bulk`]: `memory.copy`, `memory.fill`, `memory.init`, `data.drop` (string instructions);
+//! - [`multi`]: multi-value joins, branches, calls and returns (values in slots);
+//! - [`control`]: block joins, branches, `br_table`, calls, `call_indirect`, returns;
+//! - [`float`]: f32/f64 arithmetic, comparisons and conversions (x87, memory operands).
 
 mod access;
+mod bulk;
 mod control;
+mod float;
 mod int32;
 mod int64;
+mod multi;
 #[cfg(test)]
 mod tests;
 
+pub use crate::compiler::float::{
+    Arithmetic, Comparison, FloatType, IntType, MinMax, Rounding, SignOperation, Signedness,
+};
 pub use access::Access;
+pub use bulk::DataSegmentRef;
 pub use control::Condition;
+pub use float::{Conversion, FloatBinary, FloatUnary};
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
+pub use multi::{Carry, results_area_bytes};
 
 use super::assembler::DynamicLabel;
 use super::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};

@@ -297,3 +297,322 @@ fn local_set_detaches_older_reads() {
         ],
     );
 }
+
+/// `memory.fill` and `memory.copy` of a parameter's address: the whole range checked against
+/// the memory size (carry included) before the first write, in both modes alike (a segment
+/// limit would fault after part of the range was written); constants stay immediates; ESI, EDI
+/// and ES saved around the string instructions; an overlapping copy goes backwards.
+#[test]
+fn bulk_memory_checks_the_whole_range_first() {
+    let mut shapes = Vec::new();
+    for isolation in [Isolation::Hardware, Isolation::Software] {
+        let fill = lower(isolation, layout(&[ValType::I32], &[], &[], false), |m| {
+            m.local_get(0)?;
+            m.push(ValType::I32, Value::Imm(0x1AB))?;
+            m.push(ValType::I32, Value::Imm(6))?;
+            m.memory_fill()?;
+            m.return_from(None)
+        });
+        let copy = lower(
+            isolation,
+            layout(&[ValType::I32, ValType::I32], &[], &[(0, Reg::Edi)], false),
+            |m| {
+                m.local_get(0)?;
+                m.local_get(1)?;
+                m.push(ValType::I32, Value::Imm(4096))?;
+                m.memory_copy()?;
+                m.return_from(None)
+            },
+        );
+        shapes.push((fill, copy));
+    }
+    let (fill, copy) = &shapes[0];
+    assert_eq!(shapes[0], shapes[1], "both modes check alike");
+    check(
+        fill.clone(),
+        &[
+            "mov eax,[ebp+8]",
+            "mov [ebp-8],eax",
+            "push edi",
+            "mov ecx,6",
+            "mov edi,[ebp-8]",
+            "mov eax,edi",
+            "add eax,ecx",
+            "jb 00000042h",
+            "cmp eax,fs:[4]",
+            "ja 00000042h",
+            "mov eax,0ABABABABh",
+            "push es",
+            "push ds",
+            "pop es",
+            "mov edx,ecx",
+            "shr ecx,2",
+            "rep stosd [edi]",
+            "mov ecx,edx",
+            "and ecx,3",
+            "rep stosb [edi]",
+            "pop es",
+            "pop edi",
+            "leave",
+            "ret 4",
+            "ud2",
+        ],
+    );
+    check(
+        copy.clone(),
+        &[
+            "mov [ebp-0Ch],edi",
+            "mov eax,[ebp+8]",
+            "mov [ebp-14h],eax",
+            "push esi",
+            "push edi",
+            "mov ecx,1000h",
+            "mov esi,[ebp-14h]",
+            "mov edi,[ebp-0Ch]",
+            "mov eax,esi",
+            "add eax,ecx",
+            "jb 0000009Ah",
+            "cmp eax,fs:[4]",
+            "ja 0000009Ah",
+            "mov eax,edi",
+            "add eax,ecx",
+            "jb 0000009Ch",
+            "cmp eax,fs:[4]",
+            "ja 0000009Ch",
+            "push es",
+            "push ds",
+            "pop es",
+            "mov eax,edi",
+            "sub eax,esi",
+            "je 00000090h",
+            "cmp eax,ecx",
+            "jb 0000006Ch",
+            "mov eax,ecx",
+            "shr ecx,2",
+            "rep movsd [edi],[esi]",
+            "mov ecx,eax",
+            "and ecx,3",
+            "rep movsb [edi],[esi]",
+            "jmp 00000090h",
+            "std",
+            "lea esi,[esi+ecx-4]",
+            "lea edi,[edi+ecx-4]",
+            "mov eax,ecx",
+            "shr ecx,2",
+            "rep movsd [edi],[esi]",
+            "add esi,3",
+            "add edi,3",
+            "mov ecx,eax",
+            "and ecx,3",
+            "rep movsb [edi],[esi]",
+            "cld",
+            "pop es",
+            "pop edi",
+            "pop esi",
+            "mov edi,[ebp-4]",
+            "leave",
+            "ret 8",
+            "ud2",
+            "ud2",
+        ],
+    );
+}
+
+/// Multi-value calls and returns: the caller reserves the results area (`lea`, flags kept)
+/// before the arguments, pops the results into the slots of their depths after the call; the
+/// callee stores each result at `[ebp + 8 + A + r_k]`.
+#[test]
+fn multi_value_call_and_return() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32], &[], &[], false),
+        |m| {
+            let callee = m.new_label();
+            m.bind(callee);
+            let ty = crate::compiler::FuncType {
+                params: alloc::vec![ValType::I32],
+                results: alloc::vec![ValType::I64, ValType::I32],
+            };
+            m.local_get(0)?;
+            m.call(&ty, callee)?;
+            m.return_multi(&[ValType::I64, ValType::I32])
+        },
+    );
+    check(
+        lines,
+        &[
+            // Caller: the area (8 + 4 bytes), the argument, the call, result 0 (i64) into the
+            // slot of depth 0, result 1 (i32) into the slot of depth 1.
+            "lea esp,[esp-0Ch]",
+            "push dword ptr [ebp+8]",
+            "call 0",
+            "pop eax",
+            "mov [ebp-8],eax",
+            "pop eax",
+            "mov [ebp-4],eax",
+            "pop eax",
+            "mov [ebp-10h],eax",
+            "mov eax,[ebp-10h]",
+            "mov [ebp+14h],eax",
+            "mov eax,[ebp-8]",
+            "mov ecx,[ebp-4]",
+            "mov [ebp+0Ch],eax",
+            "mov [ebp+10h],ecx",
+            "leave",
+            "ret 4",
+        ],
+    );
+}
+
+/// `f64.add` of two parameters: the operands are read in their homes, the result goes to the
+/// deepest operand's slot and leaves as an integer pair (no FPU on the way out).
+#[test]
+fn f64_add_reads_homes_and_writes_a_slot() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::F64, ValType::F64], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.local_get(1)?;
+            m.binary_float(ValType::F64, FloatBinary::Arithmetic(Arithmetic::Add))?;
+            m.return_from(Some(ValType::F64))
+        },
+    );
+    check(
+        lines,
+        &[
+            "fld st,qword ptr [ebp+10h]",
+            "fadd st,qword ptr [ebp+8]",
+            "fstp qword ptr [ebp-8],st",
+            "mov eax,[ebp-8]",
+            "mov edx,[ebp-4]",
+            "leave",
+            "ret 10h",
+        ],
+    );
+}
+
+/// `f32.lt` feeding `br_if`: the comparison's outcome stays in EFLAGS (`fnstsw ax`, `test ah`),
+/// and a value held in EAX is moved out of the way first.
+#[test]
+fn f32_compare_and_branch_clears_eax() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32, ValType::F32, ValType::F32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.push(ValType::I32, Value::Imm(3))?;
+            m.binary_i32(IntBinary::Add)?;
+            m.local_get(1)?;
+            m.local_get(2)?;
+            m.compare_float(ValType::F32, Comparison::Lt)?;
+            let target = m.new_label();
+            m.branch_if(None, target)?;
+            m.bind(target);
+            m.return_from(Some(ValType::I32))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+10h]",
+            "add eax,3",
+            "mov ecx,eax",
+            "fld st,dword ptr [ebp+0Ch]",
+            "fld st,dword ptr [ebp+8]",
+            "fucompp",
+            "fnstsw ax",
+            "test ah,45h",
+            "je 0000001Bh",
+            "mov eax,ecx",
+            "leave",
+            "ret 0Ch",
+        ],
+    );
+}
+
+/// `f32.neg` and `f64.abs` are one `xor`/`and` of the register holding the sign word, and
+/// `f32.copysign` three bit operations: no FPU, NaN payloads kept.
+#[test]
+fn sign_operations_are_integer_operations() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::F32, ValType::F64, ValType::F32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.unary_float(ValType::F32, FloatUnary::Sign(SignOperation::Neg))?;
+            m.local_get(2)?;
+            m.binary_float(ValType::F32, FloatBinary::Copysign)?;
+            m.drop_top()?;
+            m.local_get(1)?;
+            m.unary_float(ValType::F64, FloatUnary::Sign(SignOperation::Abs))?;
+            m.return_from(Some(ValType::F64))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+14h]",
+            "xor eax,80000000h",
+            "mov ecx,[ebp+8]",
+            "and ecx,80000000h",
+            "and eax,7FFFFFFFh",
+            "or eax,ecx",
+            "mov eax,[ebp+0Ch]",
+            "mov ecx,[ebp+10h]",
+            "and ecx,7FFFFFFFh",
+            "mov edx,ecx",
+            "leave",
+            "ret 10h",
+        ],
+    );
+}
+
+/// `i32.trunc_f64_s`: the truncation stores through a scratch slot above the top and jumps to
+/// two out-of-line trap stubs (integer overflow, invalid conversion).
+#[test]
+fn trapping_truncation_has_two_trap_stubs() {
+    let mut out = ModuleCode::default();
+    let mut masm = Masm::new(
+        &mut out,
+        Isolation::Hardware,
+        false,
+        0,
+        layout(&[ValType::F64], &[], &[], false),
+    )
+    .unwrap();
+    masm.local_get(0).unwrap();
+    masm.convert(Conversion::Truncate {
+        from: FloatType::F64,
+        to: IntType::I32,
+        signedness: Signedness::Signed,
+        saturate: false,
+    })
+    .unwrap();
+    masm.return_from(Some(ValType::I32)).unwrap();
+    masm.finish().unwrap();
+    assert!(
+        out.fpu_reset.is_some(),
+        "a float operator asks for the FPU reset"
+    );
+    let kinds: Vec<TrapKind> = out.trap_sites.iter().map(|site| site.kind).collect();
+    assert_eq!(
+        kinds,
+        [TrapKind::IntegerOverflow, TrapKind::InvalidConversion]
+    );
+    let code = out.enc.asm.finish().unwrap();
+    let lines = disassemble(&code);
+    check(
+        lines[..8].to_vec(),
+        &[
+            "fld st,qword ptr [ebp+8]",
+            "fld st,st(0)",
+            "mov word ptr [ebp-8],0E7Fh",
+            "fldcw [ebp-8]",
+            "fistp qword ptr [ebp-10h],st",
+            "mov word ptr [ebp-8],27Fh",
+            "fldcw [ebp-8]",
+            "mov eax,[ebp-10h]",
+        ],
+    );
+}
