@@ -496,6 +496,27 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
     )
 }
 
+/// Refuses a section whose declared entry count is above the compiler's limit, before the
+/// validator sees it: the validator reserves room for as many entries as a section declares,
+/// and a few bytes can declare hundreds of thousands (a compiler-fuzzer finding).
+fn check_declared_count(payload: &Payload<'_>, limits: &CompileLimits) -> Result<(), CompileError> {
+    let (what, count, limit) = match payload {
+        Payload::ImportSection(reader) => (
+            "imports",
+            reader.count(),
+            plugin_format::limits::MAX_IMPORTS,
+        ),
+        Payload::FunctionSection(reader) => ("functions", reader.count(), limits.max_functions),
+        Payload::CodeSectionStart { count, .. } => ("functions", *count, limits.max_functions),
+        Payload::GlobalSection(reader) => ("globals", reader.count(), limits.max_globals),
+        _ => return Ok(()),
+    };
+    if count > limit {
+        return Err(CompileError::TooLarge { what, limit });
+    }
+    Ok(())
+}
+
 /// Compiles `bytes` (a binary WebAssembly module). Never panics on any input.
 pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule, CompileError> {
     let limits = &options.limits;
@@ -529,6 +550,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
 
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(invalid)?;
+        check_declared_count(&payload, limits)?;
         let valid = validator.payload(&payload).map_err(invalid)?;
         match payload {
             Payload::TypeSection(reader) => {
@@ -560,6 +582,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 let offset = reader.range().start;
                 for import in reader.into_imports() {
                     let import = import.map_err(invalid)?;
+                    // Checked before anything is kept: an import section can declare hundreds
+                    // of thousands of imports in a few bytes (the compact encodings).
+                    if imports.len() >= plugin_format::limits::MAX_IMPORTS as usize {
+                        return Err(CompileError::TooLarge {
+                            what: "imports",
+                            limit: plugin_format::limits::MAX_IMPORTS,
+                        });
+                    }
                     match import.ty {
                         TypeRef::Func(index) | TypeRef::FuncExact(index) => {
                             let ty = info.type_at(index).cloned().ok_or_else(|| {
