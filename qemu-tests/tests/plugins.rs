@@ -124,8 +124,15 @@ fn refusals_are_typed() {
         plugin_error(plugin::upload(&mut link, garbage, |_, _| {})),
         PluginErrorKind::Invalid
     );
-    let float = wat::parse_str(r#"(module (func (export "f") (result f32) f32.const 1))"#).unwrap();
-    let description = plugin::describe("float", float, qemu_tests::relaxed_limits()).unwrap();
+    // A valid module the board does not run (plugins get their memory from the board), sent
+    // as is: `plugin::describe` would refuse it on the host already.
+    let description = plugin_format::plugin::PluginDescription {
+        name: "memory".into(),
+        version: "0".into(),
+        limits: qemu_tests::relaxed_limits(),
+        imports: Vec::new(),
+        module: wat::parse_str(r#"(module (import "env" "memory" (memory 1)))"#).unwrap(),
+    };
     assert!(matches!(
         plugin_error(plugin::upload(&mut link, description, |_, _| {})),
         PluginErrorKind::Unsupported { .. }
