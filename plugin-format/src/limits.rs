@@ -24,7 +24,7 @@
 //! | `message::MAX_PEEK_BYTES` | 2048 B | `Peek`, `Poke` (and the range must lie inside the linear memory) |
 //! | `attach::MIN_TIMER_PERIOD_US`..=`attach::MAX_TIMER_PERIOD_US` | 1 ms ..= 1 h | `Attach` (`timer:PERIOD`) |
 //! | `attach::MAX_CHAIN_STAGES`, `attach::MAX_ATTACHMENTS`, `attach::MAX_ATTACH_NAME_BYTES` | 8, 32, 16 B | `Attach` |
-//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_CODE_BYTES`] | see each | the compiler |
+//! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_TABLES`], [`TABLE_GROW_RESERVE`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
 use core::fmt;
 use core::num::NonZeroU32;
@@ -78,8 +78,17 @@ pub const MAX_LOCALS: u32 = 10_000;
 pub const MAX_TOTAL_LOCALS: u32 = 1 << 20;
 /// Most globals in one module.
 pub const MAX_GLOBALS: u32 = 10_000;
-/// Most elements in a module's table.
+/// Most table elements in one module: every table's *reserved* capacity together (a table
+/// lives in the plugin's context block, one 4-byte word per element, reserved at instantiation
+/// up to its capacity; see [`TABLE_GROW_RESERVE`]).
 pub const MAX_TABLE_ELEMENTS: u32 = 65_536;
+/// Most tables in one module.
+pub const MAX_TABLES: u32 = 16;
+/// How far past its initial size a table may grow: a table reserves
+/// `min(declared maximum, initial + TABLE_GROW_RESERVE)` elements when it is instantiated;
+/// `table.grow` beyond that returns -1 (which the specification allows). The reservations of
+/// all tables together must stay within [`MAX_TABLE_ELEMENTS`], or the module is refused.
+pub const TABLE_GROW_RESERVE: u32 = 1_024;
 /// Largest generated code, in bytes.
 pub const MAX_CODE_BYTES: u32 = 4 * 1024 * 1024;
 

@@ -279,7 +279,9 @@ const _: () = {
     assert!(CONTEXT_HEADER_BYTES.is_multiple_of(SLOT_BYTES));
 };
 
-/// One `call_indirect` table element in the context block.
+/// A function descriptor in the context block: what `call_indirect` jumps to and checks. There
+/// is one per function (imports first) when the module has a table; a `funcref` is the index
+/// of its function's descriptor (see [`NULL_REFERENCE`]).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableEntry {
@@ -290,11 +292,41 @@ pub struct TableEntry {
 }
 
 impl TableEntry {
-    /// An empty element: `call_indirect` through it traps with `IndirectCallNull`.
+    /// A descriptor that matches no type (never reached: a null reference is refused first).
     pub const NULL: TableEntry = TableEntry {
         code_offset: 0,
         type_id: NULL_TYPE_ID,
     };
+}
+
+/// The word of a null reference (`ref.null func`, `ref.null extern`, an empty table element).
+///
+/// References are one 32-bit word. A non-null `funcref` is a function index of the module
+/// (imports first), which indexes the function descriptors ([`TableEntry`], 8 bytes each) in
+/// the context block; the null word is above every function index, so `call_indirect`'s one
+/// unsigned compare against the function count refuses null (and anything else that is not a
+/// function). A non-null `externref` is the host's opaque word (`u32::MAX` cannot be one).
+pub const NULL_REFERENCE: u32 = u32::MAX;
+
+/// Where one table lives in the context block: a size word (the current element count), a
+/// word holding the reserved capacity, then `capacity` elements of one reference word each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableLayout {
+    /// Offset of the current-size word.
+    pub size_offset: u32,
+    /// Offset of element 0.
+    pub entries_offset: u32,
+    /// Elements reserved: `table.grow` past this returns -1.
+    pub capacity: u32,
+}
+
+impl TableLayout {
+    /// Bytes the table takes in the context block (size word, capacity word, elements, padded
+    /// to 8); `None` if that does not fit a `u32`.
+    pub fn bytes(capacity: u32) -> Option<u32> {
+        let words = capacity.checked_add(2)?.checked_add(1)? & !1;
+        words.checked_mul(4)
+    }
 }
 
 /// Where the variable parts of one module's context block live.
@@ -302,8 +334,10 @@ impl TableEntry {
 pub struct ContextLayout {
     /// Offset of global 0 ([`SLOT_BYTES`] each, the value in its low bytes).
     pub globals_offset: u32,
-    /// Offset of table element 0 ([`TableEntry`], 8 bytes each).
-    pub table_offset: u32,
+    /// Offset of function descriptor 0 ([`TableEntry`], 8 bytes each; none without a table).
+    pub functions_offset: u32,
+    /// Offset of the first table (see [`TableLayout`]).
+    pub tables_offset: u32,
     /// Offset of import 0's [`FarPointer`] (8 bytes each).
     pub imports_offset: u32,
     /// Total size of the context block in bytes.
@@ -311,15 +345,18 @@ pub struct ContextLayout {
 }
 
 impl ContextLayout {
-    /// The layout for `globals` globals, `table` elements and `imports` imports (each count
-    /// bounded by the compiler's limits, so the sizes fit in a `u32`).
-    pub fn new(globals: u32, table: u32, imports: u32) -> ContextLayout {
+    /// The layout for `globals` globals, `descriptors` function descriptors, `table_bytes`
+    /// bytes of tables (a multiple of 8) and `imports` imports (each count bounded by the
+    /// compiler's limits, so the sizes fit in a `u32`).
+    pub fn new(globals: u32, descriptors: u32, table_bytes: u32, imports: u32) -> ContextLayout {
         let globals_offset = CONTEXT_HEADER_BYTES;
-        let table_offset = globals_offset + SLOT_BYTES * globals;
-        let imports_offset = table_offset + 8 * table;
+        let functions_offset = globals_offset + SLOT_BYTES * globals;
+        let tables_offset = functions_offset + 8 * descriptors;
+        let imports_offset = tables_offset + table_bytes;
         ContextLayout {
             globals_offset,
-            table_offset,
+            functions_offset,
+            tables_offset,
             imports_offset,
             size: imports_offset + 8 * imports,
         }

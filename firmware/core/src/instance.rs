@@ -427,9 +427,12 @@ impl<P: Platform> Plugin<P> {
         if imports > limits::MAX_IMPORTS {
             return Err(LoadError::TooManyImports { count: imports });
         }
-        let table_size = module.table.unwrap_or(0);
         for (index, segment) in module.elements.iter().enumerate() {
-            let end = u64::from(segment.offset) + segment.functions.len() as u64;
+            let table_size = module
+                .tables
+                .get(segment.table as usize)
+                .map_or(0, |table| table.initial);
+            let end = u64::from(segment.offset) + segment.items.len() as u64;
             if end > u64::from(table_size) {
                 return Err(LoadError::ElementSegmentOutOfBounds {
                     segment: index as u32,
@@ -562,24 +565,36 @@ impl<P: Platform> Plugin<P> {
                 (base.add(layout.global_offset(index as u32) as usize) as *mut u64)
                     .write_unaligned(global.init);
             }
-            let table = module.table.unwrap_or(0) as usize;
-            let table_base = base.add(layout.table_offset as usize) as *mut TableEntry;
-            for index in 0..table {
-                table_base.add(index).write_unaligned(TableEntry::NULL);
+            // The function descriptors (present when there is a table), then each table:
+            // its size word, its capacity word, every reserved element null, then the
+            // active element segments (checked against the initial sizes above).
+            if !module.tables.is_empty() {
+                let descriptors = base.add(layout.functions_offset as usize) as *mut TableEntry;
+                for (index, code) in module.functions.iter().enumerate() {
+                    descriptors.add(index).write_unaligned(TableEntry {
+                        code_offset: code.code_offset,
+                        type_id: code.type_id,
+                    });
+                }
+            }
+            for table in &module.tables {
+                let size = base.add(table.layout.size_offset as usize) as *mut u32;
+                size.write_unaligned(table.initial);
+                size.add(1).write_unaligned(table.layout.capacity);
+                let entries = base.add(table.layout.entries_offset as usize) as *mut u32;
+                for index in 0..table.layout.capacity as usize {
+                    entries.add(index).write_unaligned(abi::NULL_REFERENCE);
+                }
             }
             for segment in &module.elements {
-                for (index, &function) in segment.functions.iter().enumerate() {
-                    let entry =
-                        module
-                            .functions
-                            .get(function as usize)
-                            .map_or(TableEntry::NULL, |code| TableEntry {
-                                code_offset: code.code_offset,
-                                type_id: code.type_id,
-                            });
-                    table_base
+                let Some(table) = module.tables.get(segment.table as usize) else {
+                    continue;
+                };
+                let entries = base.add(table.layout.entries_offset as usize) as *mut u32;
+                for (index, &item) in segment.items.iter().enumerate() {
+                    entries
                         .add(segment.offset as usize + index)
-                        .write_unaligned(entry);
+                        .write_unaligned(item);
                 }
             }
             let imports = base.add(layout.imports_offset as usize) as *mut FarPointer;

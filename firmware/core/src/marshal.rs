@@ -19,8 +19,7 @@ use alloc::vec::Vec;
 use plugin_format::message::Value;
 use plugin_format::symbols::ValType;
 
-/// The word of a null reference (a reference is one word: a function index or a host value).
-pub const NULL_REFERENCE: u32 = u32::MAX;
+pub use crate::abi::NULL_REFERENCE;
 
 fn reference(word: u32) -> Option<u32> {
     (word != NULL_REFERENCE).then_some(word)

@@ -19,26 +19,28 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
         .expect("needle present")
 }
 
-/// A reference-types operator is refused with its text-format name, the
-/// index of the function it is in (imports counted) and its byte offset in the module.
+/// An operator outside the subset (the table operators of bulk memory) is refused with its
+/// text-format name, the index of the function it is in (imports counted) and its byte offset
+/// in the module.
 #[test]
 fn unsupported_operators_are_named_with_function_and_offset() {
     let cases = [
-        ("ref.null func drop", "ref.null", [0xD0u8, 0x70].as_slice()),
+        ("elem.drop 0", "elem.drop", [0xFCu8, 0x0D].as_slice()),
         (
-            "ref.null func ref.is_null drop",
-            "ref.null",
-            [0xD0u8, 0x70].as_slice(),
+            "i32.const 0 i32.const 0 i32.const 0 table.copy",
+            "table.copy",
+            [0xFCu8, 0x0E].as_slice(),
         ),
         (
-            "i32.const 1 ref.null extern ref.is_null drop drop",
-            "ref.null",
-            [0xD0u8, 0x6F].as_slice(),
+            "i32.const 0 i32.const 0 i32.const 0 table.init 0",
+            "table.init",
+            [0xFCu8, 0x0C].as_slice(),
         ),
     ];
     for (body, operator, encoding) in cases {
         let wat = format!(
             r#"(module (import "env" "now_us" (func (result i32))) (memory 1)
+                 (table 1 funcref) (elem func 1)
                  (func (result i32) i32.const 1)
                  (func i32.const 2 drop {body}))"#
         );
@@ -67,9 +69,11 @@ fn unsupported_operators_are_named_with_function_and_offset() {
 /// on reachability).
 #[test]
 fn unsupported_operators_in_dead_code_are_refused() {
-    let error = compile_wat("(module (func unreachable ref.null func drop))").unwrap_err();
+    let error =
+        compile_wat("(module (table 1 funcref) (elem func 0) (func unreachable elem.drop 0))")
+            .unwrap_err();
     assert!(
-        matches!(error, CompileError::Unsupported { ref operator, .. } if operator == "ref.null"),
+        matches!(error, CompileError::Unsupported { ref operator, .. } if operator == "elem.drop"),
         "{error:?}"
     );
 }
@@ -79,16 +83,13 @@ fn unsupported_operators_in_dead_code_are_refused() {
 fn unsupported_features_are_named() {
     for (wat, needle) in [
         (
-            "(module (global externref (ref.null extern)))",
-            "global of type externref",
-        ),
-        ("(module (func (param externref)))", "externref"),
-        (
             "(module (import \"env\" \"m\" (memory 1)))",
             "not a function",
         ),
-        ("(module (table 1 externref))", "funcref"),
-        ("(module (table 1 funcref) (func) (elem func 0))", "passive"),
+        (
+            "(module (import \"env\" \"t\" (table 1 funcref)))",
+            "not a function",
+        ),
     ] {
         let error = compile_wat(wat).unwrap_err();
         assert!(
@@ -96,11 +97,18 @@ fn unsupported_features_are_named() {
             "{wat}: {error:?}"
         );
     }
-    let error = compile_wat("(module (func (local externref)))").unwrap_err();
-    assert!(
-        matches!(error, CompileError::Unsupported { ref operator, .. } if operator.contains("externref")),
-        "{error:?}"
-    );
+    // Reference types (issue 11) compile now: reference globals, parameters, locals, several
+    // tables of either type, passive and declarative segments, segments of expressions.
+    for wat in [
+        "(module (global externref (ref.null extern)))",
+        "(module (func (param externref)))",
+        "(module (func (local externref funcref)))",
+        "(module (table 1 externref) (table 2 funcref) (func $f) (elem (table 1) (i32.const 0) func $f))",
+        "(module (table 1 funcref) (func) (elem func 0) (elem declare func 0))",
+        "(module (table 2 funcref) (func) (elem (i32.const 0) funcref (ref.func 0) (ref.null func)))",
+    ] {
+        compile_wat(wat).unwrap_or_else(|error| panic!("{wat}: {error:?}"));
+    }
     // Multi-value (issue 11) compiles now.
     compile_wat("(module (func (block (result i32 i32) i32.const 1 i32.const 2) drop drop))")
         .expect("a block with two results compiles");
@@ -418,32 +426,20 @@ fn declared_locals_are_limited_module_wide() {
     );
 }
 
-/// Refusals have the right kind and name the proposal: a `call_indirect` of a type the
-/// compiler does not support is `Unsupported` (it used to be an internal error), bulk memory
-/// and reference types name their proposals, a block with a function type names multi-value.
+/// Refusals have the right kind and name the proposal: the table operators of bulk memory
+/// name theirs.
 #[test]
 fn refusals_name_their_proposal() {
     for (wat, operator, proposal) in [
-        (
-            "(module (type $t (func (result externref))) (table 1 funcref)
-               (func (drop (call_indirect (type $t) (i32.const 0)))))",
-            "call_indirect",
-            "mvp",
-        ),
         (
             "(module (table 1 funcref) (func (table.copy (i32.const 0) (i32.const 0) (i32.const 0))))",
             "table.copy",
             "bulk_memory",
         ),
         (
-            "(module (func (drop (ref.is_null (ref.null func)))))",
-            "ref.null",
-            "reference_types",
-        ),
-        (
-            "(module (table 1 funcref) (func (drop (table.size 0))))",
-            "table.size",
-            "reference_types",
+            "(module (table 1 funcref) (elem func 0) (func (elem.drop 0)))",
+            "elem.drop",
+            "bulk_memory",
         ),
     ] {
         let error = compile(&wat::parse_str(wat).unwrap(), &options()).unwrap_err();
@@ -483,4 +479,48 @@ fn exported_globals_are_recorded() {
     assert_eq!(module.global_export("f"), None);
     assert_eq!(module.export("b"), None);
     assert_eq!(module.globals[1].init, 2);
+}
+
+/// Tables reserve `min(declared maximum, initial + TABLE_GROW_RESERVE)` elements in the context
+/// block; every table's reservation together is limited, and a hostile size is refused
+/// (`TooLarge`), never allocated.
+#[test]
+fn tables_reserve_their_growth_within_the_limit() {
+    use plugin_format::limits::{MAX_TABLE_ELEMENTS, MAX_TABLES, TABLE_GROW_RESERVE};
+    let module =
+        compile_wat("(module (table 2 10 funcref) (table 3 externref) (table 0 0 funcref) (func))")
+            .unwrap();
+    let capacities: Vec<u32> = module.tables.iter().map(|t| t.layout.capacity).collect();
+    assert_eq!(capacities, [10, 3 + TABLE_GROW_RESERVE, 0]);
+    // The tables do not overlap each other or the imports after them.
+    for pair in module.tables.windows(2) {
+        assert!(
+            pair[0].layout.entries_offset + 4 * pair[0].layout.capacity
+                <= pair[1].layout.size_offset
+        );
+    }
+    let last = module.tables.last().unwrap().layout;
+    assert!(last.entries_offset + 4 * last.capacity <= module.layout.imports_offset);
+    for wat in [
+        format!("(module (table {} funcref))", MAX_TABLE_ELEMENTS + 1),
+        "(module (table 0xffffffff funcref))".to_owned(),
+        format!(
+            "(module (table {} funcref) (table {} funcref))",
+            MAX_TABLE_ELEMENTS / 2,
+            MAX_TABLE_ELEMENTS / 2
+        ),
+        format!(
+            "(module {})",
+            "(table 0 funcref) ".repeat(MAX_TABLES as usize + 1)
+        ),
+    ] {
+        let error = compile_wat(&wat).unwrap_err();
+        assert!(
+            matches!(error, CompileError::TooLarge { .. }),
+            "{wat}: {error:?}"
+        );
+    }
+    // A large declared maximum reserves only the initial size plus the growth reserve.
+    let module = compile_wat("(module (table 1 0xffffffff funcref))").unwrap();
+    assert_eq!(module.tables[0].layout.capacity, 1 + TABLE_GROW_RESERVE);
 }

@@ -538,6 +538,96 @@ fn calls_tables_globals_agree() {
     check(wat, &calls);
 }
 
+/// Reference types (issue 11): two funcref tables and an externref table, `ref.null`,
+/// `ref.func`, `ref.is_null`, typed `select`, `table.get`/`set`/`size`/`grow`/`fill`,
+/// `call_indirect` through table 1, null locals and globals, segments of expressions, and
+/// every bounds edge (index = size, `i + n` past the end and wrapping, growth past the
+/// declared maximum).
+#[test]
+fn reference_types_agree() {
+    let wat = r#"(module
+      (type $unary (func (param i32) (result i32)))
+      (type $nullary (func (result i32)))
+      (table $a 3 8 funcref)
+      (table $b 2 5 funcref)
+      (table $e 1 4 externref)
+      (global $g (mut funcref) (ref.null func))
+      (elem (table $a) (i32.const 0) funcref (ref.func $double) (ref.null func) (ref.func $seven))
+      (elem (table $b) (i32.const 1) func $inc)
+      (elem declare func $neg)
+      (func $double (param i32) (result i32) local.get 0 i32.const 2 i32.mul)
+      (func $inc (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+      (func $neg (param i32) (result i32) i32.const 0 local.get 0 i32.sub)
+      (func $seven (result i32) i32.const 7)
+      (func $pick (param i32) (result funcref)
+        (select (result funcref) (ref.func $neg) (ref.null func) (local.get 0)))
+      (func (export "call_a") (param i32 i32) (result i32)
+        (call_indirect $a (type $unary) (local.get 1) (local.get 0)))
+      (func (export "call_b") (param i32 i32) (result i32)
+        (call_indirect $b (type $unary) (local.get 1) (local.get 0)))
+      (func (export "call_b0") (param i32) (result i32)
+        (call_indirect $b (type $nullary) (local.get 0)))
+      (func (export "set_a") (param i32 i32) (table.set $a (local.get 0) (call $pick (local.get 1))))
+      (func (export "set_b") (param i32 i32) (table.set $b (local.get 0) (table.get $a (local.get 1))))
+      (func (export "null_a") (param i32) (result i32) (ref.is_null (table.get $a (local.get 0))))
+      (func (export "null_e") (param i32) (result i32) (ref.is_null (table.get $e (local.get 0))))
+      (func (export "size") (result i32)
+        (i32.add (i32.mul (table.size $a) (i32.const 100))
+          (i32.add (i32.mul (table.size $b) (i32.const 10)) (table.size $e))))
+      (func (export "grow_a") (param i32) (result i32) (table.grow $a (ref.func $double) (local.get 0)))
+      (func (export "grow_b") (param i32) (result i32) (table.grow $b (ref.null func) (local.get 0)))
+      (func (export "grow_e") (param i32) (result i32) (table.grow $e (ref.null extern) (local.get 0)))
+      (func (export "fill_a") (param i32 i32 i32)
+        (table.fill $a (local.get 0) (call $pick (local.get 2)) (local.get 1)))
+      (func (export "fill_e") (param i32 i32) (table.fill $e (local.get 0) (ref.null extern) (local.get 1)))
+      (func (export "locals") (result i32) (local funcref) (local externref) (local i32)
+        (i32.add (ref.is_null (local.get 0)) (ref.is_null (local.get 1))))
+      (func (export "global") (param i32) (result i32)
+        (if (local.get 0) (then (global.set $g (ref.func $inc))))
+        (ref.is_null (global.get $g)))
+    )"#;
+    let mut calls = Vec::new();
+    let probe = |calls: &mut Vec<Call>| {
+        calls.push(call("size", &[]));
+        for index in [0, 1, 2, 3, 4, 5, 7, 8, -1] {
+            calls.push(call("call_a", &[index, 21]));
+            calls.push(call("call_b", &[index, 21]));
+            calls.push(call("call_b0", &[index]));
+            calls.push(call("null_a", &[index]));
+            calls.push(call("null_e", &[index]));
+        }
+    };
+    probe(&mut calls);
+    calls.push(call("locals", &[]));
+    calls.push(call("global", &[0]));
+    calls.push(call("global", &[1]));
+    calls.push(call("set_a", &[1, 1]));
+    calls.push(call("set_a", &[0, 0]));
+    calls.push(call("set_a", &[3, 1]));
+    calls.push(call("set_b", &[0, 1]));
+    calls.push(call("set_b", &[0, 3]));
+    probe(&mut calls);
+    for delta in [0, 2, 4, -1, 1, 0x7fff_ffff] {
+        calls.push(call("grow_a", &[delta]));
+        calls.push(call("grow_b", &[delta]));
+        calls.push(call("grow_e", &[delta]));
+    }
+    probe(&mut calls);
+    for (start, count, which) in [
+        (0, 0, 1),
+        (2, 3, 1),
+        (8, 0, 0),
+        (7, 2, 0),
+        (1, -1, 1),
+        (3, 2, 0),
+    ] {
+        calls.push(call("fill_a", &[start, count, which]));
+        calls.push(call("fill_e", &[start, count]));
+    }
+    probe(&mut calls);
+    check(wat, &calls);
+}
+
 /// memory.size and memory.grow up to the module's maximum and beyond (-1, memory intact),
 /// with data written before and after growth.
 #[test]

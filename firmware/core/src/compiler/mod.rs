@@ -162,13 +162,27 @@ pub struct DataSegment {
     pub bytes: Vec<u8>,
 }
 
-/// An active element segment of table 0.
+/// An active element segment (passive and declarative ones are checked and dropped: nothing
+/// reads them without `table.init`, which the compiler refuses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElementSegment {
+    /// The table it initializes.
+    pub table: u32,
     /// First table index.
     pub offset: u32,
-    /// Function indices.
-    pub functions: Vec<u32>,
+    /// Reference words ([`abi::NULL_REFERENCE`] or a function index).
+    pub items: Vec<u32>,
+}
+
+/// A table: its element type, sizes and place in the context block ([`abi::TableLayout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Table {
+    /// `funcref` or `externref`.
+    pub ty: abi::ValType,
+    /// Initial size, in elements.
+    pub initial: u32,
+    /// Where it lives; its capacity is what `table.grow` can reach.
+    pub layout: abi::TableLayout,
 }
 
 /// An exported function.
@@ -260,8 +274,8 @@ pub struct CompiledModule {
     pub global_exports: Vec<GlobalExport>,
     /// Globals.
     pub globals: Vec<Global>,
-    /// Table size (elements), if the module has a table.
-    pub table: Option<u32>,
+    /// Tables.
+    pub tables: Vec<Table>,
     /// Element segments.
     pub elements: Vec<ElementSegment>,
     /// Linear memory, if any.
@@ -365,8 +379,8 @@ pub struct ModuleInfo {
     pub imported: u32,
     /// Globals.
     pub globals: Vec<Global>,
-    /// Table size.
-    pub table: Option<u32>,
+    /// Tables (their layouts are set with the context layout).
+    pub tables: Vec<Table>,
     /// Whether there is a memory.
     pub has_memory: bool,
     /// The context layout.
@@ -428,6 +442,8 @@ fn const_value(
         Operator::I64Const { value } => value as u64,
         Operator::F32Const { value } => value.bits() as i32 as i64 as u64,
         Operator::F64Const { value } => value.bits(),
+        Operator::RefNull { .. } => abi::NULL_REFERENCE as i32 as i64 as u64,
+        Operator::RefFunc { function_index } => u64::from(function_index),
         Operator::GlobalGet { global_index } => globals
             .get(global_index as usize)
             .map(|global| global.init)
@@ -450,6 +466,15 @@ fn const_value(
             offset,
         )),
     }
+}
+
+/// A reference constant expression (element segment items): its reference word.
+fn const_reference(
+    expr: &wasmparser::ConstExpr<'_>,
+    globals: &[Global],
+    offset: u64,
+) -> Result<u32, CompileError> {
+    const_value(expr, globals, offset).map(|bits| bits as u32)
 }
 
 /// An `i32` constant expression (segment offsets).
@@ -650,22 +675,58 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 let offset = reader.range().start;
                 for table in reader {
                     let table = table.map_err(invalid)?;
-                    if info.table.is_some() {
-                        return Err(unsupported_feature("more than one table", offset));
+                    let ty = match table.ty.element_type {
+                        wasmparser::RefType::FUNCREF => abi::ValType::FuncRef,
+                        wasmparser::RefType::EXTERNREF => abi::ValType::ExternRef,
+                        _ => {
+                            return Err(unsupported_feature("a table of typed references", offset));
+                        }
+                    };
+                    if table.ty.table64 || !matches!(table.init, wasmparser::TableInit::RefNull) {
+                        return Err(unsupported_feature(
+                            "a 64-bit table or one with an initializer expression",
+                            offset,
+                        ));
                     }
-                    if table.ty.element_type != wasmparser::RefType::FUNCREF
-                        || table.ty.table64
-                        || !matches!(table.init, wasmparser::TableInit::RefNull)
-                    {
-                        return Err(unsupported_feature("a table other than funcref", offset));
-                    }
-                    if table.ty.initial > u64::from(limits.max_table) {
+                    if info.tables.len() >= plugin_format::limits::MAX_TABLES as usize {
                         return Err(CompileError::TooLarge {
-                            what: "table elements",
-                            limit: limits.max_table,
+                            what: "tables",
+                            limit: plugin_format::limits::MAX_TABLES,
                         });
                     }
-                    info.table = Some(table.ty.initial as u32);
+                    // The reservation (see `plugin_format::limits::TABLE_GROW_RESERVE`), all
+                    // tables' together within the limit.
+                    let too_large = CompileError::TooLarge {
+                        what: "table elements (reserved, all tables together)",
+                        limit: limits.max_table,
+                    };
+                    let initial = u32::try_from(table.ty.initial).map_err(|_| too_large.clone())?;
+                    let maximum = table
+                        .ty
+                        .maximum
+                        .map_or(u32::MAX, |max| u32::try_from(max).unwrap_or(u32::MAX));
+                    let capacity = maximum
+                        .min(initial.saturating_add(plugin_format::limits::TABLE_GROW_RESERVE))
+                        .max(initial);
+                    let reserved = info.tables.iter().try_fold(capacity, |sum, table| {
+                        sum.checked_add(table.layout.capacity)
+                    });
+                    if initial > limits.max_table
+                        || reserved.is_none_or(|reserved| reserved > limits.max_table)
+                    {
+                        return Err(too_large);
+                    }
+                    masm::try_push(
+                        &mut info.tables,
+                        Table {
+                            ty,
+                            initial,
+                            layout: abi::TableLayout {
+                                capacity,
+                                ..abi::TableLayout::default()
+                            },
+                        },
+                    )?;
                 }
             }
             Payload::MemorySection(reader) => {
@@ -758,34 +819,44 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                 let offset = reader.range().start;
                 for element in reader {
                     let element = element.map_err(invalid)?;
+                    // Every item is read (and a constant expression checked) whatever the
+                    // segment's kind; only active segments are kept.
+                    let mut items = Vec::new();
+                    match element.items {
+                        ElementItems::Functions(reader) => {
+                            items
+                                .try_reserve_exact(reader.count() as usize)
+                                .map_err(|_| CompileError::OutOfMemory)?;
+                            for function in reader {
+                                items.push(function.map_err(invalid)?);
+                            }
+                        }
+                        ElementItems::Expressions(_, reader) => {
+                            items
+                                .try_reserve_exact(reader.count() as usize)
+                                .map_err(|_| CompileError::OutOfMemory)?;
+                            for expr in reader {
+                                let expr = expr.map_err(invalid)?;
+                                items.push(const_reference(&expr, &info.globals, offset)?);
+                            }
+                        }
+                    }
                     let ElementKind::Active {
                         table_index,
                         offset_expr,
                     } = element.kind
                     else {
-                        return Err(unsupported_feature(
-                            "passive or declared element segment",
-                            offset,
-                        ));
+                        continue;
                     };
-                    if table_index.unwrap_or(0) != 0 {
-                        return Err(unsupported_feature("element segment for table > 0", offset));
-                    }
                     let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
-                    let ElementItems::Functions(items) = element.items else {
-                        return Err(unsupported_feature(
-                            "element segment of expressions",
-                            offset,
-                        ));
-                    };
-                    let functions = items
-                        .into_iter()
-                        .collect::<Result<Vec<u32>, _>>()
-                        .map_err(invalid)?;
-                    elements.push(ElementSegment {
-                        offset: base,
-                        functions,
-                    });
+                    masm::try_push(
+                        &mut elements,
+                        ElementSegment {
+                            table: table_index.unwrap_or(0),
+                            offset: base,
+                            items,
+                        },
+                    )?;
                 }
             }
             Payload::DataSection(reader) => {
@@ -913,7 +984,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         exports,
         global_exports,
         globals: info.globals,
-        table: info.table,
+        tables: info.tables,
         elements,
         memory,
         data,
@@ -943,11 +1014,32 @@ fn begin_code(
             },
         )?;
     }
+    // The tables after the function descriptors (one per function when there is a table);
+    // every size is bounded by the limits checked as the sections were read.
+    let descriptors = if info.tables.is_empty() {
+        0
+    } else {
+        info.function_types.len() as u32
+    };
+    let mut table_bytes = 0u32;
+    for table in &mut info.tables {
+        let bytes = abi::TableLayout::bytes(table.layout.capacity)
+            .and_then(|bytes| table_bytes.checked_add(bytes))
+            .ok_or(CompileError::Internal("table layout"))?;
+        table.layout.size_offset = table_bytes;
+        table.layout.entries_offset = table_bytes + 8;
+        table_bytes = bytes;
+    }
     info.layout = ContextLayout::new(
         info.globals.len() as u32,
-        info.table.unwrap_or(0),
+        descriptors,
+        table_bytes,
         imports.len() as u32,
     );
+    for table in &mut info.tables {
+        table.layout.size_offset += info.layout.tables_offset;
+        table.layout.entries_offset += info.layout.tables_offset;
+    }
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();

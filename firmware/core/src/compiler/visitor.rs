@@ -122,7 +122,12 @@ struct Frame {
 pub fn supported_type(ty: ValType) -> bool {
     matches!(
         ty,
-        ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+        ValType::I32
+            | ValType::I64
+            | ValType::F32
+            | ValType::F64
+            | ValType::FuncRef
+            | ValType::ExternRef
     )
 }
 
@@ -133,6 +138,8 @@ pub fn value_type(ty: wasmparser::ValType) -> Option<ValType> {
         wasmparser::ValType::I64 => Some(ValType::I64),
         wasmparser::ValType::F32 => Some(ValType::F32),
         wasmparser::ValType::F64 => Some(ValType::F64),
+        wasmparser::ValType::Ref(wasmparser::RefType::FUNCREF) => Some(ValType::FuncRef),
+        wasmparser::ValType::Ref(wasmparser::RefType::EXTERNREF) => Some(ValType::ExternRef),
         _ => None,
     }
 }
@@ -261,6 +268,15 @@ pub fn compile_function(
 }
 
 /// The proposal a value type belongs to, for refusals.
+/// The reference type of a `ref.null`'s heap type (the abstract `func` and `extern` only).
+fn heap_type(ty: wasmparser::HeapType) -> Option<ValType> {
+    match ty {
+        wasmparser::HeapType::FUNC => Some(ValType::FuncRef),
+        wasmparser::HeapType::EXTERN => Some(ValType::ExternRef),
+        _ => None,
+    }
+}
+
 fn proposal_of_type(ty: wasmparser::ValType) -> &'static str {
     match ty {
         wasmparser::ValType::V128 => "simd",
@@ -663,6 +679,7 @@ impl<'a> FunctionCompiler<'a, '_> {
         match op {
             TypedSelect { ty } => value_type(*ty).is_some_and(supported_type),
             CallIndirect { type_index, .. } => self.module.type_at(*type_index).is_some(),
+            RefNull { hty } => heap_type(*hty).is_some(),
             _ => matches!(
                 op,
                 Unreachable
@@ -688,6 +705,13 @@ impl<'a> FunctionCompiler<'a, '_> {
                     | MemoryFill { mem: 0 }
                     | MemoryInit { mem: 0, .. }
                     | DataDrop { .. }
+                    | RefIsNull
+                    | RefFunc { .. }
+                    | TableGet { .. }
+                    | TableSet { .. }
+                    | TableSize { .. }
+                    | TableGrow { .. }
+                    | TableFill { .. }
                     | I32Const { .. }
                     | I64Const { .. }
                     | I32Eqz
@@ -915,18 +939,20 @@ impl<'a> FunctionCompiler<'a, '_> {
             }
             CallIndirect {
                 type_index,
-                table_index: 0,
+                table_index,
             } => {
                 let ty = self
                     .module
                     .type_at(type_index)
                     .ok_or_else(|| self.unsupported(op))?;
                 let expected = self.module.canonical[type_index as usize];
+                let table = self.table(table_index)?;
                 self.masm.call_indirect(
                     ty,
                     expected,
-                    self.module.layout.table_offset,
-                    self.module.table.unwrap_or(0),
+                    table.layout,
+                    self.module.layout.functions_offset,
+                    self.module.function_types.len() as u32,
                 )?;
             }
             Drop => self.masm.drop_top()?,
@@ -978,6 +1004,22 @@ impl<'a> FunctionCompiler<'a, '_> {
                 self.masm.data_drop(segment.length_offset)?;
             }
 
+            // ---- References and tables. ----
+            RefNull { hty } => {
+                let ty = heap_type(hty).ok_or_else(|| self.unsupported(op))?;
+                self.masm.ref_null(ty)?;
+            }
+            RefIsNull => self.masm.ref_is_null()?,
+            RefFunc { function_index } => self.masm.ref_func(function_index)?,
+            TableGet { table } => {
+                let table = self.table(table)?;
+                self.masm.table_get(table.ty, table.layout)?;
+            }
+            TableSet { table } => self.masm.table_set(self.table(table)?.layout)?,
+            TableSize { table } => self.masm.table_size(self.table(table)?.layout)?,
+            TableGrow { table } => self.masm.table_grow(self.table(table)?.layout)?,
+            TableFill { table } => self.masm.table_fill(self.table(table)?.layout)?,
+
             // ---- Numeric. ----
             I32Const { value } => self
                 .masm
@@ -1022,6 +1064,14 @@ impl<'a> FunctionCompiler<'a, '_> {
                 _ => return None,
             }
         })
+    }
+
+    fn table(&self, index: u32) -> Result<super::Table, CompileError> {
+        self.module
+            .tables
+            .get(index as usize)
+            .copied()
+            .ok_or(CompileError::Internal("table index"))
     }
 
     fn global(&self, index: u32) -> Result<super::Global, CompileError> {

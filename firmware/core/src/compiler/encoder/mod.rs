@@ -706,6 +706,16 @@ impl Encoder {
         dynasm!(self.asm ; .arch x86 ; fs mov Rd(dst.code()), [Rd(index.code())*8 + disp]);
     }
 
+    /// `fs mov dst, [index*4 + disp]` (a table element: one reference word).
+    pub fn load_context_indexed4(&mut self, dst: Reg, index: Reg, disp: i32) {
+        dynasm!(self.asm ; .arch x86 ; fs mov Rd(dst.code()), [Rd(index.code())*4 + disp]);
+    }
+
+    /// `fs mov [index*4 + disp], src` (a table element: one reference word).
+    pub fn store_context_indexed4(&mut self, index: Reg, src: Reg, disp: i32) {
+        dynasm!(self.asm ; .arch x86 ; fs mov [Rd(index.code())*4 + disp], Rd(src.code()));
+    }
+
     /// `cdq`
     pub fn cdq(&mut self) {
         dynasm!(self.asm ; .arch x86 ; cdq);

@@ -6,7 +6,7 @@
 use super::{Label, Masm, Operand, SiteClass, Value, bit};
 use crate::abi::{self, TrapKind, ValType, value_bytes};
 use crate::compiler::FuncType;
-use crate::compiler::encoder::{Alu, Cond, Reg};
+use crate::compiler::encoder::{Alu, Cond, Mem, Reg};
 use crate::error::CompileError;
 
 /// Jump tables are used for `br_table`s with more targets than this; fewer get a compare chain.
@@ -302,36 +302,37 @@ impl Masm<'_> {
         self.push_call_result(ty)
     }
 
-    /// `call_indirect` through the table at context offset `table_offset` with `table_size`
-    /// elements, expecting canonical type id `expected`.
+    /// `call_indirect` through `table`, expecting canonical type id `expected`: the element
+    /// (a funcref, see [`super::reference`]) must be below `functions` (the function count, so
+    /// null is refused) and its descriptor at context offset `descriptors` must carry
+    /// `expected`.
     pub fn call_indirect(
         &mut self,
         ty: &FuncType,
         expected: u32,
-        table_offset: u32,
-        table_size: u32,
+        table: abi::TableLayout,
+        descriptors: u32,
+        functions: u32,
     ) -> Result<(), CompileError> {
         let index = self.pop_to_reg()?;
         let out_of_range = self.trap_label(TrapKind::IndirectCallOutOfRange)?;
         let null = self.trap_label(TrapKind::IndirectCallNull)?;
         let mismatch = self.trap_label(TrapKind::IndirectCallSignature)?;
         let type_word = self.alloc_avoiding(bit(index))?;
-        let table = table_offset as i32;
+        let descriptors = descriptors as i32;
         let enc = &mut self.out.enc;
-        enc.alu_ri(Alu::Cmp, index, table_size as i32);
+        enc.alu_rm(Alu::Cmp, index, Mem::Context(table.size_offset as i32));
         enc.jcc(Cond::AboveEqual, out_of_range);
-        enc.load_context_indexed(type_word, index, table + 4);
+        enc.load_context_indexed4(index, index, table.entries_offset as i32);
+        enc.alu_ri(Alu::Cmp, index, functions as i32);
+        enc.jcc(Cond::AboveEqual, null);
+        enc.load_context_indexed(type_word, index, descriptors + 4);
         enc.alu_ri(Alu::Cmp, type_word, expected as i32);
-        let ok = enc.new_label();
-        enc.jcc(Cond::Equal, ok);
-        enc.alu_ri(Alu::Cmp, type_word, abi::NULL_TYPE_ID as i32);
-        enc.jcc(Cond::Equal, null);
-        enc.jmp(mismatch);
-        enc.bind(ok);
+        enc.jcc(Cond::NotEqual, mismatch);
         self.free(type_word);
         let area = self.reserve_results(&ty.results);
         self.prepare_call(ty.params.len(), ty.param_bytes() + area, Some(index))?;
-        self.out.enc.call_context_indexed(index, table);
+        self.out.enc.call_context_indexed(index, descriptors);
         self.free(index);
         self.push_call_result(ty)
     }

@@ -52,7 +52,8 @@
 //! - [`bulk`]: `memory.copy`, `memory.fill`, `memory.init`, `data.drop` (string instructions);
 //! - [`multi`]: multi-value joins, branches, calls and returns (values in slots);
 //! - [`control`]: block joins, branches, `br_table`, calls, `call_indirect`, returns;
-//! - [`float`]: f32/f64 arithmetic, comparisons and conversions (x87, memory operands).
+//! - [`float`]: f32/f64 arithmetic, comparisons and conversions (x87, memory operands);
+//! - [`reference`]: references (one word each) and the table operators.
 
 mod access;
 mod bulk;
@@ -61,6 +62,7 @@ mod float;
 mod int32;
 mod int64;
 mod multi;
+mod reference;
 #[cfg(test)]
 mod tests;
 
@@ -141,6 +143,11 @@ pub const CALLEE_SAVED: [Reg; 3] = [Reg::Edi, Reg::Esi, Reg::Ebx];
 const ALLOCATION_ORDER: [Reg; 6] = [Reg::Eax, Reg::Ecx, Reg::Edx, Reg::Ebx, Reg::Esi, Reg::Edi];
 /// Locals zeroed with one `push 0` per word up to this many words, with a loop above it.
 const UNROLLED_LOCAL_ZEROING: u32 = 8;
+/// Whether `ty` is a reference type (one word, null = [`abi::NULL_REFERENCE`]).
+pub const fn is_reference(ty: ValType) -> bool {
+    matches!(ty, ValType::FuncRef | ValType::ExternRef)
+}
+
 /// "No depth" in the per-register owner table and the local chains.
 const NONE: u32 = u32::MAX;
 
@@ -1122,11 +1129,22 @@ impl<'m> Masm<'m> {
             enc.jcc(Cond::NotEqual, top);
         }
         self.frame_size_at = Some(enc.sub_esp_patchable());
+        // Locals of a reference type start as null, not 0.
+        for local in self.params..self.local_types.len() as u32 {
+            if is_reference(self.local_type(local)?) && self.pinned_register(local).is_none() {
+                let home = self.local_mem(local);
+                self.out
+                    .enc
+                    .store_imm(home, abi::NULL_REFERENCE as i32, Width::Dword);
+            }
+        }
         for index in 0..self.pinned.len() {
             let (local, reg) = self.pinned[index];
             if local < self.params {
                 let home = self.local_mem(local);
                 self.out.enc.load32(reg, home);
+            } else if is_reference(self.local_type(local)?) {
+                self.out.enc.mov_ri(reg, abi::NULL_REFERENCE as i32);
             } else {
                 self.out.enc.mov_ri(reg, 0);
             }

@@ -616,3 +616,115 @@ fn trapping_truncation_has_two_trap_stubs() {
         ],
     );
 }
+
+/// A table at context offsets 0x100 (size) / 0x108 (elements), 4 elements reserved.
+const TABLE: abi::TableLayout = abi::TableLayout {
+    size_offset: 0x100,
+    entries_offset: 0x108,
+    capacity: 4,
+};
+
+/// `table.get`: one register, the index compared against the current size word, then the
+/// element word; out of range traps (out-of-line).
+#[test]
+fn table_get_checks_the_current_size() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.table_get(ValType::FuncRef, TABLE)?;
+            m.return_from(Some(ValType::FuncRef))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+8]",
+            "cmp eax,fs:[100h]",
+            "jae 0000001Ch",
+            "mov eax,fs:[eax*4+108h]",
+            "leave",
+            "ret 4",
+            "ud2",
+        ],
+    );
+}
+
+/// `call_indirect` through a table: the size check, the element, one unsigned compare against
+/// the function count (null is `u32::MAX`), the descriptor's type id, the call through it.
+#[test]
+fn call_indirect_checks_size_function_count_and_type() {
+    let ty = crate::compiler::FuncType {
+        params: Vec::new(),
+        results: alloc::vec![ValType::I32],
+    };
+    let lines = lower(
+        Isolation::Software,
+        layout(&[ValType::I32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.call_indirect(&ty, 3, TABLE, 0x48, 5)?;
+            m.return_from(Some(ValType::I32))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+8]",
+            "cmp eax,fs:[100h]",
+            "jae 0000003Eh",
+            "mov eax,fs:[eax*4+108h]",
+            "cmp eax,5",
+            "jae 00000040h",
+            "mov ecx,fs:[eax*8+4Ch]",
+            "cmp ecx,3",
+            "jne 00000042h",
+            "call dword ptr fs:[eax*8+48h]",
+            "leave",
+            "ret 4",
+            "ud2",
+            "ud2",
+            "ud2",
+        ],
+    );
+}
+
+/// `table.grow`: `delta > capacity - size` gives -1, else the size word grows first and the
+/// new elements are written downwards (three registers).
+#[test]
+fn table_grow_checks_the_capacity_then_fills_downwards() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32], &[ValType::FuncRef], &[], false),
+        |m| {
+            m.local_get(1)?;
+            m.local_get(0)?;
+            m.table_grow(TABLE)?;
+            m.return_from(Some(ValType::I32))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+8]",
+            "mov ecx,[ebp-4]",
+            "mov edx,4",
+            "sub edx,fs:[100h]",
+            "cmp eax,edx",
+            "ja 00000042h",
+            "mov edx,fs:[100h]",
+            "add eax,edx",
+            "mov fs:[100h],eax",
+            "cmp eax,edx",
+            "jbe 00000047h",
+            "sub eax,1",
+            "mov fs:[eax*4+108h],ecx",
+            "jmp 0000002Ah",
+            "mov edx,0FFFFFFFFh",
+            "mov eax,edx",
+            "leave",
+            "ret 4",
+        ],
+    );
+}
