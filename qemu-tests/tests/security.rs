@@ -188,7 +188,10 @@ impl Target {
         let name = description.name.clone();
         match plugin::upload(&mut self.link, description, |_, _| {}) {
             Err(LinkError::Device(RequestError::Plugin(error))) => error.kind,
-            other => panic!("{}: upload {name}: expected a refusal, got {other:?}", self.name),
+            other => panic!(
+                "{}: upload {name}: expected a refusal, got {other:?}",
+                self.name
+            ),
         }
     }
 
@@ -505,7 +508,10 @@ fn board_sized_memory(target: &mut Target) {
                 match target.call(id, "grow", &[step]) {
                     Ok(values) if values == [Value::I32(pages)] => pages += step,
                     Ok(values) if values == [Value::I32(-1)] => break,
-                    other => panic!("{}: grow by {step} at {pages} pages: {other:?}", target.name),
+                    other => panic!(
+                        "{}: grow by {step} at {pages} pages: {other:?}",
+                        target.name
+                    ),
                 }
             }
             target.returns(id, "size", &[], pages);
@@ -638,6 +644,9 @@ fn upload_begin_prefix(seq: u32, limits: Limits) -> Vec<u8> {
     payload
 }
 
+/// Builds a host-frame payload from its sequence number and the limits to describe.
+type FramePayload = fn(u32, Limits) -> Vec<u8>;
+
 /// Hole 2, postcard lengths: frames with a valid CRC whose `UploadBegin` declares a 4 GiB name,
 /// 2^31 imports or a 2 GiB inline module (with a few bytes behind the length) are answered
 /// `UnknownRequest` for their own sequence number and counted as undecodable; the firmware
@@ -668,7 +677,7 @@ fn raw_frame_lengths(target: &mut Target) {
         "the hand-made UploadBegin is postcard's"
     );
 
-    let hostile: [(&str, fn(u32, Limits) -> Vec<u8>); 4] = [
+    let hostile: [(&str, FramePayload); 4] = [
         ("a name of 4 GiB", |seq, _| {
             let mut payload = Vec::new();
             varint(seq.into(), &mut payload);
@@ -708,7 +717,10 @@ fn raw_frame_lengths(target: &mut Target) {
         target.link.send_raw(&wire).expect("send");
         match target.link.wait_response(seq, Duration::from_secs(60)) {
             Ok(Err(RequestError::UnknownRequest)) => {}
-            other => panic!("{}: {what}: expected UnknownRequest, got {other:?}", target.name),
+            other => panic!(
+                "{}: {what}: expected UnknownRequest, got {other:?}",
+                target.name
+            ),
         }
         let after = target.link.stats().expect("stats").undecodable;
         assert_eq!(after, before + 1, "{}: {what}: counted", target.name);
@@ -751,7 +763,9 @@ fn register_clobber(target: &mut Target) {
         local.get $a local.get $b i32.add local.get $c i32.mul))"#;
     let module = wat::parse_str(wat).expect("wat");
     let mut reference = kplug_reference::Reference::new(None);
-    let instance = reference.instantiate(&module).expect("the reference loads it");
+    let instance = reference
+        .instantiate(&module)
+        .expect("the reference loads it");
     let id = target.load("clobber", module, qemu_tests::relaxed_limits());
     for n in [0, 1, 2, 5, 17, 100, 255] {
         let expected = reference
