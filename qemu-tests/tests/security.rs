@@ -373,7 +373,16 @@ fn output_flood(target: &mut Target) {
             PluginRef::Id(id),
             export,
             vec![Value::I32(0), Value::I32(FLOOD_BYTES)],
-            |event| events.push(event),
+            // Only this plugin's output and logs: the link may still hold the trap events of
+            // the attacks before.
+            |event| match &event {
+                Event::PluginOutput { plugin, .. } | Event::PluginLog { plugin, .. }
+                    if *plugin == id =>
+                {
+                    events.push(event)
+                }
+                _ => {}
+            },
         )
         .expect("the call is answered");
         assert_eq!(
