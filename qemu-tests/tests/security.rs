@@ -503,6 +503,7 @@ fn board_sized_memory(target: &mut Target) {
                     "{}: {name}",
                     target.name
                 );
+                eprintln!("{}: {name}: 64 MiB refused: {:?}", target.name, error.kind);
                 continue;
             }
             Ok(report) => report.id,
@@ -510,6 +511,7 @@ fn board_sized_memory(target: &mut Target) {
         };
         if name == "huge" {
             target.returns(id, "last", &[], 0);
+            eprintln!("{}: {name}: 64 MiB granted and readable", target.name);
         } else {
             let mut pages = 1;
             while pages < limits::MAX_MEMORY_PAGES as i32 {
@@ -524,6 +526,7 @@ fn board_sized_memory(target: &mut Target) {
                 }
             }
             target.returns(id, "size", &[], pages);
+            eprintln!("{}: {name}: loaded, grew to {pages} pages", target.name);
             if target.board.is_some() {
                 assert!(
                     pages < limits::MAX_MEMORY_PAGES as i32,
