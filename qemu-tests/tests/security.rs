@@ -473,10 +473,10 @@ fn limits_out_of_range(target: &mut Target) {
 
 /// Hole 3, memory: the largest memory a description may ask for (1024 pages, 64 MiB) is twice a
 /// board's RAM. A module that declares it at once, and one that may grow into it (a board
-/// reserves a plugin's memory up to its maximum at upload), are refused on a board with a
-/// typed error; where a module is installed, `memory.grow` returns -1 where the memory runs
-/// out and the module goes on. The harness (a Linux process) may have the memory: there the
-/// modules load and grow, which is also not a hole.
+/// reserves a plugin's memory up to its maximum at upload), are refused on a board with
+/// `OutOfMemory`; a board that installed the grower would have to fail `memory.grow` before
+/// 1024 pages. The harness (a Linux process) has the memory: there the modules load, the last
+/// byte reads 0 and the memory grows to 1024 pages, which is also not a hole.
 fn board_sized_memory(target: &mut Target) {
     let limits = Limits {
         max_memory_pages: limits::MAX_MEMORY_PAGES,
