@@ -8,7 +8,7 @@
 //! the import gates, so they are cheap.
 
 use crate::Isolation;
-use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
+use crate::abi::{self, ContextHeader, ContextLayout, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
 use crate::error::{GlobalWriteError, InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
@@ -351,9 +351,9 @@ pub struct Plugin<P: Platform> {
     pub stats: PluginStats,
 }
 
-/// The far pointer of import `slot` in a context block at `context`.
-fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPointer {
-    context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
+/// The far pointer of import `slot` in a context block at `context` laid out as `layout`.
+fn import_slot(context: *mut u8, layout: &ContextLayout, slot: usize) -> *mut FarPointer {
+    context.wrapping_add(layout.import_offset(slot as u32) as usize) as *mut FarPointer
 }
 
 /// What pads the code segment past the generated code: `int3`.
@@ -593,7 +593,7 @@ impl<P: Platform> Plugin<P> {
     /// error nothing stays linked. Does not run the start function (see [`Plugin::start`]).
     pub fn link(&mut self, platform: &mut P) -> Result<(), LoadError> {
         let context = self.regions.context;
-        let imports_offset = self.module.layout.imports_offset;
+        let layout = self.module.layout;
         let handle = self
             .handle
             .as_mut()
@@ -611,9 +611,9 @@ impl<P: Platform> Plugin<P> {
         for (slot, symbol) in resolved.iter().enumerate() {
             match platform.import_gate(handle, slot as u32, symbol) {
                 Ok(far) => {
-                    // SAFETY: the slot lies in the context block (layout.imports_offset + 8*slot
+                    // SAFETY: the slot lies in the context block (layout.import_offset(slot)
                     // < layout.size); the plugin is not running.
-                    unsafe { import_slot(context, imports_offset, slot).write_unaligned(far) };
+                    unsafe { import_slot(context, &layout, slot).write_unaligned(far) };
                     self.imports[slot] = Some(symbol);
                 }
                 Err(error) => {
@@ -621,8 +621,7 @@ impl<P: Platform> Plugin<P> {
                         platform.release_import_gate(handle, earlier as u32);
                         // SAFETY: as above.
                         unsafe {
-                            import_slot(context, imports_offset, earlier)
-                                .write_unaligned(FarPointer::NULL)
+                            import_slot(context, &layout, earlier).write_unaligned(FarPointer::NULL)
                         };
                         self.imports[earlier] = None;
                     }
@@ -650,16 +649,14 @@ impl<P: Platform> Plugin<P> {
     /// trap (#GP on the null selector -> `ImportFault`).
     pub fn unlink(&mut self, platform: &mut P) {
         let context = self.regions.context;
-        let imports_offset = self.module.layout.imports_offset;
+        let layout = self.module.layout;
         let Some(handle) = self.handle.as_mut() else {
             return;
         };
         for slot in 0..self.imports.len() {
             if self.imports[slot].take().is_some() {
                 // SAFETY: as in `link`.
-                unsafe {
-                    import_slot(context, imports_offset, slot).write_unaligned(FarPointer::NULL)
-                };
+                unsafe { import_slot(context, &layout, slot).write_unaligned(FarPointer::NULL) };
                 platform.release_import_gate(handle, slot as u32);
             }
         }
