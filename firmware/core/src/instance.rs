@@ -219,6 +219,41 @@ impl Run<'_> {
         symbol.map(GateTarget::Import)
     }
 
+    /// Serves one gate call whole, the shell the board's call gates and the harness's import
+    /// stubs share: resolves `gate`; checks the target's parameter count against the symbol
+    /// table's bound and against `carried` (whether the platform's stub carried that many
+    /// argument words); reads argument `index` of `count` with `arg` (parameter 0 first; `None`
+    /// when the word cannot be read); then runs it with [`Run::gate`]. Returns the value for
+    /// EAX and the parameter count (the words the stub pops), or the trap record that ends the
+    /// invocation.
+    pub fn serve(
+        &mut self,
+        gate: Gate,
+        carried: impl FnOnce(usize) -> bool,
+        mut arg: impl FnMut(usize, usize) -> Option<u32>,
+        return_eip: impl Fn() -> u32,
+        resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
+        budget_spent: impl FnOnce() -> bool,
+    ) -> Result<(u32, usize), TrapRecord> {
+        let fault = |run: &Self| run.gate_trap(TrapKind::ImportFault, return_eip());
+        let Some(target) = self.resolve(gate) else {
+            return Err(fault(self));
+        };
+        let count = target.parameters();
+        if count > symbols::MAX_SYMBOL_PARAMS || !carried(count) {
+            return Err(fault(self));
+        }
+        let mut words = [0u32; symbols::MAX_SYMBOL_PARAMS];
+        for (index, word) in words[..count].iter_mut().enumerate() {
+            match arg(index, count) {
+                Some(value) => *word = value,
+                None => return Err(fault(self)),
+            }
+        }
+        let value = self.gate(target, &words[..count], &return_eip, resize, budget_spent)?;
+        Ok((value, count))
+    }
+
     /// Serves a call the plugin made to `target` with `args` (parameter 0 first): runs the
     /// import (or `memory.grow`, with `resize` setting the data segment's size), then checks the
     /// budget (`budget_spent`: the timer only preempts plugin code, so a plugin that spends its
