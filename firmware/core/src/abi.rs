@@ -171,6 +171,12 @@ pub const STACK_CHECK_RESERVE: u32 = 16;
 /// The type id of an empty table element.
 pub const NULL_TYPE_ID: u32 = u32::MAX;
 
+/// Bytes of one import slot in the context block: a [`FarPointer`].
+pub const IMPORT_SLOT_BYTES: u32 = size_of::<FarPointer>() as u32;
+/// Bytes of one table element in the context block: a [`TableEntry`].
+pub const TABLE_ENTRY_BYTES: u32 = size_of::<TableEntry>() as u32;
+const _: () = assert!(IMPORT_SLOT_BYTES == 8 && TABLE_ENTRY_BYTES == 8);
+
 /// A far pointer as `call far m16:32` reads it: offset, then selector.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -302,9 +308,9 @@ impl TableEntry {
 pub struct ContextLayout {
     /// Offset of global 0 ([`SLOT_BYTES`] each, the value in its low bytes).
     pub globals_offset: u32,
-    /// Offset of table element 0 ([`TableEntry`], 8 bytes each).
+    /// Offset of table element 0 ([`TABLE_ENTRY_BYTES`] each).
     pub table_offset: u32,
-    /// Offset of import 0's [`FarPointer`] (8 bytes each).
+    /// Offset of import 0's [`FarPointer`] ([`IMPORT_SLOT_BYTES`] each).
     pub imports_offset: u32,
     /// Total size of the context block in bytes.
     pub size: u32,
@@ -316,13 +322,18 @@ impl ContextLayout {
     pub fn new(globals: u32, table: u32, imports: u32) -> ContextLayout {
         let globals_offset = CONTEXT_HEADER_BYTES;
         let table_offset = globals_offset + SLOT_BYTES * globals;
-        let imports_offset = table_offset + 8 * table;
+        let imports_offset = table_offset + TABLE_ENTRY_BYTES * table;
         ContextLayout {
             globals_offset,
             table_offset,
             imports_offset,
-            size: imports_offset + 8 * imports,
+            size: imports_offset + IMPORT_SLOT_BYTES * imports,
         }
+    }
+
+    /// The context offset of import `index`'s [`FarPointer`].
+    pub fn import_offset(&self, index: u32) -> u32 {
+        self.imports_offset + IMPORT_SLOT_BYTES * index
     }
 
     /// The context offset of global `index`.

@@ -50,6 +50,17 @@ struct Extra {
     quarantined: bool,
 }
 
+/// Converts `cycles` of a counter running at `hz` to microseconds (0 while the rate is unknown).
+/// The board and the harness both convert with it. Split into whole seconds and a remainder, so
+/// no product overflows however long the counter ran (for any rate below 18 THz).
+pub fn cycles_to_micros(cycles: u64, hz: u64) -> u64 {
+    const MICROS_PER_SECOND: u64 = 1_000_000;
+    match hz {
+        0 => 0,
+        hz => (cycles / hz) * MICROS_PER_SECOND + (cycles % hz) * MICROS_PER_SECOND / hz,
+    }
+}
+
 /// What the service needs from the board besides isolation ([`Platform`]): the clock, the
 /// peripherals plugins reach through imports, and the heap figure.
 pub trait Device {
@@ -1255,5 +1266,23 @@ fn describe(plugin: &PluginRef) -> String {
     match plugin {
         PluginRef::Id(id) => format!("with id {id}"),
         PluginRef::Name(name) => format!("named `{name}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cycles_to_micros;
+
+    #[test]
+    fn cycles_convert_without_overflow() {
+        assert_eq!(cycles_to_micros(1_234, 0), 0, "no rate yet");
+        assert_eq!(cycles_to_micros(3_000_000_000, 3_000_000_000), 1_000_000);
+        assert_eq!(cycles_to_micros(4_499, 3_000_000_000), 1, "truncates");
+        // Nearly 200 years at 3 GHz: `cycles * 1_000_000` would overflow long before.
+        let cycles = 3_000_000_000 * 6_000_000_000_u64 + 1_500_000_000;
+        assert_eq!(
+            cycles_to_micros(cycles, 3_000_000_000),
+            6_000_000_000 * 1_000_000 + 500_000
+        );
     }
 }
