@@ -640,6 +640,31 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         })
     }
 
+    /// The id of the loaded plugin `plugin` names, if one is loaded.
+    pub fn plugin_id(&self, plugin: &PluginRef) -> Option<u32> {
+        self.find(plugin).ok()
+    }
+
+    /// Plugin `id`'s fault policy (`None`: no such plugin).
+    pub fn policy(&self, id: u32) -> Option<TrapPolicy> {
+        self.table.get(id)?;
+        Some(
+            self.extra
+                .get(id as usize)
+                .and_then(Option::as_ref)
+                .map_or(TrapPolicy::KeepLoaded, |extra| extra.policy),
+        )
+    }
+
+    /// Plugin `id`'s attachments' specs, in the order they were made.
+    pub fn attachment_specs(&self, id: u32) -> Vec<AttachSpec> {
+        self.attachments
+            .iter()
+            .filter(|attachment| attachment.plugin == id)
+            .map(|attachment| attachment.spec.clone())
+            .collect()
+    }
+
     fn find(&self, plugin: &PluginRef) -> Result<u32, RequestError> {
         let found = match plugin {
             PluginRef::Id(id) => self.table.get(*id).map(|_| *id),
@@ -940,6 +965,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             text,
             trap,
         })
+    }
+
+    /// How many `boot` attachments plugin `id` has.
+    pub fn boot_attachments(&self, id: u32) -> usize {
+        self.attachments.boot(id).len()
     }
 
     /// Runs `plugin`'s boot attachments once each, in the order they were made (the plugin
