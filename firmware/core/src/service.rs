@@ -953,7 +953,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         }
         if let Some(values) = results {
             for value in values {
-                text.push_str(&format!("{value:?}\n"));
+                text.push_str(&format!("{value}\n"));
             }
         }
         self.output.push(Event::ConsoleOutput {
