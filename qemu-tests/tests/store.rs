@@ -618,3 +618,79 @@ fn attachments_come_back_after_a_reboot() {
     assert_eq!(points, ["boot"]);
     assert_eq!(boots(&mut link), Ok(vec![Value::I32(1)]));
 }
+
+/// Store exhaustion on a QEMU board: plugins of about 240 KiB are persisted (and unloaded, so
+/// that only the store fills) until the store refuses one with the typed `Full` error, which
+/// leaves the board answering, the refused plugin neither stored nor loaded, and every plugin
+/// stored before it intact.
+#[test]
+fn a_full_store_refuses_with_a_typed_error() {
+    const DATA: usize = 240 << 10;
+    let board = TestBoard::qemu();
+    let mut link = board.link();
+    let capacity = store::info(&mut link).expect("store info").capacity_bytes as usize;
+    let mut stored = Vec::new();
+    let full = loop {
+        assert!(
+            stored.len() <= capacity / DATA + 1,
+            "{} plugins of {DATA} bytes stored in {capacity} bytes and no refusal",
+            stored.len()
+        );
+        let name = format!("bulk{}", stored.len());
+        let mut description = versioned(&name, stored.len() as i32, 0);
+        let data: String = (0..DATA)
+            .map(|index| format!("\\{:02x}", (index * 7 + stored.len() * 13) as u8))
+            .collect();
+        description.module = wat::parse_str(format!(
+            r#"(module (memory 4)
+                (data (i32.const 0) "{data}")
+                (func (export "version") (result i32) i32.const {}))"#,
+            stored.len()
+        ))
+        .expect("wat");
+        let result = store::upload(
+            &mut link,
+            description,
+            Finish {
+                signature: None,
+                persist: true,
+            },
+            |_, _| {},
+        );
+        match result {
+            Ok(_) => {
+                plugin::unload(&mut link, PluginRef::Name(name.clone())).expect("unload");
+                stored.push(name);
+            }
+            Err(error) => break (name, refusal(Err::<(), _>(error))),
+        }
+    };
+    let (refused, kind) = full;
+    assert!(
+        matches!(kind, PluginErrorKind::Store(StoreRefusal::Full { needed, available }) if needed > available),
+        "{refused}: {kind:?}"
+    );
+    assert!(
+        stored.len() >= 2,
+        "only {} stored before the refusal",
+        stored.len()
+    );
+    link.info().expect("the board answers after the refusal");
+    let names: Vec<String> = store::list(&mut link)
+        .expect("store list")
+        .into_iter()
+        .map(|plugin| plugin.name)
+        .collect();
+    assert_eq!(
+        names, stored,
+        "the refused plugin is not stored, the others are"
+    );
+    assert!(
+        plugin::list(&mut link).expect("list").is_empty(),
+        "the refused plugin was unloaded again"
+    );
+    eprintln!(
+        "{} plugins of {DATA} bytes stored, then {refused} refused: {kind:?}",
+        stored.len()
+    );
+}
