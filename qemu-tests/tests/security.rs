@@ -745,7 +745,7 @@ fn raw_frame_lengths(target: &mut Target) {
 /// them and the caller's locals came back overwritten. The results must match the reference
 /// interpreter (wasmi).
 fn register_clobber(target: &mut Target) {
-    let wat = include_str!("../../plugins/hostile/callee_saved.wat");
+    let wat = include_str!("../../plugins/regressions/callee_saved.wat");
     let module = wat::parse_str(wat).expect("wat");
     let mut reference = kplug_reference::Reference::new(None);
     let instance = reference

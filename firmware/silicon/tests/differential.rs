@@ -643,7 +643,7 @@ fn trapping_start_agrees() {
 /// caller's locals came back clobbered — in both isolation modes.
 #[test]
 fn callee_saved_registers_survive_deep_callees() {
-    let wat = include_str!("../../../plugins/hostile/callee_saved.wat");
+    let wat = include_str!("../../../plugins/regressions/callee_saved.wat");
     let calls: Vec<Call> = [0, 1, 2, 5, 17, 100, 255]
         .iter()
         .map(|&n| call("caller", &[n]))
