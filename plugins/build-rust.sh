@@ -4,10 +4,13 @@
 # multi-value, reference types or non-trapping float-to-int), and copies the module to
 # target/plugins/rust_filter.wasm at the repository root. Prints that path.
 #
-# The plugin is written on plugins/kplug-sdk and also builds with stock cargo
-# (`cargo build --release --target wasm32-unknown-unknown` in plugins/rust-filter), which today
-# yields i32 WebAssembly 1.0 too (qemu-tests/tests/stock_toolchains.rs checks and runs it); this
-# script pins the MVP for the .wast reference tests whatever rustc's defaults become.
+# The plugin (u64 and f32 code) is written on plugins/kplug-sdk and also builds with stock cargo
+# (`cargo build --release --target wasm32-unknown-unknown` in plugins/rust-filter), which adds
+# rustc's default WebAssembly 2.0 features (sign extension, bulk memory, the reference-types
+# encoding of call_indirect) to `core::fmt`'s code; the board compiles both builds
+# (qemu-tests/tests/stock_toolchains.rs runs the stock one). This script pins the MVP, so the
+# module is WebAssembly 1.0 whatever rustc's defaults become; qemu-tests/tests/rust_filter.rs
+# runs it on a QEMU and a Bochs board.
 #
 # Usage: plugins/build-rust.sh
 # Then:  kplug run --local target/plugins/rust_filter.wasm fill_test_signal 256 7

@@ -238,6 +238,24 @@ pub enum Value {
     ExternRef(Option<u32>),
 }
 
+/// How the board's console shows a value: an `i32` in decimal, other types in the typed forms
+/// `kplug invoke` reads (`i64:-3`; floats as their bits, `f32:0x3fc00000`, so the firmware needs
+/// no float formatting).
+impl core::fmt::Display for Value {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Value::I32(value) => write!(f, "{value}"),
+            Value::I64(value) => write!(f, "i64:{value}"),
+            Value::F32(bits) => write!(f, "f32:{bits:#010x}"),
+            Value::F64(bits) => write!(f, "f64:{bits:#018x}"),
+            Value::FuncRef(None) => f.write_str("ref.null func"),
+            Value::FuncRef(Some(index)) => write!(f, "ref.func {index}"),
+            Value::ExternRef(None) => f.write_str("ref.null extern"),
+            Value::ExternRef(Some(value)) => write!(f, "ref.extern {value}"),
+        }
+    }
+}
+
 impl Value {
     /// The value's WebAssembly type, in text-format words (`i32`, `funcref`, ...).
     pub const fn type_name(&self) -> &'static str {

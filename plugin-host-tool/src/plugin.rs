@@ -458,42 +458,101 @@ pub fn poke<T: Transport>(
     )
 }
 
-/// Why a command-line argument is not an `i32`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not an i32: use decimal (-2147483648 to 4294967295; values above 2147483647 wrap) \
-     or 0x hex (up to 0xffffffff)"
-)]
-pub struct ParseValueError(pub String);
+/// What an `i32` argument may be, for error messages.
+const I32_FORMS: &str = "an i32: use decimal (-2147483648 to 4294967295; values above \
+     2147483647 wrap) or 0x hex (up to 0xffffffff); other types are written i64:N, f32:X, f64:X";
+/// What an `i64` argument may be.
+const I64_FORMS: &str = "an i64: write i64:N with N in decimal (-9223372036854775808 to \
+     18446744073709551615; values above 9223372036854775807 wrap) or 0x hex (up to 16 digits)";
+/// What a float argument may be.
+const FLOAT_FORMS: &str = "a float: write f32:X or f64:X with X a decimal float (1.5, -0, 2e-3, \
+     inf, nan) or 0x hex for the raw bits (f32:0x7fc00000)";
 
-/// Parses an `i32` argument as users type it: decimal (`42`, `-5`), an unsigned decimal that
-/// wraps (`4294967295` is -1), or hex with `0x` (`0xCBF43926`, also `-0x10`).
-pub fn parse_i32(text: &str) -> Result<i32, ParseValueError> {
-    let error = || ParseValueError(text.to_owned());
+/// Why a command-line argument is not a value of the type it names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not {expected}")]
+pub struct ParseValueError {
+    /// What was typed.
+    pub text: String,
+    /// What it may be.
+    pub expected: &'static str,
+}
+
+/// An integer as users type it: decimal (`42`, `-5`) or hex with `0x` (also `-0x10`), as its
+/// sign and magnitude (`None`: not an integer, or above 64 bits).
+fn parse_integer(text: &str) -> Option<(bool, u64)> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let hex = digits
+    let digits_only =
+        |text: &str, radix: u32| !text.is_empty() && text.chars().all(|c| c.is_digit(radix));
+    let magnitude = match digits
         .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"));
-    let digits_only = |text: &str, radix: u32| {
-        !text.is_empty() && text.chars().all(|digit| digit.is_digit(radix))
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        Some(hex) if digits_only(hex, 16) => u64::from_str_radix(hex, 16).ok()?,
+        None if digits_only(digits, 10) => digits.parse().ok()?,
+        _ => return None,
     };
-    let magnitude: u64 = match hex {
-        Some(hex) if digits_only(hex, 16) => u64::from_str_radix(hex, 16).map_err(|_| error())?,
-        None if digits_only(digits, 10) => digits.parse().map_err(|_| error())?,
-        _ => return Err(error()),
-    };
+    Some((negative, magnitude))
+}
+
+/// An integer of `bits` (32 or 64) bits: a negative one down to `-2^(bits-1)`, a non-negative one
+/// up to `2^bits - 1` (wrapping to negative above the signed maximum).
+fn parse_bits(text: &str, bits: u32) -> Option<u64> {
+    let (negative, magnitude) = parse_integer(text)?;
+    let all = u64::MAX >> (64 - bits);
     if negative {
-        if magnitude > 1 << 31 {
-            return Err(error());
-        }
-        Ok((magnitude as i64).wrapping_neg() as i32)
-    } else if magnitude <= u64::from(u32::MAX) {
-        Ok(magnitude as u32 as i32)
+        (magnitude <= 1 << (bits - 1)).then(|| magnitude.wrapping_neg() & all)
     } else {
-        Err(error())
+        (magnitude <= all).then_some(magnitude)
+    }
+}
+
+/// Parses an `i32` argument as users type it: decimal (`42`, `-5`), an unsigned decimal that
+/// wraps (`4294967295` is -1), or hex with `0x` (`0xCBF43926`, also `-0x10`).
+pub fn parse_i32(text: &str) -> Result<i32, ParseValueError> {
+    parse_bits(text, 32)
+        .map(|bits| bits as u32 as i32)
+        .ok_or_else(|| ParseValueError {
+            text: text.to_owned(),
+            expected: I32_FORMS,
+        })
+}
+
+/// Parses an argument of any value type: an `i32` as [`parse_i32`] reads it, or a typed value
+/// `i32:N`, `i64:N` (as an `i32`, in 64 bits), `f32:X` or `f64:X` (a decimal float as Rust
+/// reads it, or `0x` hex for the raw bits, so any NaN can be written).
+pub fn parse_value(text: &str) -> Result<Value, ParseValueError> {
+    let error = |expected| ParseValueError {
+        text: text.to_owned(),
+        expected,
+    };
+    let float_bits = |value: &str, bits: u32| {
+        value
+            .starts_with("0x")
+            .then(|| parse_bits(value, bits))
+            .flatten()
+    };
+    match text.split_once(':') {
+        None => parse_i32(text).map(Value::I32),
+        Some(("i32", value)) => parse_i32(value)
+            .map(Value::I32)
+            .map_err(|_| error(I32_FORMS)),
+        Some(("i64", value)) => parse_bits(value, 64)
+            .map(|bits| Value::I64(bits as i64))
+            .ok_or_else(|| error(I64_FORMS)),
+        Some(("f32", value)) => float_bits(value, 32)
+            .map(|bits| bits as u32)
+            .or_else(|| value.parse::<f32>().ok().map(f32::to_bits))
+            .map(Value::F32)
+            .ok_or_else(|| error(FLOAT_FORMS)),
+        Some(("f64", value)) => float_bits(value, 64)
+            .or_else(|| value.parse::<f64>().ok().map(f64::to_bits))
+            .map(Value::F64)
+            .ok_or_else(|| error(FLOAT_FORMS)),
+        Some(_) => Err(error(I32_FORMS)),
     }
 }
 
@@ -565,6 +624,54 @@ mod tests {
         ] {
             assert!(parse_i32(bad).is_err(), "{bad} parsed");
         }
+    }
+
+    /// Typed arguments: `i64:`, `f32:`, `f64:` (and `i32:`) parse to the intended bits, floats
+    /// also from raw hex bits; a wrong type or value says what the type may be.
+    #[test]
+    fn typed_arguments_parse_as_documented() {
+        let cases: &[(&str, Value)] = &[
+            ("7", Value::I32(7)),
+            ("i32:-5", Value::I32(-5)),
+            ("i64:-1", Value::I64(-1)),
+            ("i64:9223372036854775807", Value::I64(i64::MAX)),
+            ("i64:-9223372036854775808", Value::I64(i64::MIN)),
+            ("i64:18446744073709551615", Value::I64(-1)),
+            ("i64:0x8000000000000000", Value::I64(i64::MIN)),
+            ("i64:-0x10", Value::I64(-16)),
+            ("f32:1.5", Value::F32(1.5f32.to_bits())),
+            ("f32:-0", Value::F32(0x8000_0000)),
+            ("f32:inf", Value::F32(f32::INFINITY.to_bits())),
+            ("f32:0x7fa00001", Value::F32(0x7fa0_0001)),
+            ("f64:2e-3", Value::F64(2e-3f64.to_bits())),
+            ("f64:0xfff8000000000000", Value::F64(0xfff8_0000_0000_0000)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_value(text).as_ref(), Ok(expected), "{text}");
+        }
+        assert!(parse_value("f32:nan").is_ok_and(|value| matches!(
+            value,
+            Value::F32(bits) if f32::from_bits(bits).is_nan()
+        )));
+        for bad in [
+            "i64:18446744073709551616",
+            "i64:-9223372036854775809",
+            "i64:",
+            "i64:1.5",
+            "f32:",
+            "f32:one",
+            "f32:0x100000000",
+            "f32:-0x1",
+            "f64:0x10000000000000000",
+            "u8:1",
+            "1.5",
+        ] {
+            assert!(parse_value(bad).is_err(), "{bad} parsed");
+        }
+        let error = parse_value("i64:x").unwrap_err().to_string();
+        assert!(error.starts_with("`i64:x` is not an i64"), "{error}");
+        let error = parse_value("f32:x").unwrap_err().to_string();
+        assert!(error.contains("f32:0x7fc00000"), "{error}");
     }
 
     /// A description built without checks lists the function imports and keeps bytes that do

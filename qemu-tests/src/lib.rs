@@ -18,6 +18,8 @@ use plugin_host_tool::link::Link;
 use plugin_host_tool::plugin;
 use plugin_host_tool::workspace::Workspace;
 
+pub mod rust_filter;
+
 /// How long a QEMU board may take to boot and answer.
 pub const QEMU_BOOT: Duration = Duration::from_secs(20);
 /// How long a Bochs board may take (it emulates every instruction exactly, and slowly).

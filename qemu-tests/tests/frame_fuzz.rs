@@ -4,8 +4,11 @@
 //! answers `info`, has not restarted (its uptime only grows; the harness process is alive), and
 //! its `stats` counted every bad frame of the batch, no more and no fewer.
 //!
-//! `KPLUG_FRAME_BATCHES` (default 20) and `KPLUG_FRAME_SEED` change the run; the seed is
-//! printed. Batches are 50 frames each.
+//! `KPLUG_FRAME_BATCHES` (default 20), `KPLUG_FRAME_BATCH` (frames per batch, default 50),
+//! `KPLUG_FRAME_OVERSIZED` (oversized runs per thousand frames, default one in six) and
+//! `KPLUG_FRAME_SEED` change the run; the settings are printed. Oversized runs (4–12 KiB each)
+//! are most of the bytes a board reads in the default mix, so a long run at a board may send
+//! fewer of them.
 
 use std::time::Duration;
 
@@ -17,8 +20,10 @@ use plugin_host_tool::transport::Transport;
 use plugin_host_tool::workspace::Workspace;
 use qemu_tests::TestBoard;
 
-/// Frames per batch.
+/// Frames per batch by default.
 const FRAMES: u32 = 50;
+/// The largest batch: a batch is counted in `u32` stats and held in memory whole.
+const MAX_FRAMES: u64 = 10_000;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -48,11 +53,20 @@ fn counted(stats: &Stats) -> u64 {
 fn fuzz(link: &mut Link, what: &str, mut alive: impl FnMut() -> Result<(), String>) {
     let seed = setting("KPLUG_FRAME_SEED", 0x6672_616d_6573);
     let batches = setting("KPLUG_FRAME_BATCHES", 20);
-    eprintln!("frame fuzzer at {what}: {batches} batches of {FRAMES} (seed {seed:#x})");
+    let size = setting("KPLUG_FRAME_BATCH", u64::from(FRAMES)).clamp(1, MAX_FRAMES) as u32;
+    let oversized = setting(
+        "KPLUG_FRAME_OVERSIZED",
+        u64::from(frames::OVERSIZED_PER_MILLE),
+    )
+    .min(1000) as u32;
+    eprintln!(
+        "frame fuzzer at {what}: {batches} batches of {size}, {oversized} in 1000 oversized \
+         (seed {seed:#x})"
+    );
     let mut uptime = link.info().expect("info before the first batch").uptime_ms;
     let mut sent = 0u64;
     for index in 0..batches {
-        let batch = frames::batch(seed.wrapping_add(index), FRAMES);
+        let batch = frames::batch_with(seed.wrapping_add(index), size, oversized);
         let before = link.stats().expect("stats before a batch");
         link.send_raw(&batch.bytes).expect("send a batch");
         let info = link
@@ -72,7 +86,7 @@ fn fuzz(link: &mut Link, what: &str, mut alive: impl FnMut() -> Result<(), Strin
             "{what}: batch {index} (seed {:#x}): {before:?} -> {after:?}",
             seed.wrapping_add(index)
         );
-        sent += u64::from(FRAMES);
+        sent += u64::from(size);
     }
     eprintln!("frame fuzzer at {what}: {sent} bad frames sent, all counted, no restart");
 }

@@ -26,7 +26,7 @@ use plugin_host_tool::refusal::{FunctionNames, Refusal};
 use plugin_host_tool::scaffold::{self, Language};
 use plugin_host_tool::transport::Transport;
 use plugin_host_tool::workspace::Workspace;
-use qemu_tests::{TestBoard, relaxed_limits};
+use qemu_tests::{TestBoard, relaxed_limits, rust_filter};
 
 /// A module built from a stock toolchain, and what it uses.
 struct Built {
@@ -167,22 +167,7 @@ fn stock_c_scaffold(parent: &Path) -> Built {
 
 /// `plugins/rust-filter`, built with stock cargo (not its MVP script).
 fn stock_rust_filter(target: &Path) -> Built {
-    let workspace = Workspace::locate().expect("inside the kplug workspace");
-    let manifest = workspace.root().join("plugins/rust-filter/Cargo.toml");
-    run(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target)
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS"),
-        "cargo build of plugins/rust-filter",
-    );
-    let module =
-        std::fs::read(target.join("wasm32-unknown-unknown/release/rust_filter.wasm")).unwrap();
+    let module = rust_filter::build_stock(target);
     census_of("plugins/rust-filter (stock cargo)", "stock_filter", module)
 }
 
@@ -264,14 +249,10 @@ fn check_scaffold_calls(link: &mut Link, id: u32, built: &Built) {
     assert_eq!(lines.len(), 1, "{lines:?}");
 }
 
-/// rust-filter's documented results (see its header and qemu-tests' wast_reference model).
-fn check_filter_calls(link: &mut Link, id: u32, _built: &Built) {
-    let (values, _, _) = call(link, id, "fill_test_signal", &[256, 7]);
-    assert_eq!(values, [Value::I32(256)]);
-    let (values, _, _) = call(link, id, "capacity", &[]);
-    assert_eq!(values, [Value::I32(1024)]);
-    let (_, lines, _) = call(link, id, "moving_average", &[256, 8]);
-    assert_eq!(lines, ["rust-filter: moving_average"]);
+/// rust-filter's documented results, bit for bit against the host model (the check the
+/// boards run on the MVP build, `qemu_tests::rust_filter::check`).
+fn check_filter_calls(link: &mut Link, id: u32, built: &Built) {
+    rust_filter::check(&mut rust_filter::OnLink { link, id }, built.what);
 }
 
 /// Uploads `built` to `engine` and checks its calls, or checks that the refusal is actionable

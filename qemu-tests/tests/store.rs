@@ -514,3 +514,183 @@ fn power_cuts_keep_every_plugin_old_or_new() {
         model.len()
     );
 }
+
+/// A stored plugin's attachments and fault policy survive a reboot: a `boot` attachment runs
+/// once when the store installs the plugin (not when it is attached), a `console:WORD`
+/// attachment answers on COM1 after the reboot, the console reports what was attached, and a
+/// detach is stored as well.
+#[test]
+fn attachments_come_back_after_a_reboot() {
+    use plugin_format::attach::{AttachPoint, AttachSpec, FaultAction};
+    use plugin_format::message::TrapPolicy;
+
+    let mut board = TestBoard::qemu();
+    let mut link = board.link();
+    let module = wat::parse_str(
+        r#"(module
+            (import "env" "log" (func $log (param i32 i32)))
+            (memory 1)
+            (data (i32.const 0) "hello from a stored plugin")
+            (global $boots (mut i32) (i32.const 0))
+            (func (export "on_boot") (global.set $boots (i32.add (global.get $boots) (i32.const 1))))
+            (func (export "hello") (call $log (i32.const 0) (i32.const 26)))
+            (func (export "boots") (result i32) global.get $boots))"#,
+    )
+    .unwrap();
+    let description =
+        plugin::describe("greeter", module, qemu_tests::relaxed_limits()).expect("describe");
+    persist(&mut link, description, None);
+    let spec = |export: &str, point: AttachPoint| AttachSpec {
+        export: export.into(),
+        point,
+        on_fault: FaultAction::Keep,
+    };
+    let greeter = || PluginRef::Name("greeter".into());
+    plugin::attach(&mut link, greeter(), spec("on_boot", AttachPoint::Boot)).expect("attach boot");
+    let word = plugin::attach(
+        &mut link,
+        greeter(),
+        spec("hello", AttachPoint::Console { word: "hi".into() }),
+    )
+    .expect("attach console:hi");
+    plugin::set_trap_policy(&mut link, greeter(), TrapPolicy::QuarantineAfter(5)).expect("policy");
+    let boots = |link: &mut Link| {
+        plugin::invoke(link, greeter(), "boots", Vec::new())
+            .expect("invoke boots")
+            .outcome
+    };
+    assert_eq!(
+        boots(&mut link),
+        Ok(vec![Value::I32(0)]),
+        "attaching boot runs nothing"
+    );
+    drop(link);
+
+    board.restart();
+    let mut link = board.link();
+    assert_eq!(
+        boots(&mut link),
+        Ok(vec![Value::I32(1)]),
+        "boot ran once at install"
+    );
+    let attached: Vec<_> = plugin::attachments(&mut link)
+        .expect("attachments")
+        .into_iter()
+        .map(|summary| (summary.plugin_name, summary.spec.point.to_string()))
+        .collect();
+    assert_eq!(
+        attached,
+        [
+            ("greeter".to_string(), "boot".to_string()),
+            ("greeter".to_string(), "console:hi".to_string())
+        ]
+    );
+    let summary = plugin::list(&mut link).expect("list");
+    assert_eq!(summary[0].policy, TrapPolicy::QuarantineAfter(5));
+    let log = store_log_lines(&mut link);
+    assert!(
+        log.iter()
+            .any(|line| line.contains("installed greeter") && line.contains("2 attachment(s)")),
+        "{log:?}"
+    );
+    let mut console = board.console();
+    let answer = console
+        .command("hi", "kplug> ", Duration::from_secs(10))
+        .expect("the console answers hi");
+    assert!(answer.contains("hello from a stored plugin"), "{answer:?}");
+    drop(console);
+
+    // Detach the console word: after the next reboot only `boot` is attached.
+    let word = plugin::attachments(&mut link)
+        .expect("attachments")
+        .into_iter()
+        .find(|summary| summary.spec.point.to_string() == "console:hi")
+        .map_or(word.id, |summary| summary.id);
+    plugin::detach(&mut link, word).expect("detach");
+    drop(link);
+    board.restart();
+    let mut link = board.link();
+    let points: Vec<_> = plugin::attachments(&mut link)
+        .expect("attachments")
+        .into_iter()
+        .map(|summary| summary.spec.point.to_string())
+        .collect();
+    assert_eq!(points, ["boot"]);
+    assert_eq!(boots(&mut link), Ok(vec![Value::I32(1)]));
+}
+
+/// Store exhaustion on a QEMU board: plugins of about 240 KiB are persisted (and unloaded, so
+/// that only the store fills) until the store refuses one with the typed `Full` error, which
+/// leaves the board answering, the refused plugin neither stored nor loaded, and every plugin
+/// stored before it intact.
+#[test]
+fn a_full_store_refuses_with_a_typed_error() {
+    const DATA: usize = 240 << 10;
+    let board = TestBoard::qemu();
+    let mut link = board.link();
+    let capacity = store::info(&mut link).expect("store info").capacity_bytes as usize;
+    let mut stored = Vec::new();
+    let full = loop {
+        assert!(
+            stored.len() <= capacity / DATA + 1,
+            "{} plugins of {DATA} bytes stored in {capacity} bytes and no refusal",
+            stored.len()
+        );
+        let name = format!("bulk{}", stored.len());
+        let mut description = versioned(&name, stored.len() as i32, 0);
+        let data: String = (0..DATA)
+            .map(|index| format!("\\{:02x}", (index * 7 + stored.len() * 13) as u8))
+            .collect();
+        description.module = wat::parse_str(format!(
+            r#"(module (memory 4)
+                (data (i32.const 0) "{data}")
+                (func (export "version") (result i32) i32.const {}))"#,
+            stored.len()
+        ))
+        .expect("wat");
+        let result = store::upload(
+            &mut link,
+            description,
+            Finish {
+                signature: None,
+                persist: true,
+            },
+            |_, _| {},
+        );
+        match result {
+            Ok(_) => {
+                plugin::unload(&mut link, PluginRef::Name(name.clone())).expect("unload");
+                stored.push(name);
+            }
+            Err(error) => break (name, refusal(Err::<(), _>(error))),
+        }
+    };
+    let (refused, kind) = full;
+    assert!(
+        matches!(kind, PluginErrorKind::Store(StoreRefusal::Full { needed, available }) if needed > available),
+        "{refused}: {kind:?}"
+    );
+    assert!(
+        stored.len() >= 2,
+        "only {} stored before the refusal",
+        stored.len()
+    );
+    link.info().expect("the board answers after the refusal");
+    let names: Vec<String> = store::list(&mut link)
+        .expect("store list")
+        .into_iter()
+        .map(|plugin| plugin.name)
+        .collect();
+    assert_eq!(
+        names, stored,
+        "the refused plugin is not stored, the others are"
+    );
+    assert!(
+        plugin::list(&mut link).expect("list").is_empty(),
+        "the refused plugin was unloaded again"
+    );
+    eprintln!(
+        "{} plugins of {DATA} bytes stored, then {refused} refused: {kind:?}",
+        stored.len()
+    );
+}

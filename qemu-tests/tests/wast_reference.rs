@@ -8,17 +8,18 @@
 //!   the engine bugs listed in [`KNOWN_ENGINE_BUGS`], each of which must still be observed. So a
 //!   wrong expectation in a script, or a runner bug (NaN patterns, spectest's imports,
 //!   `register`, `get`), fails here before it can blame the JIT.
-//! - **The i32 subset.** Each example plugin parses, validates with `wasmparser` restricted to
-//!   the i32 MVP subset the JIT compiles, and links against the symbol table.
+//! - **The i32 subset.** Each WAT example plugin parses, validates with `wasmparser`
+//!   restricted to the i32 MVP subset, and links against the symbol table.
 //! - **The example plugins** under `plugins/` behave as their header comments say: results,
-//!   logged and emitted bytes, GPIO traffic and traps. The Rust plugin is built with
-//!   `plugins/build-rust.sh` and checked the same way.
+//!   logged and emitted bytes, GPIO traffic and traps. The Rust plugin (`u64` and `f32` code) is
+//!   built with `plugins/build-rust.sh`, must stay within WebAssembly 1.0, and is checked bit
+//!   for bit against the host model in `qemu_tests::rust_filter`, the same check the boards run
+//!   (`tests/rust_filter.rs`).
 //!
 //! Run with `cargo test -p qemu-tests --test wast_reference -- --nocapture` to see the per-file
 //! `N passed, M failed, K skipped` lines.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kplug_reference::board::GPIO_PINS;
 use kplug_reference::{ENGINE, Failure, HostCall, InstanceId, Reference, Trap};
@@ -27,6 +28,7 @@ use plugin_format::symbols::{self, ValType as SymbolType};
 use plugin_format::trap::TrapKind;
 use plugin_host_tool::wast::suite;
 use plugin_host_tool::wast::{ReferenceEngine, Report, Runner};
+use qemu_tests::rust_filter;
 
 /// The export name the example plugins give their memory.
 const PLUGIN_MEMORY_EXPORT: &str = "memory";
@@ -552,6 +554,23 @@ impl Plugin {
         }
     }
 
+    /// Calls `export` with i32 `arguments`; returns its results, typed, or the trap.
+    fn call_values(&mut self, export: &str, arguments: &[i32]) -> Result<Vec<Value>, Trap> {
+        let handle = self
+            .engine
+            .function(self.instance, export)
+            .unwrap_or_else(|failure| panic!("{}: {failure}", self.name));
+        let arguments: Vec<Value> = arguments.iter().copied().map(Value::I32).collect();
+        match self
+            .engine
+            .call_with_fuel(handle, &arguments, Some(CALL_FUEL))
+        {
+            Ok(results) => Ok(results),
+            Err(Failure::Trap(trap)) => Err(trap),
+            Err(failure) => panic!("{}: {export}: {failure}", self.name),
+        }
+    }
+
     /// Calls `export`, which must return an i32.
     fn call(&mut self, export: &str, arguments: &[i32]) -> i32 {
         match self.call_with_fuel(export, arguments, CALL_FUEL) {
@@ -771,56 +790,6 @@ mod model {
             (a, b) = (b, a.wrapping_add(b));
         }
         a
-    }
-
-    /// rust-filter's test signal.
-    pub fn test_signal(count: usize, seed: u32) -> Vec<i32> {
-        let mut state = seed;
-        (0..count)
-            .map(|index| {
-                state = state
-                    .wrapping_mul(LCG_MULTIPLIER)
-                    .wrapping_add(LCG_INCREMENT);
-                let noise = (state >> 24) as i32 - 128;
-                let spike = if index % 97 == 96 { 5000 } else { 0 };
-                ((index * 4) % 1000) as i32 + noise + spike
-            })
-            .collect()
-    }
-
-    /// rust-filter's moving average.
-    pub fn moving_average(samples: &[i32], window: usize) -> Vec<i32> {
-        (0..samples.len())
-            .map(|index| {
-                let start = (index + 1).saturating_sub(window);
-                let slice = &samples[start..=index];
-                slice.iter().sum::<i32>() / slice.len() as i32
-            })
-            .collect()
-    }
-
-    /// rust-filter's median of three.
-    pub fn median3(samples: &[i32]) -> Vec<i32> {
-        (0..samples.len())
-            .map(|index| {
-                if index == 0 || index + 1 == samples.len() {
-                    samples[index]
-                } else {
-                    let mut three = [samples[index - 1], samples[index], samples[index + 1]];
-                    three.sort_unstable();
-                    three[1]
-                }
-            })
-            .collect()
-    }
-
-    /// rust-filter's checksum: FNV-1a over little-endian i32 bytes.
-    pub fn checksum_i32(values: &[i32]) -> u32 {
-        let bytes: Vec<u8> = values
-            .iter()
-            .flat_map(|value| value.to_le_bytes())
-            .collect();
-        fnv1a(&bytes)
     }
 }
 
@@ -1101,101 +1070,72 @@ fn kernels_match_the_models() {
     kernels_checks();
 }
 
-fn rust_filter_checks(wasm: &[u8]) {
-    let mut plugin = Plugin::from_bytes("rust_filter.wasm", wasm);
-    let capacity = plugin.call("capacity", &[]);
-    assert_eq!(capacity, 1024);
-    let samples_at = plugin.call("samples_ptr", &[]);
-    let output_at = plugin.call("output_ptr", &[]);
-    let read_i32s = |plugin: &Plugin, at: i32, count: usize| -> Vec<i32> {
-        plugin
-            .read(at, 4 * count)
-            .chunks_exact(4)
-            .map(|word| i32::from_le_bytes([word[0], word[1], word[2], word[3]]))
-            .collect()
-    };
-
-    let signal = model::test_signal(256, 7);
-    assert_eq!(plugin.call("fill_test_signal", &[256, 7]), 256);
-    assert_eq!(read_i32s(&plugin, samples_at, 256), signal);
-
-    for window in [1, 8, 64] {
-        let expected = model::moving_average(&signal, window);
-        assert_eq!(
-            plugin.call("moving_average", &[256, window as i32]) as u32,
-            model::checksum_i32(&expected),
-            "window {window}"
-        );
-        assert_eq!(read_i32s(&plugin, output_at, 256), expected);
+/// The reference engine as a [`rust_filter::Engine`]: typed results, and the log lines the
+/// stubbed symbol table recorded.
+impl rust_filter::Engine for Plugin {
+    fn call(&mut self, export: &str, arguments: &[i32]) -> (Vec<Value>, Vec<String>) {
+        self.take_calls();
+        let values = self
+            .call_values(export, arguments)
+            .unwrap_or_else(|trap| panic!("{}: {export}{arguments:?} failed: {trap}", self.name));
+        let lines = self
+            .take_calls()
+            .into_iter()
+            .map(|call| match call {
+                HostCall::Log(bytes) => String::from_utf8(bytes).expect("UTF-8 log lines"),
+                other => panic!(
+                    "{}: {export} made an unexpected import call {other:?}",
+                    self.name
+                ),
+            })
+            .collect();
+        (values, lines)
     }
-    assert_eq!(
-        plugin.take_calls(),
-        vec![HostCall::Log(b"rust-filter: moving_average".to_vec()); 3]
-    );
-    let expected = model::median3(&signal);
-    assert_eq!(
-        plugin.call("median3", &[256]) as u32,
-        model::checksum_i32(&expected)
-    );
-    assert_eq!(read_i32s(&plugin, output_at, 256), expected);
-    assert_eq!(
-        plugin.call("output_checksum", &[256]) as u32,
-        model::checksum_i32(&expected)
-    );
 
-    // Clamping, logged.
-    plugin.take_calls();
-    assert_eq!(plugin.call("fill_test_signal", &[5000, 1]), capacity);
-    assert_eq!(
-        plugin.take_calls(),
-        [HostCall::Log(
-            b"rust-filter: count clamped to capacity (1024)".to_vec()
-        )]
-    );
-    let expected = model::moving_average(&model::test_signal(1024, 1), 64);
-    assert_eq!(
-        plugin.call("moving_average", &[1024, 1000]) as u32,
-        model::checksum_i32(&expected)
-    );
-    assert!(plugin.take_calls().contains(&HostCall::Log(
-        b"rust-filter: window clamped to 64".to_vec()
-    )));
-    assert_eq!(plugin.call("median3", &[0]) as u32, FNV_OFFSET_BASIS);
+    fn read(&mut self, address: u32, length: usize) -> Vec<u8> {
+        Plugin::read(self, address as i32, length)
+    }
 }
 
-/// rust-filter builds with `plugins/build-rust.sh` into an i32 MVP module that imports only
-/// env.log, and its filters match the model of its header comment.
+/// rust-filter builds with `plugins/build-rust.sh` into a WebAssembly 1.0 module (`u64` and
+/// `f32` code, no later proposal) that imports only env.log, and in the reference interpreter
+/// its exports compute what the host model of its header comment computes, bit for bit.
 #[test]
-fn rust_filter_builds_into_the_subset_and_filters_as_documented() {
-    let script = repository_root().join("plugins").join("build-rust.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap_or_else(|error| panic!("running {}: {error}", script.display()));
-    assert!(
-        output.status.success(),
-        "{} failed:\n{}",
-        script.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let wasm_path = stdout
-        .lines()
-        .last()
-        .expect("the script prints the module's path");
-    let wasm = std::fs::read(wasm_path).unwrap_or_else(|error| panic!("{wasm_path}: {error}"));
+fn rust_filter_builds_for_the_mvp_and_filters_as_documented() {
+    use plugin_host_tool::features::{self, Feature};
 
-    let summary =
-        check_i32_mvp_subset(&wasm).unwrap_or_else(|error| panic!("{wasm_path}: {error}"));
+    let (wasm, wasm_path) = rust_filter::build_mvp();
+    let census = features::census(&wasm).unwrap_or_else(|error| panic!("{wasm_path}: {error}"));
     println!(
-        "{wasm_path}: {} bytes, {} functions, {} operators, imports {:?}",
+        "{wasm_path}: {} bytes, {} functions, {} operators; features:\n{census}",
         wasm.len(),
-        summary.functions,
-        summary.operators,
-        summary.imports
+        census.functions,
+        census.operators
     );
-    assert_eq!(summary.imports, ["env.log"]);
-    rust_filter_checks(&wasm);
+    assert_eq!(
+        census.features.keys().copied().collect::<Vec<_>>(),
+        [Feature::I64, Feature::Float],
+        "{wasm_path}: u64 and f32 code, nothing beyond WebAssembly 1.0"
+    );
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::WASM1)
+        .validate_all(&wasm)
+        .unwrap_or_else(|error| panic!("{wasm_path}: not valid WebAssembly 1.0: {error}"));
+    let imports: Vec<String> = wasmparser::Parser::new(0)
+        .parse_all(&wasm)
+        .filter_map(|payload| match payload.expect("parses") {
+            wasmparser::Payload::ImportSection(reader) => Some(reader),
+            _ => None,
+        })
+        .flat_map(|reader| reader.into_imports())
+        .map(|import| {
+            let import = import.expect("an import");
+            format!("{}.{}", import.module, import.name)
+        })
+        .collect();
+    assert_eq!(imports, ["env.log"]);
+    let mut plugin = Plugin::from_bytes("rust_filter.wasm", &wasm);
+    let name = plugin.name.clone();
+    rust_filter::check(&mut plugin, &name);
 }
 
 fn hostile_out_of_bounds_checks() {

@@ -171,6 +171,12 @@ pub const STACK_CHECK_RESERVE: u32 = 16;
 /// The type id of an empty table element.
 pub const NULL_TYPE_ID: u32 = u32::MAX;
 
+/// Bytes of one import slot in the context block: a [`FarPointer`].
+pub const IMPORT_SLOT_BYTES: u32 = size_of::<FarPointer>() as u32;
+/// Bytes of one table element in the context block: a [`TableEntry`].
+pub const TABLE_ENTRY_BYTES: u32 = size_of::<TableEntry>() as u32;
+const _: () = assert!(IMPORT_SLOT_BYTES == 8 && TABLE_ENTRY_BYTES == 8);
+
 /// A far pointer as `call far m16:32` reads it: offset, then selector.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -334,11 +340,11 @@ impl TableLayout {
 pub struct ContextLayout {
     /// Offset of global 0 ([`SLOT_BYTES`] each, the value in its low bytes).
     pub globals_offset: u32,
-    /// Offset of function descriptor 0 ([`TableEntry`], 8 bytes each; none without a table).
+    /// Offset of function descriptor 0 ([`TABLE_ENTRY_BYTES`] each; none without a table).
     pub functions_offset: u32,
     /// Offset of the first table (see [`TableLayout`]).
     pub tables_offset: u32,
-    /// Offset of import 0's [`FarPointer`] (8 bytes each).
+    /// Offset of import 0's [`FarPointer`] ([`IMPORT_SLOT_BYTES`] each).
     pub imports_offset: u32,
     /// Total size of the context block in bytes.
     pub size: u32,
@@ -351,15 +357,20 @@ impl ContextLayout {
     pub fn new(globals: u32, descriptors: u32, table_bytes: u32, imports: u32) -> ContextLayout {
         let globals_offset = CONTEXT_HEADER_BYTES;
         let functions_offset = globals_offset + SLOT_BYTES * globals;
-        let tables_offset = functions_offset + 8 * descriptors;
+        let tables_offset = functions_offset + TABLE_ENTRY_BYTES * descriptors;
         let imports_offset = tables_offset + table_bytes;
         ContextLayout {
             globals_offset,
             functions_offset,
             tables_offset,
             imports_offset,
-            size: imports_offset + 8 * imports,
+            size: imports_offset + IMPORT_SLOT_BYTES * imports,
         }
+    }
+
+    /// The context offset of import `index`'s [`FarPointer`].
+    pub fn import_offset(&self, index: u32) -> u32 {
+        self.imports_offset + IMPORT_SLOT_BYTES * index
     }
 
     /// The context offset of global `index`.

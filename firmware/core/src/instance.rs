@@ -8,7 +8,7 @@
 //! the import gates, so they are cheap.
 
 use crate::Isolation;
-use crate::abi::{self, ContextHeader, FarPointer, TableEntry};
+use crate::abi::{self, ContextHeader, ContextLayout, FarPointer, TableEntry};
 use crate::compiler::{CompiledModule, Fault};
 use crate::error::{GlobalWriteError, InvokeError, LoadError, PlatformError};
 use crate::imports::{self, ImportHost, PluginMemory};
@@ -219,6 +219,41 @@ impl Run<'_> {
         symbol.map(GateTarget::Import)
     }
 
+    /// Serves one gate call whole, the shell the board's call gates and the harness's import
+    /// stubs share: resolves `gate`; checks the target's parameter count against the symbol
+    /// table's bound and against `carried` (whether the platform's stub carried that many
+    /// argument words); reads argument `index` of `count` with `arg` (parameter 0 first; `None`
+    /// when the word cannot be read); then runs it with [`Run::gate`]. Returns the value for
+    /// EAX and the parameter count (the words the stub pops), or the trap record that ends the
+    /// invocation.
+    pub fn serve(
+        &mut self,
+        gate: Gate,
+        carried: impl FnOnce(usize) -> bool,
+        mut arg: impl FnMut(usize, usize) -> Option<u32>,
+        return_eip: impl Fn() -> u32,
+        resize: impl FnMut(u32) -> Result<*mut u8, PlatformError>,
+        budget_spent: impl FnOnce() -> bool,
+    ) -> Result<(u32, usize), TrapRecord> {
+        let fault = |run: &Self| run.gate_trap(TrapKind::ImportFault, return_eip());
+        let Some(target) = self.resolve(gate) else {
+            return Err(fault(self));
+        };
+        let count = target.parameters();
+        if count > symbols::MAX_SYMBOL_PARAMS || !carried(count) {
+            return Err(fault(self));
+        }
+        let mut words = [0u32; symbols::MAX_SYMBOL_PARAMS];
+        for (index, word) in words[..count].iter_mut().enumerate() {
+            match arg(index, count) {
+                Some(value) => *word = value,
+                None => return Err(fault(self)),
+            }
+        }
+        let value = self.gate(target, &words[..count], &return_eip, resize, budget_spent)?;
+        Ok((value, count))
+    }
+
     /// Serves a call the plugin made to `target` with `args` (parameter 0 first): runs the
     /// import (or `memory.grow`, with `resize` setting the data segment's size), then checks the
     /// budget (`budget_spent`: the timer only preempts plugin code, so a plugin that spends its
@@ -351,9 +386,9 @@ pub struct Plugin<P: Platform> {
     pub stats: PluginStats,
 }
 
-/// The far pointer of import `slot` in a context block at `context`.
-fn import_slot(context: *mut u8, imports_offset: u32, slot: usize) -> *mut FarPointer {
-    context.wrapping_add(imports_offset as usize + 8 * slot) as *mut FarPointer
+/// The far pointer of import `slot` in a context block at `context` laid out as `layout`.
+fn import_slot(context: *mut u8, layout: &ContextLayout, slot: usize) -> *mut FarPointer {
+    context.wrapping_add(layout.import_offset(slot as u32) as usize) as *mut FarPointer
 }
 
 /// What pads the code segment past the generated code: `int3`.
@@ -608,7 +643,7 @@ impl<P: Platform> Plugin<P> {
     /// error nothing stays linked. Does not run the start function (see [`Plugin::start`]).
     pub fn link(&mut self, platform: &mut P) -> Result<(), LoadError> {
         let context = self.regions.context;
-        let imports_offset = self.module.layout.imports_offset;
+        let layout = self.module.layout;
         let handle = self
             .handle
             .as_mut()
@@ -626,9 +661,9 @@ impl<P: Platform> Plugin<P> {
         for (slot, symbol) in resolved.iter().enumerate() {
             match platform.import_gate(handle, slot as u32, symbol) {
                 Ok(far) => {
-                    // SAFETY: the slot lies in the context block (layout.imports_offset + 8*slot
+                    // SAFETY: the slot lies in the context block (layout.import_offset(slot)
                     // < layout.size); the plugin is not running.
-                    unsafe { import_slot(context, imports_offset, slot).write_unaligned(far) };
+                    unsafe { import_slot(context, &layout, slot).write_unaligned(far) };
                     self.imports[slot] = Some(symbol);
                 }
                 Err(error) => {
@@ -636,8 +671,7 @@ impl<P: Platform> Plugin<P> {
                         platform.release_import_gate(handle, earlier as u32);
                         // SAFETY: as above.
                         unsafe {
-                            import_slot(context, imports_offset, earlier)
-                                .write_unaligned(FarPointer::NULL)
+                            import_slot(context, &layout, earlier).write_unaligned(FarPointer::NULL)
                         };
                         self.imports[earlier] = None;
                     }
@@ -665,16 +699,14 @@ impl<P: Platform> Plugin<P> {
     /// trap (#GP on the null selector -> `ImportFault`).
     pub fn unlink(&mut self, platform: &mut P) {
         let context = self.regions.context;
-        let imports_offset = self.module.layout.imports_offset;
+        let layout = self.module.layout;
         let Some(handle) = self.handle.as_mut() else {
             return;
         };
         for slot in 0..self.imports.len() {
             if self.imports[slot].take().is_some() {
                 // SAFETY: as in `link`.
-                unsafe {
-                    import_slot(context, imports_offset, slot).write_unaligned(FarPointer::NULL)
-                };
+                unsafe { import_slot(context, &layout, slot).write_unaligned(FarPointer::NULL) };
                 platform.release_import_gate(handle, slot as u32);
             }
         }

@@ -124,6 +124,14 @@ impl OutputQueue {
     /// [`MAX_EVENT_PAYLOAD_BYTES`] at character boundaries. Over the quota, or without memory,
     /// it is dropped (counted) before anything is copied.
     pub fn log(&mut self, text: &[u8]) {
+        // Text longer than the whole quota is dropped unread: its lossy length is at least its
+        // length (a replacement character is 3 bytes and replaces 1 to 3), so it could never
+        // fit, and scanning it would cost time in proportion to what the plugin passed (16 MiB
+        // took more than 2 s on a Bochs board).
+        if text.len() > MAX_PENDING_OUTPUT_BYTES as usize {
+            self.drop_output(text.len());
+            return;
+        }
         let size = lossy_len(text);
         let events = size.div_ceil(MAX_EVENT_PAYLOAD_BYTES).max(1);
         if !self.reserve(size, events) {

@@ -50,6 +50,17 @@ struct Extra {
     quarantined: bool,
 }
 
+/// Converts `cycles` of a counter running at `hz` to microseconds (0 while the rate is unknown).
+/// The board and the harness both convert with it. Split into whole seconds and a remainder, so
+/// no product overflows however long the counter ran (for any rate below 18 THz).
+pub fn cycles_to_micros(cycles: u64, hz: u64) -> u64 {
+    const MICROS_PER_SECOND: u64 = 1_000_000;
+    match hz {
+        0 => 0,
+        hz => (cycles / hz) * MICROS_PER_SECOND + (cycles % hz) * MICROS_PER_SECOND / hz,
+    }
+}
+
 /// What the service needs from the board besides isolation ([`Platform`]): the clock, the
 /// peripherals plugins reach through imports, and the heap figure.
 pub trait Device {
@@ -629,6 +640,31 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         })
     }
 
+    /// The id of the loaded plugin `plugin` names, if one is loaded.
+    pub fn plugin_id(&self, plugin: &PluginRef) -> Option<u32> {
+        self.find(plugin).ok()
+    }
+
+    /// Plugin `id`'s fault policy (`None`: no such plugin).
+    pub fn policy(&self, id: u32) -> Option<TrapPolicy> {
+        self.table.get(id)?;
+        Some(
+            self.extra
+                .get(id as usize)
+                .and_then(Option::as_ref)
+                .map_or(TrapPolicy::KeepLoaded, |extra| extra.policy),
+        )
+    }
+
+    /// Plugin `id`'s attachments' specs, in the order they were made.
+    pub fn attachment_specs(&self, id: u32) -> Vec<AttachSpec> {
+        self.attachments
+            .iter()
+            .filter(|attachment| attachment.plugin == id)
+            .map(|attachment| attachment.spec.clone())
+            .collect()
+    }
+
     fn find(&self, plugin: &PluginRef) -> Result<u32, RequestError> {
         let found = match plugin {
             PluginRef::Id(id) => self.table.get(*id).map(|_| *id),
@@ -917,7 +953,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         }
         if let Some(values) = results {
             for value in values {
-                text.push_str(&format!("{value:?}\n"));
+                text.push_str(&format!("{value}\n"));
             }
         }
         self.output.push(Event::ConsoleOutput {
@@ -929,6 +965,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             text,
             trap,
         })
+    }
+
+    /// How many `boot` attachments plugin `id` has.
+    pub fn boot_attachments(&self, id: u32) -> usize {
+        self.attachments.boot(id).len()
     }
 
     /// Runs `plugin`'s boot attachments once each, in the order they were made (the plugin
@@ -1255,5 +1296,23 @@ fn describe(plugin: &PluginRef) -> String {
     match plugin {
         PluginRef::Id(id) => format!("with id {id}"),
         PluginRef::Name(name) => format!("named `{name}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cycles_to_micros;
+
+    #[test]
+    fn cycles_convert_without_overflow() {
+        assert_eq!(cycles_to_micros(1_234, 0), 0, "no rate yet");
+        assert_eq!(cycles_to_micros(3_000_000_000, 3_000_000_000), 1_000_000);
+        assert_eq!(cycles_to_micros(4_499, 3_000_000_000), 1, "truncates");
+        // Nearly 200 years at 3 GHz: `cycles * 1_000_000` would overflow long before.
+        let cycles = 3_000_000_000 * 6_000_000_000_u64 + 1_500_000_000;
+        assert_eq!(
+            cycles_to_micros(cycles, 3_000_000_000),
+            6_000_000_000 * 1_000_000 + 500_000
+        );
     }
 }

@@ -398,10 +398,10 @@ fn console_words_print_results_and_report_faults() {
     service.platform_mut().script(Script::Return(7));
     let run = service.run_console("crc").expect("attached");
     assert_eq!(run.attachment, crc);
-    assert_eq!(run.text, "I32(7)\n");
+    assert_eq!(run.text, "7\n");
     assert!(matches!(
         service.take_events().as_slice(),
-        [Event::ConsoleOutput { text, .. }] if text == "I32(7)\n"
+        [Event::ConsoleOutput { text, .. }] if text == "7\n"
     ));
     service.platform_mut().script(Script::Fault {
         eip: 0,

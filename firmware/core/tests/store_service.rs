@@ -344,3 +344,128 @@ fn a_board_without_a_store_says_so() {
     .expect("an unpersisted upload loads");
     assert_eq!(store.install_all(&mut plugins, |_| {}), 0);
 }
+
+/// A stored plugin's attachments and fault policy are stored as they change, and come back at
+/// boot: attached again in the order they were made, `boot` attachments run once at install. A
+/// plugin whose `boot` attachment traps is unloaded and reported, and the others install.
+#[test]
+fn attachments_and_policy_are_stored_and_made_again_at_boot() {
+    use kplug_core::fake::Script;
+    use plugin_format::attach::{AttachPoint, AttachSpec, FaultAction};
+    use plugin_format::message::TrapPolicy;
+
+    let module =
+        wat::parse_str(r#"(module (func (export "on_boot")) (func (export "tick")))"#).unwrap();
+    let mut store = fresh_store();
+    let mut plugins = plugins();
+    for name in ["counter", "trapping"] {
+        let description = PluginDescription {
+            name: name.into(),
+            version: "1".into(),
+            module: module.clone(),
+            limits: Limits::default(),
+            imports: Vec::new(),
+        };
+        upload(&mut store, &mut plugins, description, finish(None, true)).unwrap();
+    }
+    let spec = |export: &str, point: AttachPoint| AttachSpec {
+        export: export.into(),
+        point,
+        on_fault: FaultAction::Keep,
+    };
+    let boot = spec("on_boot", AttachPoint::Boot);
+    let timer = spec("tick", AttachPoint::Timer { period_us: 10_000 });
+    let attach =
+        |store: &mut StoreService<Flash>, plugins: &mut Plugins, name: &str, spec| match store
+            .handle(
+                plugins,
+                Request::Attach {
+                    plugin: PluginRef::Name(name.into()),
+                    spec,
+                },
+            ) {
+            Ok(Reply::Attached(_)) => {}
+            other => panic!("attach: {other:?}"),
+        };
+    attach(&mut store, &mut plugins, "counter", boot.clone());
+    attach(&mut store, &mut plugins, "counter", timer.clone());
+    attach(&mut store, &mut plugins, "trapping", boot.clone());
+    store
+        .handle(
+            &mut plugins,
+            Request::SetTrapPolicy {
+                plugin: PluginRef::Name("counter".into()),
+                policy: TrapPolicy::QuarantineAfter(3),
+            },
+        )
+        .unwrap();
+    let boot_runs = |plugins: &Plugins, name: &str| {
+        plugins
+            .attachment_summaries()
+            .iter()
+            .filter(|summary| summary.plugin_name == name && summary.spec == boot)
+            .map(|summary| summary.counters.runs)
+            .sum::<u64>()
+    };
+    assert_eq!(
+        boot_runs(&plugins, "counter"),
+        0,
+        "attaching `boot` runs nothing"
+    );
+
+    // The reboot: counter's boot attachment returns, trapping's is cut short by its budget.
+    let flash = store.into_flash().expect("the store was open");
+    let (mut store, opened) = StoreService::open(flash, 0..64 * 4096);
+    opened.expect("the store opens again");
+    let mut plugins = self::plugins();
+    plugins.platform_mut().script(Script::Return(0));
+    plugins.platform_mut().script(Script::Budget { eip: 0 });
+    let mut reports = Vec::new();
+    store.install_all(&mut plugins, |report| reports.push(report.clone()));
+    let names: Vec<&str> = reports.iter().map(|report| report.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["counter", "trapping"],
+        "installed in the order stored"
+    );
+    let (counter, trapping) = (&reports[0], &reports[1]);
+    assert!(counter.result.is_ok(), "{counter:?}");
+    assert_eq!((counter.attached, counter.boot_runs), (2, 1), "{counter:?}");
+    assert!(counter.not_attached.is_empty(), "{counter:?}");
+    let why = trapping.result.as_ref().unwrap_err();
+    assert!(why.contains("boot attachment trapped"), "{why}");
+    let id = plugins
+        .plugin_id(&PluginRef::Name("counter".into()))
+        .unwrap();
+    assert_eq!(plugins.attachment_specs(id), [boot.clone(), timer.clone()]);
+    assert_eq!(plugins.policy(id), Some(TrapPolicy::QuarantineAfter(3)));
+    assert_eq!(boot_runs(&plugins, "counter"), 1, "boot ran once");
+    assert!(
+        plugins
+            .plugin_id(&PluginRef::Name("trapping".into()))
+            .is_none(),
+        "a plugin whose boot trapped is unloaded"
+    );
+
+    // Detaching is stored too.
+    let timer_now = plugins
+        .attachment_summaries()
+        .into_iter()
+        .find(|summary| summary.spec == timer)
+        .unwrap()
+        .id;
+    store
+        .handle(
+            &mut plugins,
+            Request::Detach {
+                attachment: timer_now,
+            },
+        )
+        .unwrap();
+    let (_, plugins, installed, _) = reboot(store);
+    assert_eq!(installed, ["counter", "trapping"]);
+    let id = plugins
+        .plugin_id(&PluginRef::Name("counter".into()))
+        .unwrap();
+    assert_eq!(plugins.attachment_specs(id), [boot]);
+}

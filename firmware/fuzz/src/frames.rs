@@ -52,11 +52,17 @@ fn valid(rng: &mut Rng) -> Vec<u8> {
 }
 
 /// One frame that the framing layer rejects, delimited.
-fn bad_frame(rng: &mut Rng) -> Vec<u8> {
+fn bad_frame(rng: &mut Rng, oversized_per_mille: u32) -> Vec<u8> {
+    const OVERSIZED: u32 = 3;
     loop {
         let mut wire = valid(rng);
         wire.pop(); // the delimiter; put back below
-        match rng.u32(..6) {
+        let kind = if rng.u32(..1000) < oversized_per_mille {
+            OVERSIZED
+        } else {
+            [0, 1, 2, 4, 5][rng.usize(..5)]
+        };
+        match kind {
             0 => {
                 let donor = valid(rng);
                 let rounds = rng.u32(1..4);
@@ -69,7 +75,7 @@ fn bad_frame(rng: &mut Rng) -> Vec<u8> {
                 wire.truncate(cut);
                 wire.extend_from_slice(&other[rng.usize(..other.len() - 1)..other.len() - 1]);
             }
-            3 => {
+            OVERSIZED => {
                 wire = (0..rng.usize(MAX_ENCODED_FRAME..MAX_ENCODED_FRAME * 3))
                     .map(|_| rng.u8(1..))
                     .collect();
@@ -88,12 +94,24 @@ fn bad_frame(rng: &mut Rng) -> Vec<u8> {
     }
 }
 
-/// A batch of `frames` bad frames from `seed`.
+/// How many frames in a thousand are oversized runs by default: one in six, as often as each of
+/// the other five kinds.
+pub const OVERSIZED_PER_MILLE: u32 = 167;
+
+/// A batch of `frames` bad frames from `seed`, in the default mix.
 pub fn batch(seed: u64, frames: u32) -> Batch {
+    batch_with(seed, frames, OVERSIZED_PER_MILLE)
+}
+
+/// A batch of `frames` bad frames from `seed`, `oversized_per_mille` of them (at most 1000)
+/// oversized runs and the rest the other five kinds in equal parts. An oversized run is 4–12 KiB,
+/// so in the default mix those runs are most of a batch's bytes and of the time a board takes
+/// to read it; a long run at a board may take fewer of them.
+pub fn batch_with(seed: u64, frames: u32, oversized_per_mille: u32) -> Batch {
     let mut rng = Rng::with_seed(seed);
     let mut bytes = Vec::new();
     for _ in 0..frames {
-        bytes.extend_from_slice(&bad_frame(&mut rng));
+        bytes.extend_from_slice(&bad_frame(&mut rng, oversized_per_mille));
     }
     let bad = rejected(&bytes).unwrap_or(0);
     Batch { bytes, bad }

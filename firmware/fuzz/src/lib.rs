@@ -16,6 +16,7 @@
 //! - [`reduce`]: shrinks a failing program under a deterministic step budget.
 //! - [`reproducer`]: what a fuzzer found, saved under `firmware/fuzz/regressions/` and replayed
 //!   by the regression tests.
+//! - [`settings`]: the brief runs' counts and seed from the environment.
 
 pub mod compiler;
 #[cfg(target_pointer_width = "64")]
@@ -32,4 +33,5 @@ pub mod observation;
 pub mod oracle;
 pub mod reduce;
 pub mod reproducer;
+pub mod settings;
 pub mod subset;

@@ -14,18 +14,12 @@ static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::
 const CASES: u64 = 6_000;
 
 fn cases() -> u64 {
-    std::env::var("KPLUG_FUZZ_CASES")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(CASES)
+    kplug_fuzz::settings::count("KPLUG_FUZZ_CASES", CASES)
 }
 
 /// The seed of the brief run: `KPLUG_FUZZ_SEED`, or a fixed one so CI is repeatable.
 fn seed() -> u64 {
-    std::env::var("KPLUG_FUZZ_SEED")
-        .ok()
-        .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x6b70_6c75_6701)
+    kplug_fuzz::settings::seed(0x6b70_6c75_6701)
 }
 
 /// A brief fuzzing run: nothing it finds is allowed. Findings are saved under

@@ -13,17 +13,11 @@ static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::
 const CASES: u64 = 1_500;
 
 fn cases() -> u64 {
-    std::env::var("KPLUG_FUZZ_CASES")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(CASES)
+    kplug_fuzz::settings::count("KPLUG_FUZZ_CASES", CASES)
 }
 
 fn seed() -> u64 {
-    std::env::var("KPLUG_FUZZ_SEED")
-        .ok()
-        .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x6465_7363_0001)
+    kplug_fuzz::settings::seed(0x6465_7363_0001)
 }
 
 /// A brief run: nothing panics, nothing beyond the limits reaches the platform, no request

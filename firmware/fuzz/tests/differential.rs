@@ -10,17 +10,11 @@ use kplug_fuzz::subset::Subset;
 const PROGRAMS: u64 = 20_000;
 
 fn programs() -> u64 {
-    std::env::var("KPLUG_FUZZ_PROGRAMS")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or(PROGRAMS)
+    kplug_fuzz::settings::count("KPLUG_FUZZ_PROGRAMS", PROGRAMS)
 }
 
 fn seed() -> u64 {
-    std::env::var("KPLUG_FUZZ_SEED")
-        .ok()
-        .and_then(|text| u64::from_str_radix(text.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x6469_6666_0001)
+    kplug_fuzz::settings::seed(0x6469_6666_0001)
 }
 
 /// A brief run of the differential fuzzer: no mismatch. Mismatches are saved under

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use kplug_core::link::{LinkControl, PlatformStats};
 use kplug_core::runtime::Runtime;
-use kplug_core::service::{Device, PluginService};
+use kplug_core::service::{self, Device, PluginService};
 use kplug_core::{ImportHost, Isolation};
 use plugin_format::limits;
 use plugin_format::message::{BoardInfo, PROTOCOL_VERSION, ProbeOutcome};
@@ -106,7 +106,7 @@ impl Device for HarnessDevice {
         rdtsc()
     }
     fn cycles_to_micros(&self, cycles: u64) -> u64 {
-        cycles * 1_000_000 / self.tsc_hz.max(1)
+        service::cycles_to_micros(cycles, self.tsc_hz)
     }
     fn now_us(&mut self) -> u32 {
         self.host.now_us()

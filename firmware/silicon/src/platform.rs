@@ -10,8 +10,8 @@ use kplug_core::abi::{ContextHeader, FarPointer};
 use kplug_core::instance::{Abort, Gate, InstallRequest, RawFault, Regions, Run, Selectors};
 use kplug_core::segments;
 use kplug_core::{Fault, Isolation, Platform, PlatformError};
-use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
-use plugin_format::trap::{Registers, TrapKind, TrapRecord};
+use plugin_format::symbols::Symbol;
+use plugin_format::trap::Registers;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -391,50 +391,30 @@ pub extern "C" fn kplug_import_dispatch(slot: u32, plugin_esp: u32) -> u64 {
     } else {
         Gate::Slot(slot)
     };
-    let trap = |current: &mut Current, record: TrapRecord| {
-        current.trap = Some(record);
-        u64::from(trampoline::DISPATCH_TRAP) << 32
-    };
-    let Some(target) = run
-        .resolve(gate)
-        .filter(|target| target.parameters() <= MAX_SYMBOL_PARAMS)
-    else {
-        let record = run.gate_trap(TrapKind::ImportFault, return_eip());
-        return trap(current, record);
-    };
-    let params = target.parameters();
-    let mut args = [0u32; MAX_SYMBOL_PARAMS];
-    for (index, arg) in args.iter_mut().take(params).enumerate() {
-        // Parameter 0 was pushed first, so it is the deepest; the far call's return frame
-        // (EIP, CS) sits on top.
-        let offset = plugin_esp.wrapping_add(8 + 4 * (params - 1 - index) as u32);
-        match read_stack(run, offset) {
-            Some(value) => *arg = value,
-            None => {
-                let record = run.gate_trap(TrapKind::ImportFault, return_eip());
-                return trap(current, record);
-            }
-        }
-    }
     // SAFETY: the handle outlives `enter`; the plugin is suspended.
     let handle = unsafe { &mut *current.handle };
     let deadline = current.deadline;
     let budget_spent = || deadline.is_some_and(|deadline| TICKS.with(Cell::get) >= deadline);
-    match run.gate(
-        target,
-        &args[..params],
+    match run.serve(
+        gate,
+        // Every stub jumps to the same dispatcher, which pops what the symbol takes.
+        |_| true,
+        // Parameter 0 was pushed first, so it is the deepest; the far call's return frame
+        // (EIP, CS) sits on top.
+        |index, count| {
+            let offset = plugin_esp.wrapping_add(8 + 4 * (count - 1 - index) as u32);
+            read_stack_at(stack, stack_bytes, offset)
+        },
         return_eip,
         |bytes| resize(handle, bytes),
         budget_spent,
     ) {
-        Ok(value) => (u64::from(4 * params as u32) << 32) | u64::from(value),
-        Err(record) => trap(current, record),
+        Ok((value, params)) => (u64::from(4 * params as u32) << 32) | u64::from(value),
+        Err(record) => {
+            current.trap = Some(record);
+            u64::from(trampoline::DISPATCH_TRAP) << 32
+        }
     }
-}
-
-/// A word of the plugin stack at `offset`, if inside the stack region.
-fn read_stack(run: &Run<'_>, offset: u32) -> Option<u32> {
-    read_stack_at(run.stack, run.stack_bytes, offset)
 }
 
 /// A word at `offset` of the stack region at `stack` of `stack_bytes`, if inside it.

@@ -106,7 +106,7 @@ global_asm!(
     // its control word differs from the host's.
     "fldcw word ptr [esp]",
     "add esp, 4",
-    "xor edx, edx",
+    "mov edx, {status_returned}",
     "pop edi",
     "pop esi",
     "pop ebx",
@@ -121,7 +121,7 @@ global_asm!(
     "fninit",
     "fldcw word ptr [esp]",
     "add esp, 4",
-    "mov edx, 1",
+    "mov edx, {status_fault}",
     "xor eax, eax",
     "pop edi",
     "pop esi",
@@ -154,7 +154,7 @@ global_asm!(
     "call {dispatch}",
     "add esp, 8",
     "pop esp",
-    "cmp edx, -1",
+    "cmp edx, {dispatch_trap}",
     "je 2f",
     "fldcw word ptr [esp + 8]",
     "mov ecx, fs:[{data_selector}]",
@@ -175,7 +175,7 @@ global_asm!(
     "fninit",
     "fldcw word ptr [esp]",
     "add esp, 4",
-    "mov edx, 2",
+    "mov edx, {status_import_trap}",
     "xor eax, eax",
     "pop edi",
     "pop esi",
@@ -208,6 +208,10 @@ global_asm!(
     plugin_entry = const abi::PLUGIN_ENTRY_OFFSET,
     grow_slot = const GROW_SLOT,
     stubs = const IMPORT_STUBS,
+    status_returned = const STATUS_RETURNED,
+    status_fault = const STATUS_FAULT,
+    status_import_trap = const STATUS_IMPORT_TRAP,
+    dispatch_trap = const DISPATCH_TRAP as i32,
 );
 
 unsafe extern "C" {

@@ -365,9 +365,6 @@ fn byte_stores_under_register_pressure_agree() {
         i32.const 9 local.get 0 i32.const 70000 i32.add i32.store16
         i32.add i32.add i32.add i32.add))"#;
     let calls: Vec<Call> = EDGES.iter().map(|&a| call("f", &[a])).collect();
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 
@@ -426,9 +423,6 @@ fn peepholes_agree() {
     ] {
         calls.push(call("walk", &[p, n]));
     }
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 
@@ -489,9 +483,6 @@ fn control_flow_agrees() {
             calls.push(call("nested", &[a, b]));
         }
     }
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 
@@ -532,9 +523,6 @@ fn calls_tables_globals_agree() {
         calls.push(call("bump", &[a]));
         calls.push(call("chain", &[a]));
     }
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 
@@ -657,9 +645,6 @@ fn memory_grow_agrees() {
         call("peek", &[196605]),
         call("peek", &[65532]),
     ];
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 
@@ -748,40 +733,11 @@ fn trapping_start_agrees() {
 /// caller's locals came back clobbered — in both isolation modes.
 #[test]
 fn callee_saved_registers_survive_deep_callees() {
-    let wat = r#"(module
-      (func $deep (param $x i32) (result i32)
-        local.get $x i32.const 1 i32.add
-        local.get $x i32.const 2 i32.mul
-        local.get $x i32.const 3 i32.xor
-        local.get $x i32.const 4 i32.sub
-        local.get $x i32.const 5 i32.or
-        local.get $x i32.const 6 i32.shl
-        local.get $x i32.const 7 i32.and
-        local.get $x i32.const 8 i32.rotl
-        i32.add i32.xor i32.sub i32.add i32.xor i32.add i32.sub)
-      (func $deep64 (param $x i64) (result i64)
-        local.get $x i64.const 1 i64.add
-        local.get $x i64.const 3 i64.mul
-        local.get $x i64.const 5 i64.xor
-        local.get $x i64.const 7 i64.sub
-        i64.add i64.xor i64.sub)
-      (func (export "caller") (param $n i32) (result i32) (local $a i32) (local $b i32) (local $c i32)
-        (local.set $a (i32.const 1000)) (local.set $b (i32.const 2000)) (local.set $c (i32.const 3000))
-        (block $done (loop $again
-          (br_if $done (i32.eqz (local.get $n)))
-          (local.set $a (i32.add (local.get $a) (call $deep (local.get $n))))
-          (local.set $b (i32.xor (local.get $b) (i32.wrap_i64 (call $deep64 (i64.extend_i32_s (local.get $n))))))
-          (local.set $c (i32.add (local.get $c) (i32.const 1)))
-          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-          (br $again)))
-        local.get $a local.get $b i32.add local.get $c i32.mul))"#;
+    let wat = include_str!("../../../plugins/regressions/callee_saved.wat");
     let calls: Vec<Call> = [0, 1, 2, 5, 17, 100, 255]
         .iter()
         .map(|&n| call("caller", &[n]))
         .collect();
-    let wasm = wat::parse_str(wat).unwrap();
-    eprintln!("DBG wasmi {:?}", run_wasmi(&wasm, &calls).0);
-    eprintln!("DBG hw {:?}", run_jit(&wasm, Isolation::Hardware, &calls).0);
     check(wat, &calls);
 }
 

@@ -174,13 +174,17 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "  transitions on this CPU (median): far jmp in + far call out {}, SS load pair {}, \
-             DS load pair {},\n    FS load {}, near call {} (far call + retf: {})",
+             DS load pair {},\n    FS load {}, near call {} (far call + retf: {})\n  \
+             a loop iteration with one taken branch: {} with CS base 0, {} with a non-zero CS \
+             base (as plugin code runs)",
             median("far_jump_in_far_call_out"),
             median("ss_load_pair"),
             median("ds_load_pair"),
             median("fs_load"),
             median("near_call"),
             median("far_call_and_retf"),
+            median("loop_iteration_cs_base_0"),
+            median("loop_iteration_cs_base_nonzero"),
         );
     }
 

@@ -1,7 +1,7 @@
 //! `kplug get` and `kplug set`: a plugin's exported globals, read and written from the host
 //! (the way eBPF maps give a program's state to user space).
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use plugin_host_tool::plugin;
 use plugin_host_tool::plugin_format::message::{PluginRef, Reply, Request, Value};
@@ -9,50 +9,19 @@ use plugin_host_tool::plugin_format::message::{PluginRef, Reply, Request, Value}
 use super::TargetArgs;
 use super::invoke::value_line;
 
-/// Parses `text` as a value of the same type as `like`.
+/// Parses `text` as a value of the same type as `like`, in the forms `kplug invoke` takes.
 fn parse_like(like: Value, text: &str) -> anyhow::Result<Value> {
-    let integer = |text: &str| -> Option<i128> {
-        let (negative, digits) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let magnitude = match digits
-            .strip_prefix("0x")
-            .or_else(|| digits.strip_prefix("0X"))
-        {
-            Some(hex) => i128::from_str_radix(hex, 16).ok()?,
-            None => digits.parse::<i128>().ok()?,
-        };
-        Some(if negative { -magnitude } else { magnitude })
-    };
-    let value = match like {
-        Value::I32(_) => match integer(text) {
-            Some(n) if (i128::from(i32::MIN)..=i128::from(u32::MAX)).contains(&n) => {
-                Value::I32(n as i64 as i32)
-            }
-            _ => bail!("`{text}` is not an i32 (decimal or 0x hex; -2147483648 to 4294967295)"),
-        },
-        Value::I64(_) => match integer(text) {
-            Some(n) if (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&n) => {
-                Value::I64(n as i64)
-            }
-            _ => bail!("`{text}` is not an i64 (decimal or 0x hex)"),
-        },
-        Value::F32(_) => Value::F32(
-            text.parse::<f32>()
-                .with_context(|| format!("`{text}` is not an f32"))?
-                .to_bits(),
-        ),
-        Value::F64(_) => Value::F64(
-            text.parse::<f64>()
-                .with_context(|| format!("`{text}` is not an f64"))?
-                .to_bits(),
-        ),
+    let ty = match like {
+        Value::I32(_) => "i32",
+        Value::I64(_) => "i64",
+        Value::F32(_) => "f32",
+        Value::F64(_) => "f64",
         Value::FuncRef(_) | Value::ExternRef(_) => {
             bail!("reference globals cannot be set from the host")
         }
     };
-    Ok(value)
+    plugin::parse_value(&format!("{ty}:{text}"))
+        .map_err(|error| anyhow!("`{text}` is not {}", error.expected))
 }
 
 /// Read an exported global of a plugin.

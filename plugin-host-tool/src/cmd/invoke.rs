@@ -23,7 +23,7 @@ const DUMP_WIDTH: usize = 16;
 /// Call an export of a loaded plugin.
 #[derive(Debug, Args)]
 #[command(
-    long_about = "Call an exported function of a loaded plugin with i32 arguments and print its \
+    long_about = "Call an exported function of a loaded plugin with its arguments and print its \
 results (nothing for a function without results) and how long the call took. While the call \
 runs, what the plugin sends through its imports is printed as it arrives: `log` lines as \
 `[plugin N] text`, `emit` bytes as a hex dump (or written raw to --output). When the call \
@@ -33,12 +33,16 @@ Examples:
   kplug invoke crc32 check                  -> -873187034 (0xcbf43926)
   kplug invoke 0 add 40 2                   plugin by id
   kplug invoke adder add -5 0xffffffff      negative, hex; values above 2147483647 wrap
+  kplug invoke rng next i64:0x9e3779b97f4a7c15  an i64 argument
+  kplug invoke filter gain f32:0.25 f64:-1e3     f32 and f64 arguments
   kplug invoke hostile spin                 -> trap: budget exceeded ... (exit status 3)
   kplug invoke emitter run --output out.bin save the plugin's emitted bytes
   kplug invoke crc32 check --json           the firmware's InvokeReport
 
-Arguments are i32: decimal, negative, or 0x hex. Write `--` before a negative hex argument
-(`-- -0x10`). The answer is awaited for --timeout seconds: raise it for plugins uploaded with a
+Arguments are i32 unless typed: decimal, negative, or 0x hex. Other types are written i64:N
+(decimal or 0x hex), f32:X and f64:X (a decimal float such as 1.5, -0, 2e-3, inf, nan, or 0x hex
+for the raw bits); i32:N also works. The firmware checks them against the export's parameters.
+Write `--` before a negative hex argument (`-- -0x10`). The answer is awaited for --timeout seconds: raise it for plugins uploaded with a
 longer --budget-us. Exit status: 0 returned, 3 trapped, 1 any other error."
 )]
 pub struct Invoke {
@@ -50,9 +54,9 @@ pub struct Invoke {
     #[arg(value_name = "EXPORT")]
     export: String,
 
-    /// Arguments (i32: decimal, negative, or 0x hex).
+    /// Arguments: i32 (decimal, negative, or 0x hex), or typed as i64:N, f32:X, f64:X.
     #[arg(value_name = "ARGS", allow_negative_numbers = true, value_parser = parse_arg)]
-    args: Vec<i32>,
+    args: Vec<Value>,
 
     /// Save the bytes the plugin emits to FILE (raw, replacing it) instead of dumping them.
     #[arg(long, value_name = "FILE")]
@@ -85,9 +89,9 @@ impl Invoke {
     }
 }
 
-/// Parses one i32 argument for clap.
-pub fn parse_arg(text: &str) -> Result<i32, String> {
-    plugin::parse_i32(text).map_err(|error| error.to_string())
+/// Parses one argument for clap.
+pub fn parse_arg(text: &str) -> Result<Value, String> {
+    plugin::parse_value(text).map_err(|error| error.to_string())
 }
 
 /// Calls `export` of `plugin` (called `plugin_name` in messages) and hands the events to
@@ -97,21 +101,15 @@ pub fn call(
     plugin: PluginRef,
     plugin_name: &str,
     export: &str,
-    args: &[i32],
+    args: &[Value],
     printer: &mut EventPrinter,
 ) -> anyhow::Result<InvokeReport> {
     let mut print_error = None;
-    let report = plugin::invoke_with_events(
-        link,
-        plugin,
-        export,
-        args.iter().copied().map(Value::I32).collect(),
-        |event| {
-            if let Err(error) = printer.print(&event) {
-                print_error.get_or_insert(error);
-            }
-        },
-    )
+    let report = plugin::invoke_with_events(link, plugin, export, args.to_vec(), |event| {
+        if let Err(error) = printer.print(&event) {
+            print_error.get_or_insert(error);
+        }
+    })
     .with_context(|| format!("cannot call {plugin_name}.{export}"))?;
     if let Some(error) = print_error {
         return Err(error).context("cannot write the plugin's output");
@@ -357,10 +355,18 @@ mod tests {
         let invoke = parse(&["crc32", "crc", "-5", "0x10", "4294967295", "--json"]).unwrap();
         assert_eq!(invoke.plugin, "crc32");
         assert_eq!(invoke.export, "crc");
-        assert_eq!(invoke.args, [-5, 16, -1]);
+        assert_eq!(
+            invoke.args,
+            [Value::I32(-5), Value::I32(16), Value::I32(-1)]
+        );
         assert!(invoke.json);
         let invoke = parse(&["1", "f", "--", "-0x10"]).unwrap();
-        assert_eq!(invoke.args, [-16]);
+        assert_eq!(invoke.args, [Value::I32(-16)]);
+        let invoke = parse(&["1", "f", "i64:-2", "f32:0.5", "f64:0x1"]).unwrap();
+        assert_eq!(
+            invoke.args,
+            [Value::I64(-2), Value::F32(0.5f32.to_bits()), Value::F64(1)]
+        );
         let error = parse(&["p", "f", "12x"]).unwrap_err().to_string();
         assert!(error.contains("`12x` is not an i32"), "{error}");
         assert!(parse(&["p", "f", "4294967296"]).is_err());

@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use plugin_host_tool::link::{Link, LinkError};
 use plugin_host_tool::local::{BuildReason, ChildMonitor, Harness};
 use plugin_host_tool::plugin;
-use plugin_host_tool::plugin_format::message::{IsolationMode, LoadReport, PluginRef};
+use plugin_host_tool::plugin_format::message::{IsolationMode, LoadReport, PluginRef, Value};
 use plugin_host_tool::transport::Transport;
 use plugin_host_tool::workspace::Workspace;
 use serde_json::json;
@@ -64,9 +64,9 @@ pub struct Run {
     #[arg(value_name = "EXPORT")]
     export: String,
 
-    /// Arguments (i32: decimal, negative, or 0x hex).
+    /// Arguments: i32 (decimal, negative, or 0x hex), or typed as i64:N, f32:X, f64:X.
     #[arg(value_name = "ARGS", allow_negative_numbers = true, value_parser = parse_arg)]
-    args: Vec<i32>,
+    args: Vec<Value>,
 
     /// Run in the silicon harness on this machine's CPU instead of on a board.
     #[arg(long, conflicts_with_all = ["board", "port"])]
@@ -268,7 +268,7 @@ mod tests {
         .unwrap();
         assert!(run.local);
         assert_eq!(run.isolation, Some(IsolationArg::Software));
-        assert_eq!(run.args, [-1, 255]);
+        assert_eq!(run.args, [Value::I32(-1), Value::I32(255)]);
         assert!(parse(&["--local", "--board", "b", "p.wat", "f"]).is_err());
         assert!(parse(&["--local", "--port", "/dev/ttyS1", "p.wat", "f"]).is_err());
         assert!(parse(&["--isolation", "hardware", "p.wat", "f"]).is_err());

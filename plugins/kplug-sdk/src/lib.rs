@@ -103,11 +103,12 @@
 //!
 //! # What the firmware compiles today
 //!
-//! The firmware's compiler takes WebAssembly 1.0 with i32 values. Integer formatting in
-//! `core::fmt` goes through `u64` on wasm32, so a [`log!`] with numeric arguments needs the
-//! firmware's i64 support; [`log()`] and everything else here stay within i32. A plain `cargo build` also turns on WebAssembly 2.0 features (bulk memory, sign
-//! extension, ...); `kplug upload` names any the board refuses, with the function and the flag
-//! that avoids it.
+//! The firmware's compiler takes all of WebAssembly 1.0 (`i32`, `i64`, `f32`, `f64`, floats
+//! exact to the spec on the x87), so `u64` and `f32` code and a [`log!`] with numeric arguments
+//! (`core::fmt` formats integers through `u64` on wasm32) run as written; `plugins/rust-filter`
+//! is the example. A plain `cargo build` also turns on WebAssembly 2.0 features (bulk memory,
+//! sign extension, ...); the README lists which the board compiles, and `kplug upload` names any
+//! it refuses, with the function and the flag that avoids it.
 //!
 //! # Testing plugin logic on the host
 //!

@@ -1,138 +1,195 @@
 //! rust-filter: a kplug plugin written in Rust, `no_std`, for `wasm32-unknown-unknown`.
 //!
-//! It smooths a buffer of sensor samples that lives in the plugin's own linear memory: a moving
-//! average, and a median-of-three spike filter. It is the Rust example of issue 3, and it shows
-//! that an ordinary Rust compiler output stays inside the i32 MVP subset kplug compiles (no i64,
-//! no floats, no bulk memory, no sign-extension operators).
+//! A temperature-sensor filter, written the way a sensor engineer writes one: the samples are
+//! `f32` degrees Celsius in a buffer of the plugin's own linear memory, the test signal comes
+//! from a `u64` xorshift64* generator with an `f32` noise term, the filters are an `f32`
+//! exponential moving average, an `f32` biquad low-pass and a median-of-three spike filter, and
+//! the output is summarised by a `u64` FNV-1a 64 checksum. It is the Rust example of issues 3
+//! and 10: ordinary Rust with `u64` and `f32` (and `core::fmt` in its log lines), compiled by the
+//! board's JIT (i64 in register pairs, floats on the x87) with results exact to the
+//! WebAssembly spec, bit for bit.
 //!
 //! # Build and run
 //!
 //! ```text
 //! plugins/build-rust.sh                       # -> target/plugins/rust_filter.wasm
 //! kplug run --local target/plugins/rust_filter.wasm fill_test_signal 256 7
-//! kplug upload target/plugins/rust_filter.wasm --name rust-filter
-//! kplug invoke rust-filter fill_test_signal 256 7
-//! kplug invoke rust-filter moving_average 256 8
+//! kplug upload target/plugins/rust_filter.wasm --name filter
+//! kplug invoke filter fill_test_signal 256 7  # -> 256
+//! kplug invoke filter ema 256 125             # an f32: the last smoothed sample
+//! kplug invoke filter output_checksum 256     # an i64: FNV-1a 64 of the output
 //! ```
 //!
-//! # Exports (every value is an `i32`)
+//! # Exports
+//!
+//! Arguments are `i32` (what `kplug invoke` passes); results are `i32`, `f32` or `i64`.
 //!
 //! | export | what it does |
 //! | --- | --- |
 //! | `memory` | the linear memory (2 pages, at most 4) |
-//! | `samples_ptr() -> i32` | address of the input buffer: [`CAPACITY`] little-endian `i32` samples |
-//! | `output_ptr() -> i32` | address of the output buffer, same shape |
-//! | `capacity() -> i32` | [`CAPACITY`] |
-//! | `fill_test_signal(count, seed) -> i32` | writes a test signal (below) into the input; returns the count written |
-//! | `moving_average(count, window) -> i32` | `out[i]` = mean of the last `window` inputs; returns the output checksum |
-//! | `median3(count) -> i32` | `out[i]` = median of `in[i-1]`, `in[i]`, `in[i+1]`; returns the output checksum |
-//! | `output_checksum(count) -> i32` | the checksum of the first `count` outputs |
+//! | `samples_ptr() -> i32`, `samples_capacity() -> i32` | the input buffer: [`CAPACITY`] little-endian `f32` samples (its address, its size in bytes) |
+//! | `output_ptr() -> i32`, `output_capacity() -> i32` | the output buffer, same shape |
+//! | `fill_test_signal(count, seed) -> i32` | writes the test signal (below) into the input; returns the count written |
+//! | `ema(count, alpha_permille) -> f32` | exponential moving average, `alpha = alpha_permille / 1000`; returns the last output |
+//! | `lowpass(count) -> f32` | second-order Butterworth low-pass at 1/50 of the sample rate; returns the last output |
+//! | `median3(count) -> f32` | median of three neighbours (removes single-sample spikes); returns the last output |
+//! | `output_checksum(count) -> i64` | FNV-1a 64 of the first `count` outputs |
 //!
-//! `count` is clamped to `0..=CAPACITY` and `window` to `1..=MAX_WINDOW`; a clamp is logged.
+//! `count` is clamped to `0..=CAPACITY` and `alpha_permille` to `1..=1000`; a clamp is logged.
+//! A filter of 0 samples returns 0.0.
 //!
-//! Definitions, so a host can check results independently:
-//! - test signal: `state` starts at `seed`; for each `i`, `state = state * 1664525 + 1013904223`
-//!   (wrapping), `noise = (state >> 24) - 128` (unsigned shift), and
-//!   `in[i] = (i * 4) % 1000 + noise`, plus `SPIKE` when `i % SPIKE_PERIOD == SPIKE_PERIOD - 1`;
-//! - moving average: `out[i] = (in[j] + ... + in[i]) / (i - j + 1)` with `j = max(0, i - window + 1)`,
-//!   truncating signed division;
-//! - median of three: the ends are copied (`out[0] = in[0]`, `out[count-1] = in[count-1]`);
-//! - checksum: 32-bit FNV-1a over the little-endian bytes of the outputs (offset basis
-//!   0x811C9DC5, prime 0x01000193).
+//! Definitions, so a host can check results independently (every `f32` operation is one
+//! correctly rounded IEEE 754 operation, in the order written; no NaN or infinity occurs):
+//! - random numbers: `state` = splitmix64(`seed` as `u64`, sign-extended), or
+//!   `0x9E37_79B9_7F4A_7C15` if that is 0; each number is xorshift64*: `state ^= state >> 12;
+//!   state ^= state << 25; state ^= state >> 27; number = state * 0x2545_F491_4F6C_DD1D`
+//!   (wrapping). splitmix64(x): `z = x + 0x9E37_79B9_7F4A_7C15; z = (z ^ (z >> 30)) *
+//!   0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) * 0x94D0_49BB_1331_11EB; z ^ (z >> 31)`;
+//! - test signal, for each `i`: `phase = i % 200`, `ramp = min(phase, 200 - phase)` (an
+//!   integer, 0..=100), `noise = (number >> 40) as f32 * 2^-24 - 0.5` (in `[-0.5, 0.5)`), and
+//!   `in[i] = BASELINE + ramp as f32 * RAMP_STEP + noise * NOISE_AMPLITUDE`, plus `SPIKE` when
+//!   `i % SPIKE_PERIOD == SPIKE_PERIOD - 1`;
+//! - moving average: `alpha = alpha_permille as f32 / 1000.0`, `y = in[0]`, then for each `i`:
+//!   `y = y + alpha * (in[i] - y)`, `out[i] = y`;
+//! - low-pass: transposed direct form II with the coefficients [`LOWPASS`] (`b0 b1 b2 a1 a2`,
+//!   the RBJ cookbook's low-pass for `f0/fs = 0.02`, `Q = 1/sqrt(2)`, computed in `f64` and
+//!   rounded to `f32`), started at rest on `in[0]`: `z1 = in[0] * (1 - b0)`, `z2 = in[0] * (b2 -
+//!   a2)`; for each `i`: `y = b0 * x + z1`, `z1 = b1 * x - a1 * y + z2`, `z2 = b2 * x - a2 * y`
+//!   (each left to right), `out[i] = y`;
+//! - median of three: `out[i]` = the median of `in[i-1], in[i], in[i+1]`; the ends are copied;
+//! - checksum: FNV-1a 64 over the little-endian bytes of the outputs (offset basis
+//!   `0xCBF2_9CE4_8422_2325`, prime `0x0000_0100_0000_01B3`).
 //!
 //! # Imports (module `env`, the firmware symbol table)
 //!
-//! - `log(ptr, len)`: one line per filter call, naming the filter (through the kplug SDK).
+//! - `log(ptr, len)`: one line per filter call, naming the filter and its sample count (through
+//!   the kplug SDK's `log!`, which formats with `core::fmt`).
 //!
 //! # The SDK
 //!
-//! The plugin is written on `kplug-sdk` (`plugins/kplug-sdk`): [`log`] for the log, and
-//! [`Buffer`] for the sample buffers the host can read, borrowed safely for each call. A panic
-//! (an out-of-range index, a division by zero) goes to the SDK's handler, which logs where it
-//! happened and ends the call with a wasm trap.
+//! The plugin is written on `kplug-sdk` (`plugins/kplug-sdk`): [`log()`] and [`log!`] for the
+//! log, and [`Buffer`] with [`export_buffer!`] for the sample buffers the host can read,
+//! borrowed safely for each call. A panic (an out-of-range index) goes to the SDK's handler,
+//! which logs where it happened and ends the call with a wasm trap.
 
 #![no_std]
 
-use kplug_sdk::{Buffer, log};
+use kplug_sdk::{Buffer, export_buffer, log};
 
 /// Samples per buffer.
 pub const CAPACITY: usize = 1024;
-/// Largest moving-average window.
-pub const MAX_WINDOW: usize = 64;
-/// Size of the spike added to the test signal.
-pub const SPIKE: i32 = 5000;
-/// Every `SPIKE_PERIOD`-th test sample carries a spike.
+/// The test signal's baseline, in degrees Celsius.
+pub const BASELINE: f32 = 21.5;
+/// The test signal's ramp: degrees per sample (a triangle of 0 to 4 degrees over 200 samples).
+pub const RAMP_STEP: f32 = 0.04;
+/// Peak-to-peak amplitude of the test signal's noise, in degrees.
+pub const NOISE_AMPLITUDE: f32 = 0.6;
+/// Size of the glitch added to the test signal, in degrees.
+pub const SPIKE: f32 = 12.5;
+/// Every `SPIKE_PERIOD`-th test sample carries a glitch.
 pub const SPIKE_PERIOD: usize = 97;
+/// The low-pass biquad `[b0, b1, b2, a1, a2]` (`a0` normalised to 1): RBJ cookbook low-pass,
+/// `f0/fs = 0.02`, `Q = 1/sqrt(2)` (Butterworth).
+pub const LOWPASS: [f32; 5] = [
+    3.621_681_6e-3,
+    7.243_363e-3,
+    3.621_681_6e-3,
+    -1.822_694_9,
+    0.837_181_6,
+];
 
-/// Multiplier of the test-signal generator (Numerical Recipes' 32-bit LCG).
-const LCG_MULTIPLIER: u32 = 1_664_525;
-/// Increment of the test-signal generator.
-const LCG_INCREMENT: u32 = 1_013_904_223;
-/// FNV-1a 32-bit offset basis.
-const FNV_OFFSET_BASIS: u32 = 0x811C_9DC5;
-/// FNV-1a 32-bit prime.
-const FNV_PRIME: u32 = 0x0100_0193;
+/// splitmix64's increment (the golden ratio in 64 bits), also the seed used if splitmix64 of
+/// the seed is 0 (xorshift's one bad state).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+/// xorshift64*'s output multiplier (Vigna 2016).
+const XORSHIFT_MULTIPLIER: u64 = 0x2545_F491_4F6C_DD1D;
+/// 2^-24: a 24-bit integer times this is in `[0, 1)`, exactly.
+const UNIT_24: f32 = 1.0 / 16_777_216.0;
+/// FNV-1a 64-bit offset basis.
+const FNV_OFFSET_BASIS: u64 = 0xCBF2_9CE4_8422_2325;
+/// FNV-1a 64-bit prime.
+const FNV_PRIME: u64 = 0x0000_0100_0000_01B3;
 
-/// The input samples.
-static SAMPLES: Buffer<i32, CAPACITY> = Buffer::new(0);
+/// The input samples, degrees Celsius.
+static SAMPLES: Buffer<f32, CAPACITY> = Buffer::new(0.0);
+export_buffer!(SAMPLES => samples_ptr, samples_capacity);
 /// The filtered output.
-static OUTPUT: Buffer<i32, CAPACITY> = Buffer::new(0);
+static OUTPUT: Buffer<f32, CAPACITY> = Buffer::new(0.0);
+export_buffer!(OUTPUT => output_ptr, output_capacity);
 
 /// `count` clamped to `0..=CAPACITY`, logging a clamp.
 fn clamp_count(count: i32) -> usize {
-    if count < 0 {
-        log("rust-filter: negative count, using 0");
-        0
-    } else if count as usize > CAPACITY {
-        log("rust-filter: count clamped to capacity (1024)");
-        CAPACITY
-    } else {
-        count as usize
+    match SAMPLES.checked_length(count) {
+        Ok(count) => count,
+        Err(_) if count < 0 => {
+            log("rust-filter: negative count, using 0");
+            0
+        }
+        Err(_) => {
+            log("rust-filter: count clamped to capacity (1024)");
+            CAPACITY
+        }
     }
 }
 
-/// FNV-1a over the little-endian bytes of `values`.
-fn checksum(values: &[i32]) -> i32 {
+/// splitmix64 (Steele, Lea, Flood 2014): scrambles a seed into a well-mixed 64-bit state.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(GOLDEN_GAMMA);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The xorshift64* generator (Marsaglia 2003, Vigna 2016).
+struct XorShift64Star {
+    state: u64,
+}
+
+impl XorShift64Star {
+    fn new(seed: u64) -> Self {
+        let state = match splitmix64(seed) {
+            0 => GOLDEN_GAMMA,
+            state => state,
+        };
+        XorShift64Star { state }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(XORSHIFT_MULTIPLIER)
+    }
+
+    /// Uniform in `[-0.5, 0.5)`, from the top 24 bits (exactly representable as an `f32`).
+    fn next_centered(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * UNIT_24 - 0.5
+    }
+}
+
+/// FNV-1a 64 over the little-endian bytes of `values`.
+fn checksum(values: &[f32]) -> u64 {
     let mut hash = FNV_OFFSET_BASIS;
     for value in values {
         for byte in value.to_le_bytes() {
-            hash ^= u32::from(byte);
+            hash ^= u64::from(byte);
             hash = hash.wrapping_mul(FNV_PRIME);
         }
     }
-    hash as i32
-}
-
-/// Address of the input buffer.
-#[unsafe(no_mangle)]
-pub extern "C" fn samples_ptr() -> i32 {
-    SAMPLES.address() as i32
-}
-
-/// Address of the output buffer.
-#[unsafe(no_mangle)]
-pub extern "C" fn output_ptr() -> i32 {
-    OUTPUT.address() as i32
-}
-
-/// Samples per buffer.
-#[unsafe(no_mangle)]
-pub extern "C" fn capacity() -> i32 {
-    CAPACITY as i32
+    hash
 }
 
 /// Writes the test signal into the input buffer; returns how many samples it wrote.
 #[unsafe(no_mangle)]
 pub extern "C" fn fill_test_signal(count: i32, seed: i32) -> i32 {
     let count = clamp_count(count);
+    let mut random = XorShift64Star::new(i64::from(seed) as u64);
     let mut samples = SAMPLES.borrow_mut();
-    let mut state = seed as u32;
     for (index, sample) in samples[..count].iter_mut().enumerate() {
-        state = state
-            .wrapping_mul(LCG_MULTIPLIER)
-            .wrapping_add(LCG_INCREMENT);
-        let noise = (state >> 24) as i32 - 128;
-        let mut value = ((index * 4) % 1000) as i32 + noise;
+        let phase = index % 200;
+        let ramp = phase.min(200 - phase);
+        let noise = random.next_centered();
+        let mut value = BASELINE + ramp as f32 * RAMP_STEP + noise * NOISE_AMPLITUDE;
         if index % SPIKE_PERIOD == SPIKE_PERIOD - 1 {
             value += SPIKE;
         }
@@ -141,42 +198,54 @@ pub extern "C" fn fill_test_signal(count: i32, seed: i32) -> i32 {
     count as i32
 }
 
-/// Moving average over the last `window` samples; returns the output checksum.
+/// Exponential moving average with `alpha = alpha_permille / 1000`; returns the last output.
 #[unsafe(no_mangle)]
-pub extern "C" fn moving_average(count: i32, window: i32) -> i32 {
-    log("rust-filter: moving_average");
+pub extern "C" fn ema(count: i32, alpha_permille: i32) -> f32 {
     let count = clamp_count(count);
-    let window = if window < 1 {
-        log("rust-filter: window clamped to 1");
+    let alpha_permille = if alpha_permille < 1 {
+        log("rust-filter: alpha clamped to 1/1000");
         1
-    } else if window as usize > MAX_WINDOW {
-        log("rust-filter: window clamped to 64");
-        MAX_WINDOW
+    } else if alpha_permille > 1000 {
+        log("rust-filter: alpha clamped to 1000/1000");
+        1000
     } else {
-        window as usize
+        alpha_permille
     };
+    kplug_sdk::log!("rust-filter: ema, alpha {alpha_permille}/1000, {count} samples");
+    let alpha = alpha_permille as f32 / 1000.0;
     let (samples, mut output) = (SAMPLES.borrow_mut(), OUTPUT.borrow_mut());
-    let mut sum: i32 = 0;
-    for index in 0..count {
-        sum = sum.wrapping_add(samples[index]);
-        if index >= window {
-            sum = sum.wrapping_sub(samples[index - window]);
-        }
-        let length = if index + 1 < window {
-            index + 1
-        } else {
-            window
-        };
-        output[index] = sum / length as i32;
+    let mut smoothed = samples[0];
+    for (sample, out) in samples[..count].iter().zip(&mut output[..count]) {
+        smoothed += alpha * (sample - smoothed);
+        *out = smoothed;
     }
-    checksum(&output[..count])
+    last(&output[..count])
 }
 
-/// Median of three neighbours (a spike filter); returns the output checksum.
+/// Second-order Butterworth low-pass ([`LOWPASS`]), started at rest on the first sample;
+/// returns the last output.
 #[unsafe(no_mangle)]
-pub extern "C" fn median3(count: i32) -> i32 {
-    log("rust-filter: median3");
+pub extern "C" fn lowpass(count: i32) -> f32 {
     let count = clamp_count(count);
+    kplug_sdk::log!("rust-filter: lowpass, {count} samples");
+    let [b0, b1, b2, a1, a2] = LOWPASS;
+    let (samples, mut output) = (SAMPLES.borrow_mut(), OUTPUT.borrow_mut());
+    let first = samples[0];
+    let (mut z1, mut z2) = (first * (1.0 - b0), first * (b2 - a2));
+    for (&x, out) in samples[..count].iter().zip(&mut output[..count]) {
+        let y = b0 * x + z1;
+        z1 = b1 * x - a1 * y + z2;
+        z2 = b2 * x - a2 * y;
+        *out = y;
+    }
+    last(&output[..count])
+}
+
+/// Median of three neighbours (a spike filter); returns the last output.
+#[unsafe(no_mangle)]
+pub extern "C" fn median3(count: i32) -> f32 {
+    let count = clamp_count(count);
+    kplug_sdk::log!("rust-filter: median3, {count} samples");
     let (samples, mut output) = (SAMPLES.borrow_mut(), OUTPUT.borrow_mut());
     for index in 0..count {
         output[index] = if index == 0 || index + 1 == count {
@@ -186,13 +255,18 @@ pub extern "C" fn median3(count: i32) -> i32 {
             a.min(b).max(a.max(b).min(c))
         };
     }
-    checksum(&output[..count])
+    last(&output[..count])
 }
 
-/// The checksum of the first `count` outputs.
+/// FNV-1a 64 of the first `count` outputs.
 #[unsafe(no_mangle)]
-pub extern "C" fn output_checksum(count: i32) -> i32 {
+pub extern "C" fn output_checksum(count: i32) -> i64 {
     let count = clamp_count(count);
     let output = OUTPUT.borrow_mut();
-    checksum(&output[..count])
+    checksum(&output[..count]) as i64
+}
+
+/// The last of `values`, or 0.0 if there are none.
+fn last(values: &[f32]) -> f32 {
+    values.last().copied().unwrap_or(0.0)
 }

@@ -27,8 +27,8 @@ use kplug_core::instance::{
     Abort, Gate, InstallRequest, Platform, RawFault, Regions, Run, Selectors,
 };
 use kplug_core::segments;
-use plugin_format::symbols::{MAX_SYMBOL_PARAMS, Symbol};
-use plugin_format::trap::{Registers, TrapKind};
+use plugin_format::symbols::Symbol;
+use plugin_format::trap::Registers;
 
 use crate::arch::gdt::GdtLoaded;
 use crate::arch::idt::TrapFrame;
@@ -330,34 +330,21 @@ extern "C" fn gate_dispatch(id: u32, frame: *const u32) -> u64 {
         unsafe { *ABORT.0.get() = Some(Abort::Trap(record)) };
         1 << 32
     };
-    // The stub popped exactly its symbol's parameter count (the gate copied that many dwords):
-    // `switch::gate_parameters` and the linked symbol come from the same table.
-    let target = run
-        .resolve(gate)
-        .filter(|target| Some(target.parameters()) == switch::gate_parameters(id));
-    let Some(target) = target else {
-        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
-    };
-    let count = target.parameters();
-    let mut args = [0u32; MAX_SYMBOL_PARAMS];
-    let Some(args) = args.get_mut(..count) else {
-        return abort(run.gate_trap(TrapKind::ImportFault, return_eip()));
-    };
-    for (index, arg) in args.iter_mut().enumerate() {
-        // SAFETY: the call gate copied `count` dwords after EIP and CS (Intel SDM vol. 3A,
-        // 5.8.5); argument 0 was pushed first, so it is the deepest.
-        *arg = unsafe { frame.add(2 + count - 1 - index).read() };
-    }
     // SAFETY: as above.
     let (platform, handle) = unsafe { (&mut *current.platform, &mut *current.handle) };
-    match run.gate(
-        target,
-        args,
+    match run.serve(
+        gate,
+        // The stub pops exactly its symbol's parameter count (the gate copied that many
+        // dwords): `switch::gate_parameters` and the linked symbol come from the same table.
+        |count| Some(count) == switch::gate_parameters(id),
+        // SAFETY: the call gate copied `count` dwords after EIP and CS (Intel SDM vol. 3A,
+        // 5.8.5); argument 0 was pushed first, so it is the deepest.
+        |index, count| Some(unsafe { frame.add(2 + count - 1 - index).read() }),
         return_eip,
         |bytes| platform.resize_memory(handle, bytes),
         budget_exhausted,
     ) {
-        Ok(value) => u64::from(value),
+        Ok((value, _)) => u64::from(value),
         Err(record) => abort(record),
     }
 }

@@ -17,7 +17,6 @@ const CALIBRATION_PIT_TICKS: u16 = 11_932;
 /// Calibration windows; the median is kept, so a window stretched by the emulator being
 /// descheduled or translating code for the first time does not skew the rate.
 const CALIBRATION_WINDOWS: usize = 5;
-const MICROS_PER_SECOND: u64 = 1_000_000;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 /// The TSC when calibration ended: the clock's epoch.
@@ -56,13 +55,9 @@ pub fn tsc_hz() -> u64 {
     TSC_HZ.load(Ordering::Relaxed)
 }
 
-/// Converts TSC cycles to microseconds (0 before calibration). Split into whole seconds and a
-/// remainder so no product overflows, however long the board runs.
+/// Converts TSC cycles to microseconds (0 before calibration).
 pub fn cycles_to_us(cycles: u64) -> u64 {
-    match tsc_hz() {
-        0 => 0,
-        hz => (cycles / hz) * MICROS_PER_SECOND + (cycles % hz) * MICROS_PER_SECOND / hz,
-    }
+    kplug_core::service::cycles_to_micros(cycles, tsc_hz())
 }
 
 /// Microseconds since the clock started (the end of TSC calibration at boot).

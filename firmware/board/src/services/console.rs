@@ -317,7 +317,7 @@ fn execute(line: &str, out: &mut impl Write, view: &ConsoleView<'_>) -> Option<S
                 match (&plugin.last_result, &plugin.last_trap) {
                     (Some(values), _) => {
                         for value in values {
-                            let _ = write!(out, "{value:?} ");
+                            let _ = write!(out, "{value} ");
                         }
                     }
                     (None, Some(trap)) => {

@@ -89,20 +89,32 @@ pub fn install_all(store: &mut BoardStore, plugins: &mut Plugins, console: &mut 
         Ok(load) => {
             let _ = write!(
                 console,
-                "store: installed {} (id {}): read {} us, verify {} us, compile {} us, link {} us\r\n",
+                "store: installed {} (id {}): read {} us, verify {} us, compile {} us, link {} us, \
+                 {} attachment(s), {} boot run(s)\r\n",
                 report.name,
                 load.id,
                 report.read.micros,
                 report.verify.micros,
                 load.compile.micros,
-                load.link.micros
+                load.link.micros,
+                report.attached,
+                report.boot_runs
             );
             defmt::info!(
-                "store: installed {=str}, read {=u64} us, verify {=u64} us",
+                "store: installed {=str}, read {=u64} us, verify {=u64} us, {=usize} attachment(s)",
                 report.name.as_str(),
                 report.read.micros,
-                report.verify.micros
+                report.verify.micros,
+                report.attached
             );
+            for why in &report.not_attached {
+                let _ = write!(console, "store: {}: not attached: {}\r\n", report.name, why);
+                defmt::warn!(
+                    "store: {=str}: not attached: {=str}",
+                    report.name.as_str(),
+                    why.as_str()
+                );
+            }
         }
         Err(why) => {
             let _ = write!(console, "store: skipped {}: {}\r\n", report.name, why);

@@ -1069,7 +1069,7 @@ fn begin_code(
             code.enc.push_stack_argument(bytes);
         }
         code.enc
-            .call_far_context((info.layout.imports_offset + 8 * index as u32) as i32);
+            .call_far_context(info.layout.import_offset(index as u32) as i32);
         code.enc.ret(bytes as u16);
     }
     Ok(())

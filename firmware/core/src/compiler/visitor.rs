@@ -930,7 +930,7 @@ impl<'a> FunctionCompiler<'a, '_> {
                     .function_type(function_index)
                     .ok_or(CompileError::Internal("callee type"))?;
                 if function_index < self.module.imported {
-                    let slot = self.module.layout.imports_offset + 8 * function_index;
+                    let slot = self.module.layout.import_offset(function_index);
                     self.masm.call_import(ty, slot)?;
                 } else {
                     let label = self.module.labels[function_index as usize];

@@ -16,6 +16,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use embedded_storage_async::nor_flash::MultiwriteNorFlash;
+use plugin_format::attach::AttachSpec;
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
 use plugin_format::message::{
     LoadReport, PluginRef, Reply, Request, StepTime, TrapPolicy, UploadReport,
@@ -63,11 +64,20 @@ pub struct InstallReport {
     pub read: StepTime,
     /// Checking its signature (zero on a board without keys).
     pub verify: StepTime,
+    /// Its stored attachments made again.
+    pub attached: usize,
+    /// Stored attachments that could not be made again, each with why (the plugin stays).
+    pub not_attached: Vec<String>,
+    /// Boot attachments run (a trap in one unloads the plugin: `result` says so).
+    pub boot_runs: usize,
 }
 
 /// The board's plugin store as a service.
 pub struct StoreService<F: MultiwriteNorFlash> {
     state: StoreState<F>,
+    /// Loaded plugins that are stored, by id, with their stored name: a change of their
+    /// attachments or fault policy is written to the store.
+    stored_live: Vec<(u32, String)>,
 }
 
 fn error(kind: PluginErrorKind, message: impl Into<String>) -> RequestError {
@@ -109,6 +119,7 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
     pub fn absent(probed: &'static str) -> Self {
         StoreService {
             state: StoreState::Absent(probed),
+            stored_live: Vec::new(),
         }
     }
 
@@ -118,6 +129,7 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
             Ok((store, report)) => (
                 StoreService {
                     state: StoreState::Open(store),
+                    stored_live: Vec::new(),
                 },
                 Ok(report),
             ),
@@ -126,6 +138,7 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
                 (
                     StoreService {
                         state: StoreState::Failed(why.clone()),
+                        stored_live: Vec::new(),
                     },
                     Err(why),
                 )
@@ -194,10 +207,12 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
             Request::StoreList => Ok(Reply::StoredPlugins(self.store()?.list())),
             Request::StoreRemove { name } => {
                 self.store()?.remove(&name).map_err(store_error)?;
+                self.stored_live.retain(|(_, stored)| *stored != name);
                 Ok(Reply::StoreRemoved)
             }
             Request::StoreErase => {
                 let removed = self.store()?.remove_all().map_err(store_error)?;
+                self.stored_live.clear();
                 Ok(Reply::StoreErased(removed))
             }
             Request::ChangeKey {
@@ -205,8 +220,66 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
                 epoch,
                 signature,
             } => self.change_key(&change, epoch, signature.as_ref()),
+            Request::Unload { plugin } => {
+                let id = plugins.plugin_id(&plugin);
+                let reply = plugins.handle(Request::Unload { plugin })?;
+                self.stored_live.retain(|(live, _)| Some(*live) != id);
+                Ok(reply)
+            }
+            request @ (Request::Attach { .. }
+            | Request::Detach { .. }
+            | Request::SetTrapPolicy { .. }) => {
+                let id = match &request {
+                    Request::Attach { plugin, .. } | Request::SetTrapPolicy { plugin, .. } => {
+                        plugins.plugin_id(plugin)
+                    }
+                    Request::Detach { attachment } => plugins
+                        .attachment_summaries()
+                        .iter()
+                        .find(|summary| summary.id == *attachment)
+                        .map(|summary| summary.plugin),
+                    _ => None,
+                };
+                let reply = plugins.handle(request)?;
+                if let Some(id) = id {
+                    self.keep_settings(plugins, id)?;
+                }
+                Ok(reply)
+            }
             other => plugins.handle(other),
         }
+    }
+
+    /// Writes loaded plugin `id`'s attachments and fault policy to its stored record, if it is
+    /// a stored plugin (a version switch like any other store write: power-safe, and as slow as
+    /// writing the module again). On failure the change stays made on the board, and the error
+    /// says it was not stored.
+    fn keep_settings<P: Platform, D: Device>(
+        &mut self,
+        plugins: &mut PluginService<P, D>,
+        id: u32,
+    ) -> Result<(), RequestError> {
+        let Some((_, name)) = self.stored_live.iter().find(|(live, _)| *live == id) else {
+            return Ok(());
+        };
+        let name = name.clone();
+        let not_stored = |failure: RequestError| match failure {
+            RequestError::Plugin(mut failure) => {
+                failure.message = format!("done on the board but not stored: {}", failure.message);
+                RequestError::Plugin(failure)
+            }
+            other => other,
+        };
+        let store = self.store().map_err(not_stored)?;
+        let mut stored = store
+            .load(&name)
+            .map_err(|failure| not_stored(store_error(failure)))?;
+        stored.attachments = plugins.attachment_specs(id);
+        stored.policy = plugins.policy(id).unwrap_or(stored.policy);
+        store
+            .put(&stored)
+            .map_err(|failure| not_stored(store_error(failure)))?;
+        Ok(())
     }
 
     fn upload_finish<P: Platform, D: Device>(
@@ -249,6 +322,9 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
                 return Err(store_error(failure));
             }
             store_step = Some(step);
+            self.stored_live.retain(|(live, _)| *live != load.id);
+            self.stored_live
+                .push((load.id, stored.description.name.clone()));
         }
         Ok(UploadReport {
             load,
@@ -272,9 +348,12 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
     }
 
     /// Installs every stored plugin through `plugins`, one after another: each is read, its
-    /// signature checked against the provisioned keys, and loaded; a failure is reported and the
-    /// next one installed. Calls `report` after each (the board prints it on the console and in
-    /// its log). Returns how many loaded.
+    /// signature checked against the provisioned keys, and loaded; its fault policy is set, its
+    /// attachments made again in the order they were made (one that cannot be made is reported
+    /// and the plugin stays), and its `boot` attachments run once. A failure to read, verify or
+    /// load, or a trap in a `boot` attachment, skips the plugin (a trapping one is unloaded
+    /// again) and the next one is installed: no stored plugin can stop the boot. Calls `report`
+    /// after each (the board prints it on the console and in its log). Returns how many stayed.
     pub fn install_all<P: Platform, D: Device>(
         &mut self,
         plugins: &mut PluginService<P, D>,
@@ -288,6 +367,7 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
         for name in store.names() {
             let (read, read_step) = timed(&mut plugins.device, |_| store.load(&name));
             let mut verify_step = StepTime::default();
+            let mut made = Made::default();
             let result = match read {
                 Err(failure) => Err(format!("cannot be read: {failure}")),
                 Ok(mut stored) => {
@@ -303,21 +383,84 @@ impl<F: MultiwriteNorFlash> StoreService<F> {
                         Err(refused) => Err(format!("{refused}")),
                         Ok(_) => {
                             let module = core::mem::take(&mut stored.description.module);
+                            let attachments = core::mem::take(&mut stored.attachments);
                             plugins
                                 .load_description(stored.description, &module)
                                 .map_err(|failure| format!("{failure}"))
+                                .and_then(|load| {
+                                    made = attach_stored(
+                                        plugins,
+                                        load.id,
+                                        stored.policy,
+                                        attachments,
+                                    )?;
+                                    Ok(load)
+                                })
                         }
                     }
                 }
             };
-            loaded += usize::from(result.is_ok());
+            if let Ok(load) = &result {
+                self.stored_live.push((load.id, name.clone()));
+                loaded += 1;
+            }
             report(&InstallReport {
                 name,
                 result,
                 read: read_step,
                 verify: verify_step,
+                attached: made.attached,
+                not_attached: made.not_attached,
+                boot_runs: made.boot_runs,
             });
         }
         loaded
     }
+}
+
+/// What [`attach_stored`] made of a stored plugin's settings.
+#[derive(Default)]
+struct Made {
+    attached: usize,
+    not_attached: Vec<String>,
+    boot_runs: usize,
+}
+
+/// Gives freshly loaded plugin `id` its stored fault policy and attachments, then runs its
+/// `boot` attachments. A trap in one unloads the plugin and is the error.
+fn attach_stored<P: Platform, D: Device>(
+    plugins: &mut PluginService<P, D>,
+    id: u32,
+    policy: TrapPolicy,
+    attachments: Vec<AttachSpec>,
+) -> Result<Made, String> {
+    let plugin = PluginRef::Id(id);
+    let mut made = Made::default();
+    if let Err(failure) = plugins.handle(Request::SetTrapPolicy {
+        plugin: plugin.clone(),
+        policy,
+    }) {
+        made.not_attached
+            .push(format!("policy {policy:?}: {failure}"));
+    }
+    for spec in attachments {
+        let shown = format!("{} -> {}", spec.export, spec.point);
+        match plugins.handle(Request::Attach {
+            plugin: plugin.clone(),
+            spec,
+        }) {
+            Ok(_) => made.attached += 1,
+            Err(failure) => made.not_attached.push(format!("{shown}: {failure}")),
+        }
+    }
+    made.boot_runs = plugins.boot_attachments(id);
+    let traps = plugins.run_boot(id);
+    if let Some(trap) = traps.first() {
+        let _ = plugins.handle(Request::Unload { plugin });
+        return Err(format!(
+            "its boot attachment trapped ({:?}); unloaded",
+            trap.kind
+        ));
+    }
+    Ok(made)
 }

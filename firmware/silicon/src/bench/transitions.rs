@@ -5,8 +5,14 @@
 //! `trampoline.rs` for why each is needed. Each is a few to a few hundred cycles, many below
 //! the timer's resolution, so every sample is a batch of [`BATCH`] (per transition).
 //!
-//! The LDT segments here are flat (base 0, 4 GiB), so the stubs run at the same offsets in
-//! either code segment; they exist only while this module measures. [`measure`] loads FS with
+//! It also times one iteration of a three-instruction loop (one taken branch) in a code segment
+//! whose base is 0 and in one whose base is not, as a plugin's is. Some CPUs charge every taken
+//! branch for a non-zero CS base: an AMD EPYC of family 25 model 17 (Zen 4) takes about 14
+//! cycles per iteration there against about 1 at base 0, and every kernel of the suite runs 3 to
+//! 15 times slower than native for it; the figure says whether the CPU running the bench does.
+//!
+//! The other LDT segments here are flat (base 0, 4 GiB), so the stubs run at the same offsets
+//! in either code segment; they exist only while this module measures. [`measure`] loads FS with
 //! its own segment: call it on a thread that runs no plugin (the harness remembers per thread
 //! which plugin context FS holds), as `bench` does.
 
@@ -44,7 +50,19 @@ global_asm!(
     ".p2align 4",
     "kplug_bench_near_return:",
     "ret",
+    // Either code segment: ECX iterations of a loop with one taken branch, then far return.
+    ".globl kplug_bench_branch_loop",
+    ".p2align 4",
+    "kplug_bench_branch_loop:",
+    "2:",
+    "add eax, 1",
+    "dec ecx",
+    "jnz 2b",
+    "retf",
 );
+
+/// Iterations of the branch loop per sample.
+const LOOP_ITERATIONS: u32 = 10_000;
 
 unsafe extern "C" {
     fn kplug_bench_far_enter();
@@ -52,6 +70,7 @@ unsafe extern "C" {
     fn kplug_bench_land();
     fn kplug_bench_far_return();
     fn kplug_bench_near_return();
+    fn kplug_bench_branch_loop();
 }
 
 /// A far pointer as `jmp/call far m16:32` reads it.
@@ -73,15 +92,22 @@ impl Drop for Entries {
 /// Median cycles of each transition, `repetitions` samples each, as JSON.
 pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
     let entries =
-        Entries(ldt::allocate(2).map_err(|error| BenchError::Setup(format!("LDT: {error:?}")))?);
-    let (code, data) = (entries.0[0], entries.0[1]);
+        Entries(ldt::allocate(3).map_err(|error| BenchError::Setup(format!("LDT: {error:?}")))?);
+    let (code, data, based_code) = (entries.0[0], entries.0[1], entries.0[2]);
     let flat_size = 1u64 << 32;
-    for (entry, kind) in [(code, Kind::Code), (data, Kind::Data)] {
+    // The based code segment starts at the loop's page and reaches the top of the address space.
+    let loop_address = kplug_bench_branch_loop as *const () as usize as u32;
+    let page = loop_address & !0xFFF;
+    for (entry, base, kind) in [
+        (code, 0, Kind::Code),
+        (data, 0, Kind::Data),
+        (based_code, page, Kind::Code),
+    ] {
         ldt::install(
             entry,
             Segment {
-                base: 0,
-                size: flat_size,
+                base,
+                size: flat_size - u64::from(base),
                 kind,
             },
         )
@@ -103,6 +129,8 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
     let into_ldt = far(ldt_code, kplug_bench_call_home);
     let home = far(flat_code, kplug_bench_land);
     let far_return = far(ldt_code, kplug_bench_far_return);
+    let loop_at_base_0 = [loop_address, u32::from(ldt_code)];
+    let loop_at_page = [loop_address - page, u32::from(ldt::selector(based_code))];
 
     let sample = |body: &mut dyn FnMut()| -> Summary {
         for _ in 0..repetitions / 10 + 1 {
@@ -167,6 +195,29 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
             )
         }
     });
+    let branch_loop = |target: &[u32; 2]| -> Summary {
+        let run = || {
+            // SAFETY: a far call to the loop in an LDT code segment that maps it (base 0, or its
+            // page as the base with the offset adjusted): it counts ECX down, clobbering EAX and
+            // ECX and the flags, and returns with `retf`, the stack balanced.
+            unsafe {
+                asm!(
+                    "call fword ptr [{target}]",
+                    target = in(reg) target.as_ptr(),
+                    inout("ecx") LOOP_ITERATIONS => _,
+                    inout("eax") 0 => _,
+                )
+            }
+        };
+        for _ in 0..repetitions / 10 + 1 {
+            run();
+        }
+        Summary::of(
+            (0..repetitions).map(|_| clock.time_per_event(1, run) / f64::from(LOOP_ITERATIONS)),
+        )
+    };
+    let branch_base_0 = branch_loop(&loop_at_base_0);
+    let branch_based = branch_loop(&loop_at_page);
     // SAFETY: the null selector is always valid in FS; the LDT entry is freed next.
     unsafe {
         asm!("mov fs, {0:e}", in(reg) 0u32, options(nostack, preserves_flags));
@@ -181,5 +232,11 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Value, BenchError> {
         "ss_load_pair": figure(ss_pair),
         "ds_load_pair": figure(ds_pair),
         "fs_load": figure(fs_load),
+        "loop_iteration_cs_base_0": json!({
+            "median": branch_base_0.median, "min": branch_base_0.min, "iterations": LOOP_ITERATIONS,
+        }),
+        "loop_iteration_cs_base_nonzero": json!({
+            "median": branch_based.median, "min": branch_based.min, "iterations": LOOP_ITERATIONS,
+        }),
     }))
 }
