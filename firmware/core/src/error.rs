@@ -223,6 +223,14 @@ pub enum InvokeError {
         /// The argument's type.
         found: ValType,
     },
+    /// A reference argument names nothing: a `funcref` past the module's functions, or an
+    /// `externref` whose word is null's (`u32::MAX`).
+    BadReference {
+        /// Which argument (0 first).
+        index: u32,
+        /// The module's functions (a `funcref` must be below).
+        functions: u32,
+    },
     /// The plugin is not linked (it was unlinked, or quarantined).
     NotLinked,
     /// The plugin's stack cannot hold the call's arguments plus the entry reserves.
@@ -240,6 +248,11 @@ impl fmt::Display for InvokeError {
             InvokeError::NoSuchPlugin(id) => write!(f, "no plugin with id {id}"),
             InvokeError::MissingExport(name) => write!(f, "no exported function `{name}`"),
             InvokeError::NoSuchFunction(index) => write!(f, "no function with index {index}"),
+            InvokeError::BadReference { index, functions } => write!(
+                f,
+                "argument {index}: a funcref must name one of the module's {functions} \
+                 functions, and an externref cannot be 0xffffffff (the null word)"
+            ),
             InvokeError::WrongArgumentCount { expected, found } => {
                 write!(
                     f,
@@ -283,6 +296,8 @@ pub enum GlobalWriteError {
         /// The value's type.
         found: ValType,
     },
+    /// The value is a reference that names nothing ([`crate::marshal::names_nothing`]).
+    BadReference,
 }
 
 impl fmt::Display for GlobalWriteError {
@@ -293,6 +308,10 @@ impl fmt::Display for GlobalWriteError {
             GlobalWriteError::WrongType { expected, found } => {
                 write!(f, "the value is an {found}; the global is an {expected}")
             }
+            GlobalWriteError::BadReference => f.write_str(
+                "a funcref must name one of the module's functions, and an externref cannot be \
+                 0xffffffff (the null word)",
+            ),
         }
     }
 }

@@ -823,6 +823,9 @@ impl<P: Platform> Plugin<P> {
                 found,
             });
         }
+        if marshal::names_nothing(value, self.module.functions.len() as u32) {
+            return Err(GlobalWriteError::BadReference);
+        }
         let offset = self.module.layout.global_offset(index) as usize;
         let bytes = abi::value_bytes(global.ty) as usize;
         let slot = marshal::value_bits(value).to_le_bytes();
@@ -871,7 +874,8 @@ impl<P: Platform> Plugin<P> {
         let stack = self.regions.stack;
         let mut next = esp as usize + 4 * words as usize;
         let ty = &self.module.functions[function as usize].ty;
-        marshal::argument_words(ty, args, |word| {
+        let functions = self.module.functions.len() as u32;
+        marshal::argument_words(ty, args, functions, |word| {
             next -= 4;
             // SAFETY: `prepare_entry` checked that the argument words lie in the stack region
             // (between the entry ESP and the top reserve); the plugin is not running.

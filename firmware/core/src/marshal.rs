@@ -63,11 +63,13 @@ pub fn argument_word_count(ty: &FuncType) -> u32 {
 /// # Errors
 ///
 /// [`InvokeError::WrongArgumentCount`] when the counts differ, [`InvokeError::WrongArgumentType`]
-/// for the first argument whose type differs from its parameter's. Nothing is written unless
-/// every argument is right.
+/// for the first argument whose type differs from its parameter's, [`InvokeError::BadReference`]
+/// for a `funcref` at or past `functions` (the module's function count) or an `externref` whose
+/// word would read as null. Nothing is written unless every argument is right.
 pub fn argument_words(
     ty: &FuncType,
     args: &[Value],
+    functions: u32,
     mut word: impl FnMut(u32),
 ) -> Result<(), InvokeError> {
     let found = u32::try_from(args.len()).unwrap_or(u32::MAX);
@@ -82,6 +84,12 @@ pub fn argument_words(
                 index: index as u32,
                 expected,
                 found,
+            });
+        }
+        if names_nothing(arg, functions) {
+            return Err(InvokeError::BadReference {
+                index: index as u32,
+                functions,
             });
         }
     }
@@ -106,6 +114,17 @@ pub fn argument_words(
         }
     }
     Ok(())
+}
+
+/// Whether `value` is a reference that names nothing in a module of `functions` functions: a
+/// `funcref` at or past the count, or an `externref` whose word would read as null. The host
+/// may pass neither (as an argument or a global's value).
+pub fn names_nothing(value: &Value, functions: u32) -> bool {
+    match *value {
+        Value::FuncRef(Some(function)) => function >= functions,
+        Value::ExternRef(Some(word)) => word == NULL_REFERENCE,
+        _ => false,
+    }
 }
 
 /// The bits of `value` as a global slot holds them (a 32-bit value in the low word; a null
@@ -187,7 +206,7 @@ mod tests {
     #[test]
     fn arguments_are_checked_before_any_word_is_written() {
         let mut words = Vec::new();
-        argument_words(&binary(), &[Value::I32(-1), Value::I32(7)], |w| {
+        argument_words(&binary(), &[Value::I32(-1), Value::I32(7)], 0, |w| {
             words.push(w)
         })
         .unwrap();
@@ -195,14 +214,14 @@ mod tests {
 
         let mut words = Vec::new();
         assert_eq!(
-            argument_words(&binary(), &[Value::I32(1)], |w| words.push(w)),
+            argument_words(&binary(), &[Value::I32(1)], 0, |w| words.push(w)),
             Err(InvokeError::WrongArgumentCount {
                 expected: 2,
                 found: 1
             })
         );
         assert_eq!(
-            argument_words(&binary(), &[Value::I32(1), Value::F64(0)], |w| words
+            argument_words(&binary(), &[Value::I32(1), Value::F64(0)], 0, |w| words
                 .push(w)),
             Err(InvokeError::WrongArgumentType {
                 index: 1,
@@ -232,6 +251,42 @@ mod tests {
         );
     }
 
+    /// A reference argument must name something: a `funcref` below the function count, an
+    /// `externref` other than the null word; nulls and good references pass.
+    #[test]
+    fn reference_arguments_are_checked() {
+        let ty = FuncType {
+            params: alloc::vec![ValType::FuncRef, ValType::ExternRef],
+            results: alloc::vec![],
+        };
+        let call = |args: &[Value]| {
+            let mut words = Vec::new();
+            argument_words(&ty, args, 3, |w| words.push(w)).map(|()| words)
+        };
+        assert_eq!(
+            call(&[Value::FuncRef(Some(2)), Value::ExternRef(Some(7))]),
+            Ok(alloc::vec![2, 7])
+        );
+        assert_eq!(
+            call(&[Value::FuncRef(None), Value::ExternRef(None)]),
+            Ok(alloc::vec![NULL_REFERENCE, NULL_REFERENCE])
+        );
+        assert_eq!(
+            call(&[Value::FuncRef(Some(3)), Value::ExternRef(None)]),
+            Err(InvokeError::BadReference {
+                index: 0,
+                functions: 3
+            })
+        );
+        assert_eq!(
+            call(&[Value::FuncRef(None), Value::ExternRef(Some(u32::MAX))]),
+            Err(InvokeError::BadReference {
+                index: 1,
+                functions: 3
+            })
+        );
+    }
+
     /// An i64 argument is two words, the high word first (it is pushed first), so the low
     /// word ends at the lower address as in memory.
     #[test]
@@ -245,6 +300,7 @@ mod tests {
         argument_words(
             &ty,
             &[Value::I32(5), Value::I64(0x1122_3344_5566_7788)],
+            0,
             |w| words.push(w),
         )
         .unwrap();
@@ -267,7 +323,7 @@ mod multi_value_tests {
         assert_eq!(results_area_words(&ty), 4);
         assert_eq!(argument_word_count(&ty), 5);
         let mut words = Vec::new();
-        argument_words(&ty, &[Value::I32(9)], |w| words.push(w)).unwrap();
+        argument_words(&ty, &[Value::I32(9)], 0, |w| words.push(w)).unwrap();
         assert_eq!(words, [0, 0, 0, 0, 9]);
         let area = [7u32, 0x5566_7788, 0x1122_3344, 0xFFFF_FFFF];
         let values = results(&ty, ResultRegisters::default(), |index| {

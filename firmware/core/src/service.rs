@@ -767,7 +767,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                     PluginErrorKind::NoSuchExport,
                     format!("the exported global `{name}` is immutable"),
                 ),
-                GlobalWriteError::WrongType { .. } => error(
+                GlobalWriteError::WrongType { .. } | GlobalWriteError::BadReference => error(
                     PluginErrorKind::BadArguments,
                     format!("`{name}`: {failure}"),
                 ),
