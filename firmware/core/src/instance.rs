@@ -695,6 +695,26 @@ impl<P: Platform> Plugin<P> {
         }
     }
 
+    /// Links the plugin and runs its start function: the one way an installed plugin goes live,
+    /// for the plugin service and the plugin table alike. On a failure the plugin is uninstalled,
+    /// so nothing it held stays behind.
+    pub fn go_live(
+        mut self,
+        platform: &mut P,
+        host: &mut dyn ImportHost,
+    ) -> Result<Self, LoadError> {
+        match self
+            .link(platform)
+            .and_then(|()| self.start(platform, host))
+        {
+            Ok(()) => Ok(self),
+            Err(failure) => {
+                self.uninstall(platform);
+                Err(failure)
+            }
+        }
+    }
+
     /// Clears every import far pointer and gives the gates back. Calls to an import afterwards
     /// trap (#GP on the null selector -> `ImportFault`).
     pub fn unlink(&mut self, platform: &mut P) {

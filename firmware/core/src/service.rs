@@ -604,15 +604,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         let (installed, install_cycles) = Self::timed(&mut self.device, &mut self.output, |_| {
             Plugin::install(platform, compiled, limits)
         });
-        let mut plugin = installed.map_err(load_error)?;
-        let (linked, link_cycles) = Self::timed(&mut self.device, &mut self.output, |imports| {
-            plugin.link(platform)?;
-            plugin.start(platform, imports)
+        let plugin = installed.map_err(load_error)?;
+        let (live, link_cycles) = Self::timed(&mut self.device, &mut self.output, |imports| {
+            plugin.go_live(platform, imports)
         });
-        if let Err(failure) = linked {
-            plugin.uninstall(&mut self.platform);
-            return Err(load_error(failure));
-        }
+        let plugin = live.map_err(load_error)?;
         let memory_bytes = plugin.memory_bytes();
         let id = match self.table.insert(&description.name, plugin) {
             Ok(id) => id,

@@ -110,27 +110,37 @@ pub fn change_keys(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::vec;
-    use plugin_format::signature::{Ed25519Signature, plugin_signed_message};
-    use plugin_format::{ImportRequest, Limits};
+/// Keys made from one seed byte, and signatures by them, for host tests of signed uploads.
+#[cfg(feature = "fake")]
+pub mod fake {
+    use plugin_format::signature::{Ed25519Signature, PublicKey, SignedBy};
 
-    fn key_pair(seed: u8) -> ed25519_compact::KeyPair {
+    /// The key pair whose seed is 32 bytes of `seed`.
+    pub fn key_pair(seed: u8) -> ed25519_compact::KeyPair {
         ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]))
     }
 
-    fn public(pair: &ed25519_compact::KeyPair) -> PublicKey {
+    /// The public half of `pair`, as a board holds it.
+    pub fn public(pair: &ed25519_compact::KeyPair) -> PublicKey {
         PublicKey(*pair.pk)
     }
 
-    fn sign(pair: &ed25519_compact::KeyPair, message: &[u8]) -> SignedBy {
+    /// `pair`'s signature over `message`, naming its key.
+    pub fn sign(pair: &ed25519_compact::KeyPair, message: &[u8]) -> SignedBy {
         SignedBy {
             key: public(pair).id(),
             signature: Ed25519Signature::from_bytes(&pair.sk.sign(message, None)),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::{key_pair, public, sign};
+    use super::*;
+    use alloc::vec;
+    use plugin_format::signature::plugin_signed_message;
+    use plugin_format::{ImportRequest, Limits};
 
     fn description(module_bytes: usize) -> PluginDescription {
         PluginDescription {

@@ -90,15 +90,7 @@ impl<P: Platform> PluginTable<P> {
     ) -> Result<PluginId, TableError> {
         let slot = self.free_slot().ok_or(LoadError::TableFull)?;
         let module = compile(module_bytes, options)?;
-        let mut plugin = Plugin::install(platform, module, limits)?;
-        if let Err(error) = plugin.link(platform) {
-            plugin.uninstall(platform);
-            return Err(error.into());
-        }
-        if let Err(error) = plugin.start(platform, host) {
-            plugin.uninstall(platform);
-            return Err(error.into());
-        }
+        let plugin = Plugin::install(platform, module, limits)?.go_live(platform, host)?;
         self.slots[slot] = Some(Entry {
             name: name.into(),
             plugin,

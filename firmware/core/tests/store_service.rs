@@ -6,6 +6,7 @@
 use kplug_core::Isolation;
 use kplug_core::fake::{FakeDevice, FakePlatform};
 use kplug_core::service::PluginService;
+use kplug_core::signing::fake::{key_pair, public, sign};
 use kplug_core::store::fake_flash::PowerCutFlash;
 use kplug_core::store::service::StoreService;
 use plugin_format::error::{PluginErrorKind, RequestError};
@@ -14,8 +15,7 @@ use plugin_format::limits;
 use plugin_format::message::{PluginRef, Reply, Request};
 use plugin_format::plugin::{Limits, PluginDescription};
 use plugin_format::signature::{
-    Ed25519Signature, KeyChange, PublicKey, SignatureRefusal, SignedBy, key_change_message,
-    plugin_signed_message,
+    KeyChange, SignatureRefusal, SignedBy, key_change_message, plugin_signed_message,
 };
 use plugin_format::store::StoreRefusal;
 
@@ -42,21 +42,6 @@ fn description(name: &str, answer: i32) -> PluginDescription {
         module,
         limits: Limits::default(),
         imports: Vec::new(),
-    }
-}
-
-fn key_pair(seed: u8) -> ed25519_compact::KeyPair {
-    ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new([seed; 32]))
-}
-
-fn public(pair: &ed25519_compact::KeyPair) -> PublicKey {
-    PublicKey(*pair.pk)
-}
-
-fn sign(pair: &ed25519_compact::KeyPair, message: &[u8]) -> SignedBy {
-    SignedBy {
-        key: public(pair).id(),
-        signature: Ed25519Signature::from_bytes(&pair.sk.sign(message, None)),
     }
 }
 

@@ -220,15 +220,9 @@ impl Installed {
                 module: name.into(),
                 error: error.to_string(),
             })?;
-        let mut plugin =
-            Plugin::install(&mut platform, module, limits).map_err(load_error(name))?;
-        let started = plugin
-            .link(&mut platform)
-            .and_then(|()| plugin.start(&mut platform, &mut host));
-        if let Err(error) = started {
-            plugin.uninstall(&mut platform);
-            return Err(load_error(name)(error));
-        }
+        let plugin = Plugin::install(&mut platform, module, limits)
+            .and_then(|plugin| plugin.go_live(&mut platform, &mut host))
+            .map_err(load_error(name))?;
         Ok(Installed {
             name: name.into(),
             platform,
