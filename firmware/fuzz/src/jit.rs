@@ -4,10 +4,11 @@
 use kplug_core::{CompileOptions, Isolation, LoadError, Outcome, Plugin, compile};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
+use plugin_format::message::Value;
 use plugin_format::plugin::Limits;
 
-use crate::generator::Call;
-use crate::observation::{CallOutcome, Observation};
+use crate::generator::{Call, NAN_RULE_EXPORT};
+use crate::observation::{CallOutcome, Observation, comparable};
 
 /// The limits programs run under: the generator's memories have at most 4 pages; its call depth
 /// is bounded, so 256 KiB of stack is never exhausted; a generous budget (the fuel bounds the
@@ -31,7 +32,9 @@ fn invoke(
         .invoke(platform, host, &call.export, &call.args)
         .map_err(|error| format!("invoke {}: {error}", call.export))?;
     Ok(match outcome {
-        Outcome::Returned(values) => CallOutcome::Returned(values),
+        Outcome::Returned(values) => {
+            CallOutcome::Returned(values.into_iter().map(comparable).collect())
+        }
         Outcome::Trapped(record) => CallOutcome::Trapped(record.kind),
     })
 }
@@ -87,8 +90,16 @@ fn observe(
         .global_export(&format!("g{index}"))
         .and_then(|global| plugin.global_value(global))
     {
-        observation.globals.push(value);
+        observation.globals.push(comparable(value));
         index += 1;
     }
+    observation.nan_rule = match plugin
+        .module()
+        .global_export(NAN_RULE_EXPORT)
+        .and_then(|global| plugin.global_value(global))
+    {
+        Some(Value::I32(count)) => Some(count),
+        _ => None,
+    };
     Ok(observation)
 }

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::CountingAllocator;
 
 const USAGE: &str = "usage:
-  kplug-fuzz differential [--seed S] [--subset i32,i64[,sign-extension]] [--programs N | --minutes M]
+  kplug-fuzz differential [--seed S] [--subset WORDS] [--programs N | --minutes M]
                           [--first-case N] [--save DIR] [--stop-at-first]
         random terminating programs in the JIT (hardware and software isolation, the silicon
         harness: i686 Linux only) against wasmi: results, traps, memory and globals;
-        the subset defaults to what the JIT compiles (i32,i64)
+        the subset defaults to everything the JIT compiles (i32,i64,f32,f64,sign-extension,
+        saturating-float-to-int,multi-value,bulk-memory,reference-types); WORDS is a
+        comma-separated part of that list with i32 in it
   kplug-fuzz compiler     [--seed S] [--cases N | --minutes M] [--save DIR]
         wasm-smith, generated and mutated modules through compile in both modes: no panic,
         typed errors only, agreement with wasmparser's validator, bounded allocation
@@ -66,7 +68,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         count: None,
         duration: None,
         save: None,
-        subset: "i32,i64".into(),
+        subset: kplug_fuzz::subset::Subset::jit().to_string(),
         first_case: 0,
         stop_at_first: false,
         files: Vec::new(),
@@ -311,6 +313,7 @@ fn differential(options: &Options) -> ExitCode {
         .map(|(kind, count)| format!("{kind} {count}"))
         .collect();
     println!("  traps by kind: {}", kinds.join(", "));
+
     if summary.findings.is_empty() {
         ExitCode::SUCCESS
     } else {

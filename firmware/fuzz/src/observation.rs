@@ -44,17 +44,36 @@ pub struct Observation {
     pub memory: Option<Vec<u8>>,
     /// The final value of each exported global `g0`, `g1`, ... (in index order).
     pub globals: Vec<Value>,
+    /// How often the program's own check found a computed float NaN outside the spec's set
+    /// (the generator's [`NAN_RULE_EXPORT`](crate::generator::NAN_RULE_EXPORT) global; `None`
+    /// when the program has no floats). A correct engine leaves it at 0.
+    pub nan_rule: Option<i32>,
 }
 
-/// Typed text of a value, as reproducers write it: `i32:-5`, `i64:7`.
+/// `value` as it can be compared between engines: a non-null `funcref` as
+/// `FuncRef(Some(u32::MAX))`, since wasmi does not name the function a reference leads to
+/// (which function it is shows when the program calls through it).
+pub fn comparable(value: Value) -> Value {
+    match value {
+        Value::FuncRef(Some(_)) => Value::FuncRef(Some(u32::MAX)),
+        other => other,
+    }
+}
+
+/// Typed text of a value, as reproducers write it: `i32:-5`, `i64:7`, `f32:0x7fc00000`,
+/// `externref:3`, `funcref:null`.
 pub fn value_text(value: &Value) -> String {
+    let reference = |reference: &Option<u32>| match reference {
+        Some(value) => value.to_string(),
+        None => "null".into(),
+    };
     match value {
         Value::I32(value) => format!("i32:{value}"),
         Value::I64(value) => format!("i64:{value}"),
         Value::F32(bits) => format!("f32:0x{bits:08x}"),
         Value::F64(bits) => format!("f64:0x{bits:016x}"),
-        Value::FuncRef(reference) => format!("funcref:{reference:?}"),
-        Value::ExternRef(reference) => format!("externref:{reference:?}"),
+        Value::FuncRef(value) => format!("funcref:{}", reference(value)),
+        Value::ExternRef(value) => format!("externref:{}", reference(value)),
     }
 }
 
@@ -62,11 +81,17 @@ pub fn value_text(value: &Value) -> String {
 pub fn parse_value(text: &str) -> Option<Value> {
     let (ty, number) = text.split_once(':')?;
     let hex = |text: &str| text.strip_prefix("0x").map(str::to_owned);
+    let reference = |text: &str| match text {
+        "null" => Some(None),
+        number => number.parse().ok().map(Some),
+    };
     Some(match ty {
         "i32" => Value::I32(number.parse().ok()?),
         "i64" => Value::I64(number.parse().ok()?),
         "f32" => Value::F32(u32::from_str_radix(&hex(number)?, 16).ok()?),
         "f64" => Value::F64(u64::from_str_radix(&hex(number)?, 16).ok()?),
+        "funcref" => Value::FuncRef(reference(number)?),
+        "externref" => Value::ExternRef(reference(number)?),
         _ => return None,
     })
 }
@@ -143,6 +168,12 @@ pub fn first_difference(
             ),
         });
     }
+    if expected.nan_rule != got.nan_rule {
+        return Some(format!(
+            "computed float NaNs outside the spec's set: oracle {:?}, JIT {:?}",
+            expected.nan_rule, got.nan_rule
+        ));
+    }
     None
 }
 
@@ -159,6 +190,10 @@ mod tests {
             Value::I64(i64::MAX),
             Value::F32(0x7fc0_0001),
             Value::F64(0x8000_0000_0000_0000),
+            Value::FuncRef(None),
+            Value::FuncRef(Some(3)),
+            Value::ExternRef(None),
+            Value::ExternRef(Some(u32::MAX - 1)),
         ] {
             assert_eq!(parse_value(&value_text(&value)), Some(value));
         }
@@ -174,6 +209,7 @@ mod tests {
             calls: vec![CallOutcome::Returned(vec![Value::I32(1)])],
             memory: Some(vec![0; 4]),
             globals: vec![Value::I32(0)],
+            nan_rule: Some(0),
         };
         assert_eq!(first_difference(&base, &base.clone(), &[]), None);
         let mut call = base.clone();
@@ -196,6 +232,13 @@ mod tests {
             first_difference(&base, &global, &[])
                 .unwrap()
                 .contains("g0")
+        );
+        let mut nan = base.clone();
+        nan.nan_rule = Some(1);
+        assert!(
+            first_difference(&base, &nan, &[])
+                .unwrap()
+                .contains("NaNs outside")
         );
     }
 }

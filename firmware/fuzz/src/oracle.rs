@@ -2,9 +2,10 @@
 //! the firmware symbol table stubbed; the one wrapper around wasmi in the tree).
 
 use kplug_reference::{Failure, Reference};
+use plugin_format::message::Value;
 use plugin_format::trap::TrapKind;
 
-use crate::generator::Call;
+use crate::generator::{Call, NAN_RULE_EXPORT};
 use crate::observation::{CallOutcome, Observation};
 
 /// Fuel (wasmi's instruction units) each call and the start function get in the oracle. A
@@ -54,5 +55,9 @@ pub fn run(wasm: &[u8], calls: &[Call]) -> Result<Observation, String> {
         observation.globals.push(value);
         index += 1;
     }
+    observation.nan_rule = match reference.global(instance, NAN_RULE_EXPORT) {
+        Ok(Value::I32(count)) => Some(count),
+        _ => None,
+    };
     Ok(observation)
 }

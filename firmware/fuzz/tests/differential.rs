@@ -82,3 +82,122 @@ fn regressions_stay_fixed() {
     eprintln!("{} differential reproducers replayed", files.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The oracle as the fuzzer builds it (wasmi 0.51 for i686) quiets a signalling NaN through
+/// `floor`, `ceil`, `trunc` and `nearest`: its x86-64 build's known bug
+/// (`kplug_reference::KNOWN_BUGS`) does not arise here, so the fuzzer forgives the oracle
+/// nothing. If this fails, an oracle's NaN-rule count (`judge`) may be that bug.
+#[test]
+fn oracle_quiets_signalling_nans() {
+    use plugin_format::message::Value;
+    let mut reference = kplug_reference::Reference::new(None);
+    let wasm = wat::parse_str(
+        r#"(module
+          (func (export "f32") (param f32) (result f32 f32 f32 f32)
+            (f32.floor (local.get 0)) (f32.ceil (local.get 0))
+            (f32.trunc (local.get 0)) (f32.nearest (local.get 0)))
+          (func (export "f64") (param f64) (result f64 f64 f64 f64)
+            (f64.floor (local.get 0)) (f64.ceil (local.get 0))
+            (f64.trunc (local.get 0)) (f64.nearest (local.get 0))))"#,
+    )
+    .unwrap();
+    let instance = reference.instantiate(&wasm).unwrap();
+    assert_eq!(
+        reference.invoke(instance, "f32", &[Value::F32(0x7fa0_0000)]),
+        Ok(vec![Value::F32(0x7fe0_0000); 4])
+    );
+    assert_eq!(
+        reference.invoke(instance, "f64", &[Value::F64(0x7ff4_0000_0000_0000)]),
+        Ok(vec![Value::F64(0x7ffc_0000_0000_0000); 4])
+    );
+}
+
+/// The settling sequence the generator emits, on the value on the stack, checking a NaN
+/// against `mask`/`want` (here: arithmetic, quiet bit set).
+fn settle_f32(scratch: u32) -> String {
+    format!(
+        "local.tee {scratch}
+         global.get $nan_rule local.get {scratch} local.get {scratch} f32.ne local.get {scratch}
+         i32.reinterpret_f32 i32.const 0x400000 i32.and i32.const 0x400000 i32.ne i32.and i32.add
+         global.set $nan_rule
+         f32.const nan local.get {scratch} local.get {scratch} f32.eq select"
+    )
+}
+
+/// The NaN rule's count reaches the comparison from both engines: a computed NaN passes its
+/// check in both (0), and a check wrongly placed on a moved signalling NaN (which only the
+/// generator's bookkeeping prevents) counts 1 in both, which the fuzzer reports naming both.
+/// Settled values come out canonical, and exact ones (a signalling NaN returned as is) bit
+/// for bit.
+#[test]
+fn nan_rule_counts_in_both_engines() {
+    use kplug_fuzz::generator::{Call, Program};
+    use plugin_format::message::Value;
+    let module = |body: &str| {
+        format!(
+            r#"(module (global $nan_rule (export "nan_rule") (mut i32) (i32.const 0))
+                 (func (export "e0") (param f32) (result f32 f32 i32) (local f32)
+                   {body}))"#
+        )
+    };
+    let call = Call {
+        export: "e0".into(),
+        args: vec![Value::F32(0x7fa0_0001)],
+    };
+    let computed = Program {
+        wat: module(&format!(
+            "local.get 0 f32.const 1 f32.add {} local.get 0 local.get 0 i32.reinterpret_f32",
+            settle_f32(1)
+        )),
+        calls: vec![call.clone()],
+    };
+    let observation = differential::check(&computed).expect("a computed NaN keeps the rule");
+    assert_eq!(observation.nan_rule, Some(0));
+    assert_eq!(
+        observation.calls,
+        [kplug_fuzz::observation::CallOutcome::Returned(vec![
+            Value::F32(0x7fc0_0000),
+            Value::F32(0x7fa0_0001),
+            Value::I32(0x7fa0_0001),
+        ])]
+    );
+    let moved = Program {
+        wat: module(&format!(
+            "local.get 0 {} local.get 0 local.get 0 i32.reinterpret_f32",
+            settle_f32(1)
+        )),
+        calls: vec![call],
+    };
+    let mismatch = differential::check(&moved).expect_err("a signalling NaN is not arithmetic");
+    assert_eq!(mismatch.isolation.len(), 2, "{}", mismatch.what);
+    assert!(
+        mismatch.what.contains("the JIT and the oracle computed"),
+        "{}",
+        mismatch.what
+    );
+}
+
+/// Each way of breaking the NaN rule is named for who broke it, before any number, so the
+/// reducer (which keeps `Mismatch::kind`) cannot drift from one to another.
+#[test]
+fn nan_rule_findings_are_named() {
+    use kplug_fuzz::observation::Observation;
+    let count = |nan_rule| Observation {
+        nan_rule: Some(nan_rule),
+        ..Observation::default()
+    };
+    assert_eq!(differential::judge(&count(0), &count(0), &[]), None);
+    let named = |expected, got| {
+        let what = differential::judge(&count(expected), &count(got), &[]).unwrap();
+        differential::Mismatch {
+            isolation: Vec::new(),
+            what,
+        }
+        .kind()
+    };
+    assert!(named(0, 2).contains("the JIT alone"));
+    assert!(named(3, 0).contains("the oracle alone"));
+    assert!(named(1, 1).contains("the JIT and the oracle"));
+    assert_ne!(named(0, 1), named(1, 1));
+    assert_eq!(named(0, 1), named(0, 7), "numbers are not part of the kind");
+}
