@@ -253,6 +253,7 @@ fn covers_the_2_0_features() {
         "(mut funcref)",
         "(elem declare func",
         "funcref (ref.func",
+        "(func (export \"tables\") (result i32)",
     ] {
         assert!(
             references.contains(needle),

@@ -135,6 +135,14 @@ impl ModuleGen<'_> {
         match self.rng.u32(..12) {
             0..=3 => {
                 let operator = COMPUTING_BINARY[self.rng.usize(..COMPUTING_BINARY.len())];
+                if matches!(operator, "mul" | "div") && self.rng.u32(..3) == 0 {
+                    let (left, right) = self.subnormal_operands(ty, operator == "div");
+                    let _ = writeln!(
+                        function.out,
+                        "    {left}\n    {right}\n    {name}.{operator}"
+                    );
+                    return Bits::computed(&[Bits::CLEAN]);
+                }
                 let left = self.expression(function, ty, depth + 1);
                 let right = self.expression(function, ty, depth + 1);
                 let _ = writeln!(function.out, "    {name}.{operator}");

@@ -28,10 +28,12 @@
 //!   comparisons, every conversion (the trapping truncations, mostly guarded so that calls go
 //!   on, and the saturating ones), `reinterpret`, `promote`/`demote`, on constants that are
 //!   mostly edge values: NaNs with payloads and both signs, signalling NaNs, infinities, signed
-//!   zeros, subnormals, conversion limits ([`values`]).
+//!   zeros, subnormals, conversion limits ([`values`]); now and then a `mul`/`div` of two
+//!   constants whose exact result is subnormal (where an x87 rounds twice).
 //! - Reference types ([`reference`]): up to 4 tables of `funcref` or `externref` with active
 //!   element segments of functions and expressions, `ref.null`, `ref.is_null`, `ref.func`,
-//!   `table.get/set/size/grow/fill`, reference locals, globals, parameters and results.
+//!   `table.get/set/size/grow/fill`, reference locals, globals, parameters and results; an
+//!   export [`TABLES_EXPORT`], called last, shows what the tables hold.
 //! - Bulk memory: `memory.fill`, `memory.copy`, and `memory.init`/`data.drop` on passive data
 //!   segments.
 //! - **Termination** is built in, as `wasm-smith`'s `ensure_termination` does it: a `fuel`
@@ -81,6 +83,8 @@ pub struct Program {
     pub calls: Vec<Call>,
 }
 
+/// The export that shows what the tables hold, with reference types (called last).
+pub const TABLES_EXPORT: &str = "tables";
 /// Fuel each exported wrapper gives its call: function entries plus loop iterations.
 pub const FUEL_PER_CALL: u32 = 2_000;
 /// Deepest call chain before `unreachable`.
@@ -297,6 +301,13 @@ impl ModuleGen<'_> {
             let b = self.rng.usize(..calls.len());
             calls.swap(a, b);
         }
+        if self.subset.has(Feature::ReferenceTypes) {
+            self.tables_export(&mut wat);
+            calls.push(Call {
+                export: TABLES_EXPORT.into(),
+                args: Vec::new(),
+            });
+        }
         wat.push_str(")\n");
         Program { wat, calls }
     }
@@ -439,6 +450,37 @@ impl ModuleGen<'_> {
                 .collect();
             let _ = writeln!(wat, "  (elem declare func{all})");
         }
+    }
+
+    /// The export [`TABLES_EXPORT`], called last: what the tables hold, as results (the
+    /// runtime has no way to read a table from the host). An `i32` digest of every table's
+    /// size and of which of its slots are null, grown ones included; with multi-value, also
+    /// the first elements of each `externref` table, whose host values compare exactly. (Which
+    /// function a non-null `funcref` is shows only when the program calls through it.)
+    fn tables_export(&self, wat: &mut String) {
+        let mut results = String::from("i32");
+        let mut body = String::new();
+        for index in 0..self.tables.len() {
+            let _ = write!(
+                body,
+                "\n    local.get 0 i32.const 31 i32.mul table.size $T{index} i32.add local.set 0\n    i32.const 0 local.set 1\n    (block (loop\n      local.get 1 table.size $T{index} i32.ge_u br_if 1\n      local.get 0 i32.const 1 i32.rotl local.get 1 table.get $T{index} ref.is_null i32.xor local.set 0\n      local.get 1 i32.const 1 i32.add local.set 1 br 0))"
+            );
+        }
+        body.push_str("\n    local.get 0");
+        if self.subset.has(Feature::MultiValue) {
+            for (index, table) in self.tables.iter().enumerate() {
+                if table.ty == ValueType::ExternRef {
+                    for slot in 0..table.size.min(4) {
+                        results.push_str(" externref");
+                        let _ = write!(body, " i32.const {slot} table.get $T{index}");
+                    }
+                }
+            }
+        }
+        let _ = writeln!(
+            wat,
+            "  (func (export \"{TABLES_EXPORT}\") (result {results}) (local i32 i32){body})"
+        );
     }
 
     fn function(&mut self, index: usize) -> String {

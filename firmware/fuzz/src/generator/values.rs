@@ -312,6 +312,48 @@ impl ModuleGen<'_> {
         }
     }
 
+    /// Two operands of `ty`'s `mul` (or `div`) whose exact product (quotient) lies in or
+    /// near the subnormal range, with random significands: where an x87 rounds twice unless
+    /// the lowering corrects it.
+    pub(super) fn subnormal_operands(&mut self, ty: ValueType, divide: bool) -> (String, String) {
+        let sign = |rng: &mut fastrand::Rng, bits: u32| u64::from(rng.bool()) << (bits - 1);
+        if ty == ValueType::F32 {
+            // The result's exponent, from just below the smallest subnormal to the smallest
+            // normal; each operand normal.
+            let target = self.rng.i32(-152..=-124);
+            let (a, b) = if divide {
+                let b = self.rng.i32(30..=100);
+                (target + b, b)
+            } else {
+                let a = self.rng.i32(-90..=-50);
+                (a, target - a)
+            };
+            let mut operand = |exponent: i32| {
+                let bits = sign(&mut self.rng, 32) as u32
+                    | ((exponent + 127) as u32) << 23
+                    | self.rng.u32(..1 << 23);
+                format!("f32.const {}", f32_text(bits))
+            };
+            (operand(a), operand(b))
+        } else {
+            let target = self.rng.i32(-1078..=-1020);
+            let (a, b) = if divide {
+                let b = self.rng.i32(100..=600);
+                (target + b, b)
+            } else {
+                let a = self.rng.i32(-600..=-420);
+                (a, target - a)
+            };
+            let mut operand = |exponent: i32| {
+                let bits = sign(&mut self.rng, 64)
+                    | ((exponent + 1023) as u64) << 52
+                    | self.rng.u64(..1 << 52);
+                format!("f64.const {}", f64_text(bits))
+            };
+            (operand(a), operand(b))
+        }
+    }
+
     /// An argument of `ty` for an exported function. A `funcref` argument is null: the oracle
     /// cannot be handed a function from the host.
     pub(super) fn argument(&mut self, ty: ValueType) -> Value {
