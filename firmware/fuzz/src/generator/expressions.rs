@@ -462,13 +462,19 @@ impl ModuleGen<'_> {
                 let _ = writeln!(function.out, "    {0}.const 1 {0}.or", operand.name());
             }
         }
-        if name == "rem_s" && operand == ValueType::I32 {
-            // wasmi 0.51 traps on `i32.rem_s` of INT_MIN by an immediate -1
+        if name == "rem_s" {
+            // wasmi 0.51 traps on `i32.rem_s`/`i64.rem_s` of the minimum by an immediate -1
             // (`kplug_reference::KNOWN_BUGS`), and folds a constant divisor into an
             // immediate: xor in `fuel & 0` so the divisor is never a constant.
+            let extend = if operand == ValueType::I64 {
+                " i64.extend_i32_u"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 function.out,
-                "    global.get $g{FUEL_GLOBAL} i32.const 0 i32.and i32.xor"
+                "    global.get $g{FUEL_GLOBAL}{extend} {0}.const 0 {0}.and {0}.xor",
+                operand.name()
             );
         }
         let _ = writeln!(function.out, "    {}.{name}", operand.name());
