@@ -11,7 +11,7 @@
 //! picks the same operand), and on i686 it overflows its stack on the benchmark kernels; 0.51
 //! does neither. 0.51 has bugs the suites and the differential fuzzer expose ([`KNOWN_BUGS`]):
 //! `i32.rem_s` and `i64.rem_s` of the minimum by an immediate `-1` trap "integer overflow"
-//! instead of returning 0.
+//! instead of returning 0, and consecutive local-to-local copies can be merged wrongly.
 //!
 //! # What it accepts
 //!
@@ -57,6 +57,14 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
         operator: "i64.rem_s",
         what: "i64.rem_s of INT64_MIN by an immediate -1 traps \"integer overflow\" instead of \
                returning 0 (found by the differential fuzzer)",
+    },
+    KnownBug {
+        operator: "local.set, local.tee",
+        what: "consecutive copies into locals are merged into one span copy even when a later \
+               copy reads a local an earlier one writes, which it then reads too early \
+               (`local.get 4 local.set 2 local.get 3 local.set 1 local.get 2 local.set 0` in \
+               a function with 5 locals leaves local 0 with local 2's old value; found by the \
+               differential fuzzer, whose oracle keeps copies apart)",
     },
     KnownBug {
         operator: "f32/f64 floor, ceil, trunc, nearest",

@@ -61,7 +61,6 @@ use plugin_format::message::Value;
 use crate::subset::{Feature, Subset, ValueType};
 
 pub use float::NAN_RULE_EXPORT;
-pub use values::{f32_text, f64_text};
 
 use float::Bits;
 

@@ -145,7 +145,7 @@ fn f64_unclean(bits: u64) -> bool {
 
 /// The exact WAT text of the `f32` with `bits`: `inf`, `nan:0x..` (its payload), or a
 /// hexadecimal float (`-0x1.800000p+3`, `0x0.000002p-126`).
-pub fn f32_text(bits: u32) -> String {
+fn f32_text(bits: u32) -> String {
     let sign = if bits >> 31 != 0 { "-" } else { "" };
     let exponent = (bits >> 23) & 0xff;
     let mantissa = bits & 0x007f_ffff;
@@ -163,7 +163,7 @@ pub fn f32_text(bits: u32) -> String {
 }
 
 /// The exact WAT text of the `f64` with `bits` (as [`f32_text`]).
-pub fn f64_text(bits: u64) -> String {
+fn f64_text(bits: u64) -> String {
     let sign = if bits >> 63 != 0 { "-" } else { "" };
     let exponent = (bits >> 52) & 0x7ff;
     let mantissa = bits & 0x000f_ffff_ffff_ffff;
