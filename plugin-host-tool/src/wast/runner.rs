@@ -2,7 +2,7 @@
 //! its [`Outcome`] in a [`Report`]. See the module docs of [`super`] for what each directive
 //! does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -73,6 +73,8 @@ struct ModuleRecord {
     state: ModuleState,
     /// What it exports (for modules that import from it once it is registered).
     exports: Exports,
+    /// Its stateless exported functions' bodies ([`linker::stateless_bodies`]).
+    bodies: BTreeMap<String, Vec<u8>>,
     /// Set when a module that would have changed this one's state (through a shared table,
     /// memory or global, or a start function calling into it) did not run: what is addressed
     /// to this module from then on is skipped for this reason.
@@ -196,6 +198,7 @@ impl ScriptState {
                 (Some(reason), _) => Provider::Unavailable(Ok(reason.clone())),
                 (None, ModuleState::Loaded(module)) => Provider::Loaded {
                     exports: &record.exports,
+                    bodies: &record.bodies,
                     module: *module,
                 },
                 (None, ModuleState::Skipped(reason)) => Provider::Unavailable(Ok(format!(
@@ -555,6 +558,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         let record = |state| ModuleRecord {
             state,
             exports: Exports::new(),
+            bodies: BTreeMap::new(),
             diverged: None,
         };
         if is_component(&module) {
@@ -594,9 +598,9 @@ impl<'e, E: Engine> Runner<'e, E> {
                 let module_name = self.next_name();
                 match self.engine.load(&module_name, &linked) {
                     Ok(module) => {
-                        let exports = linker::module_exports(&linked);
                         let mut loaded = record(ModuleState::Loaded(module));
-                        loaded.exports = exports;
+                        loaded.exports = linker::module_exports(&linked);
+                        loaded.bodies = linker::stateless_bodies(&linked);
                         state.replace_current(self.engine, loaded, name)?;
                         return Ok(Outcome::Passed);
                     }

@@ -76,6 +76,7 @@ pub use float::{Conversion, FloatBinary, FloatUnary};
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
 pub use multi::{Carry, results_area_bytes};
+pub use reference::ElementSegmentRef;
 
 use super::assembler::DynamicLabel;
 use super::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};
