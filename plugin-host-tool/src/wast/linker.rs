@@ -17,7 +17,7 @@
 //!   interpreter) links them itself. Otherwise an immutable global is defined as a constant
 //!   with the exporter's current value (read with `get`), and a *stateless* function — one whose
 //!   body reads only its locals: no call, global, memory, table, function reference or typed
-//!   block ([`stateless_bodies`]) — is defined with a copy of the exporter's body, which behaves
+//!   block ([`exported_code`]) — is defined with a copy of the exporter's body, which behaves
 //!   exactly as the exporter's function would (it can reach nothing the two could share).
 //!   Anything else — a function with state, a table, a memory, a mutable global — would need two
 //!   plugins to share it: the module is skipped as unsupported by design
@@ -209,13 +209,25 @@ fn declared_type(ty: TypeRef, types: &[Option<FuncType>]) -> Option<ExternType> 
     })
 }
 
+/// What the runner needs to know of a registered module's code.
+#[derive(Debug, Clone, Default)]
+pub struct ExportedCode {
+    /// The bodies of its stateless exported functions ([`exported_code`]).
+    pub bodies: BTreeMap<String, Vec<u8>>,
+    /// Whether it has `table.grow`: a table it exports may be larger than it declares.
+    pub grows_tables: bool,
+    /// Whether it has `memory.grow`: likewise for its memory.
+    pub grows_memories: bool,
+}
+
 /// The raw bodies (locals and code) of the functions `wasm` exports that are stateless: every
 /// operator is a local access, a constant, a numeric operator, `drop`, `select`, a null or
 /// null-test reference operator, or control flow whose block type names no type index. Such a
 /// body means the same in any module with the same function type, so an importer may define the
 /// import with a copy of it. Imported functions, and anything that does not decode, are left
-/// out.
-pub fn stateless_bodies(wasm: &[u8]) -> BTreeMap<String, Vec<u8>> {
+/// out. Also whether the module grows tables or memories.
+pub fn exported_code(wasm: &[u8]) -> ExportedCode {
+    let mut code = ExportedCode::default();
     let mut imported = 0u32;
     let mut bodies = Vec::new();
     let mut exported = Vec::new();
@@ -237,27 +249,38 @@ pub fn stateless_bodies(wasm: &[u8]) -> BTreeMap<String, Vec<u8>> {
                 }
             }
             wasmparser::Payload::CodeSectionEntry(body) => {
-                let stateless = body.get_operators_reader().is_ok_and(|reader| {
-                    reader
-                        .into_iter()
-                        .all(|op| op.as_ref().is_ok_and(reads_only_locals))
-                });
+                let operators = body
+                    .get_operators_reader()
+                    .map(|reader| reader.into_iter().collect::<Result<Vec<_>, _>>());
+                let stateless = match operators {
+                    Ok(Ok(operators)) => {
+                        for op in &operators {
+                            code.grows_tables |=
+                                matches!(op, wasmparser::Operator::TableGrow { .. });
+                            code.grows_memories |=
+                                matches!(op, wasmparser::Operator::MemoryGrow { .. });
+                        }
+                        operators.iter().all(reads_only_locals)
+                    }
+                    _ => false,
+                };
                 bodies.push(stateless.then(|| body.as_bytes().to_vec()));
             }
             _ => {}
         }
     }
-    exported
+    code.bodies = exported
         .into_iter()
         .filter_map(|(name, index)| {
             let body = bodies.get(index.checked_sub(imported)? as usize)?.clone()?;
             Some((name, body))
         })
-        .collect()
+        .collect();
+    code
 }
 
 /// Whether `op` touches nothing but the operand stack and the function's locals (see
-/// [`stateless_bodies`]). Numeric operators are recognised by name (`I32Add`,
+/// [`exported_code`]). Numeric operators are recognised by name (`I32Add`,
 /// `F64ConvertI32S`, ...: a number type, then a capital, and no immediate), which leaves out
 /// loads and stores (they carry a `memarg`) and SIMD (`I32x4...`).
 fn reads_only_locals(op: &wasmparser::Operator<'_>) -> bool {
@@ -423,8 +446,8 @@ pub enum Provider<'a> {
     Loaded {
         /// Its exports.
         exports: &'a Exports,
-        /// Its stateless exported functions' bodies ([`stateless_bodies`]).
-        bodies: &'a BTreeMap<String, Vec<u8>>,
+        /// Its stateless exported functions' bodies and whether it grows ([`exported_code`]).
+        code: &'a ExportedCode,
         /// Its id in the engine.
         module: u32,
     },
@@ -513,6 +536,20 @@ pub fn link<'p>(
             .as_ref()
             .is_some_and(|declared| satisfies(actual, declared))
         {
+            // A registered module that grows its tables or memory may export one larger than
+            // it declares, which the runner cannot see; importing it would share it anyway.
+            if let Provider::Loaded { code, .. } = &provider
+                && match actual {
+                    ExternType::Table(_) => code.grows_tables,
+                    ExternType::Memory(_) => code.grows_memories,
+                    _ => false,
+                }
+                && declared
+                    .as_ref()
+                    .is_some_and(|declared| declared.kind() == actual.kind())
+            {
+                return Ok(Linked::Skip(SHARING_UNSUPPORTED.into()));
+            }
             return Ok(Linked::Unlinkable {
                 words: "incompatible import type",
                 message: format!("{name} is a {} of another type", actual.kind()),
@@ -529,15 +566,15 @@ pub fn link<'p>(
                     (ExternType::Global(ty, Some(value)), _) => Definition::Global(*ty, *value),
                     _ => return Ok(Linked::Skip(format!("spectest import {name}"))),
                 }),
-                Provider::Loaded { module, bodies, .. } => {
+                Provider::Loaded { module, code, .. } => {
                     names.push(import.module.clone());
                     match (actual, import.ty) {
                         _ if links_modules => Supply::Engine,
                         (
                             ExternType::Function(_),
                             TypeRef::Func(index) | TypeRef::FuncExact(index),
-                        ) if bodies.contains_key(&import.name) => Supply::Define(
-                            Definition::Function(index, bodies.get(&import.name).cloned()),
+                        ) if code.bodies.contains_key(&import.name) => Supply::Define(
+                            Definition::Function(index, code.bodies.get(&import.name).cloned()),
                         ),
                         (ExternType::Global(ty, _), _) if !ty.mutable => {
                             let value = read_global(module, &import.name)?;

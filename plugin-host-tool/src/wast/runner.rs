@@ -2,7 +2,7 @@
 //! its [`Outcome`] in a [`Report`]. See the module docs of [`super`] for what each directive
 //! does.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,7 +13,7 @@ use wast::token::Id;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 use super::engine::{Engine, EngineError, Refusal, RefusalKind, Trap};
-use super::linker::{self, Exports, Linked, Provider, SPECTEST};
+use super::linker::{self, ExportedCode, Exports, Linked, Provider, SPECTEST};
 use super::messages::{message_matches, trap_matches};
 use super::report::{Failure, Outcome, Report};
 use super::values::{
@@ -73,8 +73,8 @@ struct ModuleRecord {
     state: ModuleState,
     /// What it exports (for modules that import from it once it is registered).
     exports: Exports,
-    /// Its stateless exported functions' bodies ([`linker::stateless_bodies`]).
-    bodies: BTreeMap<String, Vec<u8>>,
+    /// What of its code importers need ([`linker::exported_code`]).
+    code: ExportedCode,
     /// Set when a module that would have changed this one's state (through a shared table,
     /// memory or global, or a start function calling into it) did not run: what is addressed
     /// to this module from then on is skipped for this reason.
@@ -198,7 +198,7 @@ impl ScriptState {
                 (Some(reason), _) => Provider::Unavailable(Ok(reason.clone())),
                 (None, ModuleState::Loaded(module)) => Provider::Loaded {
                     exports: &record.exports,
-                    bodies: &record.bodies,
+                    code: &record.code,
                     module: *module,
                 },
                 (None, ModuleState::Skipped(reason)) => Provider::Unavailable(Ok(format!(
@@ -558,7 +558,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         let record = |state| ModuleRecord {
             state,
             exports: Exports::new(),
-            bodies: BTreeMap::new(),
+            code: ExportedCode::default(),
             diverged: None,
         };
         if is_component(&module) {
@@ -600,7 +600,7 @@ impl<'e, E: Engine> Runner<'e, E> {
                     Ok(module) => {
                         let mut loaded = record(ModuleState::Loaded(module));
                         loaded.exports = linker::module_exports(&linked);
-                        loaded.bodies = linker::stateless_bodies(&linked);
+                        loaded.code = linker::exported_code(&linked);
                         state.replace_current(self.engine, loaded, name)?;
                         return Ok(Outcome::Passed);
                     }
