@@ -425,6 +425,9 @@ fn declared_locals_are_limited_module_wide() {
 #[test]
 fn refusals_name_their_proposal() {
     for (wat, operator, proposal) in [
+        // Whether SIMD operators parse depends on wasmparser's `simd` cargo feature: off in
+        // the firmware (a parse error naming SIMD), on in the workspace's host test builds
+        // (the operator reaches the compiler). Either way the refusal names the proposal.
         ("(module (func (drop (v128.const i64x2 0 0))))", "", "simd"),
         ("(module (func return_call 0))", "return_call", "tail_call"),
         ("(module (func (param v128)))", "", "simd"),
@@ -439,7 +442,9 @@ fn refusals_name_their_proposal() {
                 proposal: found,
                 ..
             } => {
-                assert_eq!(name, operator, "{wat}");
+                if !operator.is_empty() {
+                    assert_eq!(name, operator, "{wat}");
+                }
                 assert_eq!(*found, proposal, "{wat}");
             }
             CompileError::UnsupportedFeature { feature, .. } => {
