@@ -59,6 +59,10 @@ pub struct Program {
 pub const FUEL_PER_CALL: u32 = 2_000;
 /// Deepest call chain before `unreachable`.
 pub const MAX_CALL_DEPTH: u32 = 24;
+/// How far `table.grow` may take the table past its initial size ([`Feature::Tables`]).
+const TABLE_GROWTH: u32 = 16;
+/// Most elements of the passive segment ([`Feature::Tables`]).
+const PASSIVE_ELEMENTS: u32 = 6;
 /// Index of the `fuel` global.
 const FUEL_GLOBAL: usize = 0;
 /// Index of the `depth` global.
@@ -348,7 +352,18 @@ impl ModuleGen<'_> {
             self.rng.u32(0..65_000)
         );
         self.table_size = self.rng.u32(0..=12);
-        let _ = writeln!(wat, "  (table {} funcref)", self.table_size);
+        let tables = self.subset.has(Feature::Tables);
+        if tables {
+            // A maximum both engines honour, so `table.grow` fails at the same size in each.
+            let _ = writeln!(
+                wat,
+                "  (table {} {} funcref)",
+                self.table_size,
+                self.table_size + TABLE_GROWTH
+            );
+        } else {
+            let _ = writeln!(wat, "  (table {} funcref)", self.table_size);
+        }
         self.table = vec![None; self.table_size as usize];
         if self.table_size > 0 {
             let offset = self.rng.u32(0..self.table_size);
@@ -360,6 +375,24 @@ impl ModuleGen<'_> {
                 let _ = write!(entries, " $f{function}");
             }
             let _ = writeln!(wat, "  (elem (i32.const {offset}) func{entries})");
+        }
+        if tables {
+            // The passive segment `table.init` reads (functions and nulls), and every function
+            // declared for `ref.func`.
+            let mut items = String::new();
+            for _ in 0..self.rng.u32(0..=PASSIVE_ELEMENTS) {
+                match self.rng.usize(..=self.functions.len()) {
+                    function if function < self.functions.len() => {
+                        let _ = write!(items, " (ref.func $f{function})");
+                    }
+                    _ => items.push_str(" (ref.null func)"),
+                }
+            }
+            let _ = writeln!(wat, "  (elem $passive funcref{items})");
+            let all: String = (0..self.functions.len())
+                .map(|function| format!(" $f{function}"))
+                .collect();
+            let _ = writeln!(wat, "  (elem declare func{all})");
         }
         for index in 0..self.functions.len() {
             let function = self.function(index);
@@ -613,7 +646,96 @@ impl ModuleGen<'_> {
                     self.drop_expression(function, depth);
                 }
             }
+            13..=14 if self.subset.has(Feature::Tables) => self.table_statement(function, depth),
             _ => self.drop_expression(function, depth),
+        }
+    }
+
+    /// A table index for a table operator: mostly a constant within the table's initial
+    /// size, now and then just past it or any `i32` expression.
+    fn table_index(&mut self, function: &mut FunctionGen, depth: u32) {
+        match self.rng.u32(..16) {
+            0 => self.expression(function, ValueType::I32, depth + 1),
+            1 => {
+                let past = self.table_size + self.rng.u32(1..=3);
+                let _ = writeln!(function.out, "    i32.const {past}");
+            }
+            _ => {
+                let index = self.rng.u32(0..=self.table_size);
+                let _ = writeln!(function.out, "    i32.const {index}");
+            }
+        }
+    }
+
+    /// An element count for a table operator: mostly 0 to 2, now and then up to 8.
+    fn table_count(&mut self, function: &mut FunctionGen) {
+        let count = match self.rng.u32(..8) {
+            0 => self.rng.u32(3..=8),
+            _ => self.rng.u32(0..=2),
+        };
+        let _ = writeln!(function.out, "    i32.const {count}");
+    }
+
+    /// A `funcref` operand: `ref.func` of any function, `ref.null`, or `table.get`.
+    fn reference(&mut self, function: &mut FunctionGen, depth: u32) {
+        match self.rng.u32(..4) {
+            0 => function.out.push_str(
+                "    ref.null func
+",
+            ),
+            1 => {
+                self.table_index(function, depth);
+                function.out.push_str(
+                    "    table.get 0
+",
+                );
+            }
+            _ => {
+                let target = self.rng.usize(..self.functions.len());
+                let _ = writeln!(function.out, "    ref.func $f{target}");
+            }
+        }
+    }
+
+    /// One of the table operators ([`Feature::Tables`]), its result (if any) dropped.
+    fn table_statement(&mut self, function: &mut FunctionGen, depth: u32) {
+        match self.rng.u32(..8) {
+            0 | 1 => {
+                self.table_index(function, depth);
+                self.table_index(function, depth);
+                self.table_count(function);
+                function.out.push_str("    table.copy\n");
+            }
+            2 => {
+                self.table_index(function, depth);
+                let offset = self.rng.u32(0..=PASSIVE_ELEMENTS + 1);
+                let _ = writeln!(function.out, "    i32.const {offset}");
+                self.table_count(function);
+                function.out.push_str("    table.init $passive\n");
+            }
+            3 if self.rng.u32(..4) == 0 => function.out.push_str("    elem.drop $passive\n"),
+            4 => {
+                self.table_index(function, depth);
+                self.reference(function, depth);
+                function.out.push_str("    table.set 0\n");
+            }
+            5 => {
+                self.table_index(function, depth);
+                self.reference(function, depth);
+                self.table_count(function);
+                function.out.push_str("    table.fill 0\n");
+            }
+            6 => {
+                self.reference(function, depth);
+                let _ = writeln!(function.out, "    i32.const {}", self.rng.u32(0..=3));
+                function.out.push_str("    table.grow 0\n    drop\n");
+            }
+            _ => {
+                self.reference(function, depth);
+                function
+                    .out
+                    .push_str("    ref.is_null\n    table.size 0\n    i32.add\n    drop\n");
+            }
         }
     }
 

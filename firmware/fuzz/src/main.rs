@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 static ALLOCATOR: kplug_fuzz::measure::CountingAllocator = kplug_fuzz::measure::CountingAllocator;
 
 const USAGE: &str = "usage:
-  kplug-fuzz differential [--seed S] [--subset i32,i64[,sign-extension]] [--programs N | --minutes M]
+  kplug-fuzz differential [--seed S] [--subset i32,i64[,sign-extension][,tables]] [--programs N | --minutes M]
                           [--first-case N] [--save DIR] [--stop-at-first]
         random terminating programs in the JIT (hardware and software isolation, the silicon
         harness: i686 Linux only) against wasmi: results, traps, memory and globals;
-        the subset defaults to what the JIT compiles (i32,i64)
+        the subset defaults to what the JIT compiles (i32,i64,sign-extension,tables)
   kplug-fuzz compiler     [--seed S] [--cases N | --minutes M] [--save DIR]
         wasm-smith, generated and mutated modules through compile in both modes: no panic,
         typed errors only, agreement with wasmparser's validator, bounded allocation
@@ -66,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         count: None,
         duration: None,
         save: None,
-        subset: "i32,i64".into(),
+        subset: "i32,i64,sign-extension,tables".into(),
         first_case: 0,
         stop_at_first: false,
         files: Vec::new(),

@@ -37,6 +37,11 @@ impl ValueType {
 pub enum Feature {
     /// `i32.extend8_s` and friends.
     SignExtension,
+    /// The table operators of bulk memory and reference types on the module's funcref table:
+    /// `table.copy`, `table.init` (from a passive segment), `elem.drop`, `table.get`,
+    /// `table.set`, `table.fill`, `table.size`, `table.grow`, `ref.func`, `ref.null`,
+    /// `ref.is_null`.
+    Tables,
 }
 
 impl Feature {
@@ -44,6 +49,7 @@ impl Feature {
     pub fn name(self) -> &'static str {
         match self {
             Feature::SignExtension => "sign-extension",
+            Feature::Tables => "tables",
         }
     }
 }
@@ -64,7 +70,7 @@ impl fmt::Display for SubsetError {
         match self {
             SubsetError::Unknown(word) => write!(
                 f,
-                "`{word}` is not a value type or feature the generator knows (i32, i64, sign-extension)"
+                "`{word}` is not a value type or feature the generator knows (i32, i64, sign-extension, tables)"
             ),
             SubsetError::NoI32 => f.write_str(
                 "the subset must contain i32 (addresses, conditions and indices are i32)",
@@ -90,11 +96,12 @@ pub struct Subset {
 }
 
 impl Subset {
-    /// What the JIT compiles today and the generator produces: i32 and i64, MVP.
+    /// What the JIT compiles today and the generator produces: i32 and i64, sign extension
+    /// and the table operators (floats are not generated yet).
     pub fn jit() -> Subset {
         Subset {
             value_types: vec![ValueType::I32, ValueType::I64],
-            features: Vec::new(),
+            features: vec![Feature::SignExtension, Feature::Tables],
         }
     }
 
@@ -114,6 +121,7 @@ impl Subset {
                 "i64" => subset.value_types.push(ValueType::I64),
                 "f32" | "f64" => return Err(SubsetError::FloatsNotGenerated(word.into())),
                 "sign-extension" => subset.features.push(Feature::SignExtension),
+                "tables" => subset.features.push(Feature::Tables),
                 other => return Err(SubsetError::Unknown(other.into())),
             }
         }
@@ -152,7 +160,10 @@ mod tests {
     /// The subset text round-trips and refuses what the generator cannot do.
     #[test]
     fn parses_and_refuses() {
-        assert_eq!(Subset::parse("i64,i32").unwrap(), Subset::jit());
+        assert_eq!(
+            Subset::parse("i64,i32,tables,sign-extension").unwrap(),
+            Subset::jit()
+        );
         let wide = Subset::parse("i64, i32,sign-extension").unwrap();
         assert_eq!(wide.to_string(), "i32,i64,sign-extension");
         assert_eq!(Subset::parse("i64"), Err(SubsetError::NoI32));

@@ -11,6 +11,7 @@ fn programs_are_valid_and_terminate() {
     for subset in [
         Subset::jit(),
         Subset::parse("i32,i64,sign-extension").unwrap(),
+        Subset::parse("i32,tables").unwrap(),
     ] {
         for seed in 0..500 {
             let program = generate(&subset, seed);
@@ -78,9 +79,20 @@ fn covers_the_subset() {
     assert!(!text.contains("i64"), "an i32-only subset generated i64");
     let mut wide = String::new();
     for seed in 0..300 {
-        wide.push_str(&generate(&Subset::parse("i32,i64,sign-extension").unwrap(), seed).wat);
+        wide.push_str(&generate(&Subset::jit(), seed).wat);
     }
     for needle in [
+        "table.copy",
+        "table.init $passive",
+        "elem.drop",
+        "table.set",
+        "table.fill",
+        "table.grow",
+        "table.get",
+        "ref.func",
+        "ref.null func",
+        "ref.is_null",
+        "(elem declare",
         "i64.mul",
         "i64.load32_u",
         "i64.store32",
@@ -95,5 +107,8 @@ fn covers_the_subset() {
 /// The default subset, what the JIT compiles, has i64 on (so the CI run covers it).
 #[test]
 fn the_jit_subset_has_i64() {
-    assert_eq!(Subset::jit(), Subset::parse("i32,i64").unwrap());
+    assert_eq!(
+        Subset::jit(),
+        Subset::parse("i32,i64,sign-extension,tables").unwrap()
+    );
 }
