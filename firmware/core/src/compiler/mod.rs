@@ -407,8 +407,10 @@ pub struct ModuleInfo {
     pub data_segments: Vec<masm::DataSegmentRef>,
     /// Index of the first hidden element-segment length global (after the data segments').
     pub element_globals: u32,
-    /// The passive element segments read so far: (segment index, words).
+    /// The passive element segments read so far, in segment order: (segment index, words).
     pub passive_elements: Vec<(u32, Vec<u32>)>,
+    /// Their words, all together (within [`CompileLimits::max_table`]).
+    pub passive_words: u32,
     /// Number of element segments (every kind).
     pub element_count: u32,
     /// Every element segment as `table.init` and `elem.drop` address it.
@@ -626,11 +628,7 @@ fn reserve_passive_elements(
         .tables
         .iter()
         .map(|table| u64::from(table.layout.capacity));
-    let passive = info
-        .passive_elements
-        .iter()
-        .map(|(_, items)| items.len() as u64);
-    let total = tables.chain(passive).sum::<u64>() + items as u64;
+    let total = tables.sum::<u64>() + u64::from(info.passive_words) + items as u64;
     if total > u64::from(limits.max_table) {
         return Err(CompileError::TooLarge {
             what: "table elements (reserved, all tables and passive element segments together)",
@@ -981,6 +979,8 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         } => (table_index, offset_expr),
                         ElementKind::Passive => {
                             reserve_passive_elements(&info, items.len(), limits)?;
+                            // Within the limit just checked, so within a `u32`.
+                            info.passive_words += items.len() as u32;
                             masm::try_push(&mut info.passive_elements, (index, items))?;
                             continue;
                         }
@@ -1163,14 +1163,13 @@ fn begin_code(
     // read). A passive element segment's global starts at its length.
     info.data_globals = info.globals.len() as u32;
     info.element_globals = info.data_globals + info.data_count;
-    let hidden_length = |index: u32| {
-        info.passive_elements
-            .iter()
-            .find(|(passive, _)| *passive + info.element_globals == index)
-            .map_or(0, |(_, items)| items.len() as u64)
-    };
+    // `passive_elements` is in segment order: one walk pairs each segment with its words.
+    let mut passive = info.passive_elements.iter().peekable();
     for global in info.data_globals..info.element_globals + info.element_count {
-        let init = hidden_length(global);
+        let init = global
+            .checked_sub(info.element_globals)
+            .and_then(|segment| passive.next_if(|(index, _)| *index == segment))
+            .map_or(0, |(_, items)| items.len() as u64);
         masm::try_push(
             &mut info.globals,
             Global {
@@ -1223,12 +1222,14 @@ fn begin_code(
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();
+    let mut passive = info
+        .passive_elements
+        .iter()
+        .zip(&passive_offsets)
+        .peekable();
     for index in 0..info.element_count {
-        let items_offset = info
-            .passive_elements
-            .iter()
-            .zip(&passive_offsets)
-            .find(|((passive, _), _)| *passive == index)
+        let items_offset = passive
+            .next_if(|((segment, _), _)| *segment == index)
             .map_or(0, |(_, offset)| info.layout.tables_offset + offset);
         let segment = masm::ElementSegmentRef {
             items_offset,
