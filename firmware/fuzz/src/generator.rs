@@ -20,6 +20,11 @@
 //!   `br_if`, `br_table`, `return`, `select`, direct calls to any function (recursion too) and
 //!   `call_indirect` through a funcref table with null, out-of-range and mistyped entries;
 //!   expression trees and wide "folds" that keep many values on the operand stack.
+//! - With [`Feature::Tables`], the table has a maximum (16 past its initial size), a passive
+//!   element segment and a declarative one listing every function, and bodies change the
+//!   table while `call_indirect` goes through it: `table.copy` (within the one table),
+//!   `table.init`, `elem.drop`, `table.get`/`set`/`fill`/`size`/`grow`, `ref.func`, `ref.null`
+//!   and `ref.is_null`, with indices and counts mostly in bounds.
 //! - **Termination** is built in, as `wasm-smith`'s `ensure_termination` does it: a `fuel`
 //!   global is checked and decremented at every function entry and loop header, and a `depth`
 //!   global bounds the call depth (checked at entry, decremented at the normal exit); either

@@ -532,24 +532,21 @@ pub fn link<'p>(
             });
         };
         let declared = declared_type(import.ty, &types);
-        if !declared
+        // A registered module that grows its tables or memory may export one larger than it
+        // declares: its current limits are the engine's to check (when it links modules), and
+        // otherwise the import would share state anyway.
+        let may_have_grown = match (&provider, actual) {
+            (Provider::Loaded { code, .. }, ExternType::Table(_)) => code.grows_tables,
+            (Provider::Loaded { code, .. }, ExternType::Memory(_)) => code.grows_memories,
+            _ => false,
+        } && declared
             .as_ref()
-            .is_some_and(|declared| satisfies(actual, declared))
+            .is_some_and(|declared| declared.kind() == actual.kind());
+        if !may_have_grown
+            && !declared
+                .as_ref()
+                .is_some_and(|declared| satisfies(actual, declared))
         {
-            // A registered module that grows its tables or memory may export one larger than
-            // it declares, which the runner cannot see; importing it would share it anyway.
-            if let Provider::Loaded { code, .. } = &provider
-                && match actual {
-                    ExternType::Table(_) => code.grows_tables,
-                    ExternType::Memory(_) => code.grows_memories,
-                    _ => false,
-                }
-                && declared
-                    .as_ref()
-                    .is_some_and(|declared| declared.kind() == actual.kind())
-            {
-                return Ok(Linked::Skip(SHARING_UNSUPPORTED.into()));
-            }
             return Ok(Linked::Unlinkable {
                 words: "incompatible import type",
                 message: format!("{name} is a {} of another type", actual.kind()),

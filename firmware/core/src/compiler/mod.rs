@@ -450,14 +450,13 @@ fn unsupported_feature(feature: impl Into<String>, offset: u64) -> CompileError 
     }
 }
 
-/// The features the validator accepts: WebAssembly 2.0 minus SIMD, so that every valid
-/// operator reaches the compiler, which names the first one it does not support.
+/// The features the validator accepts: WebAssembly 2.0 and tail calls, so that their
+/// operators reach the compiler, which names the first one it does not support (its operator,
+/// proposal, function and byte offset). In the firmware SIMD operators do not even parse
+/// (wasmparser is built without its `simd` feature: 40 KiB of flash), and the other proposals
+/// are refused by the validator; both are reported as unsupported, naming the proposal (see
+/// `disabled_proposal`).
 fn validator_features() -> WasmFeatures {
-    // Tail calls validate, so that their operators reach the compiler, which refuses them
-    // naming the operator, its proposal, the function and the byte offset. SIMD operators do
-    // not even parse (wasmparser is built without its `simd` feature: 40 KiB of flash), and the
-    // other proposals are refused by the validator: both as unsupported, naming the proposal
-    // (see `disabled_proposal`).
     WasmFeatures::WASM2 | WasmFeatures::TAIL_CALL
 }
 

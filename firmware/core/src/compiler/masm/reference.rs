@@ -170,6 +170,7 @@ impl Masm<'_> {
         self.free(index);
         Ok(())
     }
+
     /// `table.copy` from `source` to `destination` (operands: destination index, source index,
     /// count).
     pub fn table_copy(
