@@ -1,11 +1,15 @@
 //! `kplug-silicon link`: the host-link protocol on stdin/stdout, served by the same plugin
 //! service as the board (`kplug_core::service`), so `kplug --local` drives the real CPU exactly as
 //! it drives a board: the same frames, requests, replies, errors and events, and the same attach
-//! points (channels `frames` and `samples`, timers) run between requests.
+//! points (channels `frames` and `samples`, timers) run between requests. With `--listen PATH`
+//! it serves a Unix socket instead and keeps running between host connections, as a board
+//! does: `kplug board up --emulator silicon` starts it so.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -163,24 +167,30 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown x86 CPU".into())
 }
 
-/// Frames for the host, written to stdout; remembers a write that failed (the host went away).
-struct StdoutSink {
-    stdout: std::io::StdoutLock<'static>,
+/// Frames for the host, written to `writer`; remembers a write that failed (the host went away).
+struct WriteSink<W: Write> {
+    writer: W,
     closed: bool,
 }
 
-impl FrameSink for StdoutSink {
+impl<W: Write> FrameSink for WriteSink<W> {
     fn send(&mut self, frame: &[u8]) {
-        self.closed |= self.stdout.write_all(frame).is_err();
+        self.closed |= self.writer.write_all(frame).is_err();
     }
 }
 
-/// Serves the host link on stdin/stdout until stdin closes: the core's link server and plugin
-/// service with the board's attach points ([`PluginService::open_attach_points`]: the channels
-/// `frames` and `samples`, the ADC; the harness has no console, so no word is built in), and a
-/// main loop like the board's: one attached run that is due (a timer, an ADC block), then the
-/// link, waiting for input only until the next run is due. Returns the exit code.
-pub fn serve(isolation: Isolation) -> i32 {
+/// The harness's runtime, as a host connection finds it.
+type HarnessRuntime = Runtime<Silicon, HarnessDevice>;
+
+/// Serves the host link, on stdin/stdout until stdin closes, or (with `listen`) on a Unix
+/// socket at that path, one host connection after another, until the process is stopped: the
+/// core's link server and plugin service with the board's attach points
+/// ([`PluginService::open_attach_points`]: the channels `frames` and `samples`, the ADC; the
+/// harness has no console, so no word is built in), and a main loop like the board's: one
+/// attached run that is due (a timer, an ADC block), then the link, waiting for input only until
+/// the next run is due. Plugins, attachments and counters outlive a connection, as they outlive
+/// a host that disconnects from a board. Returns the exit code.
+pub fn serve(isolation: Isolation, listen: Option<&Path>) -> i32 {
     let tsc_hz = measure_tsc_hz();
     let mut service = PluginService::new(
         Silicon::new(),
@@ -195,22 +205,34 @@ pub fn serve(isolation: Isolation) -> i32 {
         tsc_hz,
         isolation,
     };
-    // Unbuffered, so that waiting on the descriptor sees every byte not yet handled.
-    let mut stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
-        Ok(descriptor) => std::fs::File::from(descriptor),
+    let Some(path) = listen else {
+        // Unbuffered, so that waiting on the descriptor sees every byte not yet handled.
+        let mut stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(descriptor) => std::fs::File::from(descriptor),
+            Err(error) => {
+                eprintln!("kplug-silicon link: stdin: {error}");
+                return 1;
+            }
+        };
+        let mut out = WriteSink {
+            writer: std::io::stdout().lock(),
+            closed: false,
+        };
+        serve_connection(&mut runtime, &mut control, &mut stdin, &mut out);
+        return 0;
+    };
+    let _ = std::fs::remove_file(path);
+    let listener = match UnixListener::bind(path) {
+        Ok(listener) => listener,
         Err(error) => {
-            eprintln!("kplug-silicon link: stdin: {error}");
+            eprintln!("kplug-silicon link: {}: {error}", path.display());
             return 1;
         }
     };
-    let mut buffer = [0u8; 4096];
-    let mut out = StdoutSink {
-        stdout: std::io::stdout().lock(),
-        closed: false,
-    };
     loop {
-        // After a run, only what already arrived: another run may be due at once.
-        let wait = if runtime.run_due(&mut out) {
+        // No host: attached runs go on, and what they send is lost, as a board's UART sends it
+        // to nobody.
+        let wait = if runtime.run_due(&mut |_: &[u8]| {}) {
             Some(Duration::ZERO)
         } else {
             runtime
@@ -218,20 +240,52 @@ pub fn serve(isolation: Isolation) -> i32 {
                 .micros_until_due()
                 .map(Duration::from_micros)
         };
-        if wait_for_input(stdin.as_fd(), wait) {
-            match stdin.read(&mut buffer) {
-                Ok(0) => return 0,
+        if wait_for_input(listener.as_fd(), wait)
+            && let Ok((stream, _)) = listener.accept()
+        {
+            let mut out = WriteSink {
+                writer: &stream,
+                closed: false,
+            };
+            serve_connection(&mut runtime, &mut control, &mut &stream, &mut out);
+        }
+    }
+}
+
+/// Serves one host, reading `input` and writing `out`, until its input ends or a write to it
+/// fails: one attached run that is due, then what arrived, waiting for input only until the
+/// next run is due.
+fn serve_connection<W: Write>(
+    runtime: &mut HarnessRuntime,
+    control: &mut HarnessControl,
+    input: &mut (impl Read + AsFd),
+    out: &mut WriteSink<W>,
+) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        // After a run, only what already arrived: another run may be due at once.
+        let wait = if runtime.run_due(out) {
+            Some(Duration::ZERO)
+        } else {
+            runtime
+                .service
+                .micros_until_due()
+                .map(Duration::from_micros)
+        };
+        if wait_for_input(input.as_fd(), wait) {
+            match input.read(&mut buffer) {
+                Ok(0) => return,
                 Ok(count) => {
                     for &byte in &buffer[..count] {
-                        runtime.feed(byte, &mut control, &mut out);
+                        runtime.feed(byte, control, out);
                     }
                 }
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return 0,
+                Err(_) => return,
             }
         }
-        if out.closed || out.stdout.flush().is_err() {
-            return 0;
+        if out.closed || out.writer.flush().is_err() {
+            return;
         }
     }
 }

@@ -7,7 +7,9 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -61,10 +63,12 @@ const SMALL_STAGES: &str = r#"(module
   (func (export "tick") (global.set $ticks (i32.add (global.get $ticks) (i32.const 1))))
   (func (export "spin_timer") (loop $forever (br $forever))))"#;
 
-/// A `kplug-silicon link` child, its frames decoded by a reader thread so that waits time out.
+/// A host connection to `kplug-silicon link`, its frames decoded by a reader thread so that
+/// waits time out.
 struct Harness {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    /// The harness process, when this connection started it (on its stdin/stdout).
+    child: Option<Child>,
+    writer: Option<Box<dyn Write>>,
     frames: Receiver<DeviceFrame>,
     seq: u32,
     /// Events received and not yet looked at, oldest first.
@@ -72,6 +76,7 @@ struct Harness {
 }
 
 impl Harness {
+    /// Starts `kplug-silicon link --isolation ISOLATION` and connects to its stdin/stdout.
     fn spawn(isolation: &str) -> Harness {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
             .args(["link", "--isolation", isolation])
@@ -79,13 +84,40 @@ impl Harness {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdin = child.stdin.take();
-        let mut stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        Harness::over(Some(child), Box::new(stdin), stdout, isolation)
+    }
+
+    /// Connects to a harness serving the socket `path` in `isolation` mode.
+    fn connect(path: &Path, isolation: &str) -> Harness {
+        let started = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(stream) => break stream,
+                Err(error) => {
+                    assert!(started.elapsed() < PATIENCE, "{}: {error}", path.display());
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        let reader = stream.try_clone().unwrap();
+        Harness::over(None, Box::new(Hangup(stream)), reader, isolation)
+    }
+
+    /// A connection writing requests to `writer` and reading frames from `reader`, after the
+    /// handshake (which checks the isolation mode).
+    fn over(
+        child: Option<Child>,
+        writer: Box<dyn Write>,
+        mut reader: impl Read + Send + 'static,
+        isolation: &str,
+    ) -> Harness {
         let (sender, frames) = mpsc::channel();
         std::thread::spawn(move || {
             let mut decoder = FrameDecoder::new();
             let mut buffer = [0u8; 4096];
-            while let Ok(count @ 1..) = stdout.read(&mut buffer) {
+            while let Ok(count @ 1..) = reader.read(&mut buffer) {
                 for &byte in &buffer[..count] {
                     if let Some(decoded) = decoder.feed(byte) {
                         let frame = frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap();
@@ -98,7 +130,7 @@ impl Harness {
         });
         let mut harness = Harness {
             child,
-            stdin,
+            writer: Some(writer),
             frames,
             seq: 0,
             events: VecDeque::new(),
@@ -127,9 +159,9 @@ impl Harness {
             request,
         })
         .unwrap();
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(&frame).unwrap();
-        stdin.flush().unwrap();
+        let writer = self.writer.as_mut().unwrap();
+        writer.write_all(&frame).unwrap();
+        writer.flush().unwrap();
         loop {
             match self.frame() {
                 DeviceFrame::Response { seq, result } => {
@@ -293,19 +325,53 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    /// Closes the link (the harness exits at the end of its input) and reaps the child.
+/// A socket's writing end that hangs up the whole connection when dropped (the reader thread
+/// holds a clone of the socket, which would keep it open).
+struct Hangup(UnixStream);
+
+impl Write for Hangup {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for Hangup {
     fn drop(&mut self) {
-        drop(self.stdin.take());
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// A process this test started, killed (by its handle) when the test ends, however it ends.
+struct Started(Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Harness {
+    /// Closes the link (a harness on stdin/stdout exits at the end of its input) and reaps the
+    /// child, if this connection started one.
+    fn drop(&mut self) {
+        drop(self.writer.take());
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -713,4 +779,49 @@ fn timers_run_between_requests_and_starve_nothing() {
         attach_kind(harness.attach(ticker, "tick", "timer:1ms", FaultAction::Keep)),
         PluginErrorKind::NoSuchPlugin
     );
+}
+
+/// `kplug-silicon link --listen PATH` (what `kplug board up --emulator silicon` runs) serves one
+/// host after another on a Unix socket, and everything outlives a connection as on a board:
+/// plugins, attachments, counters; timers keep running while no host is connected.
+#[test]
+fn a_listening_harness_keeps_its_state_between_hosts() {
+    let dir = std::env::temp_dir().join(format!("kplug-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("link.sock");
+    let _listening = Started(
+        Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
+            .args(["link", "--isolation", "software", "--listen"])
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let frame: Vec<u8> = (0..300u32).map(|i| (i * 5) as u8).collect();
+    let (gray_id, ticker, tick) = {
+        let mut first = Harness::connect(&socket, "software");
+        let gray_id = first.load("gray", GRAY_STAGE, limits(100_000));
+        first
+            .attach(gray_id, "gray", "channel:frames", FaultAction::Keep)
+            .unwrap();
+        let ticker = first.load("ticker", SMALL_STAGES, limits(100_000));
+        let tick = first
+            .attach(ticker, "tick", "timer:1ms", FaultAction::Keep)
+            .unwrap();
+        assert_eq!(first.feed("frames", &frame), Some(gray(&frame)));
+        (gray_id, ticker, tick)
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let mut second = Harness::connect(&socket, "software");
+    let runs = second.find(tick).expect("still attached").counters.runs;
+    assert!(
+        runs >= 20,
+        "the timer ran while no host was connected: {runs}"
+    );
+    assert_eq!(second.feed("frames", &frame), Some(gray(&frame)));
+    assert!(second.global(ticker, "ticks") as u64 >= runs);
+    second.unload(gray_id);
+    second.unload(ticker);
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
 }
