@@ -336,15 +336,14 @@ impl<P: Platform, D: Device> PluginService<P, D> {
 
     /// Microseconds until [`Self::run_due_timer`] or [`Self::run_due_source`] has something to
     /// run (0: now; a quarantined plugin's timers do not count), or `None` while nothing is
-    /// scheduled: how long a platform whose main loop
-    /// waits for input may wait before its next pass.
+    /// scheduled: how long a platform whose main loop waits for input may wait before its next
+    /// pass.
     pub fn micros_until_due(&mut self) -> Option<u64> {
         let listened = self.samples_listened();
         let source = self.adc.as_ref().filter(|_| listened).map(|(_, due)| *due);
-        let extra = &self.extra;
         let timer = self
             .attachments
-            .next_due_us(|plugin| runnable(extra, plugin));
+            .next_due_us(|plugin| !self.quarantined(plugin));
         let due = match (timer, source) {
             (Some(timer), Some(source)) => timer.min(source),
             (timer, source) => timer.or(source)?,
@@ -938,10 +937,9 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     /// (output, traps, faults) wait in the queue for [`Self::take_events`].
     pub fn run_due_timer(&mut self) -> bool {
         let now = self.now_us();
-        let extra = &self.extra;
         let due = self
             .attachments
-            .due_timer(now, |plugin| runnable(extra, plugin));
+            .due_timer(now, |plugin| !self.quarantined(plugin));
         match due {
             Some(attachment) => {
                 self.run_attached(attachment, None);
@@ -1267,14 +1265,6 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             })
             .collect()
     }
-}
-
-/// Whether plugin `plugin`'s attachments may run: it is not quarantined.
-fn runnable(extra: &[Option<Extra>], plugin: u32) -> bool {
-    !extra
-        .get(plugin as usize)
-        .and_then(Option::as_ref)
-        .is_some_and(|extra| extra.quarantined)
 }
 
 /// The items of `items` that fit in [`MAX_REPORT_LIST_BYTES`], then `... and N more`.
