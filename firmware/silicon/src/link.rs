@@ -232,14 +232,7 @@ pub fn serve(isolation: Isolation, listen: Option<&Path>) -> i32 {
     loop {
         // No host: attached runs go on, and what they send is lost, as a board's UART sends it
         // to nobody.
-        let wait = if runtime.run_due(&mut |_: &[u8]| {}) {
-            Some(Duration::ZERO)
-        } else {
-            runtime
-                .service
-                .micros_until_due()
-                .map(Duration::from_micros)
-        };
+        let wait = run_due(&mut runtime, &mut |_: &[u8]| {});
         if wait_for_input(listener.as_fd(), wait)
             && let Ok((stream, _)) = listener.accept()
         {
@@ -263,15 +256,7 @@ fn serve_connection<W: Write>(
 ) {
     let mut buffer = [0u8; 4096];
     loop {
-        // After a run, only what already arrived: another run may be due at once.
-        let wait = if runtime.run_due(out) {
-            Some(Duration::ZERO)
-        } else {
-            runtime
-                .service
-                .micros_until_due()
-                .map(Duration::from_micros)
-        };
+        let wait = run_due(runtime, out);
         if wait_for_input(input.as_fd(), wait) {
             match input.read(&mut buffer) {
                 Ok(0) => return,
@@ -287,6 +272,20 @@ fn serve_connection<W: Write>(
         if out.closed || out.writer.flush().is_err() {
             return;
         }
+    }
+}
+
+/// Runs one attached invocation that is due, its events sent to `out`, and returns how long the
+/// main loop may then wait for input: not at all after a run (another may be due at once), else
+/// until the next run is due (`None`: without limit).
+fn run_due(runtime: &mut HarnessRuntime, out: &mut dyn FrameSink) -> Option<Duration> {
+    if runtime.run_due(out) {
+        Some(Duration::ZERO)
+    } else {
+        runtime
+            .service
+            .micros_until_due()
+            .map(Duration::from_micros)
     }
 }
 
