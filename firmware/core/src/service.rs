@@ -82,8 +82,15 @@ pub trait Device {
     fn heap_free(&self) -> u32;
 }
 
+/// The channel of buffers the host sends (`Request::Feed`).
+pub const FRAMES: &str = "frames";
 /// The channel the synthetic ADC feeds.
 pub const SAMPLES: &str = "samples";
+/// The channels every platform declares ([`PluginService::open_attach_points`]): the board and
+/// the silicon harness have the same ones, so a chain built on one runs on the other.
+pub const CHANNELS: &[&str] = &[FRAMES, SAMPLES];
+/// The synthetic ADC's seed on every platform (the same seed gives the same samples).
+pub const ADC_SEED: u32 = 1;
 
 /// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
 /// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
@@ -283,6 +290,7 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     /// made up for: the next is due a period after this one ran.
     pub fn run_due_source(&mut self) -> bool {
         let now = self.now_us();
+        let listened = self.samples_listened();
         let Some((adc, due)) = self.adc.as_mut() else {
             return false;
         };
@@ -290,11 +298,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             return false;
         }
         *due = now + ADC_BLOCK_PERIOD_US;
-        let streamed = self.streaming.iter().any(|channel| channel == SAMPLES);
-        if self.attachments.chain(SAMPLES).is_empty() && !streamed {
+        if !listened {
             return false;
         }
         let block = adc.block();
+        let streamed = self.streaming.iter().any(|channel| channel == SAMPLES);
         if let Ok(Some(bytes)) = self.run_channel(SAMPLES, block)
             && streamed
         {
@@ -306,10 +314,41 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         true
     }
 
+    /// Whether anyone listens to `samples`: a stage on it, or the host streaming it.
+    fn samples_listened(&self) -> bool {
+        self.streaming.iter().any(|channel| channel == SAMPLES)
+            || !self.attachments.chain(SAMPLES).is_empty()
+    }
+
     /// Declares the board's attach points: its channels and its built-in console words (which
     /// no attachment may take). Drops every attachment made before.
     pub fn set_attach_points(&mut self, channels: &[&str], builtin_words: &[&str]) {
         self.attachments = Attachments::new(channels, builtin_words);
+    }
+
+    /// Declares the attach points every platform has, [`CHANNELS`], with the platform's
+    /// built-in console words, and starts the channels' sources (the ADC, seed [`ADC_SEED`]).
+    /// The board and the silicon harness both call this, so their channels are one definition.
+    pub fn open_attach_points(&mut self, builtin_words: &[&str]) {
+        self.set_attach_points(CHANNELS, builtin_words);
+        self.start_adc(ADC_SEED);
+    }
+
+    /// Microseconds until [`Self::run_due_timer`] or [`Self::run_due_source`] has something to
+    /// run (0: now; a quarantined plugin's timers do not count), or `None` while nothing is
+    /// scheduled: how long a platform whose main loop waits for input may wait before its next
+    /// pass.
+    pub fn micros_until_due(&mut self) -> Option<u64> {
+        let listened = self.samples_listened();
+        let source = self.adc.as_ref().filter(|_| listened).map(|(_, due)| *due);
+        let timer = self
+            .attachments
+            .next_due_us(|plugin| !self.quarantined(plugin));
+        let due = match (timer, source) {
+            (Some(timer), Some(source)) => timer.min(source),
+            (timer, source) => timer.or(source)?,
+        };
+        Some(due.saturating_sub(self.now_us()))
     }
 
     /// The attachment table.
@@ -898,13 +937,9 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     /// (output, traps, faults) wait in the queue for [`Self::take_events`].
     pub fn run_due_timer(&mut self) -> bool {
         let now = self.now_us();
-        let extra = &self.extra;
-        let due = self.attachments.due_timer(now, |plugin| {
-            !extra
-                .get(plugin as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|extra| extra.quarantined)
-        });
+        let due = self
+            .attachments
+            .due_timer(now, |plugin| !self.quarantined(plugin));
         match due {
             Some(attachment) => {
                 self.run_attached(attachment, None);
@@ -912,11 +947,6 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             }
             None => false,
         }
-    }
-
-    /// When the next timer attachment is due, in microseconds of the board's clock.
-    pub fn next_timer_due_us(&self) -> Option<u64> {
-        self.attachments.next_due_us()
     }
 
     /// Runs the export attached to console word `word`, if there is one. What it prints is

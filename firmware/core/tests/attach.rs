@@ -868,3 +868,57 @@ fn the_adc_feeds_samples_on_the_clock() {
         PluginErrorKind::Attach(AttachError::NoSuchChannel)
     );
 }
+
+/// Every platform declares the same channels (`open_attach_points`), and a platform whose main
+/// loop waits for input learns how long it may wait: until the next timer of a plugin that may
+/// run, or the ADC's next block while someone listens; without limit while nothing is scheduled.
+#[test]
+fn the_wait_for_the_next_run_is_known() {
+    let mut service = service();
+    // A clock that reading barely moves, so the waits come out exact.
+    service.device.cycles_per_read = 1;
+    service.open_attach_points(BUILTIN_WORDS);
+    assert_eq!(
+        service.attachments().channels().collect::<Vec<_>>(),
+        kplug_core::service::CHANNELS
+    );
+    assert_eq!(service.micros_until_due(), None, "the ADC runs for no one");
+    let id = load(&mut service, "p");
+    attach(
+        &mut service,
+        id,
+        spec("count", timer(30_000), FaultAction::Quarantine),
+    )
+    .unwrap();
+    assert_eq!(service.micros_until_due(), Some(30_000));
+    advance(&mut service, 2_000);
+    assert_eq!(service.micros_until_due(), Some(28_000));
+    assert_eq!(
+        service.handle(Request::Stream {
+            channel: "samples".into(),
+            enabled: true
+        }),
+        Ok(Reply::Pong)
+    );
+    assert_eq!(
+        service.micros_until_due(),
+        Some(8_000),
+        "the ADC's first block, 10 ms after it started"
+    );
+    advance(&mut service, 30_000);
+    assert_eq!(service.micros_until_due(), Some(0));
+    service.platform_mut().script(Script::Budget { eip: 0 });
+    assert!(service.run_due_timer());
+    service.take_events();
+    service
+        .handle(Request::Stream {
+            channel: "samples".into(),
+            enabled: false,
+        })
+        .unwrap();
+    assert_eq!(
+        service.micros_until_due(),
+        None,
+        "a quarantined plugin's timer is not waited for"
+    );
+}

@@ -1,6 +1,7 @@
-//! The table `kplug bench` prints: where it ran, the invocation round trips, code generation,
-//! link and unlink, the kernel suite as ratios, the macro scenario (boards), and each issue-5
-//! target with met/missed and by how much, next to the paper's figures.
+//! The table `kplug bench` prints: where it ran, the invocation round trips, the dispatch cost
+//! of channel chains, code generation, link and unlink, the kernel suite as ratios, the macro
+//! scenario (boards), and each issue-5 target with met/missed and by how much, next to the
+//! paper's figures.
 
 use std::fmt::Write;
 
@@ -188,6 +189,8 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    dispatch(&mut out, report);
+
     let _ = writeln!(
         out,
         "\nCode generation, link, unlink{}",
@@ -342,6 +345,55 @@ const KERNEL_ENGINES: [(&str, &str); 5] = [
 
 /// What a kernel's JIT column shows when the JIT did not run it.
 const NOT_SUPPORTED: &str = "unsupported";
+
+/// The per-event dispatch cost of channel chains (`dispatch_cycles`, the harness's), beside the
+/// invocation figures: each chain's row, then what each stage after the first adds.
+fn dispatch(out: &mut String, report: &Report) {
+    let Some(Value::Array(chains)) = report.extra.get("dispatch_cycles") else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{:<48}{:>9}{:>9}{:>9}{:>11}",
+        "Channel dispatch per event (TSC cycles)", "median", "min", "p90", "max"
+    );
+    let figure = |chain: &Value| serde_json::from_value::<Figure>(chain["cycles"].clone()).ok();
+    for chain in chains {
+        figure_row(
+            out,
+            chain["label"].as_str().unwrap_or("?"),
+            figure(chain).as_ref(),
+        );
+    }
+    // (3 stages - 1 stage) / 2 at each buffer size: what one more trivial stage costs.
+    let added: Vec<String> = [32, 3072]
+        .iter()
+        .filter_map(|&bytes| {
+            let median = |stages: u64| {
+                chains
+                    .iter()
+                    .find(|chain| {
+                        chain["stages"].as_u64() == Some(stages)
+                            && chain["stage"] == "pass"
+                            && chain["buffer_bytes"].as_u64() == Some(bytes)
+                    })
+                    .and_then(figure)
+                    .map(|figure| figure.median)
+            };
+            Some(format!(
+                "{} ({bytes} B)",
+                number((median(3)? - median(1)?) / 2.0)
+            ))
+        })
+        .collect();
+    if !added.is_empty() {
+        let _ = writeln!(
+            out,
+            "  each trivial stage after the first adds (median): {}",
+            added.join(", ")
+        );
+    }
+}
 
 fn engine_cycles(kernel: &KernelFigures, engine: &str) -> Option<f64> {
     match engine {
@@ -637,6 +689,43 @@ mod tests {
         assert!(table.contains("QEMU Virtual CPU"));
         assert!(table.contains("emulated ("));
         assert!(table.contains("not measured"));
+    }
+
+    /// The harness's dispatch figures show as rows beside the invocation figures, with what one
+    /// more trivial stage adds at each buffer size; a board's report, which has none, shows no
+    /// such section.
+    #[test]
+    fn dispatch_rows_and_the_cost_of_a_stage() {
+        let chain = |label: &str, stages: u64, stage: &str, bytes: u64, median: f64| {
+            serde_json::json!({
+                "label": label, "stages": stages, "stage": stage, "buffer_bytes": bytes,
+                "cycles": {"median": median, "min": median - 10.0, "p90": median + 10.0,
+                           "max": median + 100.0},
+            })
+        };
+        let mut report = Report {
+            location: crate::bench::report::SILICON.into(),
+            ..Report::default()
+        };
+        assert!(!render(&report).contains("Channel dispatch"));
+        report.extra.insert(
+            "dispatch_cycles".into(),
+            serde_json::json!([
+                chain("chain of 1 stage, 32 B", 1, "pass", 32, 1500.0),
+                chain("chain of 3 stages, 32 B", 3, "pass", 32, 4100.0),
+                chain("chain of 1 stage, 3072 B", 1, "pass", 3072, 2000.0),
+                chain("chain of 3 stages, 3072 B", 3, "pass", 3072, 7000.0),
+                chain("grayscale stage", 1, "gray", 3072, 19000.0),
+            ]),
+        );
+        let table = render(&report);
+        assert!(table.contains("Channel dispatch per event"), "{table}");
+        assert!(table.contains("chain of 3 stages, 3072 B"), "{table}");
+        assert!(table.contains("19000"), "{table}");
+        assert!(
+            table.contains("adds (median): 1300 (32 B), 2500 (3072 B)"),
+            "{table}"
+        );
     }
 
     /// A kernel the JIT does not compile shows `unsupported` in the JIT's columns, with the
