@@ -567,8 +567,8 @@ fn stage_faults_follow_their_policies() {
                 fault,
                 Event::AttachmentFault {
                     fault: AttachFault::BadLength {
-                        returned: 4097,
-                        capacity: 4096
+                        returned: 65537,
+                        capacity: 65536
                     },
                     ..
                 }

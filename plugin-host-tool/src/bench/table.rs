@@ -245,38 +245,67 @@ pub fn render(report: &Report) -> String {
     if let Some(scenario) = &report.macro_scenario {
         let _ = writeln!(
             out,
-            "\nThe paper's macro scenario ({} frames x {}, modelled {} baud 8N1: the emulated UART \
-             has no baud limit)",
-            scenario.frames, scenario.frame, scenario.baud
+            "\nThe paper's macro scenario: the board's camera, {} frames x {} RGB asked at {}/s \
+             (frames/s measured on the emulated board, whose UART has no baud limit; and modelled \
+             at {} baud 8N1)",
+            scenario.frames, scenario.frame, scenario.camera_fps, scenario.baud
         );
         let _ = writeln!(
             out,
-            "  {:<48}{:>10}{:>10}{:>10}{:>10}{:>9}{:>10}",
-            "path", "payload B", "link B", "board us", "host us", "link s", "frames/s"
+            "  {:<46}{:>10}{:>9}{:>10}{:>9}{:>8}{:>10}{:>10}",
+            "path", "payload B", "link B", "board us", "host us", "link s", "modelled", "measured"
         );
         for path in [&scenario.on_board, &scenario.on_host] {
             let _ = writeln!(
                 out,
-                "  {:<48}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>9.3}{:>10.3}",
+                "  {:<46}{:>10.0}{:>9.0}{:>10.0}{:>9.0}{:>8.3}{:>10.3}{:>10.2}",
                 path.description,
                 path.payload_bytes_per_frame,
                 path.link_bytes_per_frame,
                 path.board_us_per_frame,
                 path.host_us_per_frame,
                 path.link_seconds_per_frame,
-                path.frames_per_sec
+                path.frames_per_sec,
+                path.measured_frames_per_sec
             );
         }
         let _ = writeln!(
             out,
-            "  transcoding on the board: {:.2}x the frame rate; the host's gray frames {} the board's",
+            "  transcoding on the board: {:.2}x the frame rate modelled, {:.2}x measured; every \
+             frame {} the camera's, transcoded on the host",
             scenario.speedup,
+            scenario.measured_speedup,
             if scenario.outputs_match {
-                "equal"
+                "equals"
             } else {
-                "DIFFER FROM"
+                "DIFFERS FROM"
             }
         );
+    }
+    if !report.channel_events.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nChannel events on the board (kplug burst: trivial stages on `samples`, board clock)"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<28}{:>10}{:>14}{:>18}",
+            "chain", "buffers", "events/s", "cycles/event"
+        );
+        for chain in &report.channel_events {
+            let _ = writeln!(
+                out,
+                "  {:<28}{:>10}{:>14.0}{:>18.0}",
+                format!(
+                    "{} stage{}",
+                    chain.stages,
+                    if chain.stages == 1 { "" } else { "s" }
+                ),
+                chain.buffers,
+                chain.events_per_sec,
+                chain.cycles_per_event
+            );
+        }
     }
 
     let mut issue = None;

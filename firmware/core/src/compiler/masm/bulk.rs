@@ -180,7 +180,7 @@ impl Masm<'_> {
         let enc = &mut self.out.enc;
         // The byte repeated in every byte of EAX.
         match value {
-            Operand::Imm(imm) => enc.mov_ri(Reg::Eax, (imm as u8 as i32) * 0x0101_0101),
+            Operand::Imm(imm) => enc.mov_ri(Reg::Eax, i32::from_ne_bytes([imm as u8; 4])),
             Operand::Mem(mem) => {
                 enc.load(Reg::Eax, mem, Width::Byte, false);
                 enc.imul_rri(Reg::Eax, Reg::Eax, 0x0101_0101);
