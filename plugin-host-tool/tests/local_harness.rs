@@ -163,3 +163,148 @@ fn a_silicon_board_serves_attach_feed_and_stream() {
         .kplug(&["list"])
         .expect_code(1, "no board after board down");
 }
+
+/// The camera, PNG output, a GPIO sink and a burst through the `kplug` binary on a silicon
+/// board (the core's channels on the real CPU): camera frames through the grayscale stage become
+/// 8-bit gray PNGs of the camera's size whose pixels are the camera's frame transcoded on the
+/// host; without the stage they are RGB PNGs of the frame itself; a bad size is refused before
+/// anything is sent; a burst reports every buffer; a sink on a pin past the last is refused.
+#[test]
+fn a_silicon_board_streams_camera_frames_as_png() {
+    use plugin_host_tool::plugin_format::channel::{CameraSettings, camera_frame_into};
+
+    let dir = tempfile::Builder::new()
+        .prefix("kc")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let board = SiliconBoard {
+        home: dir.path().join("home"),
+        _dir: dir,
+    };
+    kplug(
+        &board.home,
+        &["board", "up", "--emulator", "silicon", "--name", "si"],
+    )
+    .expect_code(0, "board up");
+    board
+        .kplug(&["upload", "plugins/gray_stage.wat", "--name", "gray"])
+        .expect_code(0, "upload");
+    board
+        .kplug(&["attach", "gray", "gray", "--to", "channel:frames"])
+        .expect_code(0, "attach");
+    let refused = board
+        .kplug(&["camera", "start", "--size", "200x200"])
+        .expect_code(1, "a frame too large");
+    assert!(refused.stderr.contains("200x200"), "{}", refused.stderr);
+    let started = board
+        .kplug(&["camera", "start", "--size", "32x24", "--fps", "50"])
+        .expect_code(0, "camera start");
+    assert!(
+        started.stdout.contains("running: 32x24"),
+        "{}",
+        started.stdout
+    );
+
+    let decode = |path: &std::path::Path| {
+        let file = std::fs::File::open(path).unwrap_or_else(|_| panic!("{}", path.display()));
+        let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+        let info = reader.next_frame(&mut pixels).expect("a frame");
+        pixels.truncate(info.buffer_size());
+        (info.width, info.height, info.color_type, pixels)
+    };
+    let settings = CameraSettings {
+        width: 32,
+        height: 24,
+        fps: 50,
+    };
+    let camera_frame = |number: u32| {
+        let mut frame = Vec::new();
+        camera_frame_into(&settings, number, &mut frame);
+        frame
+    };
+    // The frame number is in the file name: gray-N.png.
+    let numbered = |stream: &common::Run| -> Vec<(u32, std::path::PathBuf)> {
+        stream
+            .stderr
+            .lines()
+            .filter_map(|line| {
+                let (frame, path) = line.strip_prefix("frame ")?.split_once(" -> ")?;
+                Some((frame.parse().ok()?, path.into()))
+            })
+            .collect()
+    };
+    let gray = board.home.join("gray.png");
+    let stream = board
+        .kplug(&[
+            "stream",
+            "frames",
+            "--count",
+            "2",
+            "--out",
+            gray.to_str().unwrap(),
+        ])
+        .expect_code(0, "stream gray");
+    let files = numbered(&stream);
+    assert_eq!(files.len(), 2, "{}", stream.stderr);
+    for (number, path) in files {
+        let (width, height, color, pixels) = decode(&path);
+        assert_eq!((width, height, color), (32, 24, png::ColorType::Grayscale));
+        let expected: Vec<u8> = camera_frame(number)
+            .chunks_exact(3)
+            .map(|pixel| {
+                ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2]))
+                    >> 8) as u8
+            })
+            .collect();
+        assert_eq!(pixels, expected, "frame {number}");
+    }
+
+    board.kplug(&["detach", "1"]).expect_code(0, "detach");
+    let raw = board.home.join("raw.png");
+    let stream = board
+        .kplug(&[
+            "stream",
+            "frames",
+            "--count",
+            "1",
+            "--out",
+            raw.to_str().unwrap(),
+        ])
+        .expect_code(0, "stream raw");
+    let (frame, _) = stream
+        .stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("frame ")?.split_once(" -> "))
+        .unwrap_or_else(|| panic!("{}", stream.stderr));
+    let (width, height, color, pixels) = decode(&raw);
+    assert_eq!((width, height, color), (32, 24, png::ColorType::Rgb));
+    assert_eq!(pixels, camera_frame(frame.parse().expect("a number")));
+    let stopped = board
+        .kplug(&["camera", "stop"])
+        .expect_code(0, "camera stop");
+    assert!(
+        stopped.stdout.contains("camera stopped"),
+        "{}",
+        stopped.stdout
+    );
+
+    let burst = board
+        .kplug(&["burst", "frames", "50"])
+        .expect_code(0, "burst");
+    assert!(
+        burst
+            .stdout
+            .starts_with("50 buffers through `frames` (50 came out)"),
+        "{}",
+        burst.stdout
+    );
+    board
+        .kplug(&["sink", "frames", "gpio:8"])
+        .expect_code(2, "a pin past the last is a usage error");
+    board
+        .kplug(&["sink", "frames", "gpio:3"])
+        .expect_code(0, "sink");
+}

@@ -246,8 +246,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "\nThe paper's macro scenario: the board's camera, {} frames x {} RGB asked at {}/s \
-             (frames/s measured on the emulated board, whose UART has no baud limit; and modelled \
-             at {} baud 8N1)",
+             (frames/s measured as the host received them, and modelled at {} baud 8N1)",
             scenario.frames, scenario.frame, scenario.camera_fps, scenario.baud
         );
         let _ = writeln!(

@@ -1,10 +1,10 @@
 //! `kplug camera`, `kplug sink` and `kplug burst`: the channels' source, sink and throughput.
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 use plugin_host_tool::plugin_format::channel::{
     BurstReport, CameraControl, CameraSettings, CameraStatus, ChannelSink, MAX_BURST_BUFFERS,
-    MAX_CAMERA_FPS, MAX_CAMERA_FRAME_BYTES, MAX_SINK_PIN,
+    MAX_SINK_PIN,
 };
 use plugin_host_tool::plugin_format::message::{Reply, Request};
 
@@ -19,7 +19,7 @@ number for the same picture on every board), sends it through the chain of stage
 `frames`, and gives the output to a host that follows the channel (`kplug stream frames`) and to \
 the channel's sink. A frame that comes late (a slow chain or link) is counted as missed, not \
 made up for. A frame holds at most 65536 bytes (160x120 is the paper's size); the camera runs \
-at 1 to 100 frames a second. Without a subcommand, shows its state.",
+at 1 to 100 frames a second. `kplug camera` alone shows its state.",
     after_help = "\
 Examples:
   kplug camera start --size 160x120 --fps 10
@@ -28,28 +28,29 @@ Examples:
   kplug camera stop"
 )]
 pub struct Camera {
-    /// What to do [default: show its state].
-    #[command(subcommand)]
-    action: Option<CameraAction>,
+    /// `start` (or change the size and rate while it runs), `stop`, or `status`.
+    #[arg(value_name = "ACTION", value_enum, default_value = "status")]
+    action: CameraAction,
+    /// Frame size for `start`, WIDTHxHEIGHT pixels.
+    #[arg(long, value_name = "WxH", default_value = "160x120", value_parser = parse_size)]
+    size: (u16, u16),
+    /// Frames per second for `start` (1 to 100).
+    #[arg(long, value_name = "N", default_value = "10")]
+    fps: u32,
     /// Which board.
     #[command(flatten)]
     target: TargetArgs,
 }
 
 /// What to do with the camera.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum CameraAction {
     /// Start it, or change its size and rate while it runs.
-    Start {
-        /// Frame size, WIDTHxHEIGHT pixels.
-        #[arg(long, value_name = "WxH", default_value = "160x120", value_parser = parse_size)]
-        size: (u16, u16),
-        /// Frames per second (1 to 100).
-        #[arg(long, value_name = "N", default_value = "10")]
-        fps: u32,
-    },
+    Start,
     /// Stop it (its counters stay).
     Stop,
+    /// Show its state and counters.
+    Status,
 }
 
 /// Parses `160x120`.
@@ -68,20 +69,17 @@ impl Camera {
     /// Asks and prints.
     pub fn run(self) -> anyhow::Result<()> {
         let control = match self.action {
-            None => CameraControl::Status,
-            Some(CameraAction::Stop) => CameraControl::Stop,
-            Some(CameraAction::Start {
-                size: (width, height),
-                fps,
-            }) => {
-                let settings = CameraSettings { width, height, fps };
+            CameraAction::Status => CameraControl::Status,
+            CameraAction::Stop => CameraControl::Stop,
+            CameraAction::Start => {
+                let (width, height) = self.size;
+                let settings = CameraSettings {
+                    width,
+                    height,
+                    fps: self.fps,
+                };
                 // The board checks too; this says why before the link is opened.
-                settings.check().with_context(|| {
-                    format!(
-                        "frames are at most {MAX_CAMERA_FRAME_BYTES} RGB bytes, at 1 to \
-                         {MAX_CAMERA_FPS} frames a second"
-                    )
-                })?;
+                settings.check().context("cannot start the camera")?;
                 CameraControl::Start(settings)
             }
         };

@@ -184,8 +184,31 @@ impl Stream {
         }
         let mut frames = FrameAssembler::default();
         let mut received = 0u64;
+        let followed = self.follow(&mut link, &mut sink, &mut frames, &mut received);
+        // Stop the stream whatever happened, so the board does not go on sending to no one.
+        let stopped = start(&mut link, false);
+        followed?;
+        stopped?;
+        eprintln!("{received} output(s) from channel `{}`", self.channel);
+        if frames.discarded > 0 {
+            eprintln!(
+                "{} camera frame(s) arrived incomplete and were discarded",
+                frames.discarded
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes the channel's outputs until the count, or fails on a silence of the link's timeout.
+    fn follow(
+        &self,
+        link: &mut plugin_host_tool::link::Link,
+        sink: &mut Sink,
+        frames: &mut FrameAssembler,
+        received: &mut u64,
+    ) -> anyhow::Result<()> {
         let mut last = Instant::now();
-        while self.count.is_none_or(|count| received < count) {
+        while self.count.is_none_or(|count| *received < count) {
             let Some(event) = link.next_event(Duration::from_millis(200))? else {
                 if last.elapsed() > link.timeout() {
                     bail!(
@@ -215,16 +238,8 @@ impl Stream {
                 _ => continue,
             };
             last = Instant::now();
-            received += 1;
+            *received += 1;
             sink.take(&self.channel, output)?;
-        }
-        start(&mut link, false)?;
-        eprintln!("{received} output(s) from channel `{}`", self.channel);
-        if frames.discarded > 0 {
-            eprintln!(
-                "{} camera frame(s) arrived incomplete and were discarded",
-                frames.discarded
-            );
         }
         Ok(())
     }
