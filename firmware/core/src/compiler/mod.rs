@@ -1076,7 +1076,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         begin_code(&mut code, &mut info, &imports)?;
     }
     code.helpers.emit(&mut code.enc);
-    finish_entry_hook(&mut code);
+    masm::finish_entry_hook(&mut code);
     place_data_segments(&mut code, &mut info, &passive)?;
     if code.enc.offset() > limits.max_code_bytes {
         return Err(CompileError::TooLarge {
@@ -1243,7 +1243,7 @@ fn begin_code(
         };
         masm::try_push(&mut info.data_segments, segment)?;
     }
-    emit_entry_stub(code);
+    masm::emit_entry_stub(code);
     code.trap_sites.push(TrapSite {
         code_offset: abi::ENTRY_STUB_UD2_OFFSET,
         kind: TrapKind::InvalidOpcode,
@@ -1256,14 +1256,12 @@ fn begin_code(
             function: index as u32,
             class: SiteClass::Import,
         });
-        code.enc.bind(info.labels[index]);
-        let bytes = import.ty.param_bytes() as i32;
-        for _ in 0..bytes / 4 {
-            code.enc.push_stack_argument(bytes);
-        }
-        code.enc
-            .call_far_context(info.layout.import_offset(index as u32) as i32);
-        code.enc.ret(bytes as u16);
+        masm::emit_import_thunk(
+            code,
+            info.labels[index],
+            import.ty.param_bytes(),
+            info.layout.import_offset(index as u32),
+        );
     }
     Ok(())
 }
@@ -1278,11 +1276,11 @@ fn place_data_segments(
 ) -> Result<(), CompileError> {
     let mut next = passive.iter().peekable();
     for (index, segment) in info.data_segments.iter().enumerate() {
-        code.enc.bind(segment.bytes);
         let Some((_, bytes)) = next.next_if(|(passive, _)| *passive as usize == index) else {
+            masm::place_bytes(code, segment.bytes, &[]);
             continue;
         };
-        code.enc.asm.extend(bytes);
+        masm::place_bytes(code, segment.bytes, bytes);
         let global = info
             .globals
             .get_mut((info.data_globals as usize).saturating_add(index))
@@ -1290,44 +1288,4 @@ fn place_data_segments(
         global.init = bytes.len() as u64;
     }
     Ok(())
-}
-
-/// Binds the entry stub's FPU hook once every function is compiled: straight to the stub's
-/// call, or — when a float lowering asked for an FPU reset — to a block at the end of the code
-/// that resets the FPU and jumps back to the call.
-pub fn finish_entry_hook(code: &mut ModuleCode) {
-    let Some(hook) = code.entry_hook.take() else {
-        return;
-    };
-    match code.fpu_reset {
-        Some(reset) => {
-            code.enc.asm.align_with_padding(16);
-            code.enc.bind(hook);
-            reset(&mut code.enc);
-            let call = code.enc.new_label();
-            code.enc.asm.bind_at(call, abi::ENTRY_CALL_OFFSET);
-            code.enc.jmp(call);
-        }
-        None => code.enc.asm.bind_at(hook, abi::ENTRY_CALL_OFFSET),
-    }
-}
-
-/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]); its FPU hook is bound by
-/// [`finish_entry_hook`].
-fn emit_entry_stub(code: &mut ModuleCode) {
-    let enc = &mut code.enc;
-    debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
-    let hook = enc.new_label();
-    enc.jmp(hook);
-    code.entry_hook = Some(hook);
-    debug_assert_eq!(enc.offset(), abi::ENTRY_CALL_OFFSET);
-    enc.call_context(abi::ENTRY_TARGET_OFFSET);
-    enc.store32(
-        encoder::Mem::Context(abi::RESULT_HIGH_OFFSET),
-        encoder::Reg::Edx,
-    );
-    enc.call_far_context(abi::EXIT_OFFSET);
-    debug_assert_eq!(enc.offset(), abi::ENTRY_STUB_UD2_OFFSET);
-    enc.ud2();
-    enc.asm.align_with_padding(16);
 }
