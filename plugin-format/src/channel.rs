@@ -151,6 +151,13 @@ pub struct BurstReport {
     pub micros: u64,
 }
 
+impl BurstReport {
+    /// Buffers per second of the board's time (0 micros counts as 1).
+    pub fn events_per_second(&self) -> f64 {
+        f64::from(self.buffers) * 1e6 / self.micros.max(1) as f64
+    }
+}
+
 /// Checks a `Burst`'s count: 1 ..= [`MAX_BURST_BUFFERS`].
 ///
 /// # Errors

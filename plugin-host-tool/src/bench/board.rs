@@ -677,7 +677,7 @@ pub fn channel_events<T: Transport>(
         chains.push(ChainEvents {
             stages: stages as u32,
             buffers: report.buffers,
-            events_per_sec: f64::from(report.buffers) * 1e6 / report.micros.max(1) as f64,
+            events_per_sec: report.events_per_second(),
             cycles_per_event: report.cycles as f64 / f64::from(report.buffers),
         });
     }

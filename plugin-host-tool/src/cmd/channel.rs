@@ -214,7 +214,7 @@ impl Burst {
             self.channel,
             report.outputs,
             report.micros,
-            events_per_second(&report),
+            report.events_per_second(),
             report.cycles / u64::from(report.buffers.max(1)),
         );
         Ok(())
@@ -222,7 +222,7 @@ impl Burst {
 }
 
 /// A burst through `channel`.
-pub fn burst(
+fn burst(
     link: &mut plugin_host_tool::link::Link,
     channel: &str,
     buffers: u32,
@@ -237,11 +237,6 @@ pub fn burst(
         Reply::Burst(report) => Ok(report),
         other => bail!("unexpected answer to burst: {other:?}"),
     }
-}
-
-/// Buffers per second of the board's time.
-pub fn events_per_second(report: &BurstReport) -> f64 {
-    f64::from(report.buffers) * 1e6 / report.micros.max(1) as f64
 }
 
 #[cfg(test)]
