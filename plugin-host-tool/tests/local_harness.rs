@@ -74,6 +74,25 @@ struct SiliconBoard {
 }
 
 impl SiliconBoard {
+    /// Starts a silicon board named `si` in a private home under a short temporary path (Unix
+    /// socket paths are limited to 108 bytes); returns it with `kplug board up`'s run.
+    fn up(prefix: &str) -> (SiliconBoard, common::Run) {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let board = SiliconBoard {
+            home: dir.path().join("home"),
+            _dir: dir,
+        };
+        let up = kplug(
+            &board.home,
+            &["board", "up", "--emulator", "silicon", "--name", "si"],
+        )
+        .expect_code(0, "board up");
+        (board, up)
+    }
+
     fn kplug(&self, arguments: &[&str]) -> common::Run {
         let mut full = arguments.to_vec();
         full.extend(["--board", "si"]);
@@ -94,20 +113,7 @@ impl Drop for SiliconBoard {
 /// `kplug board down` stops it.
 #[test]
 fn a_silicon_board_serves_attach_feed_and_stream() {
-    // Short paths: Unix socket paths are limited to 108 bytes.
-    let dir = tempfile::Builder::new()
-        .prefix("ks")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let board = SiliconBoard {
-        home: dir.path().join("home"),
-        _dir: dir,
-    };
-    let up = kplug(
-        &board.home,
-        &["board", "up", "--emulator", "silicon", "--name", "si"],
-    )
-    .expect_code(0, "board up");
+    let (board, up) = SiliconBoard::up("ks");
     assert!(up.stdout.contains("isolation hardware"), "{}", up.stdout);
     board
         .kplug(&["upload", "plugins/gray_stage.wat", "--name", "gray"])
@@ -173,19 +179,7 @@ fn a_silicon_board_serves_attach_feed_and_stream() {
 fn a_silicon_board_streams_camera_frames_as_png() {
     use plugin_host_tool::plugin_format::channel::{CameraSettings, camera_frame_into};
 
-    let dir = tempfile::Builder::new()
-        .prefix("kc")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let board = SiliconBoard {
-        home: dir.path().join("home"),
-        _dir: dir,
-    };
-    kplug(
-        &board.home,
-        &["board", "up", "--emulator", "silicon", "--name", "si"],
-    )
-    .expect_code(0, "board up");
+    let (board, _) = SiliconBoard::up("kc");
     board
         .kplug(&["upload", "plugins/gray_stage.wat", "--name", "gray"])
         .expect_code(0, "upload");

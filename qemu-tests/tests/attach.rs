@@ -425,11 +425,11 @@ fn global_i32(link: &mut Link, plugin: u32, name: &str) -> i32 {
     }
 }
 
-/// The sensor chain: the synthetic ADC's blocks flow through a moving average and a threshold
-/// stage that drives GPIO pin 0. Threshold events are counted and the pin follows them; the
-/// host streams the chain's output; raising the threshold above the wave stops the events.
-fn samples_drive_the_gpio(board: &TestBoard) {
-    let mut link = board.link();
+/// Uploads the sensor chain (`moving_average.wat` then `threshold.wat`'s `export`) onto
+/// `samples`, the average attached first, and waits until the threshold has counted two
+/// crossings (two rising crossings mean a falling one between them). Returns the plugins'
+/// ids and the threshold stage's attachment.
+fn sensor_chain(link: &mut Link, export: &str) -> (u32, u32, u32) {
     let limits = Limits {
         budget_us: 100_000,
         ..Limits::default()
@@ -438,27 +438,36 @@ fn samples_drive_the_gpio(board: &TestBoard) {
         let text = std::fs::read(qemu_tests::plugin_file(file)).expect("read");
         wat::parse_bytes(&text).expect("wat").into_owned()
     };
-    let average = upload(&mut link, "average", module("moving_average.wat"), limits).id;
-    let threshold = upload(&mut link, "threshold", module("threshold.wat"), limits).id;
-    let detect = attach(
-        &mut link,
+    let average = upload(link, "average", module("moving_average.wat"), limits).id;
+    let threshold = upload(link, "threshold", module("threshold.wat"), limits).id;
+    let stage = attach(
+        link,
         threshold,
-        "detect",
+        export,
         "channel:samples",
         FaultAction::Keep,
     );
     attach(
-        &mut link,
+        link,
         average,
         "average",
         "channel:samples@0",
         FaultAction::Keep,
     );
     let start = Instant::now();
-    while global_i32(&mut link, threshold, "crossings") < 2 {
+    while global_i32(link, threshold, "crossings") < 2 {
         assert!(start.elapsed() < PATIENCE, "no threshold events");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (average, threshold, stage)
+}
+
+/// The sensor chain: the synthetic ADC's blocks flow through a moving average and a threshold
+/// stage that drives GPIO pin 0. Threshold events are counted and the pin follows them; the
+/// host streams the chain's output; raising the threshold above the wave stops the events.
+fn samples_drive_the_gpio(board: &TestBoard) {
+    let mut link = board.link();
+    let (average, threshold, detect) = sensor_chain(&mut link, "detect");
     // Read back in one invocation, so no block runs between reading the pin and the level.
     let pin = invoke(&mut link, threshold, "pin_matches_level", &[]);
     assert_eq!(
@@ -606,14 +615,6 @@ fn camera(link: &mut Link, control: CameraControl) -> CameraStatus {
 /// follows the level as with the GPIO import. A pin past the last is refused with a typed error.
 fn samples_drive_a_gpio_sink(board: &TestBoard) {
     let mut link = board.link();
-    let limits = Limits {
-        budget_us: 100_000,
-        ..Limits::default()
-    };
-    let module = |file: &str| {
-        let text = std::fs::read(qemu_tests::plugin_file(file)).expect("read");
-        wat::parse_bytes(&text).expect("wat").into_owned()
-    };
     let sink = |link: &mut Link, sink| {
         link.request(Request::SetSink {
             channel: "samples".into(),
@@ -625,32 +626,11 @@ fn samples_drive_a_gpio_sink(board: &TestBoard) {
         Err(LinkError::Device(RequestError::Plugin(error)))
             if error.kind == PluginErrorKind::Limit(LimitError::SinkPin { pin: 8 })
     ));
-    let average = upload(&mut link, "sinkavg", module("moving_average.wat"), limits).id;
-    let threshold = upload(&mut link, "sinkthr", module("threshold.wat"), limits).id;
-    attach(
-        &mut link,
-        threshold,
-        "events",
-        "channel:samples",
-        FaultAction::Keep,
-    );
-    attach(
-        &mut link,
-        average,
-        "average",
-        "channel:samples@0",
-        FaultAction::Keep,
-    );
     assert_eq!(
         sink(&mut link, ChannelSink::Gpio { pin: 0 }).expect("sink"),
         Reply::Pong
     );
-    // Rising and falling: at least two rising crossings mean a falling one between them.
-    let start = Instant::now();
-    while global_i32(&mut link, threshold, "crossings") < 2 {
-        assert!(start.elapsed() < PATIENCE, "no threshold events");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (average, threshold, _) = sensor_chain(&mut link, "events");
     for _ in 0..3 {
         let pin = invoke(&mut link, threshold, "pin_matches_level", &[]);
         assert_eq!(
