@@ -5,13 +5,15 @@
 //! buffer that does not fit) is counted and handled by its policy.
 #![cfg(all(target_arch = "x86", target_os = "linux"))]
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
+
+use common::{Link, PATIENCE};
 
 use kplug_core::service::{ADC_SEED, CHANNELS};
 use kplug_core::source::SyntheticAdc;
@@ -19,16 +21,9 @@ use plugin_format::attach::{
     AttachError, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
 };
 use plugin_format::error::{PluginErrorKind, RequestError};
-use plugin_format::frame::{self, FrameDecoder};
-use plugin_format::message::{
-    DeviceFrame, Event, HostFrame, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef, Reply, Request,
-    TrapPolicy, Value,
-};
-use plugin_format::plugin::{Limits, PluginDescription};
+use plugin_format::message::{Event, PluginRef, Reply, Request, TrapPolicy, Value};
+use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
-
-/// How long anything the harness should do may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
 
 const MODES: [&str; 2] = ["hardware", "software"];
 
@@ -63,34 +58,10 @@ const SMALL_STAGES: &str = r#"(module
   (func (export "tick") (global.set $ticks (i32.add (global.get $ticks) (i32.const 1))))
   (func (export "spin_timer") (loop $forever (br $forever))))"#;
 
-/// A host connection to `kplug-silicon link`, its frames decoded by a reader thread so that
-/// waits time out.
-struct Harness {
-    /// The harness process, when this connection started it (on its stdin/stdout).
-    child: Option<Child>,
-    writer: Option<Box<dyn Write>>,
-    frames: Receiver<DeviceFrame>,
-    seq: u32,
-    /// Events received and not yet looked at, oldest first.
-    events: VecDeque<Event>,
-}
-
-impl Harness {
-    /// Starts `kplug-silicon link --isolation ISOLATION` and connects to its stdin/stdout.
-    fn spawn(isolation: &str) -> Harness {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
-            .args(["link", "--isolation", isolation])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        Harness::over(Some(child), Box::new(stdin), stdout, isolation)
-    }
-
+/// What these tests ask of the link beyond the shared client.
+impl Link {
     /// Connects to a harness serving the socket `path` in `isolation` mode.
-    fn connect(path: &Path, isolation: &str) -> Harness {
+    fn connect(path: &Path, isolation: &str) -> Link {
         let started = Instant::now();
         let stream = loop {
             match UnixStream::connect(path) {
@@ -102,123 +73,13 @@ impl Harness {
             }
         };
         let reader = stream.try_clone().unwrap();
-        Harness::over(None, Box::new(Hangup(stream)), reader, isolation)
-    }
-
-    /// A connection writing requests to `writer` and reading frames from `reader`, after the
-    /// handshake (which checks the isolation mode).
-    fn over(
-        child: Option<Child>,
-        writer: Box<dyn Write>,
-        mut reader: impl Read + Send + 'static,
-        isolation: &str,
-    ) -> Harness {
-        let (sender, frames) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut decoder = FrameDecoder::new();
-            let mut buffer = [0u8; 4096];
-            while let Ok(count @ 1..) = reader.read(&mut buffer) {
-                for &byte in &buffer[..count] {
-                    if let Some(decoded) = decoder.feed(byte) {
-                        let frame = frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap();
-                        if sender.send(frame).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        let mut harness = Harness {
-            child,
-            writer: Some(writer),
-            frames,
-            seq: 0,
-            events: VecDeque::new(),
-        };
-        match harness.request(Request::Hello {
-            protocol: PROTOCOL_VERSION,
-        }) {
-            Ok(Reply::Info(info)) => assert_eq!(info.isolation.as_str(), isolation),
-            other => panic!("{other:?}"),
-        }
-        harness
-    }
-
-    /// The next frame from the harness (fails the test after [`PATIENCE`]).
-    fn frame(&mut self) -> DeviceFrame {
-        self.frames
-            .recv_timeout(PATIENCE)
-            .expect("the harness answers in time")
-    }
-
-    /// Sends `request` and returns its one response (events before it are kept).
-    fn request(&mut self, request: Request) -> Result<Reply, RequestError> {
-        self.seq += 1;
-        let frame = frame::encode(&HostFrame {
-            seq: self.seq,
-            request,
-        })
-        .unwrap();
-        let writer = self.writer.as_mut().unwrap();
-        writer.write_all(&frame).unwrap();
-        writer.flush().unwrap();
-        loop {
-            match self.frame() {
-                DeviceFrame::Response { seq, result } => {
-                    assert_eq!(seq, self.seq);
-                    return result;
-                }
-                DeviceFrame::Event(event) => self.events.push_back(event),
-            }
-        }
-    }
-
-    /// The first event (kept or still to come) that `matches`; the ones before it are dropped.
-    fn event(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
-        while let Some(event) = self.events.pop_front() {
-            if matches(&event) {
-                return event;
-            }
-        }
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.frames.recv_timeout(left) {
-                Ok(DeviceFrame::Event(event)) if matches(&event) => return event,
-                Ok(_) => {}
-                Err(_) => panic!("no {what} within {PATIENCE:?}"),
-            }
-        }
+        Link::over(None, Box::new(Hangup(stream)), reader, isolation)
     }
 
     /// Uploads `wat` as `name` with `limits`; its id.
-    fn load(&mut self, name: &str, wat: &str, limits: Limits) -> u32 {
-        let module = wat::parse_str(wat).unwrap();
-        let description = PluginDescription {
-            name: name.into(),
-            version: "0".into(),
-            limits,
-            imports: Vec::new(),
-            module: Vec::new(),
-        };
-        let begin = Request::UploadBegin {
-            description,
-            module_bytes: module.len() as u32,
-        };
-        assert_eq!(self.request(begin), Ok(Reply::UploadReady));
-        for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
-            self.request(Request::UploadChunk {
-                offset: (index * MAX_CHUNK_BYTES) as u32,
-                bytes: chunk.to_vec(),
-            })
-            .unwrap();
-        }
-        match self.request(Request::UploadEnd {
-            crc32: frame::crc32(&module),
-        }) {
-            Ok(Reply::Loaded(report)) => report.id,
-            other => panic!("{name}: {other:?}"),
-        }
+    fn load_wat(&mut self, name: &str, wat: &str, limits: Limits) -> u32 {
+        self.load(name, &wat::parse_str(wat).unwrap(), limits)
+            .unwrap_or_else(|error| panic!("{name}: {error:?}"))
     }
 
     fn attach(
@@ -355,26 +216,6 @@ impl Drop for Started {
     }
 }
 
-impl Drop for Harness {
-    /// Closes the link (a harness on stdin/stdout exits at the end of its input) and reaps the
-    /// child, if this connection started one.
-    fn drop(&mut self) {
-        drop(self.writer.take());
-        let Some(child) = self.child.as_mut() else {
-            return;
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
 fn limits(budget_us: u32) -> Limits {
     Limits {
         budget_us,
@@ -411,13 +252,13 @@ fn reversed(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn the_boards_channels_run_chains_in_order() {
     for mode in MODES {
-        let mut harness = Harness::spawn(mode);
+        let mut harness = Link::spawn(mode);
         for channel in CHANNELS {
             assert_eq!(harness.stream(channel, false), Ok(Reply::Pong), "{channel}");
             assert_eq!(harness.feed(channel, b"as is"), Some(b"as is".to_vec()));
         }
-        let gray_id = harness.load("gray", GRAY_STAGE, limits(100_000));
-        let small = harness.load("small", SMALL_STAGES, limits(100_000));
+        let gray_id = harness.load_wat("gray", GRAY_STAGE, limits(100_000));
+        let small = harness.load_wat("small", SMALL_STAGES, limits(100_000));
         for refused in [
             harness.stream("nowhere", true).map(|_| 0),
             harness.attach(gray_id, "gray", "channel:nowhere", FaultAction::Keep),
@@ -506,9 +347,9 @@ fn the_boards_channels_run_chains_in_order() {
 #[test]
 fn stage_faults_follow_their_policies() {
     for mode in MODES {
-        let mut harness = Harness::spawn(mode);
-        let gray_id = harness.load("gray", GRAY_STAGE, limits(100_000));
-        let faulty = harness.load("faulty", GRAY_STAGE, limits(100_000));
+        let mut harness = Link::spawn(mode);
+        let gray_id = harness.load_wat("gray", GRAY_STAGE, limits(100_000));
+        let faulty = harness.load_wat("faulty", GRAY_STAGE, limits(100_000));
         let gray_stage = harness
             .attach(gray_id, "gray", "channel:frames", FaultAction::Keep)
             .unwrap();
@@ -604,7 +445,7 @@ fn stage_faults_follow_their_policies() {
         harness.detach(quarantined);
 
         // A stage past its 20 ms budget is stopped by the harness's timer and faults.
-        let spinner = harness.load("spinner", SMALL_STAGES, limits(20_000));
+        let spinner = harness.load_wat("spinner", SMALL_STAGES, limits(20_000));
         let spin = harness
             .attach(spinner, "spin", "channel:frames@0", FaultAction::Detach)
             .unwrap();
@@ -638,7 +479,7 @@ fn stage_faults_follow_their_policies() {
 /// wave stops the events.
 #[test]
 fn samples_stream_the_adc_through_the_sensor_chain() {
-    let mut harness = Harness::spawn("hardware");
+    let mut harness = Link::spawn("hardware");
     assert_eq!(harness.stream("samples", true), Ok(Reply::Pong));
     let mut adc = SyntheticAdc::new(ADC_SEED);
     let started = Instant::now();
@@ -659,8 +500,8 @@ fn samples_stream_the_adc_through_the_sensor_chain() {
     );
     assert_eq!(harness.stream("samples", false), Ok(Reply::Pong));
 
-    let average = harness.load("average", MOVING_AVERAGE, limits(100_000));
-    let threshold = harness.load("threshold", THRESHOLD, limits(100_000));
+    let average = harness.load_wat("average", MOVING_AVERAGE, limits(100_000));
+    let threshold = harness.load_wat("threshold", THRESHOLD, limits(100_000));
     let detect = harness
         .attach(threshold, "detect", "channel:samples", FaultAction::Keep)
         .unwrap();
@@ -716,9 +557,9 @@ fn samples_stream_the_adc_through_the_sensor_chain() {
 /// detaches them all before its code goes, and nothing of it runs afterwards.
 #[test]
 fn timers_run_between_requests_and_starve_nothing() {
-    let mut harness = Harness::spawn("hardware");
-    let ticker = harness.load("ticker", SMALL_STAGES, limits(100_000));
-    let spinner = harness.load("spinner", SMALL_STAGES, limits(3_000));
+    let mut harness = Link::spawn("hardware");
+    let ticker = harness.load_wat("ticker", SMALL_STAGES, limits(100_000));
+    let spinner = harness.load_wat("spinner", SMALL_STAGES, limits(3_000));
     let tick = harness
         .attach(ticker, "tick", "timer:1ms", FaultAction::Keep)
         .unwrap();
@@ -799,12 +640,12 @@ fn a_listening_harness_keeps_its_state_between_hosts() {
     );
     let frame: Vec<u8> = (0..300u32).map(|i| (i * 5) as u8).collect();
     let (gray_id, ticker, tick, runs_before) = {
-        let mut first = Harness::connect(&socket, "software");
-        let gray_id = first.load("gray", GRAY_STAGE, limits(100_000));
+        let mut first = Link::connect(&socket, "software");
+        let gray_id = first.load_wat("gray", GRAY_STAGE, limits(100_000));
         first
             .attach(gray_id, "gray", "channel:frames", FaultAction::Keep)
             .unwrap();
-        let ticker = first.load("ticker", SMALL_STAGES, limits(100_000));
+        let ticker = first.load_wat("ticker", SMALL_STAGES, limits(100_000));
         let tick = first
             .attach(ticker, "tick", "timer:1ms", FaultAction::Keep)
             .unwrap();
@@ -813,7 +654,7 @@ fn a_listening_harness_keeps_its_state_between_hosts() {
         (gray_id, ticker, tick, runs)
     };
     std::thread::sleep(Duration::from_millis(100));
-    let mut second = Harness::connect(&socket, "software");
+    let mut second = Link::connect(&socket, "software");
     let runs = second.find(tick).expect("still attached").counters.runs;
     assert!(
         runs >= runs_before + 5,
