@@ -193,9 +193,30 @@ pub fn camera_frame_into(settings: &CameraSettings, frame: u32, out: &mut alloc:
     }
 }
 
+/// RGB to gray as `plugins/gray_stage.wat` computes it, `(77 R + 150 G + 29 B) >> 8` (BT.601's
+/// weights in 8-bit fixed point): the host's side of the paper's transcoding, against which the
+/// stage's output is checked and with which the benchmark's host-side baseline transcodes.
+pub fn rgb_to_gray(rgb: &[u8]) -> alloc::vec::Vec<u8> {
+    rgb.chunks_exact(3)
+        .map(|pixel| {
+            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
+                as u8
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// White stays white, black black, and pure red and blue weigh 77 and 29 of 256.
+    #[test]
+    fn gray_is_the_stage_formula() {
+        assert_eq!(
+            rgb_to_gray(&[255, 255, 255, 0, 0, 0, 100, 0, 0, 0, 0, 100, 7]),
+            alloc::vec![255, 0, 30, 11]
+        );
+    }
 
     #[test]
     fn camera_settings_are_checked() {

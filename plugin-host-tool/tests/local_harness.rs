@@ -134,14 +134,10 @@ fn a_silicon_board_serves_attach_feed_and_stream() {
             output.to_str().unwrap(),
         ])
         .expect_code(0, "feed");
-    let gray: Vec<u8> = rgb
-        .chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect();
-    assert_eq!(std::fs::read(&output).expect("the output"), gray);
+    assert_eq!(
+        std::fs::read(&output).expect("the output"),
+        plugin_format::channel::rgb_to_gray(&rgb)
+    );
 
     let stream = board
         .kplug(&["stream", "samples", "--count", "3", "--json"])
@@ -246,7 +242,7 @@ fn a_silicon_board_streams_camera_frames_as_png() {
     for (number, path) in files {
         let (width, height, color, pixels) = decode(&path);
         assert_eq!((width, height, color), (32, 24, png::ColorType::Grayscale));
-        let expected = plugin_host_tool::bench::board::transcode(&camera_frame(number));
+        let expected = plugin_format::channel::rgb_to_gray(&camera_frame(number));
         assert_eq!(pixels, expected, "frame {number}");
     }
 

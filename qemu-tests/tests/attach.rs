@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use plugin_format::attach::{AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction};
 use plugin_format::channel::{
-    CameraControl, CameraSettings, CameraStatus, ChannelSink, camera_frame_into,
+    CameraControl, CameraSettings, CameraStatus, ChannelSink, camera_frame_into, rgb_to_gray,
 };
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::limits::LimitError;
@@ -317,16 +317,6 @@ fn plugin_state_from_the_host(board: &TestBoard) {
     plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
 }
 
-/// RGB -> gray as `plugins/gray_stage.wat` computes it.
-fn gray(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
 fn feed(link: &mut Link, bytes: &[u8]) -> Option<Vec<u8>> {
     match link
         .request(Request::Feed {
@@ -357,7 +347,7 @@ fn frames_through_a_chain(board: &TestBoard) {
     let faulty = upload(&mut link, "faulty", module, limits).id;
     let stage = attach(&mut link, id, "gray", "channel:frames", FaultAction::Keep);
     let frame: Vec<u8> = (0..3072u32).map(|i| (i * 7 + i / 13) as u8).collect();
-    assert_eq!(feed(&mut link, &frame), Some(gray(&frame)));
+    assert_eq!(feed(&mut link, &frame), Some(rgb_to_gray(&frame)));
 
     let boom = attach(
         &mut link,
@@ -384,7 +374,10 @@ fn frames_through_a_chain(board: &TestBoard) {
         "{event:?}"
     );
     assert!(find(&mut link, boom).is_none());
-    assert_eq!(feed(&mut link, &frame[..300]), Some(gray(&frame[..300])));
+    assert_eq!(
+        feed(&mut link, &frame[..300]),
+        Some(rgb_to_gray(&frame[..300]))
+    );
 
     let liar = attach(
         &mut link,
@@ -402,7 +395,7 @@ fn frames_through_a_chain(board: &TestBoard) {
         let buffer = &frame[index * 100..index * 100 + 99];
         let output = feed(&mut link, buffer);
         if index < 3 {
-            assert_eq!(output, Some(gray(buffer)), "buffer {index}");
+            assert_eq!(output, Some(rgb_to_gray(buffer)), "buffer {index}");
         } else {
             assert_eq!(
                 output.as_deref(),
@@ -572,7 +565,7 @@ fn camera_frames_through_gray_to_the_host(board: &TestBoard, settings: CameraSet
         assert_eq!(frame.image_kind(), Some(ImageKind::Gray));
         assert_eq!(
             frame.bytes,
-            gray(&rgb(frame.frame)),
+            rgb_to_gray(&rgb(frame.frame)),
             "frame {}",
             frame.frame
         );

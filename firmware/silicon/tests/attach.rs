@@ -20,6 +20,7 @@ use kplug_core::source::SyntheticAdc;
 use plugin_format::attach::{
     AttachError, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
 };
+use plugin_format::channel::rgb_to_gray;
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::message::{Event, PluginRef, Reply, Request, TrapPolicy, Value};
 use plugin_format::plugin::Limits;
@@ -230,16 +231,6 @@ fn attach_kind(result: Result<u32, RequestError>) -> PluginErrorKind {
     }
 }
 
-/// The grayscale transcoding as the host does it.
-fn gray(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
 fn reversed(bytes: &[u8]) -> Vec<u8> {
     bytes.iter().rev().copied().collect()
 }
@@ -276,7 +267,11 @@ fn the_boards_channels_run_chains_in_order() {
             .attach(gray_id, "gray", "channel:frames", FaultAction::Keep)
             .unwrap();
         let frame: Vec<u8> = (0..3072u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        assert_eq!(harness.feed("frames", &frame), Some(gray(&frame)), "{mode}");
+        assert_eq!(
+            harness.feed("frames", &frame),
+            Some(rgb_to_gray(&frame)),
+            "{mode}"
+        );
 
         // Order: `reverse` appended after gray sees gray's output; inserted first, it reverses
         // the RGB bytes before gray sees them (BGR pixels, another picture).
@@ -286,7 +281,7 @@ fn the_boards_channels_run_chains_in_order() {
             .unwrap();
         assert_eq!(
             harness.feed("frames", pixels),
-            Some(reversed(&gray(pixels)))
+            Some(reversed(&rgb_to_gray(pixels)))
         );
         harness.detach(after);
         let before = harness
@@ -294,9 +289,12 @@ fn the_boards_channels_run_chains_in_order() {
             .unwrap();
         assert_eq!(
             harness.feed("frames", pixels),
-            Some(gray(&reversed(pixels)))
+            Some(rgb_to_gray(&reversed(pixels)))
         );
-        assert_ne!(gray(&reversed(pixels)), reversed(&gray(pixels)));
+        assert_ne!(
+            rgb_to_gray(&reversed(pixels)),
+            reversed(&rgb_to_gray(pixels))
+        );
 
         // 3072 bytes do not fit the first stage's 64-byte area: dropped before it runs.
         assert_eq!(harness.feed("frames", &frame), None);
@@ -325,7 +323,7 @@ fn the_boards_channels_run_chains_in_order() {
             let buffer = &frame[index * 99..index * 99 + 99];
             let output = harness.feed("frames", buffer);
             if index < 3 {
-                assert_eq!(output, Some(gray(buffer)), "{mode}: buffer {index}");
+                assert_eq!(output, Some(rgb_to_gray(buffer)), "{mode}: buffer {index}");
             } else {
                 assert_eq!(output.as_deref(), Some(buffer), "{mode}: buffer {index}");
             }
@@ -394,7 +392,7 @@ fn stage_faults_follow_their_policies() {
             matches!(event, Event::AttachmentFault { attachment, action: FaultAction::Detach, .. } if *attachment == detached)
         });
         assert!(harness.find(detached).is_none(), "{mode}: detached");
-        assert_eq!(harness.feed("frames", &frame), Some(gray(&frame)));
+        assert_eq!(harness.feed("frames", &frame), Some(rgb_to_gray(&frame)));
 
         let liar = harness
             .attach(faulty, "liar", "channel:frames", FaultAction::Keep)
@@ -463,7 +461,7 @@ fn stage_faults_follow_their_policies() {
             ),
             "{mode}: {fault:?}"
         );
-        assert_eq!(harness.feed("frames", &frame), Some(gray(&frame)));
+        assert_eq!(harness.feed("frames", &frame), Some(rgb_to_gray(&frame)));
         assert_eq!(
             harness.find(gray_stage).unwrap().counters.traps,
             0,
@@ -649,7 +647,7 @@ fn a_listening_harness_keeps_its_state_between_hosts() {
         let tick = first
             .attach(ticker, "tick", "timer:1ms", FaultAction::Keep)
             .unwrap();
-        assert_eq!(first.feed("frames", &frame), Some(gray(&frame)));
+        assert_eq!(first.feed("frames", &frame), Some(rgb_to_gray(&frame)));
         let runs = first.find(tick).unwrap().counters.runs;
         (gray_id, ticker, tick, runs)
     };
@@ -660,7 +658,7 @@ fn a_listening_harness_keeps_its_state_between_hosts() {
         runs >= runs_before + 5,
         "the timer runs while no host is connected: {runs_before}, then {runs}"
     );
-    assert_eq!(second.feed("frames", &frame), Some(gray(&frame)));
+    assert_eq!(second.feed("frames", &frame), Some(rgb_to_gray(&frame)));
     assert!(second.global(ticker, "ticks") as u64 >= runs);
     second.unload(gray_id);
     second.unload(ticker);

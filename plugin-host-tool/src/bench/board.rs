@@ -34,7 +34,9 @@ use crate::link::{Link, LinkError};
 use crate::plugin;
 use crate::transport::Transport;
 use plugin_format::attach::{AttachPoint, AttachSpec, FaultAction};
-use plugin_format::channel::{CameraControl, CameraSettings, MAX_CAMERA_FPS, camera_frame_into};
+use plugin_format::channel::{
+    CameraControl, CameraSettings, MAX_CAMERA_FPS, camera_frame_into, rgb_to_gray,
+};
 
 /// Names of the plugins the bench loads start with this (and are unloaded if left over).
 pub const NAME_PREFIX: &str = "bench-";
@@ -570,12 +572,12 @@ pub fn macro_scenario<T: Transport>(
     };
     let mut outputs_match = true;
     for frame in &on_board.frames {
-        outputs_match &= frame.bytes == transcode(&camera_frame(frame.frame));
+        outputs_match &= frame.bytes == rgb_to_gray(&camera_frame(frame.frame));
     }
     let mut host = Duration::ZERO;
     for frame in &raw.frames {
         let began = Instant::now();
-        let gray = transcode(&frame.bytes);
+        let gray = rgb_to_gray(&frame.bytes);
         host += began.elapsed();
         outputs_match &=
             frame.bytes == camera_frame(frame.frame) && gray.len() == settings.pixels() as usize;
@@ -692,29 +694,4 @@ fn has_start_function(wasm: &[u8]) -> bool {
     wasmparser::Parser::new(0)
         .parse_all(wasm)
         .any(|payload| matches!(payload, Ok(wasmparser::Payload::StartSection { .. })))
-}
-
-/// The transcoder's formula on the host: gray = (77 R + 150 G + 29 B) >> 8.
-pub fn transcode(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The host transcoder is the plugin's formula: white stays white, black black, and the
-    /// weights are BT.601's in 8-bit fixed point.
-    #[test]
-    fn host_transcoder_matches_the_plugin_formula() {
-        assert_eq!(
-            transcode(&[255, 255, 255, 0, 0, 0, 100, 0, 0, 0, 0, 100]),
-            vec![255, 0, 30, 11]
-        );
-    }
 }

@@ -25,6 +25,7 @@ use kplug_core::Isolation;
 use kplug_core::service::{FRAMES, PluginService};
 use kplug_core::source::ADC_BLOCK_SAMPLES;
 use plugin_format::attach::{AttachPoint, AttachSpec, FaultAction};
+use plugin_format::channel::rgb_to_gray;
 use plugin_format::error::RequestError;
 use plugin_format::limits::MAX_PLUGINS;
 use plugin_format::message::{MAX_FEED_BYTES, PluginRef, Reply, Request};
@@ -111,16 +112,6 @@ fn load(service: &mut Service, name: &str, wat: &str) -> Result<u32, BenchError>
         })
 }
 
-/// The grayscale transcoding as the host does it (`plugins/gray_stage.wat`'s formula).
-fn gray(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
 /// Times every chain, `repetitions` events each, in hardware mode on this thread.
 pub fn measure(clock: &Clock, repetitions: usize) -> Result<Vec<DispatchFigures>, BenchError> {
     let device = HarnessDevice::new(HarnessHost::new(Output::Collect), clock.hz as u64);
@@ -164,7 +155,7 @@ pub fn measure(clock: &Clock, repetitions: usize) -> Result<Vec<DispatchFigures>
             label: "grayscale stage, 3072 B RGB -> 1024 B",
             stages: &[(3, "gray")],
             input: bytes(FRAME_BYTES),
-            expected: gray(&bytes(FRAME_BYTES)),
+            expected: rgb_to_gray(&bytes(FRAME_BYTES)),
         },
     ];
     chains
