@@ -6,6 +6,9 @@
 ;; and calls the stage with its length; the stage leaves its output at the same place and
 ;; returns the output's length, or -1 to drop the buffer.
 ;;
+;; The input area is the whole first page (65536 bytes): a 160x120 camera frame (57600 bytes)
+;; fits.
+;;
 ;; `gray(len)`: len bytes of RGB pixels (a trailing partial pixel is ignored) become len/3 gray
 ;; bytes, gray = (77*R + 150*G + 29*B) >> 8, as in grayscale.wat. `boom(len)` traps (a stage
 ;; that faults) and `liar(len)` claims more output than its area holds.
@@ -16,7 +19,7 @@
 (module
   (memory (export "memory") 1)
   (func (export "input_ptr") (result i32) (i32.const 0))
-  (func (export "input_capacity") (result i32) (i32.const 4096))
+  (func (export "input_capacity") (result i32) (i32.const 65536))
   (func (export "gray") (param $len i32) (result i32)
     (local $pixels i32) (local $i i32) (local $src i32)
     (local.set $pixels (i32.div_u (local.get $len) (i32.const 3)))
@@ -36,4 +39,4 @@
         (br $next)))
     (local.get $pixels))
   (func (export "boom") (param i32) (result i32) unreachable)
-  (func (export "liar") (param i32) (result i32) (i32.const 4097)))
+  (func (export "liar") (param i32) (result i32) (i32.const 65537)))

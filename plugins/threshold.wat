@@ -10,6 +10,13 @@
 ;;
 ;;   kplug upload plugins/threshold.wat --name threshold
 ;;   kplug attach threshold detect --to channel:samples
+;;
+;; `events` is the same detector for a GPIO sink: it drives no pin itself, but outputs one byte
+;; per crossing (1 rising, 0 falling) and drops a block without crossings, so a channel whose
+;; sink is a pin (`kplug sink samples gpio:0`) has the firmware drive it:
+;;
+;;   kplug attach threshold events --to channel:samples
+;;   kplug sink samples gpio:0
 (module
   (import "env" "gpio_write" (func $gpio_write (param i32 i32)))
   (import "env" "gpio_read" (func $gpio_read (param i32) (result i32)))
@@ -41,4 +48,27 @@
             (call $gpio_write (i32.const 0) (i32.const 0))))
         (local.set $at (i32.add (local.get $at) (i32.const 2)))
         (br $next)))
-    (local.get $len)))
+    (local.get $len))
+  (func (export "events") (param $len i32) (result i32)
+    (local $at i32) (local $x i32) (local $out i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (i32.add (local.get $at) (i32.const 1)) (local.get $len)))
+        (local.set $x (i32.load16_s (local.get $at)))
+        (if (i32.and (i32.eqz (global.get $level))
+                     (i32.gt_s (local.get $x) (global.get 0)))
+          (then
+            (global.set $level (i32.const 1))
+            (global.set $crossings (i32.add (global.get $crossings) (i32.const 1)))
+            ;; Output bytes go before the samples still to read: $out <= $at always.
+            (i32.store8 (local.get $out) (i32.const 1))
+            (local.set $out (i32.add (local.get $out) (i32.const 1)))))
+        (if (i32.and (global.get $level)
+                     (i32.lt_s (local.get $x) (i32.sub (i32.const 0) (global.get 0))))
+          (then
+            (global.set $level (i32.const 0))
+            (i32.store8 (local.get $out) (i32.const 0))
+            (local.set $out (i32.add (local.get $out) (i32.const 1)))))
+        (local.set $at (i32.add (local.get $at) (i32.const 2)))
+        (br $next)))
+    (select (local.get $out) (i32.const -1) (local.get $out))))

@@ -27,6 +27,7 @@
 //! - [`plugin`]: the uploaded [`PluginDescription`] and its [`Limits`].
 //! - [`limits`]: every limit on a number from outside, and [`LimitError`].
 //! - [`trap`]: trap codes and records.
+//! - [`channel`]: the camera, channel sinks and bursts.
 //! - [`config`]: the board configuration block kept in flash.
 //! - [`signature`]: what a plugin signature covers, key ids, key changes.
 //! - [`store`]: the plugin store as the host sees it, and attach specifications.
@@ -37,6 +38,7 @@
 extern crate alloc;
 
 pub mod attach;
+pub mod channel;
 pub mod config;
 pub mod error;
 pub mod frame;

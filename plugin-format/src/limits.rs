@@ -24,6 +24,9 @@
 //! | `message::MAX_PEEK_BYTES` | 2048 B | `Peek`, `Poke` (and the range must lie inside the linear memory) |
 //! | `attach::MIN_TIMER_PERIOD_US`..=`attach::MAX_TIMER_PERIOD_US` | 1 ms ..= 1 h | `Attach` (`timer:PERIOD`) |
 //! | `attach::MAX_CHAIN_STAGES`, `attach::MAX_ATTACHMENTS`, `attach::MAX_ATTACH_NAME_BYTES` | 8, 32, 16 B | `Attach` |
+//! | `channel::MAX_CAMERA_FRAME_BYTES`, `channel::MAX_CAMERA_FPS` | 64 KiB, 100 | `Camera` (`CameraSettings::check`) |
+//! | `channel::MAX_BURST_BUFFERS`, `channel::MAX_BURST_MICROS` | 10,000, 1 s | `Burst` |
+//! | `channel::MAX_SINK_PIN` | 7 | `SetSink` |
 //! | [`MAX_FUNCTIONS`], [`MAX_LOCALS`], [`MAX_TOTAL_LOCALS`], [`MAX_GLOBALS`], [`MAX_TABLE_ELEMENTS`], [`MAX_TABLES`], [`TABLE_GROW_RESERVE`], [`MAX_CODE_BYTES`] | see each | the compiler |
 
 use core::fmt;
@@ -167,6 +170,28 @@ pub enum LimitError {
         /// The memory's size now.
         memory_bytes: u32,
     },
+    /// A camera frame of no pixels, or of more than `channel::MAX_CAMERA_FRAME_BYTES`.
+    CameraFrame {
+        /// Pixels per row asked for.
+        width: u16,
+        /// Rows asked for.
+        height: u16,
+    },
+    /// A camera rate outside 1 ..= `channel::MAX_CAMERA_FPS` frames per second.
+    CameraRate {
+        /// Frames per second asked for.
+        fps: u32,
+    },
+    /// A `Burst` of 0 or more than `channel::MAX_BURST_BUFFERS` buffers.
+    BurstBuffers {
+        /// How many.
+        buffers: u32,
+    },
+    /// A GPIO sink on a pin above `channel::MAX_SINK_PIN`.
+    SinkPin {
+        /// The pin.
+        pin: u8,
+    },
 }
 
 /// A length as a `u32` for an error report (saturating: the value is already too large).
@@ -242,6 +267,27 @@ impl fmt::Display for LimitError {
                 f,
                 "{length} bytes at offset {offset} reach outside the plugin's {memory_bytes}-byte \
                  linear memory"
+            ),
+            LimitError::CameraFrame { width, height } => write!(
+                f,
+                "a {width}x{height} camera frame: a frame holds 1 to {} RGB bytes (160x120 is \
+                 the paper's)",
+                crate::channel::MAX_CAMERA_FRAME_BYTES
+            ),
+            LimitError::CameraRate { fps } => write!(
+                f,
+                "{fps} frames per second; the camera runs at 1 to {} frames per second",
+                crate::channel::MAX_CAMERA_FPS
+            ),
+            LimitError::BurstBuffers { buffers } => write!(
+                f,
+                "a burst of {buffers} buffers; a burst sends 1 to {} buffers",
+                crate::channel::MAX_BURST_BUFFERS
+            ),
+            LimitError::SinkPin { pin } => write!(
+                f,
+                "GPIO pin {pin}; a sink drives pins 0 to {}",
+                crate::channel::MAX_SINK_PIN
             ),
         }
     }

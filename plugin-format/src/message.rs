@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::attach::{AttachFault, AttachSpec, AttachmentSummary, FaultAction};
+use crate::channel::{BurstReport, CameraControl, CameraStatus, ChannelSink};
 use crate::error::RequestError;
 use crate::plugin::PluginDescription;
 use crate::signature::{KeyChange, KeyId, SignedBy};
@@ -198,6 +199,29 @@ pub enum Request {
         channel: String,
         /// Start or stop.
         enabled: bool,
+    },
+    /// Start, stop or ask about the synthetic camera that feeds `frames` (see `channel`).
+    /// Answered with `Reply::Camera`; settings out of range are `LimitError::CameraFrame` or
+    /// `CameraRate`.
+    Camera(CameraControl),
+    /// Where channel `channel`'s output goes besides a streaming host. Answered with
+    /// `Reply::Pong`.
+    SetSink {
+        /// The channel.
+        channel: String,
+        /// The sink.
+        sink: ChannelSink,
+    },
+    /// Send `buffers` buffers back to back through channel `channel`'s chain, timed by the
+    /// board's clock: each a block of the channel's own source (the ADC, the camera's frame in
+    /// its settings, or the default frame when it is stopped), its output going to the sink but
+    /// not to the host. Stops early after `channel::MAX_BURST_MICROS`. Answered with
+    /// `Reply::Burst`.
+    Burst {
+        /// The channel.
+        channel: String,
+        /// How many (1 ..= `channel::MAX_BURST_BUFFERS`).
+        buffers: u32,
     },
 }
 
@@ -426,6 +450,10 @@ pub enum Reply {
     /// Answer to `Feed`: the last stage's output, or `None` if a stage dropped the buffer (or
     /// faulted: its events say so).
     ChannelOutput(Option<Vec<u8>>),
+    /// Answer to `Camera`: its state now.
+    Camera(CameraStatus),
+    /// Answer to `Burst`.
+    Burst(BurstReport),
 }
 
 /// What `UploadFinish` did: the load, and the signature check and store write around it.
@@ -584,6 +612,26 @@ pub enum Event {
         /// The channel.
         channel: String,
         /// The last stage's output.
+        bytes: Vec<u8>,
+    },
+    /// A piece of what a channel's chain output for a frame of the camera (sent while the host
+    /// streams the channel): the pieces of one frame come in order, each at most
+    /// `channel::MAX_FRAME_PIECE_BYTES`, and carry the camera frame's size, so the host can tell
+    /// an RGB output (`3 x width x height` bytes) or a gray one (`width x height`) and decode it.
+    ChannelFrame {
+        /// The channel.
+        channel: String,
+        /// The camera's frame number.
+        frame: u32,
+        /// The camera frame's width in pixels.
+        width: u16,
+        /// Its height.
+        height: u16,
+        /// Where this piece starts in the output.
+        offset: u32,
+        /// The whole output's length.
+        total: u32,
+        /// The piece.
         bytes: Vec<u8>,
     },
 }

@@ -9,6 +9,9 @@ use common::decode_stream;
 use plugin_format::attach::{
     AttachCounters, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
 };
+use plugin_format::channel::{
+    BurstReport, CameraControl, CameraSettings, CameraStatus, ChannelSink, MAX_FRAME_PIECE_BYTES,
+};
 use plugin_format::error::{PluginError, PluginErrorKind};
 use plugin_format::message::{
     InvokeReport, LoadReport, PluginRef, PluginState, PluginSummary, StepTime, TrapPolicy,
@@ -126,6 +129,16 @@ fn requests() -> Vec<Request> {
         Request::Stream {
             channel: "samples".into(),
             enabled: true,
+        },
+        Request::Camera(CameraControl::Start(CameraSettings::DEFAULT)),
+        Request::Camera(CameraControl::Stop),
+        Request::SetSink {
+            channel: "samples".into(),
+            sink: ChannelSink::Gpio { pin: 7 },
+        },
+        Request::Burst {
+            channel: "frames".into(),
+            buffers: u32::MAX,
         },
     ]
 }
@@ -250,6 +263,9 @@ fn request_kind(request: &Request) -> usize {
         Request::Poke { .. } => 24,
         Request::Feed { .. } => 25,
         Request::Stream { .. } => 26,
+        Request::Camera(_) => 27,
+        Request::SetSink { .. } => 28,
+        Request::Burst { .. } => 29,
     }
 }
 
@@ -397,6 +413,17 @@ fn replies() -> Vec<Reply> {
         Reply::Memory(vec![0x55; 2048]),
         Reply::ChannelOutput(Some(vec![0x22; 3072])),
         Reply::ChannelOutput(None),
+        Reply::Camera(CameraStatus {
+            running: Some(CameraSettings::DEFAULT),
+            frames: u32::MAX,
+            missed: 1,
+        }),
+        Reply::Burst(BurstReport {
+            buffers: 10_000,
+            outputs: 9_999,
+            cycles: u64::MAX,
+            micros: 1,
+        }),
     ]
 }
 
@@ -423,6 +450,8 @@ fn reply_kind(reply: &Reply) -> usize {
         Reply::Attachments(_) => 17,
         Reply::Memory(_) => 18,
         Reply::ChannelOutput(_) => 19,
+        Reply::Camera(_) => 20,
+        Reply::Burst(_) => 21,
     }
 }
 
@@ -493,8 +522,8 @@ fn kinds<T>(items: &[T], kind: fn(&T) -> usize) -> BTreeSet<usize> {
 /// The samples cover every variant of Request, Reply and RequestError.
 #[test]
 fn samples_cover_every_variant() {
-    assert_eq!(kinds(&requests(), request_kind), (0..27).collect());
-    assert_eq!(kinds(&replies(), reply_kind), (0..20).collect());
+    assert_eq!(kinds(&requests(), request_kind), (0..30).collect());
+    assert_eq!(kinds(&replies(), reply_kind), (0..22).collect());
     assert_eq!(
         kinds(&request_errors(), request_error_kind),
         (0..6).collect()
@@ -560,6 +589,15 @@ fn device_frames_round_trip() {
     round_trip(&DeviceFrame::Event(Event::ChannelData {
         channel: "samples".into(),
         bytes: vec![0x7F; 3072],
+    }));
+    round_trip(&DeviceFrame::Event(Event::ChannelFrame {
+        channel: "frames".into(),
+        frame: u32::MAX,
+        width: 160,
+        height: 120,
+        offset: 55_552,
+        total: 57_600,
+        bytes: vec![0x7F; MAX_FRAME_PIECE_BYTES],
     }));
     round_trip(&DeviceFrame::Event(Event::ConsoleOutput {
         attachment: 4,

@@ -39,6 +39,10 @@ pub const CALLS_WAT: &str = include_str!("../../firmware/silicon/src/bench/calls
 pub const KERNELS_WAT: &str = include_str!("../../plugins/kernels.wat");
 /// The paper's transcoder.
 pub const GRAYSCALE_WAT: &str = include_str!("../../plugins/grayscale.wat");
+/// The paper's transcoder as a channel stage (the macro scenario).
+pub const GRAY_STAGE_WAT: &str = include_str!("../../plugins/gray_stage.wat");
+/// The trivial channel stage (shared with the harness's dispatch figures).
+pub const STAGE_WAT: &str = include_str!("../../firmware/silicon/src/bench/stage.wat");
 /// The example plugins whose code generation, link and unlink are measured, as in the harness.
 pub const EXAMPLES: [(&str, &str); 5] = [
     ("grayscale", GRAYSCALE_WAT),

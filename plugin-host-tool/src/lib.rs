@@ -28,6 +28,7 @@
 
 pub mod bench;
 pub mod board;
+pub mod channel;
 pub mod console;
 pub mod defmt_log;
 pub mod features;

@@ -153,7 +153,7 @@ impl TestBoard {
     /// How long this board may take to answer after boot.
     pub fn boot_timeout(&self) -> Duration {
         match self.emulator {
-            Emulator::Qemu => QEMU_BOOT,
+            Emulator::Qemu | Emulator::Silicon => QEMU_BOOT,
             Emulator::Bochs => BOCHS_BOOT,
         }
     }
@@ -173,7 +173,7 @@ impl TestBoard {
             );
         }
         link.set_timeout(Duration::from_secs(match self.emulator {
-            Emulator::Qemu => 10,
+            Emulator::Qemu | Emulator::Silicon => 10,
             Emulator::Bochs => 60,
         }));
         link

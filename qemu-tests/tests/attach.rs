@@ -2,18 +2,24 @@
 //! attachment runs on its own and a trapping one is detached by its fault action; a timer that
 //! overruns its period is counted and reported while the console, the link and another timer
 //! keep being served; console words run exports, print their output, and survive a fault; an
-//! unload while attached detaches everything first. Nothing here measures time on the host:
+//! unload while attached detaches everything first; the camera's frames flow through the
+//! grayscale stage to the host; a GPIO sink drives a pin from a chain's output; bursts run
+//! chains back to back. Nothing here measures time on the host:
 //! progress is read from the counters and events, with generous deadlines only against hangs.
 
 use std::time::{Duration, Instant};
 
 use plugin_format::attach::{AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction};
+use plugin_format::channel::{
+    CameraControl, CameraSettings, CameraStatus, ChannelSink, camera_frame_into, rgb_to_gray,
+};
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::limits::LimitError;
 use plugin_format::message::{Event, PluginRef, Reply, Request, Value};
 use plugin_format::plugin::Limits;
 use plugin_format::trap::TrapKind;
 use plugin_host_tool::board::{Clock, Emulator, Isolation};
+use plugin_host_tool::channel::{FrameAssembler, ImageKind};
 use plugin_host_tool::console::Console;
 use plugin_host_tool::link::{Link, LinkError};
 use plugin_host_tool::plugin;
@@ -311,16 +317,6 @@ fn plugin_state_from_the_host(board: &TestBoard) {
     plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
 }
 
-/// RGB -> gray as `plugins/gray_stage.wat` computes it.
-fn gray(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
 fn feed(link: &mut Link, bytes: &[u8]) -> Option<Vec<u8>> {
     match link
         .request(Request::Feed {
@@ -351,7 +347,7 @@ fn frames_through_a_chain(board: &TestBoard) {
     let faulty = upload(&mut link, "faulty", module, limits).id;
     let stage = attach(&mut link, id, "gray", "channel:frames", FaultAction::Keep);
     let frame: Vec<u8> = (0..3072u32).map(|i| (i * 7 + i / 13) as u8).collect();
-    assert_eq!(feed(&mut link, &frame), Some(gray(&frame)));
+    assert_eq!(feed(&mut link, &frame), Some(rgb_to_gray(&frame)));
 
     let boom = attach(
         &mut link,
@@ -378,7 +374,10 @@ fn frames_through_a_chain(board: &TestBoard) {
         "{event:?}"
     );
     assert!(find(&mut link, boom).is_none());
-    assert_eq!(feed(&mut link, &frame[..300]), Some(gray(&frame[..300])));
+    assert_eq!(
+        feed(&mut link, &frame[..300]),
+        Some(rgb_to_gray(&frame[..300]))
+    );
 
     let liar = attach(
         &mut link,
@@ -396,7 +395,7 @@ fn frames_through_a_chain(board: &TestBoard) {
         let buffer = &frame[index * 100..index * 100 + 99];
         let output = feed(&mut link, buffer);
         if index < 3 {
-            assert_eq!(output, Some(gray(buffer)), "buffer {index}");
+            assert_eq!(output, Some(rgb_to_gray(buffer)), "buffer {index}");
         } else {
             assert_eq!(
                 output.as_deref(),
@@ -419,11 +418,11 @@ fn global_i32(link: &mut Link, plugin: u32, name: &str) -> i32 {
     }
 }
 
-/// The sensor chain: the synthetic ADC's blocks flow through a moving average and a threshold
-/// stage that drives GPIO pin 0. Threshold events are counted and the pin follows them; the
-/// host streams the chain's output; raising the threshold above the wave stops the events.
-fn samples_drive_the_gpio(board: &TestBoard) {
-    let mut link = board.link();
+/// Uploads the sensor chain (`moving_average.wat` then `threshold.wat`'s `export`) onto
+/// `samples`, the average attached first, and waits until the threshold has counted two
+/// crossings (two rising crossings mean a falling one between them). Returns the plugins'
+/// ids and the threshold stage's attachment.
+fn sensor_chain(link: &mut Link, export: &str) -> (u32, u32, u32) {
     let limits = Limits {
         budget_us: 100_000,
         ..Limits::default()
@@ -432,27 +431,36 @@ fn samples_drive_the_gpio(board: &TestBoard) {
         let text = std::fs::read(qemu_tests::plugin_file(file)).expect("read");
         wat::parse_bytes(&text).expect("wat").into_owned()
     };
-    let average = upload(&mut link, "average", module("moving_average.wat"), limits).id;
-    let threshold = upload(&mut link, "threshold", module("threshold.wat"), limits).id;
-    let detect = attach(
-        &mut link,
+    let average = upload(link, "average", module("moving_average.wat"), limits).id;
+    let threshold = upload(link, "threshold", module("threshold.wat"), limits).id;
+    let stage = attach(
+        link,
         threshold,
-        "detect",
+        export,
         "channel:samples",
         FaultAction::Keep,
     );
     attach(
-        &mut link,
+        link,
         average,
         "average",
         "channel:samples@0",
         FaultAction::Keep,
     );
     let start = Instant::now();
-    while global_i32(&mut link, threshold, "crossings") < 2 {
+    while global_i32(link, threshold, "crossings") < 2 {
         assert!(start.elapsed() < PATIENCE, "no threshold events");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (average, threshold, stage)
+}
+
+/// The sensor chain: the synthetic ADC's blocks flow through a moving average and a threshold
+/// stage that drives GPIO pin 0. Threshold events are counted and the pin follows them; the
+/// host streams the chain's output; raising the threshold above the wave stops the events.
+fn samples_drive_the_gpio(board: &TestBoard) {
+    let mut link = board.link();
+    let (average, threshold, detect) = sensor_chain(&mut link, "detect");
     // Read back in one invocation, so no block runs between reading the pin and the level.
     let pin = invoke(&mut link, threshold, "pin_matches_level", &[]);
     assert_eq!(
@@ -500,6 +508,184 @@ fn samples_drive_the_gpio(board: &TestBoard) {
     plugin::unload(&mut link, PluginRef::Id(threshold)).expect("unload");
 }
 
+/// The paper's scenario for real: the synthetic camera's frames flow through the grayscale
+/// stage attached on `frames` to the host, which puts each frame back together from its pieces
+/// and checks it against the camera's frame transcoded on the host (and that it makes a PNG).
+/// Detaching the stage while frames flow makes the next frames arrive raw (RGB); stopping the
+/// camera stops them.
+fn camera_frames_through_gray_to_the_host(board: &TestBoard, settings: CameraSettings) {
+    let mut link = board.link();
+    let limits = Limits {
+        budget_us: 1_000_000,
+        ..Limits::default()
+    };
+    let module = std::fs::read(qemu_tests::plugin_file("gray_stage.wat")).expect("read");
+    let id = upload(
+        &mut link,
+        "camgray",
+        wat::parse_bytes(&module).expect("wat").into_owned(),
+        limits,
+    )
+    .id;
+    let stage = attach(&mut link, id, "gray", "channel:frames", FaultAction::Keep);
+    let stream = |link: &mut Link, enabled| {
+        link.request(Request::Stream {
+            channel: "frames".into(),
+            enabled,
+        })
+        .expect("stream")
+    };
+    stream(&mut link, true);
+    let status = camera(&mut link, CameraControl::Start(settings));
+    assert_eq!(status.running, Some(settings));
+    let mut assembler = FrameAssembler::default();
+    let mut next_frame = |link: &mut Link| {
+        let start = Instant::now();
+        while start.elapsed() < PATIENCE {
+            if let Some(event) = link.next_event(Duration::from_millis(200)).expect("event")
+                && let Some(frame) = assembler.push("frames", &event)
+            {
+                return frame;
+            }
+        }
+        panic!("no camera frame");
+    };
+    let rgb = |number| {
+        let mut frame = Vec::new();
+        camera_frame_into(&settings, number, &mut frame);
+        frame
+    };
+    let directory = tempfile::tempdir().expect("temporary directory");
+    for _ in 0..2 {
+        let frame = next_frame(&mut link);
+        assert_eq!(
+            (frame.width, frame.height),
+            (settings.width, settings.height)
+        );
+        assert_eq!(frame.image_kind(), Some(ImageKind::Gray));
+        assert_eq!(
+            frame.bytes,
+            rgb_to_gray(&rgb(frame.frame)),
+            "frame {}",
+            frame.frame
+        );
+        frame
+            .save_png(&directory.path().join("gray.png"))
+            .expect("png");
+    }
+
+    plugin::detach(&mut link, stage).expect("detach while frames flow");
+    let raw = loop {
+        let frame = next_frame(&mut link);
+        if frame.image_kind() == Some(ImageKind::Rgb) {
+            break frame;
+        }
+        assert_eq!(
+            frame.image_kind(),
+            Some(ImageKind::Gray),
+            "whole frames only"
+        );
+    };
+    assert_eq!(raw.bytes, rgb(raw.frame), "frame {} raw", raw.frame);
+
+    let status = camera(&mut link, CameraControl::Stop);
+    assert_eq!(status.running, None);
+    assert!(status.frames > raw.frame, "{status:?}");
+    stream(&mut link, false);
+    assert_eq!(assembler.discarded, 0);
+    plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
+}
+
+fn camera(link: &mut Link, control: CameraControl) -> CameraStatus {
+    match link.request(Request::Camera(control)).expect("camera") {
+        Reply::Camera(status) => status,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The sensor chain with a firmware sink: the threshold stage's `events` export only outputs a
+/// byte per crossing, and the `samples` channel's GPIO sink drives pin 0 with them; the pin
+/// follows the level as with the GPIO import. A pin past the last is refused with a typed error.
+fn samples_drive_a_gpio_sink(board: &TestBoard) {
+    let mut link = board.link();
+    let sink = |link: &mut Link, sink| {
+        link.request(Request::SetSink {
+            channel: "samples".into(),
+            sink,
+        })
+    };
+    assert!(matches!(
+        sink(&mut link, ChannelSink::Gpio { pin: 8 }),
+        Err(LinkError::Device(RequestError::Plugin(error)))
+            if error.kind == PluginErrorKind::Limit(LimitError::SinkPin { pin: 8 })
+    ));
+    assert_eq!(
+        sink(&mut link, ChannelSink::Gpio { pin: 0 }).expect("sink"),
+        Reply::Pong
+    );
+    let (average, threshold, _) = sensor_chain(&mut link, "events");
+    for _ in 0..3 {
+        let pin = invoke(&mut link, threshold, "pin_matches_level", &[]);
+        assert_eq!(
+            pin.outcome,
+            Ok(vec![Value::I32(1)]),
+            "the sink drives the pin to the level"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sink(&mut link, ChannelSink::Host).expect("sink");
+    plugin::unload(&mut link, PluginRef::Id(average)).expect("unload");
+    plugin::unload(&mut link, PluginRef::Id(threshold)).expect("unload");
+}
+
+/// A burst sends buffers of the channel's source back to back through chains of 1 and 3
+/// stages on the board and reports them all; a burst of 0 is refused with a typed error.
+fn bursts_through_chains(board: &TestBoard) {
+    let mut link = board.link();
+    let stage = wat::parse_str(
+        r#"(module (memory 1)
+            (func (export "input_ptr") (result i32) (i32.const 0))
+            (func (export "input_capacity") (result i32) (i32.const 4096))
+            (func (export "pass") (param i32) (result i32) (local.get 0)))"#,
+    )
+    .expect("wat");
+    let burst = |link: &mut Link, buffers| {
+        link.request(Request::Burst {
+            channel: "samples".into(),
+            buffers,
+        })
+    };
+    assert!(matches!(
+        burst(&mut link, 0),
+        Err(LinkError::Device(RequestError::Plugin(error)))
+            if error.kind == PluginErrorKind::Limit(LimitError::BurstBuffers { buffers: 0 })
+    ));
+    let mut ids = Vec::new();
+    for stages in [1, 3] {
+        while ids.len() < stages {
+            let id = upload(
+                &mut link,
+                &format!("pass{}", ids.len()),
+                stage.clone(),
+                Limits::default(),
+            )
+            .id;
+            attach(&mut link, id, "pass", "channel:samples", FaultAction::Keep);
+            ids.push(id);
+        }
+        match burst(&mut link, 100).expect("burst") {
+            Reply::Burst(report) => {
+                assert_eq!((report.buffers, report.outputs), (100, 100), "{report:?}");
+                assert!(report.cycles > 0, "{report:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    for id in ids {
+        plugin::unload(&mut link, PluginRef::Id(id)).expect("unload");
+    }
+}
+
 fn qemu() -> TestBoard {
     TestBoard::qemu_instruction_clock()
 }
@@ -535,6 +721,21 @@ fn qemu_samples_drive_the_gpio() {
 }
 
 #[test]
+fn qemu_camera_frames_through_gray_to_the_host() {
+    camera_frames_through_gray_to_the_host(&qemu(), CameraSettings::DEFAULT);
+}
+
+#[test]
+fn qemu_samples_drive_a_gpio_sink() {
+    samples_drive_a_gpio_sink(&qemu());
+}
+
+#[test]
+fn qemu_bursts_through_chains() {
+    bursts_through_chains(&qemu());
+}
+
+#[test]
 fn qemu_unload_while_attached() {
     unload_while_attached(&qemu());
 }
@@ -551,4 +752,15 @@ fn bochs_attach_points() {
     plugin_state_from_the_host(&board);
     frames_through_a_chain(&board);
     samples_drive_the_gpio(&board);
+    // Bochs emulates fewer instructions a second: a smaller frame keeps the test short.
+    camera_frames_through_gray_to_the_host(
+        &board,
+        CameraSettings {
+            width: 40,
+            height: 30,
+            fps: 10,
+        },
+    );
+    samples_drive_a_gpio_sink(&board);
+    bursts_through_chains(&board);
 }

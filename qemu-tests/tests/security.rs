@@ -835,7 +835,7 @@ fn long_compile(target: &mut Target) {
         .expect("the console prompt");
     // Bochs runs the firmware a few times slower than QEMU: a smaller module keeps it as busy.
     let module = match board.emulator() {
-        Emulator::Qemu => large_module(limits::MAX_MODULE_BYTES),
+        Emulator::Qemu | Emulator::Silicon => large_module(limits::MAX_MODULE_BYTES),
         Emulator::Bochs => large_module(BOCHS_COMPILE_BYTES),
     };
     let description = PluginDescription {

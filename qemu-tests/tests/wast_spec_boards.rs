@@ -7,7 +7,8 @@
 //! in them runs on the board's x87.
 //!
 //! The subset is issue 10's (i32, i64, f32, f64, conversions, float_exprs) plus the control,
-//! call, memory, global and local files; it grows as the JIT does. It leaves out
+//! call, memory, global and local files, and issue 11's reference-type and table files of
+//! WebAssembly 2.0 (`wasm-v2`: `ref_*`, `table_*`, `bulk`, `elem`); it grows as the JIT does. It leaves out
 //! `memory_grow.wast`, whose 800-page memory does not fit a 32 MiB board (the harness runs it).
 
 use plugin_format::plugin::{DEFAULT_STACK_BYTES, Limits};
@@ -47,6 +48,22 @@ const BOARD_SUBSET: &[&str] = &[
     "switch",
 ];
 
+/// The files of `wasm-v2` the boards run (reference types, tables, element segments).
+const BOARD_SUBSET_V2: &[&str] = &[
+    "ref_null",
+    "ref_is_null",
+    "ref_func",
+    "table_get",
+    "table_set",
+    "table_size",
+    "table_grow",
+    "table_fill",
+    "table_copy",
+    "table_init",
+    "bulk",
+    "elem",
+];
+
 /// Files of the subset in which nothing may be skipped.
 const NO_SKIPS: &[&str] = &[
     "wasm-v1/f32.wast",
@@ -79,14 +96,18 @@ fn run_subset(board: &TestBoard) -> (Vec<String>, Vec<String>, Report) {
         .expect("the known-failures list"),
     )
     .expect("the list parses");
-    let files = suite::select(
-        "wasm-v1",
-        &BOARD_SUBSET
+    let names = |subset: &[&str]| {
+        subset
             .iter()
             .map(|name| (*name).to_owned())
-            .collect::<Vec<_>>(),
-    )
-    .expect("the subset names files of wasm-v1");
+            .collect::<Vec<_>>()
+    };
+    let mut files =
+        suite::select("wasm-v1", &names(BOARD_SUBSET)).expect("the subset names files of wasm-v1");
+    files.extend(
+        suite::select("wasm-v2", &names(BOARD_SUBSET_V2))
+            .expect("the subset names files of wasm-v2"),
+    );
     let limits = Limits {
         max_memory_pages: MEMORY_PAGES,
         stack_bytes: DEFAULT_STACK_BYTES,

@@ -257,11 +257,12 @@ impl Attachments {
             .map(|attachment| attachment.id)
     }
 
-    /// When the next timer is due, if any.
-    pub fn next_due_us(&self) -> Option<u64> {
+    /// When the next timer among those whose plugin `runnable` admits is due, if any.
+    pub fn next_due_us(&self, runnable: impl Fn(PluginId) -> bool) -> Option<u64> {
         self.list
             .iter()
             .filter(|attachment| matches!(attachment.spec.point, AttachPoint::Timer { .. }))
+            .filter(|attachment| runnable(attachment.plugin))
             .map(|attachment| attachment.due_us)
             .min()
     }
@@ -342,7 +343,8 @@ mod tests {
         let counters = table.get(fast).unwrap().counters;
         assert_eq!((counters.overruns, counters.missed), (1, 5));
         assert_eq!(table.get(fast).unwrap().due_us, 8_700);
-        assert_eq!(table.next_due_us(), Some(8_700));
+        assert_eq!(table.next_due_us(|_| true), Some(8_700));
+        assert_eq!(table.next_due_us(|plugin| plugin != 0), Some(10_000));
         // When both are due, the earlier deadline runs first; the run moves it past the other
         // timer's, so the slow timer runs next even though the fast one is always late.
         assert_eq!(table.due_timer(10_000, |_| true), Some(fast));

@@ -373,6 +373,8 @@ pub struct FakeDevice {
     pub cycles: u64,
     /// The GPIO latch (bit n = pin n).
     pub gpio: u8,
+    /// Every GPIO write so far, in order: (pin, level).
+    pub gpio_writes: Vec<(u32, bool)>,
     /// The heap figure reported.
     pub heap_used: u32,
     /// The free heap reported (`None`: plenty).
@@ -400,6 +402,7 @@ impl Device for FakeDevice {
         (self.cycles / 1_000_000) as u32
     }
     fn gpio_write(&mut self, pin: u32, high: bool) {
+        self.gpio_writes.push((pin, high));
         if high {
             self.gpio |= 1 << pin;
         } else {

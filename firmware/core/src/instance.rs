@@ -602,7 +602,8 @@ impl<P: Platform> Plugin<P> {
             }
             // The function descriptors (present when there is a table), then each table:
             // its size word, its capacity word, every reserved element null, then the
-            // active element segments (checked against the initial sizes above).
+            // active element segments (checked against the initial sizes above), then the
+            // passive element segments' words (placed by the compiler's layout).
             if !module.tables.is_empty() {
                 let descriptors = base.add(layout.functions_offset as usize) as *mut TableEntry;
                 for (index, code) in module.functions.iter().enumerate() {
@@ -630,6 +631,12 @@ impl<P: Platform> Plugin<P> {
                     entries
                         .add(segment.offset as usize + index)
                         .write_unaligned(item);
+                }
+            }
+            for segment in &module.passive_elements {
+                let words = base.add(segment.offset as usize) as *mut u32;
+                for (index, &item) in segment.items.iter().enumerate() {
+                    words.add(index).write_unaligned(item);
                 }
             }
             let imports = base.add(layout.imports_offset as usize) as *mut FarPointer;

@@ -19,7 +19,6 @@ use crate::error::{CompileError, GlobalWriteError, InvokeError, LoadError};
 use crate::imports::ImportHost;
 use crate::instance::{Outcome, Platform, Plugin};
 use crate::output::OutputQueue;
-use crate::source::{ADC_BLOCK_PERIOD_US, SyntheticAdc};
 use crate::table::PluginTable;
 use crate::{CompileOptions, Isolation};
 use plugin_format::attach::{
@@ -29,8 +28,8 @@ use plugin_format::attach::{
 use plugin_format::error::{PluginError, PluginErrorKind, RequestError};
 use plugin_format::limits::{self, CheckedLimits, LimitError, MAX_CHUNK_BYTES};
 use plugin_format::message::{
-    Event, InvokeReport, LoadReport, MAX_FEED_BYTES, MAX_PEEK_BYTES, PluginRef, PluginState,
-    PluginSummary, Reply, Request, StepTime, TrapPolicy, UnloadReport, Value,
+    Event, InvokeReport, LoadReport, MAX_PEEK_BYTES, PluginRef, PluginState, PluginSummary, Reply,
+    Request, StepTime, TrapPolicy, UnloadReport, Value,
 };
 use plugin_format::plugin::PluginDescription;
 use plugin_format::symbols::ValType;
@@ -82,8 +81,9 @@ pub trait Device {
     fn heap_free(&self) -> u32;
 }
 
-/// The channel the synthetic ADC feeds.
-pub const SAMPLES: &str = "samples";
+mod channels;
+
+pub use channels::{ADC_SEED, CHANNELS, FRAMES, SAMPLES};
 
 /// Heap bytes the compiler may need for a module of `module_bytes` bytes: what the service checks
 /// is free before compiling an upload. The compiler allocates infallibly, so this bound (measured
@@ -128,27 +128,41 @@ impl<D: Device> ImportHost for ServiceImports<'_, D> {
     }
 }
 
-/// Whether `request` is one the plugin service serves (the others are the link's own).
+/// Whether `request` is one the plugin service serves (the others are the link's own, and the
+/// store's). Exhaustive on purpose: a new request must be routed here before it compiles.
 pub fn serves(request: &Request) -> bool {
-    matches!(
-        request,
+    match request {
+        Request::Hello { .. }
+        | Request::Info
+        | Request::Ping
+        | Request::Stats
+        | Request::SubscribeLogs => false,
+        Request::UploadFinish { .. }
+        | Request::StoreInfo
+        | Request::StoreList
+        | Request::StoreRemove { .. }
+        | Request::StoreErase
+        | Request::ChangeKey { .. } => crate::store::service::serves(request),
         Request::UploadBegin { .. }
-            | Request::UploadChunk { .. }
-            | Request::UploadEnd { .. }
-            | Request::List
-            | Request::Invoke { .. }
-            | Request::Unload { .. }
-            | Request::SetTrapPolicy { .. }
-            | Request::GetGlobal { .. }
-            | Request::Attach { .. }
-            | Request::Detach { .. }
-            | Request::ListAttachments
-            | Request::SetGlobal { .. }
-            | Request::Peek { .. }
-            | Request::Poke { .. }
-            | Request::Feed { .. }
-            | Request::Stream { .. }
-    ) || crate::store::service::serves(request)
+        | Request::UploadChunk { .. }
+        | Request::UploadEnd { .. }
+        | Request::List
+        | Request::Invoke { .. }
+        | Request::Unload { .. }
+        | Request::SetTrapPolicy { .. }
+        | Request::GetGlobal { .. }
+        | Request::Attach { .. }
+        | Request::Detach { .. }
+        | Request::ListAttachments
+        | Request::SetGlobal { .. }
+        | Request::Peek { .. }
+        | Request::Poke { .. }
+        | Request::Feed { .. }
+        | Request::Stream { .. }
+        | Request::Camera(_)
+        | Request::SetSink { .. }
+        | Request::Burst { .. } => true,
+    }
 }
 
 /// The service's figures that `Stats` reports.
@@ -174,11 +188,8 @@ pub struct PluginService<P: Platform, D: Device> {
     isolation: Isolation,
     output: OutputQueue,
     attachments: Attachments,
-    /// The synthetic ADC feeding the `samples` channel (when the board has one), and when its
-    /// next block is due.
-    adc: Option<(SyntheticAdc, u64)>,
-    /// Channels the host streams (`Request::Stream`).
-    streaming: Vec<String>,
+    /// The channels' sources, sinks and listeners.
+    channels: channels::ChannelState,
     /// The board's clock and peripherals.
     pub device: D,
 }
@@ -264,52 +275,9 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             isolation,
             output: OutputQueue::new(),
             attachments: Attachments::new(&[], &[]),
-            adc: None,
-            streaming: Vec::new(),
+            channels: channels::ChannelState::default(),
             device,
         }
-    }
-
-    /// Starts the synthetic ADC (seed `seed`) that feeds channel `samples` (which
-    /// [`Self::set_attach_points`] must have declared).
-    pub fn start_adc(&mut self, seed: u32) {
-        let now = self.now_us();
-        self.adc = Some((SyntheticAdc::new(seed), now + ADC_BLOCK_PERIOD_US));
-    }
-
-    /// If the ADC's next block is due and anyone listens (a stage on `samples`, or the host
-    /// streaming it), sends it through the `samples` chain; the output goes to the host as
-    /// `Event::ChannelData` while it streams. Returns whether a block ran. A late block is not
-    /// made up for: the next is due a period after this one ran.
-    pub fn run_due_source(&mut self) -> bool {
-        let now = self.now_us();
-        let Some((adc, due)) = self.adc.as_mut() else {
-            return false;
-        };
-        if now < *due {
-            return false;
-        }
-        *due = now + ADC_BLOCK_PERIOD_US;
-        let streamed = self.streaming.iter().any(|channel| channel == SAMPLES);
-        if self.attachments.chain(SAMPLES).is_empty() && !streamed {
-            return false;
-        }
-        let block = adc.block();
-        if let Ok(Some(bytes)) = self.run_channel(SAMPLES, block)
-            && streamed
-        {
-            self.output.push(Event::ChannelData {
-                channel: SAMPLES.into(),
-                bytes,
-            });
-        }
-        true
-    }
-
-    /// Declares the board's attach points: its channels and its built-in console words (which
-    /// no attachment may take). Drops every attachment made before.
-    pub fn set_attach_points(&mut self, channels: &[&str], builtin_words: &[&str]) {
-        self.attachments = Attachments::new(channels, builtin_words);
     }
 
     /// The attachment table.
@@ -403,19 +371,11 @@ impl<P: Platform, D: Device> PluginService<P, D> {
                 Ok(Reply::Attachments(self.attachment_summaries()))
             }
             Request::ListAttachments => Ok(Reply::Attachments(self.attachment_summaries())),
-            Request::Feed { channel, bytes } => {
-                self.run_channel(&channel, bytes).map(Reply::ChannelOutput)
-            }
-            Request::Stream { channel, enabled } => {
-                if !self.attachments.channels().any(|name| name == channel) {
-                    return Err(attach_error(AttachError::NoSuchChannel));
-                }
-                self.streaming.retain(|name| *name != channel);
-                if enabled {
-                    self.streaming.push(channel);
-                }
-                Ok(Reply::Pong)
-            }
+            request @ (Request::Feed { .. }
+            | Request::Stream { .. }
+            | Request::Camera(_)
+            | Request::SetSink { .. }
+            | Request::Burst { .. }) => self.handle_channel(request),
             Request::SetGlobal {
                 plugin,
                 name,
@@ -898,13 +858,9 @@ impl<P: Platform, D: Device> PluginService<P, D> {
     /// (output, traps, faults) wait in the queue for [`Self::take_events`].
     pub fn run_due_timer(&mut self) -> bool {
         let now = self.now_us();
-        let extra = &self.extra;
-        let due = self.attachments.due_timer(now, |plugin| {
-            !extra
-                .get(plugin as usize)
-                .and_then(Option::as_ref)
-                .is_some_and(|extra| extra.quarantined)
-        });
+        let due = self
+            .attachments
+            .due_timer(now, |plugin| !self.quarantined(plugin));
         match due {
             Some(attachment) => {
                 self.run_attached(attachment, None);
@@ -912,11 +868,6 @@ impl<P: Platform, D: Device> PluginService<P, D> {
             }
             None => false,
         }
-    }
-
-    /// When the next timer attachment is due, in microseconds of the board's clock.
-    pub fn next_timer_due_us(&self) -> Option<u64> {
-        self.attachments.next_due_us()
     }
 
     /// Runs the export attached to console word `word`, if there is one. What it prints is
@@ -1097,78 +1048,6 @@ impl<P: Platform, D: Device> PluginService<P, D> {
         } else {
             Err(AttachError::StageArea { pointer, capacity })
         }
-    }
-
-    /// Sends `bytes` through channel `channel`'s chain, first stage first: each stage gets the
-    /// buffer in its input area and returns its output's length (the output is read from the
-    /// same area); a negative length drops the buffer. Returns the last stage's output, or
-    /// `None` if a stage dropped the buffer, it did not fit a stage's area, or a stage faulted
-    /// (a trap, or a length beyond its area: reported, and its fault action applied).
-    pub fn run_channel(
-        &mut self,
-        channel: &str,
-        bytes: Vec<u8>,
-    ) -> Result<Option<Vec<u8>>, RequestError> {
-        if bytes.len() > MAX_FEED_BYTES as usize {
-            return Err(limit_error(LimitError::FeedLength {
-                length: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            }));
-        }
-        if !self.attachments.channels().any(|name| name == channel) {
-            return Err(attach_error(AttachError::NoSuchChannel));
-        }
-        let stages: Vec<(u32, u32, (u32, u32))> = self
-            .attachments
-            .chain(channel)
-            .iter()
-            .map(|stage| (stage.id, stage.plugin, stage.stage_area))
-            .collect();
-        let mut buffer = bytes;
-        for (attachment, plugin, (pointer, capacity)) in stages {
-            let length = buffer.len() as u32;
-            let fits = length <= capacity;
-            let written = fits
-                && !self.quarantined(plugin)
-                && self
-                    .table
-                    .get_mut(plugin)
-                    .is_some_and(|entry| entry.plugin.write_memory(pointer, &buffer));
-            if !written {
-                self.attachments.note_dropped(attachment);
-                return Ok(None);
-            }
-            let (results, _) =
-                self.run_attached_with(attachment, None, &[Value::I32(length as i32)]);
-            let returned = match results.as_deref() {
-                Some([Value::I32(returned)]) => *returned,
-                // A trap (reported by the run) or a vanished plugin: the buffer is lost.
-                _ => {
-                    self.attachments.note_dropped(attachment);
-                    return Ok(None);
-                }
-            };
-            if returned < 0 {
-                self.attachments.note_dropped(attachment);
-                return Ok(None);
-            }
-            if returned as u32 > capacity {
-                self.attachments.note_dropped(attachment);
-                self.apply_fault(attachment, AttachFault::BadLength { returned, capacity });
-                return Ok(None);
-            }
-            match self
-                .table
-                .get(plugin)
-                .and_then(|entry| entry.plugin.read_memory(pointer, returned as u32))
-            {
-                Some(output) => buffer = output,
-                None => {
-                    self.attachments.note_dropped(attachment);
-                    return Ok(None);
-                }
-            }
-        }
-        Ok(Some(buffer))
     }
 
     /// `length` bytes of `plugin`'s linear memory at `offset`.

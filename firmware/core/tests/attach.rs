@@ -9,6 +9,10 @@ use kplug_core::service::PluginService;
 use plugin_format::attach::{
     AttachError, AttachFault, AttachPoint, AttachSpec, AttachmentSummary, FaultAction,
 };
+use plugin_format::channel::{
+    CameraControl, CameraSettings, CameraStatus, ChannelSink, MAX_BURST_BUFFERS, MAX_CAMERA_FPS,
+    MAX_FRAME_PIECE_BYTES, camera_frame_into,
+};
 use plugin_format::error::{PluginErrorKind, RequestError};
 use plugin_format::limits::{self, LimitError};
 use plugin_format::message::{
@@ -867,4 +871,307 @@ fn the_adc_feeds_samples_on_the_clock() {
         })),
         PluginErrorKind::Attach(AttachError::NoSuchChannel)
     );
+}
+
+/// Every platform declares the same channels (`open_attach_points`), and a platform whose main
+/// loop waits for input learns how long it may wait: until the next timer of a plugin that may
+/// run, or the ADC's next block while someone listens; without limit while nothing is scheduled.
+#[test]
+fn the_wait_for_the_next_run_is_known() {
+    let mut service = service();
+    // A clock that reading barely moves, so the waits come out exact.
+    service.device.cycles_per_read = 1;
+    service.open_attach_points(BUILTIN_WORDS);
+    assert_eq!(
+        service.attachments().channels().collect::<Vec<_>>(),
+        kplug_core::service::CHANNELS
+    );
+    assert_eq!(service.micros_until_due(), None, "the ADC runs for no one");
+    let id = load(&mut service, "p");
+    attach(
+        &mut service,
+        id,
+        spec("count", timer(30_000), FaultAction::Quarantine),
+    )
+    .unwrap();
+    assert_eq!(service.micros_until_due(), Some(30_000));
+    advance(&mut service, 2_000);
+    assert_eq!(service.micros_until_due(), Some(28_000));
+    assert_eq!(
+        service.handle(Request::Stream {
+            channel: "samples".into(),
+            enabled: true
+        }),
+        Ok(Reply::Pong)
+    );
+    assert_eq!(
+        service.micros_until_due(),
+        Some(8_000),
+        "the ADC's first block, 10 ms after it started"
+    );
+    advance(&mut service, 30_000);
+    assert_eq!(service.micros_until_due(), Some(0));
+    service.platform_mut().script(Script::Budget { eip: 0 });
+    assert!(service.run_due_timer());
+    service.take_events();
+    service
+        .handle(Request::Stream {
+            channel: "samples".into(),
+            enabled: false,
+        })
+        .unwrap();
+    assert_eq!(
+        service.micros_until_due(),
+        None,
+        "a quarantined plugin's timer is not waited for"
+    );
+}
+
+/// A stage of `STAGE`'s shape with a 4096-byte area at 0, on channel `channel`.
+fn attach_frames_stage(service: &mut Service, plugin: u32) -> u32 {
+    service.platform_mut().script(Script::Return(0));
+    service.platform_mut().script(Script::Return(4096));
+    let point = AttachPoint::Channel {
+        name: "frames".into(),
+        position: None,
+    };
+    attach(service, plugin, spec("stage", point, FaultAction::Keep)).unwrap()
+}
+
+fn camera(service: &mut Service, control: CameraControl) -> Result<CameraStatus, RequestError> {
+    match service.handle(Request::Camera(control)) {
+        Ok(Reply::Camera(status)) => Ok(status),
+        Err(error) => Err(error),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The camera's frames, reassembled from `ChannelFrame` pieces: (number, width, height, bytes).
+fn frames_of(events: &[Event]) -> Vec<(u32, u16, u16, Vec<u8>)> {
+    let mut frames: Vec<(u32, u16, u16, Vec<u8>)> = Vec::new();
+    for event in events {
+        let Event::ChannelFrame {
+            channel,
+            frame,
+            width,
+            height,
+            offset,
+            total,
+            bytes,
+        } = event
+        else {
+            panic!("{event:?}");
+        };
+        assert_eq!(channel, "frames");
+        assert!(bytes.len() <= MAX_FRAME_PIECE_BYTES);
+        if *offset == 0 {
+            frames.push((*frame, *width, *height, Vec::new()));
+        }
+        let last = frames.last_mut().unwrap();
+        assert_eq!((last.0, last.1, last.2), (*frame, *width, *height));
+        assert_eq!(last.3.len(), *offset as usize, "pieces in order");
+        last.3.extend_from_slice(bytes);
+        assert!(last.3.len() <= *total as usize);
+    }
+    frames
+}
+
+/// The synthetic camera feeds `frames` at its rate once the host starts it: each frame goes
+/// through the chain, and its output reaches a streaming host in pieces that carry the frame's
+/// number and size. A late frame is counted as missed and not made up for; every hostile setting
+/// is refused with a typed error; stopping it stops the frames and its place in the wait.
+#[test]
+fn the_camera_feeds_frames_at_its_rate() {
+    let mut service = service();
+    service.device.cycles_per_read = 1;
+    service.open_attach_points(BUILTIN_WORDS);
+    let frame = |width, height, fps| CameraSettings { width, height, fps };
+    for (settings, refusal) in [
+        (
+            frame(0, 10, 10),
+            LimitError::CameraFrame {
+                width: 0,
+                height: 10,
+            },
+        ),
+        (
+            frame(148, 148, 10),
+            LimitError::CameraFrame {
+                width: 148,
+                height: 148,
+            },
+        ),
+        (frame(8, 8, 0), LimitError::CameraRate { fps: 0 }),
+        (
+            frame(8, 8, MAX_CAMERA_FPS + 1),
+            LimitError::CameraRate {
+                fps: MAX_CAMERA_FPS + 1,
+            },
+        ),
+    ] {
+        assert_eq!(
+            kind(camera(&mut service, CameraControl::Start(settings))),
+            PluginErrorKind::Limit(refusal)
+        );
+    }
+    assert_eq!(
+        camera(&mut service, CameraControl::Status),
+        Ok(CameraStatus::default())
+    );
+    assert_eq!(service.micros_until_due(), None);
+
+    let settings = frame(40, 30, 10);
+    let status = camera(&mut service, CameraControl::Start(settings)).unwrap();
+    assert_eq!(status.running, Some(settings));
+    assert_eq!(service.micros_until_due(), Some(100_000));
+    assert!(!service.run_due_source(), "not due yet");
+    service
+        .handle(Request::Stream {
+            channel: "frames".into(),
+            enabled: true,
+        })
+        .unwrap();
+    advance(&mut service, 100_000);
+    assert!(service.run_due_source());
+    assert!(!service.run_due_source(), "one frame per period");
+    let frames = frames_of(&service.take_events());
+    let mut expected = Vec::new();
+    camera_frame_into(&settings, 0, &mut expected);
+    assert_eq!(
+        frames,
+        vec![(0, 40, 30, expected)],
+        "no stage: the frame itself"
+    );
+
+    // A stage: its output (here the first 100 bytes it was given) is what the host gets.
+    let id = load_wat(&mut service, "gray", PLUGIN);
+    attach_frames_stage(&mut service, id);
+    advance(&mut service, 350_000);
+    service.platform_mut().script(Script::Return(100));
+    assert!(service.run_due_source());
+    let frames = frames_of(&service.take_events());
+    // Due at 200 ms, run at 450 ms: frames 1 and 2 are missed, frame 3 runs.
+    let mut third = Vec::new();
+    camera_frame_into(&settings, 3, &mut third);
+    assert_eq!(frames, vec![(3, 40, 30, third[..100].to_vec())]);
+    let status = camera(&mut service, CameraControl::Status).unwrap();
+    assert_eq!((status.frames, status.missed), (4, 2));
+
+    // Stopped: no frames, and nothing to wait for; a restart numbers on.
+    let status = camera(&mut service, CameraControl::Stop).unwrap();
+    assert_eq!(status.running, None);
+    advance(&mut service, 1_000_000);
+    assert!(!service.run_due_source());
+    assert_eq!(service.micros_until_due(), None);
+    camera(&mut service, CameraControl::Start(frame(2, 2, 100))).unwrap();
+    advance(&mut service, 10_000);
+    service.platform_mut().script(Script::Return(12));
+    assert!(service.run_due_source());
+    let frames = frames_of(&service.take_events());
+    assert_eq!(frames.len(), 1);
+    assert_eq!((frames[0].0, frames[0].1, frames[0].2), (4, 2, 2));
+}
+
+/// A GPIO sink gets every output of its channel, byte by byte in order (0 low, else high), from
+/// a feed as from a source; a pin past the last, or an unknown channel, is refused; back to the
+/// host, the pin is left alone.
+#[test]
+fn a_gpio_sink_drives_its_pin_with_each_output_byte() {
+    let mut service = service();
+    service.open_attach_points(BUILTIN_WORDS);
+    let sink = |channel: &str, sink| Request::SetSink {
+        channel: channel.into(),
+        sink,
+    };
+    assert_eq!(
+        kind(service.handle(sink("samples", ChannelSink::Gpio { pin: 8 }))),
+        PluginErrorKind::Limit(LimitError::SinkPin { pin: 8 })
+    );
+    assert_eq!(
+        kind(service.handle(sink("nowhere", ChannelSink::Gpio { pin: 1 }))),
+        PluginErrorKind::Attach(AttachError::NoSuchChannel)
+    );
+    assert_eq!(
+        service.handle(sink("samples", ChannelSink::Gpio { pin: 3 })),
+        Ok(Reply::Pong)
+    );
+    assert_eq!(
+        feed(&mut service, &[0, 1, 0, 0x80]),
+        Ok(Reply::ChannelOutput(Some(vec![0, 1, 0, 0x80])))
+    );
+    assert_eq!(
+        service.device.gpio_writes,
+        [(3, false), (3, true), (3, false), (3, true)]
+    );
+    assert_eq!(service.device.gpio, 1 << 3);
+
+    // From the ADC, through a stage that outputs two bytes.
+    let id = load_stage(&mut service, "stage");
+    attach_stage(&mut service, id, (256, 64), None, FaultAction::Keep).unwrap();
+    service.device.gpio_writes.clear();
+    advance(&mut service, 20_000);
+    service.platform_mut().script(Script::Return(2));
+    assert!(service.run_due_source());
+    let block = kplug_core::source::SyntheticAdc::new(1).block();
+    let levels: Vec<(u32, bool)> = block[..2].iter().map(|byte| (3, *byte != 0)).collect();
+    assert_eq!(service.device.gpio_writes, levels);
+
+    service.handle(sink("samples", ChannelSink::Host)).unwrap();
+    service.device.gpio_writes.clear();
+    feed(&mut service, &[1]).unwrap();
+    assert!(service.device.gpio_writes.is_empty());
+}
+
+/// A burst sends the channel's own buffers back to back through its chain and reports what it
+/// timed; its count is checked, and it stops once a second of the board's clock has passed.
+#[test]
+fn a_burst_times_buffers_through_a_chain() {
+    let mut service = service();
+    service.open_attach_points(BUILTIN_WORDS);
+    let burst =
+        |service: &mut Service, channel: &str, buffers| match service.handle(Request::Burst {
+            channel: channel.into(),
+            buffers,
+        }) {
+            Ok(Reply::Burst(report)) => Ok(report),
+            Err(error) => Err(error),
+            other => panic!("{other:?}"),
+        };
+    for buffers in [0, MAX_BURST_BUFFERS + 1] {
+        assert_eq!(
+            kind(burst(&mut service, "samples", buffers)),
+            PluginErrorKind::Limit(LimitError::BurstBuffers { buffers })
+        );
+    }
+    assert_eq!(
+        kind(burst(&mut service, "nowhere", 1)),
+        PluginErrorKind::Attach(AttachError::NoSuchChannel)
+    );
+    let id = load_stage(&mut service, "stage");
+    attach_stage(&mut service, id, (256, 64), None, FaultAction::Keep).unwrap();
+    let entered = service.platform().entered.len();
+    for length in [32, -1, 32] {
+        service.platform_mut().script(Script::Return(length as u32));
+    }
+    let report = burst(&mut service, "samples", 3).unwrap();
+    assert_eq!((report.buffers, report.outputs), (3, 2), "one dropped");
+    assert!(report.cycles > 0 && report.micros == report.cycles / 1000);
+    assert_eq!(service.platform().entered.len(), entered + 3);
+    assert!(
+        service.take_events().is_empty(),
+        "a burst sends nothing to the host"
+    );
+
+    // Each read of the clock takes 0.3 s: the burst stops after its second.
+    service.device.cycles_per_read = 300_000_000;
+    let report = burst(&mut service, "samples", MAX_BURST_BUFFERS).unwrap();
+    assert!(report.buffers < 10, "{report:?}");
+
+    // `frames` bursts the camera's frame (the default 160x120 while it is stopped): it does not
+    // fit the stage's 4096-byte area, so it is dropped before the stage.
+    service.device.cycles_per_read = 0;
+    let id = load_wat(&mut service, "frames", PLUGIN);
+    attach_frames_stage(&mut service, id);
+    let report = burst(&mut service, "frames", 2).unwrap();
+    assert_eq!((report.buffers, report.outputs), (2, 0));
 }

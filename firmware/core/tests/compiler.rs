@@ -19,22 +19,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
         .expect("needle present")
 }
 
-/// An operator outside the subset (the table operators of bulk memory) is refused with its
-/// text-format name, the index of the function it is in (imports counted) and its byte offset
+/// An operator outside the subset (tail calls) is refused with its text-format name, the index of the function it is in (imports counted) and its byte offset
 /// in the module.
 #[test]
 fn unsupported_operators_are_named_with_function_and_offset() {
     let cases = [
-        ("elem.drop 0", "elem.drop", [0xFCu8, 0x0D].as_slice()),
+        ("return_call 2", "return_call", [0x12u8, 0x02].as_slice()),
         (
-            "i32.const 0 i32.const 0 i32.const 0 table.copy",
-            "table.copy",
-            [0xFCu8, 0x0E].as_slice(),
-        ),
-        (
-            "i32.const 0 i32.const 0 i32.const 0 table.init 0",
-            "table.init",
-            [0xFCu8, 0x0C].as_slice(),
+            "i32.const 0 return_call_indirect (type 1)",
+            "return_call_indirect",
+            [0x13u8, 0x01].as_slice(),
         ),
     ];
     for (body, operator, encoding) in cases {
@@ -69,11 +63,9 @@ fn unsupported_operators_are_named_with_function_and_offset() {
 /// on reachability).
 #[test]
 fn unsupported_operators_in_dead_code_are_refused() {
-    let error =
-        compile_wat("(module (table 1 funcref) (elem func 0) (func unreachable elem.drop 0))")
-            .unwrap_err();
+    let error = compile_wat("(module (func unreachable return_call 0))").unwrap_err();
     assert!(
-        matches!(error, CompileError::Unsupported { ref operator, .. } if operator == "elem.drop"),
+        matches!(error, CompileError::Unsupported { ref operator, .. } if operator == "return_call"),
         "{error:?}"
     );
 }
@@ -426,21 +418,22 @@ fn declared_locals_are_limited_module_wide() {
     );
 }
 
-/// Refusals have the right kind and name the proposal: the table operators of bulk memory
-/// name theirs.
+/// Refusals have the right kind and name the proposal: SIMD and tail calls (operators the
+/// validator lets through), and the proposals the validator refuses (threads, memory64,
+/// exceptions), as unsupported, not invalid. (Two memories stay invalid, as WebAssembly 2.0
+/// says: the spec suite asserts it.)
 #[test]
 fn refusals_name_their_proposal() {
     for (wat, operator, proposal) in [
-        (
-            "(module (table 1 funcref) (func (table.copy (i32.const 0) (i32.const 0) (i32.const 0))))",
-            "table.copy",
-            "bulk_memory",
-        ),
-        (
-            "(module (table 1 funcref) (elem func 0) (func (elem.drop 0)))",
-            "elem.drop",
-            "bulk_memory",
-        ),
+        // Whether SIMD operators parse depends on wasmparser's `simd` cargo feature: off in
+        // the firmware (a parse error naming SIMD), on in the workspace's host test builds
+        // (the operator reaches the compiler). Either way the refusal names the proposal.
+        ("(module (func (drop (v128.const i64x2 0 0))))", "", "simd"),
+        ("(module (func return_call 0))", "return_call", "tail_call"),
+        ("(module (func (param v128)))", "", "simd"),
+        ("(module (memory 1 1 shared))", "", "threads"),
+        ("(module (memory i64 1))", "", "memory64"),
+        ("(module (tag))", "", "exceptions"),
     ] {
         let error = compile(&wat::parse_str(wat).unwrap(), &options()).unwrap_err();
         match &error {
@@ -449,7 +442,9 @@ fn refusals_name_their_proposal() {
                 proposal: found,
                 ..
             } => {
-                assert_eq!(name, operator, "{wat}");
+                if !operator.is_empty() {
+                    assert_eq!(name, operator, "{wat}");
+                }
                 assert_eq!(*found, proposal, "{wat}");
             }
             CompileError::UnsupportedFeature { feature, .. } => {

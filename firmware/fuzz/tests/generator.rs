@@ -240,10 +240,23 @@ fn covers_the_2_0_features() {
         "memory.init $p",
         "data.drop $p",
         "(data $p0",
+        "table.copy $T0 $T0",
+        "table.init $T0 $e",
+        "elem.drop $e",
+        "(elem $e0 func",
     ] {
         assert!(
             bulk.contains(needle),
             "no `{needle}` in 300 bulk-memory programs"
+        );
+    }
+    // Together: passive element segments of expressions (nulls among the functions), and
+    // copies between two tables.
+    let both = corpus("i32,bulk-memory,reference-types");
+    for needle in ["(elem $e0 funcref", "table.copy $T1 $T", "table.init $T1 $e"] {
+        assert!(
+            both.contains(needle),
+            "no `{needle}` in 300 programs with both"
         );
     }
     let references = corpus("i32,reference-types");

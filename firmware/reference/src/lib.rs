@@ -203,6 +203,11 @@ fn failure(error: wasmi::Error, other: fn(String) -> Failure) -> Failure {
         return Failure::Trap(trap_of(code));
     }
     match error.kind() {
+        // wasmi 0.51 reports an out-of-bounds `table.copy` as a table error that is not a trap
+        // (its `as_trap_code` maps every other table bounds error); the spec traps.
+        wasmi::errors::ErrorKind::Table(wasmi::errors::TableError::CopyOutOfBounds) => {
+            Failure::Trap(trap_of(wasmi::core::TrapCode::TableOutOfBounds))
+        }
         wasmi::errors::ErrorKind::Host(host) => Failure::Trap(Trap {
             kind: Some(TrapKind::ImportFault),
             message: host.to_string(),

@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | invocation round trips (0 and 4 arguments, import calls, a plain call beside them) | [`invocation`] |
 //! | the cost of each transition they are made of | [`transitions`] |
+//! | the per-event dispatch cost of a channel's chain (1 and 3 stages, issue 12) | [`dispatch`] |
 //! | code generation, link, unlink (example plugins and a large generated module) | [`codegen`], [`generated`] |
 //! | compile time against module size for adversarial shapes (issue 8) | [`scaling`] |
 //! | the kernel suite (i32, i64, float) as native Rust, kplug hardware and software mode, wasmi and wasm3; the isolation cost, the naive compiler | [`kernels`], [`suite`], [`native`], [`wasm3_engine`] |
@@ -17,6 +18,7 @@
 //! clock; ratios taken in the same run do not depend on it.
 
 pub mod codegen;
+pub mod dispatch;
 pub mod generated;
 pub mod invocation;
 pub mod kernels;
@@ -346,6 +348,16 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
     progress("measuring invocation round trips");
     let calls = invocation::measure(&clock, options.invocation_repetitions)?;
 
+    progress("measuring the per-event dispatch cost of channel chains");
+    // On a thread of its own: its plugins run with their budgets, whose timer signals the
+    // thread that armed it.
+    let dispatch = std::thread::scope(|scope| {
+        scope
+            .spawn(|| dispatch::measure(&clock, (options.invocation_repetitions / 10).max(100)))
+            .join()
+            .unwrap_or_else(|_| Err(BenchError::Setup("the dispatch thread panicked".into())))
+    })?;
+
     progress("measuring code generation, link and unlink");
     let mut plugins = Vec::new();
     for (name, wasm) in codegen::modules()? {
@@ -410,6 +422,7 @@ pub fn collect(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Valu
         "invoke_software_cycles": summary_json(calls.invoke_software),
         "invoke_after_other_plugin_cycles": summary_json(calls.invoke_after_other_plugin),
         "transitions": transitions,
+        "dispatch_cycles": dispatch.iter().map(dispatch::DispatchFigures::json).collect::<Vec<_>>(),
         "codegen_bytes_per_sec": (total_bytes / total_seconds).round(),
         "link_us": link_us,
         "unlink_us": unlink_us,

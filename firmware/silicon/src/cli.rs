@@ -15,8 +15,9 @@ use serde_json::{Value, json};
 pub const USAGE: &str = "usage:
   kplug-silicon run [--isolation hardware|software] [--naive] [--memory PAGES] [--stack BYTES]
                     [--budget-us US] [--json] FILE.wasm|FILE.wat EXPORT [ARGS...]
-  kplug-silicon link [--isolation hardware|software]
-                             the kplug host-link protocol on stdin/stdout (what `kplug --local` uses)";
+  kplug-silicon link [--isolation hardware|software] [--listen PATH]
+                             the kplug host-link protocol on stdin/stdout (what `kplug --local` uses),
+                             or on a Unix socket, host after host (`kplug board up --emulator silicon`)";
 
 /// A trap record as JSON.
 pub fn trap_json(trap: &TrapRecord) -> Value {
@@ -40,6 +41,27 @@ fn parse_isolation(text: &str) -> Result<Isolation, String> {
             "unknown isolation `{other}` (hardware or software)"
         )),
     }
+}
+
+/// Parses `link`'s arguments: the isolation mode (default hardware) and the socket to listen
+/// on, if any.
+pub fn parse_link(args: &[String]) -> Result<(Isolation, Option<std::path::PathBuf>), String> {
+    let mut isolation = Isolation::Hardware;
+    let mut listen = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let mut value = || {
+            iter.next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--isolation" => isolation = parse_isolation(&value()?)?,
+            "--listen" => listen = Some(value()?.into()),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok((isolation, listen))
 }
 
 /// Parses an `i32` argument (decimal, negative, or `0x` hex; u32 values wrap).

@@ -1,13 +1,19 @@
 //! `kplug-silicon link`: the host-link protocol on stdin/stdout, served by the same plugin
 //! service as the board (`kplug_core::service`), so `kplug --local` drives the real CPU exactly as
-//! it drives a board: the same frames, requests, replies, errors and events.
+//! it drives a board: the same frames, requests, replies, errors and events, and the same attach
+//! points (channels `frames` and `samples`, timers) run between requests. With `--listen PATH`
+//! it serves a Unix socket instead and keeps running between host connections, as a board
+//! does: `kplug board up --emulator silicon` starts it so.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kplug_core::link::{LinkControl, PlatformStats};
+use kplug_core::link::{FrameSink, LinkControl, PlatformStats};
 use kplug_core::runtime::Runtime;
 use kplug_core::service::{self, Device, PluginService};
 use kplug_core::{ImportHost, Isolation};
@@ -96,9 +102,16 @@ impl LinkControl for HarnessControl {
 
 /// The harness's board for the plugin service: the TSC, the fake GPIO latch and the clocks of
 /// [`HarnessHost`], and the heap figure of [`CountingAllocator`].
-struct HarnessDevice {
+pub struct HarnessDevice {
     host: HarnessHost,
     tsc_hz: u64,
+}
+
+impl HarnessDevice {
+    /// The device over `host`, converting cycles to time at `tsc_hz`.
+    pub fn new(host: HarnessHost, tsc_hz: u64) -> HarnessDevice {
+        HarnessDevice { host, tsc_hz }
+    }
 }
 
 impl Device for HarnessDevice {
@@ -154,42 +167,146 @@ fn cpu_name() -> String {
         .unwrap_or_else(|| "unknown x86 CPU".into())
 }
 
-/// Serves the host link on stdin/stdout until stdin closes (the core's link server and plugin
-/// service, as on a board). Returns the exit code.
-pub fn serve(isolation: Isolation) -> i32 {
+/// Frames for the host, written to `writer`; remembers a write that failed (the host went away).
+struct WriteSink<W: Write> {
+    writer: W,
+    closed: bool,
+}
+
+impl<W: Write> FrameSink for WriteSink<W> {
+    fn send(&mut self, frame: &[u8]) {
+        self.closed |= self.writer.write_all(frame).is_err();
+    }
+}
+
+/// The harness's runtime, as a host connection finds it.
+type HarnessRuntime = Runtime<Silicon, HarnessDevice>;
+
+/// Serves the host link, on stdin/stdout until stdin closes, or (with `listen`) on a Unix
+/// socket at that path, one host connection after another, until the process is stopped: the
+/// core's link server and plugin service with the board's attach points
+/// ([`PluginService::open_attach_points`]: the channels `frames` and `samples`, the ADC; the
+/// harness has no console, so no word is built in), and a main loop like the board's: one
+/// attached run that is due (a timer, an ADC block), then the link, waiting for input only until
+/// the next run is due. Plugins, attachments and counters outlive a connection, as they outlive
+/// a host that disconnects from a board. Returns the exit code.
+pub fn serve(isolation: Isolation, listen: Option<&Path>) -> i32 {
     let tsc_hz = measure_tsc_hz();
-    let device = HarnessDevice {
-        host: HarnessHost::new(Output::Collect),
-        tsc_hz,
-    };
-    let mut runtime = Runtime::new(PluginService::new(
+    let mut service = PluginService::new(
         Silicon::new(),
-        device,
+        HarnessDevice::new(HarnessHost::new(Output::Collect), tsc_hz),
         isolation,
         limits::MAX_PLUGINS,
-    ));
+    );
+    service.open_attach_points(&[]);
+    let mut runtime = Runtime::new(service);
     let mut control = HarnessControl {
         started: Instant::now(),
         tsc_hz,
         isolation,
     };
-    let mut stdin = std::io::stdin().lock();
-    let mut stdout = std::io::stdout().lock();
-    let mut buffer = [0u8; 4096];
-    let mut closed = false;
-    loop {
-        let count = match stdin.read(&mut buffer) {
-            Ok(0) | Err(_) => return 0,
-            Ok(count) => count,
+    let Some(path) = listen else {
+        // Unbuffered, so that waiting on the descriptor sees every byte not yet handled.
+        let mut stdin = match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(descriptor) => std::fs::File::from(descriptor),
+            Err(error) => {
+                eprintln!("kplug-silicon link: stdin: {error}");
+                return 1;
+            }
         };
-        let mut out = |frame: &[u8]| {
-            closed |= stdout.write_all(frame).is_err();
+        let mut out = WriteSink {
+            writer: std::io::stdout().lock(),
+            closed: false,
         };
-        for &byte in &buffer[..count] {
-            runtime.feed(byte, &mut control, &mut out);
+        serve_connection(&mut runtime, &mut control, &mut stdin, &mut out);
+        return 0;
+    };
+    let _ = std::fs::remove_file(path);
+    let listener = match UnixListener::bind(path) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("kplug-silicon link: {}: {error}", path.display());
+            return 1;
         }
-        if closed || stdout.flush().is_err() {
-            return 0;
+    };
+    loop {
+        // No host: attached runs go on, and what they send is lost, as a board's UART sends it
+        // to nobody.
+        let wait = run_due(&mut runtime, &mut |_: &[u8]| {});
+        if wait_for_input(listener.as_fd(), wait)
+            && let Ok((stream, _)) = listener.accept()
+        {
+            let mut out = WriteSink {
+                writer: &stream,
+                closed: false,
+            };
+            serve_connection(&mut runtime, &mut control, &mut &stream, &mut out);
         }
     }
+}
+
+/// Serves one host, reading `input` and writing `out`, until its input ends or a write to it
+/// fails: one attached run that is due, then what arrived, waiting for input only until the
+/// next run is due.
+fn serve_connection<W: Write>(
+    runtime: &mut HarnessRuntime,
+    control: &mut HarnessControl,
+    input: &mut (impl Read + AsFd),
+    out: &mut WriteSink<W>,
+) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        let wait = run_due(runtime, out);
+        if wait_for_input(input.as_fd(), wait) {
+            match input.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(count) => {
+                    for &byte in &buffer[..count] {
+                        runtime.feed(byte, control, out);
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+        if out.closed || out.writer.flush().is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one attached invocation that is due, its events sent to `out`, and returns how long the
+/// main loop may then wait for input: not at all after a run (another may be due at once), else
+/// until the next run is due (`None`: without limit).
+fn run_due(runtime: &mut HarnessRuntime, out: &mut dyn FrameSink) -> Option<Duration> {
+    if runtime.run_due(out) {
+        Some(Duration::ZERO)
+    } else {
+        runtime
+            .service
+            .micros_until_due()
+            .map(Duration::from_micros)
+    }
+}
+
+/// Waits until `input` has bytes (or its end) to read, or `timeout` passes (`None`: without
+/// limit); whether it has. A signal ends the wait early (the budget timer's tick does, every
+/// millisecond once a plugin has run with a budget): the caller looks at its clock again.
+fn wait_for_input(input: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
+    let mut descriptor = libc::pollfd {
+        fd: input.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = timeout.map(|timeout| libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    });
+    let timeout = timeout.as_ref().map_or(core::ptr::null(), |timeout| {
+        timeout as *const libc::timespec
+    });
+    // SAFETY: one valid `pollfd` for a descriptor this function borrows, a valid timespec or
+    // null (wait without limit), and no signal mask.
+    let ready = unsafe { libc::ppoll(&mut descriptor, 1, timeout, core::ptr::null()) };
+    ready > 0
 }

@@ -10,15 +10,10 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("run") => cli::run(&args[1..]),
-        Some("link") => match args[1..].iter().map(String::as_str).collect::<Vec<_>>()[..] {
-            [] | ["--isolation", "hardware"] => {
-                kplug_silicon::link::serve(kplug_core::Isolation::Hardware)
-            }
-            ["--isolation", "software"] => {
-                kplug_silicon::link::serve(kplug_core::Isolation::Software)
-            }
-            _ => {
-                eprintln!("{}", cli::USAGE);
+        Some("link") => match cli::parse_link(&args[1..]) {
+            Ok((isolation, listen)) => kplug_silicon::link::serve(isolation, listen.as_deref()),
+            Err(error) => {
+                eprintln!("error: {error}\n{}", cli::USAGE);
                 2
             }
         },

@@ -35,9 +35,10 @@ fn spread(report: &Value, key: &str) {
 }
 
 /// `kplug-silicon bench --quick --json` prints one JSON object with `where`, `cpu`, the three
-/// round-trip figures, the transitions, code generation, link and unlink, every kernel in every
-/// engine (or the JIT's reason for not running it) and the isolation cost, all present and
-/// sane, and every engine agreed with native Rust on every kernel (the bench fails otherwise).
+/// round-trip figures, the transitions, the dispatch cost of channel chains, code generation,
+/// link and unlink, every kernel in every engine (or the JIT's reason for not running it) and
+/// the isolation cost, all present and sane, and every engine agreed with native Rust on every
+/// kernel (the bench fails otherwise).
 #[test]
 fn quick_bench_reports_every_figure() {
     let output = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
@@ -80,6 +81,22 @@ fn quick_bench_reports_every_figure() {
             &format!("transitions.{transition}.median"),
         );
     }
+    // The dispatch cost of channel chains (issue 12): chains of 1 and 3 trivial stages at two
+    // buffer sizes and the grayscale stage, each output checked by the bench itself.
+    let chains = report["dispatch_cycles"]
+        .as_array()
+        .expect("dispatch_cycles is a list");
+    let shapes: Vec<(u64, u64)> = chains
+        .iter()
+        .map(|chain| {
+            spread(chain, "cycles");
+            (
+                chain["stages"].as_u64().unwrap(),
+                chain["buffer_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shapes, [(1, 32), (3, 32), (1, 3072), (3, 3072), (1, 3072)]);
     positive(&report["codegen_bytes_per_sec"], "codegen_bytes_per_sec");
     positive(&report["link_us"]["median"], "link_us.median");
     positive(&report["unlink_us"]["median"], "unlink_us.median");

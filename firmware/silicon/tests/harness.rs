@@ -3,21 +3,22 @@
 //! and that load/unload cycles give back every LDT slot.
 #![cfg(all(target_arch = "x86", target_os = "linux"))]
 
+mod common;
+
+use common::Link;
+
 use kplug_core::{CompileOptions, Isolation, Outcome, Plugin, PluginTable, compile};
 use kplug_silicon::Silicon;
 use kplug_silicon::host::{HarnessHost, Output};
 use plugin_format::error::{PluginErrorKind, RequestError};
-use plugin_format::frame::{self, FrameDecoder};
+use plugin_format::frame;
 use plugin_format::limits::CheckedLimits;
 use plugin_format::message::{
-    DeviceFrame, Event, HostFrame, InvokeReport, MAX_CHUNK_BYTES, PROTOCOL_VERSION, PluginRef,
-    Reply, Request, Value,
+    DeviceFrame, Event, InvokeReport, PROTOCOL_VERSION, PluginRef, Reply, Request, Value,
 };
 use plugin_format::plugin::Limits;
 use plugin_format::plugin::PluginDescription;
 use plugin_format::trap::{TrapKind, TrapRecord};
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 
 const MODES: [Isolation; 2] = [Isolation::Hardware, Isolation::Software];
 
@@ -290,92 +291,8 @@ fn naive_mode_agrees() {
     assert_eq!(results[0], results[1]);
 }
 
-/// A `kplug-silicon link` child: the host-link protocol on its stdin/stdout.
-struct LinkChild {
-    child: std::process::Child,
-    stdin: std::process::ChildStdin,
-    stdout: std::process::ChildStdout,
-    decoder: FrameDecoder,
-    seq: u32,
-    events: Vec<Event>,
-}
-
-impl LinkChild {
-    fn spawn(isolation: &str) -> LinkChild {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kplug-silicon"))
-            .args(["link", "--isolation", isolation])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        LinkChild {
-            child,
-            stdin,
-            stdout,
-            decoder: FrameDecoder::new(),
-            seq: 0,
-            events: Vec::new(),
-        }
-    }
-
-    /// Sends `request` and returns its one response (events before it are kept).
-    fn request(&mut self, request: Request) -> Result<Reply, RequestError> {
-        self.seq += 1;
-        let frame = frame::encode(&HostFrame {
-            seq: self.seq,
-            request,
-        })
-        .unwrap();
-        self.stdin.write_all(&frame).unwrap();
-        self.stdin.flush().unwrap();
-        let mut byte = [0u8; 1];
-        loop {
-            assert_eq!(self.stdout.read(&mut byte).unwrap(), 1, "the link closed");
-            let Some(decoded) = self.decoder.feed(byte[0]) else {
-                continue;
-            };
-            match frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap() {
-                DeviceFrame::Response { seq, result } => {
-                    assert_eq!(seq, self.seq);
-                    return result;
-                }
-                DeviceFrame::Event(event) => self.events.push(event),
-            }
-        }
-    }
-
-    /// Uploads `module` as `name`.
-    fn load(&mut self, name: &str, module: &[u8]) -> Result<u32, RequestError> {
-        let description = PluginDescription {
-            name: name.into(),
-            version: "0".into(),
-            limits: Limits::default(),
-            imports: Vec::new(),
-            module: Vec::new(),
-        };
-        let begin = Request::UploadBegin {
-            description,
-            module_bytes: module.len() as u32,
-        };
-        assert_eq!(self.request(begin), Ok(Reply::UploadReady));
-        for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
-            let offset = (index * MAX_CHUNK_BYTES) as u32;
-            self.request(Request::UploadChunk {
-                offset,
-                bytes: chunk.to_vec(),
-            })
-            .unwrap();
-        }
-        match self.request(Request::UploadEnd {
-            crc32: frame::crc32(module),
-        })? {
-            Reply::Loaded(report) => Ok(report.id),
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
+/// What these tests ask of the link beyond the shared client.
+impl Link {
     fn invoke(&mut self, id: u32, export: &str, args: &[i32]) -> InvokeReport {
         let args = args.iter().copied().map(Value::I32).collect();
         match self.request(Request::Invoke {
@@ -386,14 +303,6 @@ impl LinkChild {
             Ok(Reply::Invoked(report)) => report,
             other => panic!("unexpected reply {other:?}"),
         }
-    }
-
-    fn finish(self) {
-        let LinkChild {
-            mut child, stdin, ..
-        } = self;
-        drop(stdin);
-        assert!(child.wait().unwrap().success());
     }
 }
 
@@ -407,10 +316,10 @@ fn load_unload_cycles_return_every_slot() {
     )
     .unwrap();
     for isolation in ["hardware", "software"] {
-        let mut link = LinkChild::spawn(isolation);
+        let mut link = Link::spawn(isolation);
         // Warm up: the first invocation and the first trap set up per-thread state once (the
         // signal stack, the budget timer), which is not a per-plugin cost.
-        let warm = link.load("warm", &module).expect("load");
+        let warm = link.load("warm", &module, Limits::default()).expect("load");
         link.invoke(warm, "f", &[0]);
         link.invoke(warm, "f", &[1 << 20]);
         link.request(Request::Unload {
@@ -422,7 +331,9 @@ fn load_unload_cycles_return_every_slot() {
             other => panic!("{other:?}"),
         };
         for cycle in 0..500 {
-            let id = link.load("cycle", &module).expect("load");
+            let id = link
+                .load("cycle", &module, Limits::default())
+                .expect("load");
             let address = if cycle % 3 == 0 { 1 << 20 } else { 4 };
             let report = link.invoke(id, "f", &[address]);
             assert_eq!(report.outcome.is_err(), cycle % 3 == 0, "{report:?}");
@@ -455,7 +366,7 @@ fn link_protocol_round_trip() {
            (func (export "oob") (result i32) i32.const 65536 i32.load))"#,
     )
     .unwrap();
-    let mut link = LinkChild::spawn("software");
+    let mut link = Link::spawn("software");
     match link.request(Request::Hello {
         protocol: PROTOCOL_VERSION,
     }) {
@@ -468,7 +379,7 @@ fn link_protocol_round_trip() {
         }),
         Err(RequestError::VersionMismatch { .. })
     ));
-    let id = link.load("t", &wasm).expect("load");
+    let id = link.load("t", &wasm, Limits::default()).expect("load");
     let sum = link.invoke(id, "add", &[2, -1]);
     assert_eq!(sum.outcome, Ok(vec![Value::I32(1)]));
     assert!(
@@ -488,22 +399,14 @@ fn link_protocol_round_trip() {
         }
         other => panic!("{other:?}"),
     }
-    match link.load("bad", b"\0asm") {
+    match link.load("bad", b"\0asm", Limits::default()) {
         Err(RequestError::Plugin(error)) => assert_eq!(error.kind, PluginErrorKind::Invalid),
         other => panic!("{other:?}"),
     }
     // A frame with a valid CRC and an unknown request kind.
-    link.stdin
-        .write_all(&frame::encode_payload(&[99, 0xC8, 0x01]).unwrap())
-        .unwrap();
+    link.send(&frame::encode_payload(&[99, 0xC8, 0x01]).unwrap());
     link.seq = 98; // the next request is 99: its answer must be the unknown request's
-    let mut byte = [0u8; 1];
-    let answer = loop {
-        link.stdout.read_exact(&mut byte).unwrap();
-        if let Some(decoded) = link.decoder.feed(byte[0]) {
-            break frame::decode::<DeviceFrame>(decoded.unwrap()).unwrap();
-        }
-    };
+    let answer = link.frame();
     assert_eq!(
         answer,
         DeviceFrame::Response {
@@ -624,7 +527,7 @@ fn stack_arity_is_checked_at_install_and_entry() {
 /// (it used to kill the process with SIGSEGV).
 #[test]
 fn stack_arity_attack_over_the_link_is_refused() {
-    let mut link = LinkChild::spawn("software");
+    let mut link = Link::spawn("software");
     let description = PluginDescription {
         name: "arity".into(),
         version: "0".into(),
@@ -637,23 +540,7 @@ fn stack_arity_attack_over_the_link_is_refused() {
         module: Vec::new(),
     };
     let module = many_parameters(1000);
-    assert_eq!(
-        link.request(Request::UploadBegin {
-            description,
-            module_bytes: module.len() as u32,
-        }),
-        Ok(Reply::UploadReady)
-    );
-    for (index, chunk) in module.chunks(MAX_CHUNK_BYTES).enumerate() {
-        link.request(Request::UploadChunk {
-            offset: (index * MAX_CHUNK_BYTES) as u32,
-            bytes: chunk.to_vec(),
-        })
-        .unwrap();
-    }
-    match link.request(Request::UploadEnd {
-        crc32: frame::crc32(&module),
-    }) {
+    match link.upload(description, &module) {
         Err(RequestError::Plugin(error)) => {
             assert_eq!(error.kind, PluginErrorKind::TooLarge);
             assert!(error.message.contains("many"), "{}", error.message);
@@ -675,9 +562,11 @@ fn exported_globals_are_read_over_the_link() {
            (func (export "bump") (global.set $count (i32.add (global.get $count) (i32.const 1)))))"#,
     )
     .unwrap();
-    let mut link = LinkChild::spawn("hardware");
-    let id = link.load("globals", &wasm).expect("load");
-    let get = |link: &mut LinkChild, name: &str| {
+    let mut link = Link::spawn("hardware");
+    let id = link
+        .load("globals", &wasm, Limits::default())
+        .expect("load");
+    let get = |link: &mut Link, name: &str| {
         link.request(Request::GetGlobal {
             plugin: PluginRef::Id(id),
             name: name.into(),
@@ -708,7 +597,7 @@ fn many_exports_still_get_an_answer() {
         })
         .collect();
     let wasm = wat::parse_str(format!("(module {functions})")).unwrap();
-    let mut link = LinkChild::spawn("hardware");
+    let mut link = Link::spawn("hardware");
     let description = PluginDescription {
         name: "wide".into(),
         version: "0".into(),
@@ -716,21 +605,7 @@ fn many_exports_still_get_an_answer() {
         imports: Vec::new(),
         module: Vec::new(),
     };
-    let begin = Request::UploadBegin {
-        description,
-        module_bytes: wasm.len() as u32,
-    };
-    assert_eq!(link.request(begin), Ok(Reply::UploadReady));
-    for (index, chunk) in wasm.chunks(MAX_CHUNK_BYTES).enumerate() {
-        link.request(Request::UploadChunk {
-            offset: (index * MAX_CHUNK_BYTES) as u32,
-            bytes: chunk.to_vec(),
-        })
-        .unwrap();
-    }
-    match link.request(Request::UploadEnd {
-        crc32: frame::crc32(&wasm),
-    }) {
+    match link.upload(description, &wasm) {
         Ok(Reply::Loaded(report)) => {
             assert!(report.exports.len() < 600, "{}", report.exports.len());
             let last = report.exports.last().unwrap();

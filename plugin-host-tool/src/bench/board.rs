@@ -17,18 +17,26 @@ use std::time::{Duration, Instant};
 use plugin_format::frame;
 use plugin_format::limits::MAX_BUDGET_US;
 use plugin_format::message::{
-    BoardInfo, DeviceFrame, Event, HostFrame, InvokeReport, IsolationMode, LoadReport, PluginRef,
-    Reply, Request, UnloadReport, Value,
+    BoardInfo, DeviceFrame, Event, InvokeReport, IsolationMode, LoadReport, PluginRef, Reply,
+    Request, UnloadReport, Value,
 };
 use plugin_format::plugin::Limits;
 use serde_json::json;
 
-use super::report::{Figure, FramePath, KernelFigures, MacroScenario, PluginFigures, Report};
+use super::report::{
+    ChainEvents, Figure, FramePath, KernelFigures, MacroScenario, PluginFigures, Report,
+};
 use super::suite::{Call, KERNELS, PAGES};
-use super::{BenchError, CALLS_WAT, EXAMPLES, GENERATED, GRAYSCALE_WAT, generated};
+use super::{BenchError, CALLS_WAT, EXAMPLES, GENERATED, GRAY_STAGE_WAT, STAGE_WAT, generated};
+use crate::channel::FrameAssembler;
+use crate::channel::FrameOutput;
 use crate::link::{Link, LinkError};
 use crate::plugin;
 use crate::transport::Transport;
+use plugin_format::attach::{AttachPoint, AttachSpec, FaultAction};
+use plugin_format::channel::{
+    CameraControl, CameraSettings, MAX_CAMERA_FPS, camera_frame_into, rgb_to_gray,
+};
 
 /// Names of the plugins the bench loads start with this (and are unloaded if left over).
 pub const NAME_PREFIX: &str = "bench-";
@@ -38,18 +46,6 @@ const LOOP_CALLS: i32 = 100;
 const KERNEL_STACK_BYTES: u32 = 64 * 1024;
 /// How long one request may take (a kernel on Bochs takes seconds).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// The grayscale plugin's RGB frame (see `plugins/grayscale.wat`).
-const FRAME_SOURCE: i32 = 0x0_0000;
-/// Its gray frame.
-const FRAME_DESTINATION: i32 = 0x1_0000;
-/// The macro scenario's frame: the transcoder's 160x120 layout.
-const FRAME_WIDTH: u32 = 160;
-/// Frame height.
-const FRAME_HEIGHT: u32 = 120;
-/// Rows per `send_gray` call: 3200 bytes per event (one host-link frame holds at most 4 KiB).
-const GRAY_STRIP_ROWS: u32 = 20;
-/// Rows per `send_raw` call: 3840 bytes per event.
-const RAW_STRIP_ROWS: u32 = 8;
 /// Bits per byte on an 8N1 UART.
 const BITS_PER_BYTE: f64 = 10.0;
 
@@ -64,8 +60,10 @@ pub struct BoardOptions {
     pub loads: usize,
     /// Timed runs of each kernel.
     pub kernel_repetitions: usize,
-    /// Frames sent each way in the macro scenario (0: skip it).
+    /// Frames followed on each path of the macro scenario (0: skip it).
     pub frames: u32,
+    /// Buffers per burst for the channel events per second (0: skip them).
+    pub burst_buffers: u32,
     /// The modelled baud rate.
     pub baud: u32,
 }
@@ -79,6 +77,7 @@ impl BoardOptions {
             loads: if slow { 3 } else { 7 },
             kernel_repetitions: if slow { 3 } else { 7 },
             frames: 3,
+            burst_buffers: if slow { 200 } else { 1000 },
             baud: 115_200,
         }
     }
@@ -91,46 +90,18 @@ impl BoardOptions {
             loads: 1,
             kernel_repetitions: 1,
             frames: 1,
+            burst_buffers: 20,
             baud: 115_200,
         }
     }
 }
 
-/// A request and its answer, with their sizes on the wire.
-struct Exchange {
-    reply: Reply,
-    /// Bytes host -> board.
-    sent: usize,
-    /// Bytes board -> host (the response and the events that came with it).
-    received: usize,
-    /// The events that came with it.
-    events: Vec<Event>,
-}
-
-/// Sends `request`, waits for its answer and collects the events sent before it.
-fn exchange<T: Transport>(link: &mut Link<T>, request: Request) -> Result<Exchange, BenchError> {
+/// Sends `request` and waits for its answer (events stay queued for `Link::next_event`).
+fn exchange<T: Transport>(link: &mut Link<T>, request: Request) -> Result<Reply, BenchError> {
     let seq = link.send_request(&request)?;
-    let sent = wire_bytes(&HostFrame {
-        seq,
-        request: request.clone(),
-    });
-    let result = link.wait_response(seq, REQUEST_TIMEOUT)?;
-    let mut received = wire_bytes(&DeviceFrame::Response {
-        seq,
-        result: result.clone(),
-    });
-    let reply = result.map_err(LinkError::Device)?;
-    let mut events = Vec::new();
-    while let Some(event) = link.next_event(Duration::ZERO)? {
-        received += wire_bytes(&DeviceFrame::Event(event.clone()));
-        events.push(event);
-    }
-    Ok(Exchange {
-        reply,
-        sent,
-        received,
-        events,
-    })
+    Ok(link
+        .wait_response(seq, REQUEST_TIMEOUT)?
+        .map_err(LinkError::Device)?)
 }
 
 /// The size of `message` as a frame on the wire (postcard, CRC, COBS, delimiter).
@@ -144,8 +115,8 @@ fn invoke<T: Transport>(
     name: &str,
     export: &str,
     args: &[i32],
-) -> Result<(InvokeReport, Exchange), BenchError> {
-    let exchange = exchange(
+) -> Result<InvokeReport, BenchError> {
+    let reply = exchange(
         link,
         Request::Invoke {
             plugin: PluginRef::Name(name.into()),
@@ -153,9 +124,9 @@ fn invoke<T: Transport>(
             args: args.iter().map(|&arg| Value::I32(arg)).collect(),
         },
     )?;
-    match &exchange.reply {
+    match reply {
         Reply::Invoked(report) => match &report.outcome {
-            Ok(_) => Ok((report.clone(), exchange)),
+            Ok(_) => Ok(report),
             Err(trap) => Err(BenchError::Call {
                 export: export.into(),
                 problem: format!("trapped: {trap}"),
@@ -239,8 +210,8 @@ pub fn run<T: Transport>(
     let mut null = Vec::with_capacity(options.invocations);
     let mut null4 = Vec::with_capacity(options.invocations);
     for _ in 0..options.invocations {
-        null.push(invoke(link, &name, "null", &[])?.0.time.cycles as f64);
-        let (report, _) = invoke(link, &name, "null4", &[1, 2, 4, 8])?;
+        null.push(invoke(link, &name, "null", &[])?.time.cycles as f64);
+        let report = invoke(link, &name, "null4", &[1, 2, 4, 8])?;
         if result_of(&report) != Some(15) {
             return Err(BenchError::Call {
                 export: "null4".into(),
@@ -252,8 +223,8 @@ pub fn run<T: Transport>(
     let mut imports = Vec::with_capacity(options.import_loops);
     let mut looped = Vec::with_capacity(options.import_loops);
     for _ in 0..options.import_loops {
-        imports.push(invoke(link, &name, "imports", &[LOOP_CALLS])?.0.time.cycles as f64);
-        looped.push(invoke(link, &name, "loop", &[LOOP_CALLS])?.0.time.cycles as f64);
+        imports.push(invoke(link, &name, "imports", &[LOOP_CALLS])?.time.cycles as f64);
+        looped.push(invoke(link, &name, "loop", &[LOOP_CALLS])?.time.cycles as f64);
     }
     unload(link, &name)?;
     let loop_median = Figure::of(&looped).median;
@@ -335,10 +306,16 @@ pub fn run<T: Transport>(
     let kernels = kernel_suite(link, &info, options)?;
 
     let scenario = if options.frames > 0 {
-        progress("running the paper's macro scenario (grayscale frames over the link)");
+        progress("running the paper's macro scenario (camera frames through the gray stage)");
         Some(macro_scenario(link, &info, options)?)
     } else {
         None
+    };
+    let channel_events = if options.burst_buffers > 0 {
+        progress("measuring channel events per second (chains of 1 and 3 stages)");
+        channel_events(link, options.burst_buffers)?
+    } else {
+        Vec::new()
     };
 
     let mut extra = serde_json::Map::new();
@@ -382,6 +359,7 @@ pub fn run<T: Transport>(
         kernels,
         isolation_cost_ratio: None,
         macro_scenario: scenario,
+        channel_events,
         firmware_footprint: None,
         targets: Vec::new(),
         extra,
@@ -425,7 +403,7 @@ fn kernel_suite<T: Transport>(
         let mut result = None;
         for round in 0..=options.kernel_repetitions.max(1) {
             run_calls(link, &name, kernel.before_each)?;
-            let (report, _) = invoke(link, &name, kernel.name, kernel.args)?;
+            let report = invoke(link, &name, kernel.name, kernel.args)?;
             let value = result_of(&report);
             if result.is_some_and(|first| Some(first) != value) {
                 return Err(BenchError::Call {
@@ -468,114 +446,247 @@ fn kernel_suite<T: Transport>(
     Ok(kernels)
 }
 
-/// What one path of the macro scenario measured, summed over the frames.
-#[derive(Debug, Default)]
-struct PathTotals {
-    payload: usize,
-    sent: usize,
-    received: usize,
-    board_cycles: u64,
-    host: Duration,
+/// What one path of the macro scenario measured over its frames.
+struct CameraRun {
+    /// The whole frames, in order.
+    frames: Vec<FrameOutput>,
+    /// Bytes of their `ChannelFrame` events on the wire (framing included).
+    wire_bytes: usize,
+    /// Host wall-clock time from starting the camera to the last frame complete.
+    elapsed: Duration,
 }
 
-/// The paper's macro scenario: the transcoder plugin sends each 160x120 frame gray
-/// (`send_gray`, one third of the bytes), versus sending it raw (`send_raw`) for the host to
-/// transcode. QEMU's UART has no baud limit, so the link time is modelled: bytes on the wire
-/// (framing included, both directions) x 10 bits / baud, plus the measured compute time (the
-/// board's TSC timing of its invocations; the host's own transcoding, timed here).
+/// Starts the camera at `settings` and follows `frames` whole frames of the `frames` channel's
+/// output, then stops it and lets what is in flight arrive (and discards it).
+fn follow_camera<T: Transport>(
+    link: &mut Link<T>,
+    settings: CameraSettings,
+    frames: u32,
+) -> Result<CameraRun, BenchError> {
+    let mut assembler = FrameAssembler::default();
+    let mut run = CameraRun {
+        frames: Vec::new(),
+        wire_bytes: 0,
+        elapsed: Duration::ZERO,
+    };
+    let began = Instant::now();
+    camera(link, CameraControl::Start(settings))?;
+    while run.frames.len() < frames as usize {
+        if began.elapsed() > REQUEST_TIMEOUT {
+            return Err(BenchError::Call {
+                export: "camera".into(),
+                problem: format!(
+                    "{} of {frames} frames in {REQUEST_TIMEOUT:?}",
+                    run.frames.len()
+                ),
+            });
+        }
+        let Some(event) = link.next_event(Duration::from_millis(200))? else {
+            continue;
+        };
+        if matches!(event, Event::ChannelFrame { .. }) {
+            run.wire_bytes += wire_bytes(&DeviceFrame::Event(event.clone()));
+        }
+        if let Some(frame) = assembler.push(FRAMES_CHANNEL, &event) {
+            run.frames.push(frame);
+        }
+    }
+    run.elapsed = began.elapsed();
+    camera(link, CameraControl::Stop)?;
+    while link.next_event(Duration::from_millis(300))?.is_some() {}
+    Ok(run)
+}
+
+fn camera<T: Transport>(link: &mut Link<T>, control: CameraControl) -> Result<(), BenchError> {
+    match exchange(link, Request::Camera(control))? {
+        Reply::Camera(_) => Ok(()),
+        other => Err(LinkError::UnexpectedReply {
+            request: "Camera",
+            reply: Box::new(other),
+        }
+        .into()),
+    }
+}
+
+/// The channel the camera feeds.
+const FRAMES_CHANNEL: &str = "frames";
+
+/// The paper's macro scenario, for real: the board's synthetic camera makes 160x120 RGB frames
+/// as fast as it may (100 a second); they flow through the grayscale stage attached on `frames`
+/// (`plugins/gray_stage.wat`) to the host, against the same frames sent raw (no stage) and
+/// transcoded on the host. Measured per path: the bytes of the frame events on the wire, the
+/// board's time in the stage (its attachment counters), the host's transcoding, and the frames
+/// a second the host received (an emulator figure: the emulated board's speed on this
+/// machine). QEMU's UART has no baud limit, so the paper's link time is also modelled: bytes x
+/// 10 bits / baud, plus the compute time. Every frame is checked against the camera's pattern
+/// transcoded on the host.
 pub fn macro_scenario<T: Transport>(
     link: &mut Link<T>,
     info: &BoardInfo,
     options: &BoardOptions,
 ) -> Result<MacroScenario, BenchError> {
-    let name = format!("{NAME_PREFIX}grayscale");
+    let name = format!("{NAME_PREFIX}gray");
     let limits = Limits {
         budget_us: MAX_BUDGET_US,
         ..Limits::default()
     };
-    load(link, &name, assemble("grayscale", GRAYSCALE_WAT)?, limits)?;
-    let pixels = (FRAME_WIDTH * FRAME_HEIGHT) as i32;
-    let mut board_gray = Vec::new();
-    let mut host_gray = Vec::new();
-    let mut gray = PathTotals::default();
-    let mut raw = PathTotals::default();
-    for frame in 0..options.frames.max(1) {
-        // A new test frame each time (not timed: it stands for the camera).
-        invoke(
+    let plugin = load(link, &name, assemble("gray_stage", GRAY_STAGE_WAT)?, limits)?.id;
+    let settings = CameraSettings {
+        fps: MAX_CAMERA_FPS,
+        ..CameraSettings::DEFAULT
+    };
+    let frames = options.frames.max(1);
+    let stream = |link: &mut Link<T>, enabled| {
+        exchange(
             link,
-            &name,
-            "fill_frame",
-            &[FRAME_SOURCE, pixels, frame as i32 + 1],
-        )?;
-
-        board_gray.clear();
-        for strip in 0..FRAME_HEIGHT / GRAY_STRIP_ROWS {
-            let first = (strip * GRAY_STRIP_ROWS * FRAME_WIDTH) as i32;
-            let count = (GRAY_STRIP_ROWS * FRAME_WIDTH) as i32;
-            let (report, exchange) = invoke(
-                link,
-                &name,
-                "send_gray",
-                &[FRAME_SOURCE + 3 * first, FRAME_DESTINATION + first, count],
-            )?;
-            gray.board_cycles += report.time.cycles;
-            gray.sent += exchange.sent;
-            gray.received += exchange.received;
-            for bytes in output(&exchange.events) {
-                gray.payload += bytes.len();
-                board_gray.extend_from_slice(bytes);
-            }
-        }
-
-        let mut frame_raw = Vec::new();
-        for strip in 0..FRAME_HEIGHT / RAW_STRIP_ROWS {
-            let first = (strip * RAW_STRIP_ROWS * FRAME_WIDTH) as i32;
-            let count = (RAW_STRIP_ROWS * FRAME_WIDTH) as i32;
-            let (report, exchange) =
-                invoke(link, &name, "send_raw", &[FRAME_SOURCE + 3 * first, count])?;
-            raw.board_cycles += report.time.cycles;
-            raw.sent += exchange.sent;
-            raw.received += exchange.received;
-            for bytes in output(&exchange.events) {
-                raw.payload += bytes.len();
-                frame_raw.extend_from_slice(bytes);
-            }
-        }
-        let began = Instant::now();
-        host_gray = transcode(&frame_raw);
-        raw.host += began.elapsed();
-    }
+            Request::Stream {
+                channel: FRAMES_CHANNEL.into(),
+                enabled,
+            },
+        )
+    };
+    stream(link, true)?;
+    let spec = AttachSpec {
+        export: "gray".into(),
+        point: AttachPoint::Channel {
+            name: FRAMES_CHANNEL.into(),
+            position: None,
+        },
+        on_fault: FaultAction::Keep,
+    };
+    let stage = crate::plugin::attach(link, PluginRef::Id(plugin), spec)?.id;
+    let on_board = follow_camera(link, settings, frames)?;
+    let stage_cycles = crate::plugin::attachments(link)?
+        .into_iter()
+        .find(|summary| summary.id == stage)
+        .map_or(0, |summary| summary.counters.mean_cycles());
+    crate::plugin::detach(link, stage)?;
+    let raw = follow_camera(link, settings, frames)?;
+    stream(link, false)?;
     unload(link, &name)?;
-    let frames = f64::from(options.frames.max(1));
-    let path = |totals: &PathTotals, description: &str| {
-        let link_bytes = (totals.sent + totals.received) as f64 / frames;
+
+    let camera_frame = |number| {
+        let mut frame = Vec::new();
+        camera_frame_into(&settings, number, &mut frame);
+        frame
+    };
+    let mut outputs_match = true;
+    for frame in &on_board.frames {
+        outputs_match &= frame.bytes == rgb_to_gray(&camera_frame(frame.frame));
+    }
+    let mut host = Duration::ZERO;
+    for frame in &raw.frames {
+        let began = Instant::now();
+        let gray = rgb_to_gray(&frame.bytes);
+        host += began.elapsed();
+        outputs_match &=
+            frame.bytes == camera_frame(frame.frame) && gray.len() == settings.pixels() as usize;
+    }
+
+    let count = f64::from(frames);
+    let path = |run: &CameraRun, board_us: f64, host_us: f64, description: &str| {
+        let link_bytes = run.wire_bytes as f64 / count;
         let link_seconds = link_bytes * BITS_PER_BYTE / f64::from(options.baud);
-        let board_us = micros(info, totals.board_cycles) / frames;
-        let host_us = totals.host.as_secs_f64() * 1e6 / frames;
         FramePath {
             description: description.into(),
-            payload_bytes_per_frame: totals.payload as f64 / frames,
+            payload_bytes_per_frame: run
+                .frames
+                .iter()
+                .map(|frame| frame.bytes.len() as f64)
+                .sum::<f64>()
+                / count,
             link_bytes_per_frame: link_bytes,
-            board_to_host_bytes_per_frame: totals.received as f64 / frames,
+            board_to_host_bytes_per_frame: link_bytes,
             board_us_per_frame: board_us,
             host_us_per_frame: host_us,
             link_seconds_per_frame: link_seconds,
             frames_per_sec: 1.0 / (link_seconds + (board_us + host_us) / 1e6),
+            measured_frames_per_sec: count / run.elapsed.as_secs_f64().max(1e-9),
         }
     };
-    let on_board = path(&gray, "transcoded on the board by the plugin (send_gray)");
-    let on_host = path(&raw, "sent raw (send_raw), transcoded on the host");
+    let on_board = path(
+        &on_board,
+        micros(info, stage_cycles),
+        0.0,
+        "camera -> gray stage on the board -> host",
+    );
+    let on_host = path(
+        &raw,
+        0.0,
+        host.as_secs_f64() * 1e6 / count,
+        "camera -> host (raw), transcoded on the host",
+    );
     Ok(MacroScenario {
         baud: options.baud,
-        frame: format!("{FRAME_WIDTH}x{FRAME_HEIGHT}"),
-        frames: options.frames.max(1),
-        strip_rows_gray: GRAY_STRIP_ROWS,
-        strip_rows_raw: RAW_STRIP_ROWS,
+        frame: format!("{}x{}", settings.width, settings.height),
+        frames,
+        camera_fps: settings.fps,
         speedup: on_board.frames_per_sec / on_host.frames_per_sec,
-        outputs_match: !board_gray.is_empty() && board_gray == host_gray,
+        measured_speedup: on_board.measured_frames_per_sec / on_host.measured_frames_per_sec,
+        outputs_match,
         on_board,
         on_host,
     })
+}
+
+/// Events per second through chains of 1 and 3 trivial stages on `samples` (each stage another
+/// plugin: `stage.wat`, which passes its buffer on), from `Burst`s timed by the board's clock:
+/// the dispatch itself, on the board (emulator figures).
+pub fn channel_events<T: Transport>(
+    link: &mut Link<T>,
+    buffers: u32,
+) -> Result<Vec<ChainEvents>, BenchError> {
+    let wasm = assemble("stage", STAGE_WAT)?;
+    let mut loaded = Vec::new();
+    let mut chains = Vec::new();
+    for stages in [1, 3] {
+        while loaded.len() < stages {
+            let name = format!("{NAME_PREFIX}stage{}", loaded.len());
+            let id = load(link, &name, wasm.clone(), Limits::default())?.id;
+            let spec = AttachSpec {
+                export: "pass".into(),
+                point: AttachPoint::Channel {
+                    name: "samples".into(),
+                    position: None,
+                },
+                on_fault: FaultAction::Keep,
+            };
+            crate::plugin::attach(link, PluginRef::Id(id), spec)?;
+            loaded.push(name);
+        }
+        let report = match exchange(
+            link,
+            Request::Burst {
+                channel: "samples".into(),
+                buffers,
+            },
+        )? {
+            Reply::Burst(report) => report,
+            other => {
+                return Err(LinkError::UnexpectedReply {
+                    request: "Burst",
+                    reply: Box::new(other),
+                }
+                .into());
+            }
+        };
+        if report.outputs != report.buffers || report.buffers == 0 {
+            return Err(BenchError::Call {
+                export: "pass".into(),
+                problem: format!("a burst through {stages} stages lost buffers: {report:?}"),
+            });
+        }
+        chains.push(ChainEvents {
+            stages: stages as u32,
+            buffers: report.buffers,
+            events_per_sec: report.events_per_second(),
+            cycles_per_event: report.cycles as f64 / f64::from(report.buffers),
+        });
+    }
+    for name in loaded {
+        unload(link, &name)?;
+    }
+    Ok(chains)
 }
 
 /// Whether `wasm` has a start function (the board runs it as part of linking).
@@ -583,54 +694,4 @@ fn has_start_function(wasm: &[u8]) -> bool {
     wasmparser::Parser::new(0)
         .parse_all(wasm)
         .any(|payload| matches!(payload, Ok(wasmparser::Payload::StartSection { .. })))
-}
-
-/// The bytes of the `PluginOutput` events.
-fn output(events: &[Event]) -> impl Iterator<Item = &[u8]> {
-    events.iter().filter_map(|event| match event {
-        Event::PluginOutput { bytes, .. } => Some(bytes.as_slice()),
-        _ => None,
-    })
-}
-
-/// The transcoder's formula on the host: gray = (77 R + 150 G + 29 B) >> 8.
-pub fn transcode(rgb: &[u8]) -> Vec<u8> {
-    rgb.chunks_exact(3)
-        .map(|pixel| {
-            ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2])) >> 8)
-                as u8
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The host transcoder is the plugin's formula: white stays white, black black, and the
-    /// weights are BT.601's in 8-bit fixed point.
-    #[test]
-    fn host_transcoder_matches_the_plugin_formula() {
-        assert_eq!(
-            transcode(&[255, 255, 255, 0, 0, 0, 100, 0, 0, 0, 0, 100]),
-            vec![255, 0, 30, 11]
-        );
-    }
-
-    /// A strip of the macro scenario fits one host-link frame as a plugin-output event.
-    #[test]
-    fn strips_fit_in_one_frame() {
-        for bytes in [
-            (GRAY_STRIP_ROWS * FRAME_WIDTH) as usize,
-            (3 * RAW_STRIP_ROWS * FRAME_WIDTH) as usize,
-        ] {
-            let event = DeviceFrame::Event(Event::PluginOutput {
-                plugin: u32::MAX,
-                bytes: vec![0xFF; bytes],
-            });
-            assert!(frame::encode(&event).is_ok(), "{bytes} bytes do not fit");
-        }
-        assert_eq!(FRAME_HEIGHT % GRAY_STRIP_ROWS, 0);
-        assert_eq!(FRAME_HEIGHT % RAW_STRIP_ROWS, 0);
-    }
 }

@@ -177,8 +177,12 @@ pub struct FramePath {
     pub host_us_per_frame: f64,
     /// The link's time per frame at the modelled baud rate, seconds.
     pub link_seconds_per_frame: f64,
-    /// Frames per second: 1 / (link seconds + board and host compute seconds).
+    /// Frames per second at the modelled baud rate: 1 / (link seconds + board and host
+    /// compute seconds).
     pub frames_per_sec: f64,
+    /// Frames per second the host received from the emulated board (host wall clock: the
+    /// emulator's speed on this machine, its UART unlimited).
+    pub measured_frames_per_sec: f64,
 }
 
 /// The paper's macro scenario: frames transcoded on the board versus sent raw and transcoded on
@@ -189,20 +193,33 @@ pub struct MacroScenario {
     pub baud: u32,
     /// Frame size, `WxH`.
     pub frame: String,
-    /// Frames sent each way.
+    /// Frames followed on each path.
     pub frames: u32,
-    /// Rows per invocation (the host link carries at most one frame of 4 KiB per event).
-    pub strip_rows_gray: u32,
-    /// Rows per invocation for raw frames.
-    pub strip_rows_raw: u32,
-    /// Transcoded on the board by the plugin (`send_gray`).
+    /// The rate the camera was asked for (it makes fewer when a frame's path is slower).
+    pub camera_fps: u32,
+    /// Camera frames through the grayscale stage attached on `frames`.
     pub on_board: FramePath,
-    /// Raw frames sent (`send_raw`) and transcoded on the host.
+    /// Camera frames sent raw (no stage) and transcoded on the host.
     pub on_host: FramePath,
-    /// `on_board.frames_per_sec / on_host.frames_per_sec`.
+    /// `on_board.frames_per_sec / on_host.frames_per_sec` (modelled link).
     pub speedup: f64,
+    /// The same for the measured frame rates (emulated board).
+    pub measured_speedup: f64,
     /// The host's gray frames equal the board's.
     pub outputs_match: bool,
+}
+
+/// Events per second through a chain of trivial stages on a board (`Burst`, board clock).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChainEvents {
+    /// Stages in the chain.
+    pub stages: u32,
+    /// Buffers the burst sent.
+    pub buffers: u32,
+    /// Events (buffers through the whole chain) per second of the board's time.
+    pub events_per_sec: f64,
+    /// TSC cycles per event.
+    pub cycles_per_event: f64,
 }
 
 /// How a target bounds its figure.
@@ -304,6 +321,9 @@ pub struct Report {
     /// The paper's macro scenario (boards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub macro_scenario: Option<MacroScenario>,
+    /// Events per second through channel chains on a board (boards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channel_events: Vec<ChainEvents>,
     /// The firmware's flash footprint, per crate (added by `kplug bench` from the firmware ELF).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firmware_footprint: Option<Value>,

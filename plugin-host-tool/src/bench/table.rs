@@ -1,6 +1,7 @@
-//! The table `kplug bench` prints: where it ran, the invocation round trips, code generation,
-//! link and unlink, the kernel suite as ratios, the macro scenario (boards), and each issue-5
-//! target with met/missed and by how much, next to the paper's figures.
+//! The table `kplug bench` prints: where it ran, the invocation round trips, the dispatch cost
+//! of channel chains, code generation, link and unlink, the kernel suite as ratios, the macro
+//! scenario (boards), and each issue-5 target with met/missed and by how much, next to the
+//! paper's figures.
 
 use std::fmt::Write;
 
@@ -188,6 +189,8 @@ pub fn render(report: &Report) -> String {
         );
     }
 
+    dispatch(&mut out, report);
+
     let _ = writeln!(
         out,
         "\nCode generation, link, unlink{}",
@@ -242,38 +245,66 @@ pub fn render(report: &Report) -> String {
     if let Some(scenario) = &report.macro_scenario {
         let _ = writeln!(
             out,
-            "\nThe paper's macro scenario ({} frames x {}, modelled {} baud 8N1: the emulated UART \
-             has no baud limit)",
-            scenario.frames, scenario.frame, scenario.baud
+            "\nThe paper's macro scenario: the board's camera, {} frames x {} RGB asked at {}/s \
+             (frames/s measured as the host received them, and modelled at {} baud 8N1)",
+            scenario.frames, scenario.frame, scenario.camera_fps, scenario.baud
         );
         let _ = writeln!(
             out,
-            "  {:<48}{:>10}{:>10}{:>10}{:>10}{:>9}{:>10}",
-            "path", "payload B", "link B", "board us", "host us", "link s", "frames/s"
+            "  {:<46}{:>10}{:>9}{:>10}{:>9}{:>8}{:>10}{:>10}",
+            "path", "payload B", "link B", "board us", "host us", "link s", "modelled", "measured"
         );
         for path in [&scenario.on_board, &scenario.on_host] {
             let _ = writeln!(
                 out,
-                "  {:<48}{:>10.0}{:>10.0}{:>10.0}{:>10.0}{:>9.3}{:>10.3}",
+                "  {:<46}{:>10.0}{:>9.0}{:>10.0}{:>9.0}{:>8.3}{:>10.3}{:>10.2}",
                 path.description,
                 path.payload_bytes_per_frame,
                 path.link_bytes_per_frame,
                 path.board_us_per_frame,
                 path.host_us_per_frame,
                 path.link_seconds_per_frame,
-                path.frames_per_sec
+                path.frames_per_sec,
+                path.measured_frames_per_sec
             );
         }
         let _ = writeln!(
             out,
-            "  transcoding on the board: {:.2}x the frame rate; the host's gray frames {} the board's",
+            "  transcoding on the board: {:.2}x the frame rate modelled, {:.2}x measured; every \
+             frame {} the camera's, transcoded on the host",
             scenario.speedup,
+            scenario.measured_speedup,
             if scenario.outputs_match {
-                "equal"
+                "equals"
             } else {
-                "DIFFER FROM"
+                "DIFFERS FROM"
             }
         );
+    }
+    if !report.channel_events.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nChannel events on the board (kplug burst: trivial stages on `samples`, board clock)"
+        );
+        let _ = writeln!(
+            out,
+            "  {:<28}{:>10}{:>14}{:>18}",
+            "chain", "buffers", "events/s", "cycles/event"
+        );
+        for chain in &report.channel_events {
+            let _ = writeln!(
+                out,
+                "  {:<28}{:>10}{:>14.0}{:>18.0}",
+                format!(
+                    "{} stage{}",
+                    chain.stages,
+                    if chain.stages == 1 { "" } else { "s" }
+                ),
+                chain.buffers,
+                chain.events_per_sec,
+                chain.cycles_per_event
+            );
+        }
     }
 
     let mut issue = None;
@@ -342,6 +373,55 @@ const KERNEL_ENGINES: [(&str, &str); 5] = [
 
 /// What a kernel's JIT column shows when the JIT did not run it.
 const NOT_SUPPORTED: &str = "unsupported";
+
+/// The per-event dispatch cost of channel chains (`dispatch_cycles`, the harness's), beside the
+/// invocation figures: each chain's row, then what each stage after the first adds.
+fn dispatch(out: &mut String, report: &Report) {
+    let Some(Value::Array(chains)) = report.extra.get("dispatch_cycles") else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "\n{:<48}{:>9}{:>9}{:>9}{:>11}",
+        "Channel dispatch per event (TSC cycles)", "median", "min", "p90", "max"
+    );
+    let figure = |chain: &Value| serde_json::from_value::<Figure>(chain["cycles"].clone()).ok();
+    for chain in chains {
+        figure_row(
+            out,
+            chain["label"].as_str().unwrap_or("?"),
+            figure(chain).as_ref(),
+        );
+    }
+    // (3 stages - 1 stage) / 2 at each buffer size: what one more trivial stage costs.
+    let added: Vec<String> = [32, 3072]
+        .iter()
+        .filter_map(|&bytes| {
+            let median = |stages: u64| {
+                chains
+                    .iter()
+                    .find(|chain| {
+                        chain["stages"].as_u64() == Some(stages)
+                            && chain["stage"] == "pass"
+                            && chain["buffer_bytes"].as_u64() == Some(bytes)
+                    })
+                    .and_then(figure)
+                    .map(|figure| figure.median)
+            };
+            Some(format!(
+                "{} ({bytes} B)",
+                number((median(3)? - median(1)?) / 2.0)
+            ))
+        })
+        .collect();
+    if !added.is_empty() {
+        let _ = writeln!(
+            out,
+            "  each trivial stage after the first adds (median): {}",
+            added.join(", ")
+        );
+    }
+}
 
 fn engine_cycles(kernel: &KernelFigures, engine: &str) -> Option<f64> {
     match engine {
@@ -637,6 +717,43 @@ mod tests {
         assert!(table.contains("QEMU Virtual CPU"));
         assert!(table.contains("emulated ("));
         assert!(table.contains("not measured"));
+    }
+
+    /// The harness's dispatch figures show as rows beside the invocation figures, with what one
+    /// more trivial stage adds at each buffer size; a board's report, which has none, shows no
+    /// such section.
+    #[test]
+    fn dispatch_rows_and_the_cost_of_a_stage() {
+        let chain = |label: &str, stages: u64, stage: &str, bytes: u64, median: f64| {
+            serde_json::json!({
+                "label": label, "stages": stages, "stage": stage, "buffer_bytes": bytes,
+                "cycles": {"median": median, "min": median - 10.0, "p90": median + 10.0,
+                           "max": median + 100.0},
+            })
+        };
+        let mut report = Report {
+            location: crate::bench::report::SILICON.into(),
+            ..Report::default()
+        };
+        assert!(!render(&report).contains("Channel dispatch"));
+        report.extra.insert(
+            "dispatch_cycles".into(),
+            serde_json::json!([
+                chain("chain of 1 stage, 32 B", 1, "pass", 32, 1500.0),
+                chain("chain of 3 stages, 32 B", 3, "pass", 32, 4100.0),
+                chain("chain of 1 stage, 3072 B", 1, "pass", 3072, 2000.0),
+                chain("chain of 3 stages, 3072 B", 3, "pass", 3072, 7000.0),
+                chain("grayscale stage", 1, "gray", 3072, 19000.0),
+            ]),
+        );
+        let table = render(&report);
+        assert!(table.contains("Channel dispatch per event"), "{table}");
+        assert!(table.contains("chain of 3 stages, 3072 B"), "{table}");
+        assert!(table.contains("19000"), "{table}");
+        assert!(
+            table.contains("adds (median): 1300 (32 B), 2500 (3072 B)"),
+            "{table}"
+        );
     }
 
     /// A kernel the JIT does not compile shows `unsupported` in the JIT's columns, with the

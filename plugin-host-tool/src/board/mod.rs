@@ -1,11 +1,12 @@
-//! Emulated boards: start a QEMU or Bochs board from a flash image in the background, find it
-//! again by name, stop it.
+//! Boards: start a QEMU or Bochs board from a flash image (or the silicon harness, as a board of
+//! the real CPU) in the background, find it again by name, stop it.
 //!
 //! Every board gets a directory `$KPLUG_HOME/boards/NAME/` (see [`state`]) with two Unix
 //! sockets, `com1.sock` (the console) and `com2.sock` (the host link), whichever emulator runs
 //! it. QEMU serves them itself. Bochs can only serve TCP, blocks at start until a client takes
 //! each port, and accepts one client per port for its whole life, so a Bochs board also gets a
-//! relay process (see [`relay`]) that holds Bochs' ports and serves the Unix sockets.
+//! relay process (see [`relay`]) that holds Bochs' ports and serves the Unix sockets. A silicon
+//! board is `kplug-silicon link --listen` on the link socket (see [`silicon`]); it has no console.
 
 pub mod config;
 pub mod relay;
@@ -13,6 +14,7 @@ pub mod state;
 
 mod bochs;
 mod qemu;
+mod silicon;
 
 use std::fmt;
 use std::fs;
@@ -55,6 +57,9 @@ pub enum Emulator {
     Qemu,
     /// Bochs, which enforces segment limits.
     Bochs,
+    /// No emulator: the silicon harness, the plugin core on this machine's CPU in real LDT
+    /// segments (no console).
+    Silicon,
 }
 
 /// QEMU's accelerator.
@@ -125,7 +130,7 @@ macro_rules! named_enum {
     };
 }
 
-named_enum!(Emulator { Qemu => "qemu", Bochs => "bochs" });
+named_enum!(Emulator { Qemu => "qemu", Bochs => "bochs", Silicon => "silicon" });
 named_enum!(Accel { Tcg => "tcg", Kvm => "kvm" });
 named_enum!(Isolation { Auto => "auto", Software => "software" });
 named_enum!(Clock { Host => "host", Instructions => "instructions" });
@@ -262,7 +267,7 @@ fn running_list(running: &[String]) -> String {
 pub struct BoardSpec {
     /// Its name (also written into the board configuration).
     pub name: String,
-    /// The flash image to boot.
+    /// The flash image to boot (for a silicon board, the `kplug-silicon` executable).
     pub image: PathBuf,
     /// Which emulator.
     pub emulator: Emulator,
@@ -368,8 +373,23 @@ pub fn up(home: &Home, spec: &BoardSpec) -> Result<Launched, BoardError> {
             "--accel kvm needs --emulator qemu (Bochs has no accelerator)".into(),
         ));
     }
+    let silicon = spec.emulator == Emulator::Silicon;
+    if silicon && (spec.accel != Accel::Tcg || spec.clock != Clock::Host || spec.safe_boot) {
+        return Err(BoardError::Unsupported(
+            "a silicon board runs on the host's CPU and clock, and has no plugin store: \
+             --accel, --clock and --safe are for emulated boards"
+                .into(),
+        ));
+    }
     if !spec.image.exists() {
-        return Err(BoardError::NoImage(spec.image.clone()));
+        return Err(if silicon {
+            BoardError::EmulatorMissing {
+                program: spec.image.display().to_string(),
+                hint: "build it with `cargo silicon`".into(),
+            }
+        } else {
+            BoardError::NoImage(spec.image.clone())
+        });
     }
     let image = spec.image.canonicalize().map_err(|source| BoardError::Io {
         path: spec.image.clone(),
@@ -381,7 +401,8 @@ pub fn up(home: &Home, spec: &BoardSpec) -> Result<Launched, BoardError> {
             pid: board.pid,
         });
     }
-    if let Some(board) = home.using_image(&image)? {
+    // Silicon boards share their executable; only a flash image is one board's.
+    if !silicon && let Some(board) = home.using_image(&image)? {
         return Err(BoardError::ImageInUse {
             image,
             board: board.name,
@@ -404,11 +425,17 @@ pub fn up(home: &Home, spec: &BoardSpec) -> Result<Launched, BoardError> {
     }
 
     let result = (|| {
-        let image_bytes = write_board_config(&image, spec)?;
         let started_at_ms = state::now_ms();
         let launch = match spec.emulator {
-            Emulator::Qemu => qemu::start(spec, &image, &paths)?,
-            Emulator::Bochs => bochs::start(spec, &image_bytes, &paths)?,
+            Emulator::Qemu => {
+                write_board_config(&image, spec)?;
+                qemu::start(spec, &image, &paths)?
+            }
+            Emulator::Bochs => {
+                let image_bytes = write_board_config(&image, spec)?;
+                bochs::start(spec, &image_bytes, &paths)?
+            }
+            Emulator::Silicon => silicon::start(spec, &image, &paths)?,
         };
         let state = BoardState {
             name: spec.name.clone(),
@@ -596,6 +623,7 @@ fn stop_processes(board: &BoardState) {
         let comm = match board.emulator {
             Emulator::Qemu => state::QEMU_COMM,
             Emulator::Bochs => state::BOCHS_COMM,
+            Emulator::Silicon => state::SILICON_COMM,
         };
         terminate(board.pid, Some(comm));
     }
@@ -675,7 +703,7 @@ mod tests {
     /// Enum names parse back and unknown names list the choices.
     #[test]
     fn enum_names_round_trip() {
-        for emulator in [Emulator::Qemu, Emulator::Bochs] {
+        for emulator in [Emulator::Qemu, Emulator::Bochs, Emulator::Silicon] {
             assert_eq!(emulator.as_str().parse::<Emulator>().unwrap(), emulator);
         }
         assert_eq!("kvm".parse::<Accel>().unwrap(), Accel::Kvm);

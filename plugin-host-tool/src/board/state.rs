@@ -23,6 +23,8 @@ pub const MAX_SOCKET_PATH: usize = 107;
 pub const QEMU_COMM: &str = "qemu-system-i38";
 /// The `comm` of Bochs.
 pub const BOCHS_COMM: &str = "bochs-bin";
+/// The `comm` of the silicon harness.
+pub const SILICON_COMM: &str = "kplug-silicon";
 
 /// kplug's state directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +44,7 @@ pub struct BoardState {
     pub pid: u32,
     /// The relay's process id (Bochs boards only).
     pub relay_pid: Option<u32>,
-    /// The flash image it runs from (absolute).
+    /// The flash image it runs from (absolute; for a silicon board, the harness executable).
     pub image: PathBuf,
     /// COM1, the console: a Unix socket.
     pub console: PathBuf,
@@ -86,6 +88,7 @@ impl BoardState {
         let comm = match self.emulator {
             Emulator::Qemu => QEMU_COMM,
             Emulator::Bochs => BOCHS_COMM,
+            Emulator::Silicon => SILICON_COMM,
         };
         process_alive(self.pid, Some(comm))
     }

@@ -279,7 +279,15 @@ impl EventPrinter {
             Event::ChannelData { channel, bytes } => {
                 format!("[channel {channel}] {} bytes\n", bytes.len())
             }
-            Event::Log(_) | Event::Trap { .. } => return Ok(()),
+            // A camera frame's pieces: one line for its first.
+            Event::ChannelFrame {
+                channel,
+                frame,
+                offset: 0,
+                total,
+                ..
+            } => format!("[channel {channel}] frame {frame}, {total} bytes\n"),
+            Event::ChannelFrame { .. } | Event::Log(_) | Event::Trap { .. } => return Ok(()),
         };
         if self.to_stderr {
             io::stderr().write_all(text.as_bytes())

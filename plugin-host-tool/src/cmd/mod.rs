@@ -4,6 +4,7 @@ mod attach;
 mod bench;
 mod board;
 mod build;
+mod channel;
 mod console;
 mod features;
 mod feed;
@@ -113,8 +114,14 @@ pub enum Command {
     Detach(attach::Detach),
     /// Send data into a channel, through its chain of stages.
     Feed(feed::Feed),
-    /// Follow what a channel outputs from the board's own source.
+    /// Follow what a channel outputs from the board's own sources (ADC, camera), PNG for frames.
     Stream(stream::Stream),
+    /// Start, stop or show the synthetic camera that feeds the `frames` channel.
+    Camera(channel::Camera),
+    /// Choose where a channel's output goes on the board: the host only, or a GPIO pin.
+    Sink(channel::Sink),
+    /// Time buffers back to back through a channel's chain, on the board: events per second.
+    Burst(channel::Burst),
     /// Read an exported global of a plugin.
     Get(global::Get),
     /// Write an exported mutable global of a plugin.
@@ -159,6 +166,9 @@ impl Command {
             Command::Detach(command) => command.run(),
             Command::Feed(command) => command.run(),
             Command::Stream(command) => command.run(),
+            Command::Camera(command) => command.run(),
+            Command::Sink(command) => command.run(),
+            Command::Burst(command) => command.run(),
             Command::Get(command) => command.run(),
             Command::Set(command) => command.run(),
             Command::Peek(command) => command.run(),

@@ -192,13 +192,10 @@ fn load_line(load: &LoadReport) -> String {
     )
 }
 
-/// The silicon harness (built first if needed), started in `isolation` mode, with the
-/// handshake done: a link to it and a monitor on the process.
-pub fn connect_local(
-    isolation: IsolationMode,
-    timeout: Duration,
-) -> anyhow::Result<(Link, ChildMonitor)> {
-    let harness = match Harness::from_env() {
+/// The silicon harness: `$KPLUG_SILICON`, else the workspace's, built first (saying why) when it
+/// is missing or older than its sources.
+pub fn harness() -> anyhow::Result<Harness> {
+    Ok(match Harness::from_env() {
         Some(harness) => harness?,
         None => {
             let workspace = Workspace::locate()?;
@@ -213,7 +210,16 @@ pub fn connect_local(
                 );
             })?
         }
-    };
+    })
+}
+
+/// The silicon harness (built first if needed), started in `isolation` mode, with the
+/// handshake done: a link to it and a monitor on the process.
+pub fn connect_local(
+    isolation: IsolationMode,
+    timeout: Duration,
+) -> anyhow::Result<(Link, ChildMonitor)> {
+    let harness = harness()?;
     let (transport, monitor) = harness.spawn(isolation)?;
     let mut link = Link::new(Box::new(transport) as Box<dyn Transport>);
     link.set_timeout(timeout);

@@ -15,9 +15,13 @@
 //! - **Modules the script registered.** Imports are checked against the registered module's
 //!   exports. An engine that links modules ([`Engine::links_modules`], the reference
 //!   interpreter) links them itself. Otherwise an immutable global is defined as a constant
-//!   with the exporter's current value (read with `get`), and anything else — a function, a
-//!   table, a memory, a mutable global — would need two plugins to share it: the module is
-//!   skipped as unsupported by design ([`SHARING_UNSUPPORTED`]).
+//!   with the exporter's current value (read with `get`), and a *stateless* function — one whose
+//!   body reads only its locals: no call, global, memory, table, function reference or typed
+//!   block ([`exported_code`]) — is defined with a copy of the exporter's body, which behaves
+//!   exactly as the exporter's function would (it can reach nothing the two could share).
+//!   Anything else — a function with state, a table, a memory, a mutable global — would need two
+//!   plugins to share it: the module is skipped as unsupported by design
+//!   ([`SHARING_UNSUPPORTED`]).
 //!
 //! [`Engine::links_modules`]: super::Engine::links_modules
 
@@ -205,6 +209,124 @@ fn declared_type(ty: TypeRef, types: &[Option<FuncType>]) -> Option<ExternType> 
     })
 }
 
+/// What the runner needs to know of a registered module's code.
+#[derive(Debug, Clone, Default)]
+pub struct ExportedCode {
+    /// The bodies of its stateless exported functions ([`exported_code`]).
+    pub bodies: BTreeMap<String, Vec<u8>>,
+    /// Whether it has `table.grow`: a table it exports may be larger than it declares.
+    pub grows_tables: bool,
+    /// Whether it has `memory.grow`: likewise for its memory.
+    pub grows_memories: bool,
+}
+
+/// The raw bodies (locals and code) of the functions `wasm` exports that are stateless: every
+/// operator is a local access, a constant, a numeric operator, `drop`, `select`, a null or
+/// null-test reference operator, or control flow whose block type names no type index. Such a
+/// body means the same in any module with the same function type, so an importer may define the
+/// import with a copy of it. Imported functions, and anything that does not decode, are left
+/// out. Also whether the module grows tables or memories.
+pub fn exported_code(wasm: &[u8]) -> ExportedCode {
+    let mut code = ExportedCode::default();
+    let mut imported = 0u32;
+    let mut bodies = Vec::new();
+    let mut exported = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        let Ok(payload) = payload else { break };
+        match payload {
+            wasmparser::Payload::ImportSection(reader) => {
+                imported += reader
+                    .into_imports()
+                    .flatten()
+                    .filter(|import| matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)))
+                    .count() as u32;
+            }
+            wasmparser::Payload::ExportSection(reader) => {
+                for export in reader.into_iter().flatten() {
+                    if export.kind == wasmparser::ExternalKind::Func {
+                        exported.push((export.name.to_owned(), export.index));
+                    }
+                }
+            }
+            wasmparser::Payload::CodeSectionEntry(body) => {
+                let operators = body
+                    .get_operators_reader()
+                    .map(|reader| reader.into_iter().collect::<Result<Vec<_>, _>>());
+                let stateless = match operators {
+                    Ok(Ok(operators)) => {
+                        for op in &operators {
+                            code.grows_tables |=
+                                matches!(op, wasmparser::Operator::TableGrow { .. });
+                            code.grows_memories |=
+                                matches!(op, wasmparser::Operator::MemoryGrow { .. });
+                        }
+                        operators.iter().all(reads_only_locals)
+                    }
+                    _ => false,
+                };
+                bodies.push(stateless.then(|| body.as_bytes().to_vec()));
+            }
+            _ => {}
+        }
+    }
+    code.bodies = exported
+        .into_iter()
+        .filter_map(|(name, index)| {
+            let body = bodies.get(index.checked_sub(imported)? as usize)?.clone()?;
+            Some((name, body))
+        })
+        .collect();
+    code
+}
+
+/// Whether `op` touches nothing but the operand stack and the function's locals (see
+/// [`exported_code`]). Numeric operators are recognised by name (`I32Add`,
+/// `F64ConvertI32S`, ...: a number type, then a capital, and no immediate), which leaves out
+/// loads and stores (they carry a `memarg`) and SIMD (`I32x4...`).
+fn reads_only_locals(op: &wasmparser::Operator<'_>) -> bool {
+    use wasmparser::{BlockType, Operator::*};
+    match op {
+        Block { blockty } | Loop { blockty } | If { blockty } => {
+            !matches!(blockty, BlockType::FuncType(_))
+        }
+        TypedSelect { ty } => {
+            matches!(
+                ty,
+                ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+            ) || *ty == ValType::FUNCREF
+                || *ty == ValType::EXTERNREF
+        }
+        RefNull { hty } => matches!(hty, wasmparser::HeapType::Abstract { .. }),
+        LocalGet { .. }
+        | LocalSet { .. }
+        | LocalTee { .. }
+        | I32Const { .. }
+        | I64Const { .. }
+        | F32Const { .. }
+        | F64Const { .. }
+        | Drop
+        | Select
+        | Nop
+        | Unreachable
+        | Else
+        | End
+        | Br { .. }
+        | BrIf { .. }
+        | BrTable { .. }
+        | Return
+        | RefIsNull => true,
+        _ => {
+            let name = format!("{op:?}");
+            let bytes = name.as_bytes();
+            ["I32", "I64", "F32", "F64"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                && bytes.get(3).is_some_and(u8::is_ascii_uppercase)
+                && !name.contains(['{', ' '])
+        }
+    }
+}
+
 /// What `wasm` exports, by name, with each item's type (an exported import has the type the
 /// module declares for it).
 pub fn module_exports(wasm: &[u8]) -> Exports {
@@ -324,6 +446,8 @@ pub enum Provider<'a> {
     Loaded {
         /// Its exports.
         exports: &'a Exports,
+        /// Its stateless exported functions' bodies and whether it grows ([`exported_code`]).
+        code: &'a ExportedCode,
         /// Its id in the engine.
         module: u32,
     },
@@ -344,8 +468,8 @@ pub enum Supply {
 /// What replaces an import in the module.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Definition {
-    /// A function of this type index, with an empty body.
-    Function(u32),
+    /// A function of this type index, with this raw body (locals and code), or an empty one.
+    Function(u32, Option<Vec<u8>>),
     /// A table of this type.
     Table(TableType),
     /// A memory of this type.
@@ -408,41 +532,59 @@ pub fn link<'p>(
             });
         };
         let declared = declared_type(import.ty, &types);
-        if !declared
+        // A registered module that grows its tables or memory may export one larger than it
+        // declares: its current limits are the engine's to check (when it links modules), and
+        // otherwise the import would share state anyway.
+        let may_have_grown = match (&provider, actual) {
+            (Provider::Loaded { code, .. }, ExternType::Table(_)) => code.grows_tables,
+            (Provider::Loaded { code, .. }, ExternType::Memory(_)) => code.grows_memories,
+            _ => false,
+        } && declared
             .as_ref()
-            .is_some_and(|declared| satisfies(actual, declared))
+            .is_some_and(|declared| declared.kind() == actual.kind());
+        if !may_have_grown
+            && !declared
+                .as_ref()
+                .is_some_and(|declared| satisfies(actual, declared))
         {
             return Ok(Linked::Unlinkable {
                 words: "incompatible import type",
                 message: format!("{name} is a {} of another type", actual.kind()),
             });
         }
-        let supply = match provider {
-            Provider::Spectest(_) => Supply::Define(match (actual, import.ty) {
-                (ExternType::Function(_), TypeRef::Func(index) | TypeRef::FuncExact(index)) => {
-                    Definition::Function(index)
-                }
-                (ExternType::Table(ty), _) => Definition::Table(*ty),
-                (ExternType::Memory(ty), _) => Definition::Memory(*ty),
-                (ExternType::Global(ty, Some(value)), _) => Definition::Global(*ty, *value),
-                _ => return Ok(Linked::Skip(format!("spectest import {name}"))),
-            }),
-            Provider::Loaded { module, .. } => {
-                names.push(import.module.clone());
-                match actual {
-                    _ if links_modules => Supply::Engine,
-                    ExternType::Global(ty, _) if !ty.mutable => {
-                        let value = read_global(module, &import.name)?;
-                        if constant_expression(value).is_none() {
-                            return Ok(Linked::Skip(SHARING_UNSUPPORTED.into()));
-                        }
-                        Supply::Define(Definition::Global(*ty, value))
+        let supply =
+            match provider {
+                Provider::Spectest(_) => Supply::Define(match (actual, import.ty) {
+                    (ExternType::Function(_), TypeRef::Func(index) | TypeRef::FuncExact(index)) => {
+                        Definition::Function(index, None)
                     }
-                    _ => return Ok(Linked::Skip(SHARING_UNSUPPORTED.into())),
+                    (ExternType::Table(ty), _) => Definition::Table(*ty),
+                    (ExternType::Memory(ty), _) => Definition::Memory(*ty),
+                    (ExternType::Global(ty, Some(value)), _) => Definition::Global(*ty, *value),
+                    _ => return Ok(Linked::Skip(format!("spectest import {name}"))),
+                }),
+                Provider::Loaded { module, code, .. } => {
+                    names.push(import.module.clone());
+                    match (actual, import.ty) {
+                        _ if links_modules => Supply::Engine,
+                        (
+                            ExternType::Function(_),
+                            TypeRef::Func(index) | TypeRef::FuncExact(index),
+                        ) if code.bodies.contains_key(&import.name) => Supply::Define(
+                            Definition::Function(index, code.bodies.get(&import.name).cloned()),
+                        ),
+                        (ExternType::Global(ty, _), _) if !ty.mutable => {
+                            let value = read_global(module, &import.name)?;
+                            if constant_expression(value).is_none() {
+                                return Ok(Linked::Skip(SHARING_UNSUPPORTED.into()));
+                            }
+                            Supply::Define(Definition::Global(*ty, value))
+                        }
+                        _ => return Ok(Linked::Skip(SHARING_UNSUPPORTED.into())),
+                    }
                 }
-            }
-            Provider::Unavailable(_) => unreachable!("handled above"),
-        };
+                Provider::Unavailable(_) => unreachable!("handled above"),
+            };
         supplies.push(supply);
     }
     names.dedup();
@@ -523,7 +665,7 @@ struct DefineImports {
     memories: IndexMap,
     globals: IndexMap,
     /// Definitions by kind, in import order.
-    defined_functions: Vec<u32>,
+    defined_functions: Vec<(u32, Option<Vec<u8>>)>,
     defined_tables: Vec<TableType>,
     defined_memories: Vec<MemoryType>,
     defined_globals: Vec<(GlobalType, Value)>,
@@ -566,7 +708,9 @@ impl DefineImports {
             kept[kind].push(keep);
             match supply {
                 Supply::Engine => {}
-                Supply::Define(Definition::Function(ty)) => rewriter.defined_functions.push(*ty),
+                Supply::Define(Definition::Function(ty, body)) => {
+                    rewriter.defined_functions.push((*ty, body.clone()))
+                }
                 Supply::Define(Definition::Table(ty)) => rewriter.defined_tables.push(*ty),
                 Supply::Define(Definition::Memory(ty)) => rewriter.defined_memories.push(*ty),
                 Supply::Define(Definition::Global(ty, value)) => {
@@ -583,17 +727,24 @@ impl DefineImports {
     }
 
     fn write_functions(&mut self, section: &mut FunctionSection) {
-        for &ty in &self.defined_functions {
+        for &(ty, _) in &self.defined_functions {
             section.function(ty);
         }
         self.written.push(SectionId::Function);
     }
 
     fn write_code(&mut self, section: &mut CodeSection) {
-        for _ in &self.defined_functions {
-            let mut body = wasm_encoder::Function::new([]);
-            body.instructions().end();
-            section.function(&body);
+        for (_, body) in &self.defined_functions {
+            match body {
+                Some(body) => {
+                    section.raw(body);
+                }
+                None => {
+                    let mut body = wasm_encoder::Function::new([]);
+                    body.instructions().end();
+                    section.function(&body);
+                }
+            }
         }
         self.written.push(SectionId::Code);
     }

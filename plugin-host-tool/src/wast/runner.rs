@@ -13,7 +13,7 @@ use wast::token::Id;
 use wast::{QuoteWat, Wast, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 use super::engine::{Engine, EngineError, Refusal, RefusalKind, Trap};
-use super::linker::{self, Exports, Linked, Provider, SPECTEST};
+use super::linker::{self, ExportedCode, Exports, Linked, Provider, SPECTEST};
 use super::messages::{message_matches, trap_matches};
 use super::report::{Failure, Outcome, Report};
 use super::values::{
@@ -73,6 +73,8 @@ struct ModuleRecord {
     state: ModuleState,
     /// What it exports (for modules that import from it once it is registered).
     exports: Exports,
+    /// What of its code importers need ([`linker::exported_code`]).
+    code: ExportedCode,
     /// Set when a module that would have changed this one's state (through a shared table,
     /// memory or global, or a start function calling into it) did not run: what is addressed
     /// to this module from then on is skipped for this reason.
@@ -196,6 +198,7 @@ impl ScriptState {
                 (Some(reason), _) => Provider::Unavailable(Ok(reason.clone())),
                 (None, ModuleState::Loaded(module)) => Provider::Loaded {
                     exports: &record.exports,
+                    code: &record.code,
                     module: *module,
                 },
                 (None, ModuleState::Skipped(reason)) => Provider::Unavailable(Ok(format!(
@@ -555,6 +558,7 @@ impl<'e, E: Engine> Runner<'e, E> {
         let record = |state| ModuleRecord {
             state,
             exports: Exports::new(),
+            code: ExportedCode::default(),
             diverged: None,
         };
         if is_component(&module) {
@@ -594,9 +598,9 @@ impl<'e, E: Engine> Runner<'e, E> {
                 let module_name = self.next_name();
                 match self.engine.load(&module_name, &linked) {
                     Ok(module) => {
-                        let exports = linker::module_exports(&linked);
                         let mut loaded = record(ModuleState::Loaded(module));
-                        loaded.exports = exports;
+                        loaded.exports = linker::module_exports(&linked);
+                        loaded.code = linker::exported_code(&linked);
                         state.replace_current(self.engine, loaded, name)?;
                         return Ok(Outcome::Passed);
                     }

@@ -12,25 +12,16 @@ use crate::platform::isolation::BoardPlatform;
 /// The board's plugin service.
 pub type Plugins = PluginService<BoardPlatform, BoardDevice>;
 
-/// The board's channels. `frames`: buffers the host sends (`kplug feed frames FILE`) flow
-/// through its chain and the last stage's output is the answer (the synthetic camera is not
-/// built yet). `samples`: the core's synthetic ADC, a block every 10 ms, while a stage is
-/// attached or the host streams it.
-pub const CHANNELS: &[&str] = &["frames", kplug_core::service::SAMPLES];
-
-/// The synthetic ADC's seed on this board.
-pub const ADC_SEED: u32 = 1;
-
 /// Creates the plugin service on `platform` and `device`, compiling for `isolation`, with the
-/// board's attach points (its channels, and the console's built-in words, which no attachment
-/// may take).
+/// attach points of every platform (`kplug_core::service::CHANNELS`: `frames`, buffers the host
+/// sends; `samples`, the core's synthetic ADC) and the console's built-in words, which no
+/// attachment may take.
 pub fn new(platform: BoardPlatform, device: BoardDevice, isolation: Isolation) -> Plugins {
     let mut plugins = PluginService::new(platform, device, isolation, MAX_PLUGINS);
     let words: alloc::vec::Vec<&str> = crate::services::console::COMMANDS
         .iter()
         .map(|(name, _)| *name)
         .collect();
-    plugins.set_attach_points(CHANNELS, &words);
-    plugins.start_adc(ADC_SEED);
+    plugins.open_attach_points(&words);
     plugins
 }

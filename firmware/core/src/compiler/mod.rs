@@ -162,13 +162,22 @@ pub struct DataSegment {
     pub bytes: Vec<u8>,
 }
 
-/// An active element segment (passive and declarative ones are checked and dropped: nothing
-/// reads them without `table.init`, which the compiler refuses).
+/// An active element segment, applied at instantiation (and then dropped, as the spec says).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElementSegment {
     /// The table it initializes.
     pub table: u32,
     /// First table index.
+    pub offset: u32,
+    /// Reference words ([`abi::NULL_REFERENCE`] or a function index).
+    pub items: Vec<u32>,
+}
+
+/// A passive element segment's words, which the runtime writes into the context block at
+/// instantiation for `table.init` (declarative segments need none: they are dropped at once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveElements {
+    /// Context offset of the first word.
     pub offset: u32,
     /// Reference words ([`abi::NULL_REFERENCE`] or a function index).
     pub items: Vec<u32>,
@@ -276,8 +285,10 @@ pub struct CompiledModule {
     pub globals: Vec<Global>,
     /// Tables.
     pub tables: Vec<Table>,
-    /// Element segments.
+    /// Active element segments.
     pub elements: Vec<ElementSegment>,
+    /// Passive element segments' words.
+    pub passive_elements: Vec<PassiveElements>,
     /// Linear memory, if any.
     pub memory: Option<Memory>,
     /// Data segments.
@@ -394,6 +405,16 @@ pub struct ModuleInfo {
     /// Every data segment as `memory.init` and `data.drop` address it (empty without a data
     /// count section, when neither operator may appear).
     pub data_segments: Vec<masm::DataSegmentRef>,
+    /// Index of the first hidden element-segment length global (after the data segments').
+    pub element_globals: u32,
+    /// The passive element segments read so far, in segment order: (segment index, words).
+    pub passive_elements: Vec<(u32, Vec<u32>)>,
+    /// Their words, all together (within [`CompileLimits::max_table`]).
+    pub passive_words: u32,
+    /// Number of element segments (every kind).
+    pub element_count: u32,
+    /// Every element segment as `table.init` and `elem.drop` address it.
+    pub element_segments: Vec<masm::ElementSegmentRef>,
 }
 
 impl ModuleInfo {
@@ -410,9 +431,15 @@ impl ModuleInfo {
 }
 
 fn invalid(error: wasmparser::BinaryReaderError) -> CompileError {
-    CompileError::Invalid {
-        message: error.message().to_owned(),
-        offset: error.offset() as u32,
+    match disabled_proposal(error.message()) {
+        Some(proposal) => unsupported_feature(
+            format!("{} (proposal: {proposal})", error.message()),
+            error.offset(),
+        ),
+        None => CompileError::Invalid {
+            message: error.message().to_owned(),
+            offset: error.offset() as u32,
+        },
     }
 }
 
@@ -423,10 +450,51 @@ fn unsupported_feature(feature: impl Into<String>, offset: u64) -> CompileError 
     }
 }
 
-/// The features the validator accepts: WebAssembly 2.0 minus SIMD, so that every valid
-/// operator reaches the compiler, which names the first one it does not support.
+/// The features the validator accepts: WebAssembly 2.0 and tail calls, so that their
+/// operators reach the compiler, which names the first one it does not support (its operator,
+/// proposal, function and byte offset). In the firmware SIMD operators do not even parse
+/// (wasmparser is built without its `simd` feature: 40 KiB of flash), and the other proposals
+/// are refused by the validator; both are reported as unsupported, naming the proposal (see
+/// `disabled_proposal`).
 fn validator_features() -> WasmFeatures {
-    WasmFeatures::WASM2 & !WasmFeatures::SIMD
+    WasmFeatures::WASM2 | WasmFeatures::TAIL_CALL
+}
+
+/// The proposal a validator error refuses, when the error says a proposal is not enabled:
+/// such a module is not invalid, it uses a feature kplug does not support.
+fn disabled_proposal(message: &str) -> Option<&'static str> {
+    if ![
+        "not enabled",
+        "must be enabled",
+        "references required",
+        "unexpected SIMD",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
+    {
+        return None;
+    }
+    [
+        ("SIMD", "simd"),
+        ("thread", "threads"),
+        ("shared", "threads"),
+        ("atomic", "threads"),
+        ("memory64", "memory64"),
+        ("64-bit", "memory64"),
+        ("multi-memory", "multi_memory"),
+        ("exception", "exceptions"),
+        ("function references", "function_references"),
+        ("gc", "gc"),
+        ("GC", "gc"),
+        ("extended const", "extended_const"),
+        ("custom page", "custom_page_sizes"),
+        ("relaxed", "relaxed_simd"),
+        ("stack switching", "stack_switching"),
+        ("wide arithmetic", "wide_arithmetic"),
+    ]
+    .iter()
+    .find(|(needle, _)| message.contains(needle))
+    .map(|(_, proposal)| *proposal)
 }
 
 /// Evaluates a constant expression of the subset (`i32.const`, `i64.const`, `f32.const`,
@@ -509,7 +577,14 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let proposal = if ty.results().len() > 1 {
+    let proposal = if ty
+        .params()
+        .iter()
+        .chain(ty.results())
+        .any(|ty| *ty == ValType::V128)
+    {
+        "simd"
+    } else if ty.results().len() > 1 {
         "multi_value"
     } else {
         "reference_types"
@@ -519,6 +594,47 @@ fn type_text(ty: &wasmparser::FuncType) -> String {
         list(ty.params()),
         list(ty.results())
     )
+}
+
+/// Refuses a module whose globals, data segments (`data_count`) and element segments together
+/// pass the globals' limit: each segment has a hidden length global (see
+/// [`masm::DataSegmentRef`], [`masm::ElementSegmentRef`]).
+fn check_hidden_globals(
+    info: &ModuleInfo,
+    data_count: u32,
+    limits: &CompileLimits,
+) -> Result<(), CompileError> {
+    let total = (info.globals.len() as u64)
+        .saturating_add(u64::from(data_count))
+        .saturating_add(u64::from(info.element_count));
+    if total > u64::from(limits.max_globals) {
+        return Err(CompileError::TooLarge {
+            what: "globals, data segments and element segments",
+            limit: limits.max_globals,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a passive element segment of `items` words unless it fits, with every table's
+/// reservation and the passive segments read before it, within the table elements' limit.
+fn reserve_passive_elements(
+    info: &ModuleInfo,
+    items: usize,
+    limits: &CompileLimits,
+) -> Result<(), CompileError> {
+    let tables = info
+        .tables
+        .iter()
+        .map(|table| u64::from(table.layout.capacity));
+    let total = tables.sum::<u64>() + u64::from(info.passive_words) + items as u64;
+    if total > u64::from(limits.max_table) {
+        return Err(CompileError::TooLarge {
+            what: "table elements (reserved, all tables and passive element segments together)",
+            limit: limits.max_table,
+        });
+    }
+    Ok(())
 }
 
 /// Refuses a section whose declared entry count is above the compiler's limit, before the
@@ -534,6 +650,7 @@ fn check_declared_count(payload: &Payload<'_>, limits: &CompileLimits) -> Result
         Payload::FunctionSection(reader) => ("functions", reader.count(), limits.max_functions),
         Payload::CodeSectionStart { count, .. } => ("functions", *count, limits.max_functions),
         Payload::GlobalSection(reader) => ("globals", reader.count(), limits.max_globals),
+        Payload::ElementSection(reader) => ("element segments", reader.count(), limits.max_globals),
         _ => return Ok(()),
     };
     if count > limit {
@@ -572,11 +689,21 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     let mut next_function = 0u32;
     let mut code_started = false;
     let mut allocations = wasmparser::FuncValidatorAllocations::default();
+    // A module importing something other than a function cannot be linked; the rest of its
+    // sections are still validated, so that an invalid module (say, a segment offset of the
+    // wrong type) is refused as invalid first, as the spec orders validation before linking,
+    // and then this is the refusal.
+    let mut refused_import: Option<CompileError> = None;
 
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(invalid)?;
         check_declared_count(&payload, limits)?;
         let valid = validator.payload(&payload).map_err(invalid)?;
+        if refused_import.is_some() {
+            // The module's sections are validated (above); function bodies are not (a second
+            // validation loop would cost the firmware 22 KiB of flash).
+            continue;
+        }
         match payload {
             Payload::TypeSection(reader) => {
                 let offset = reader.range().start;
@@ -636,13 +763,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                             });
                         }
                         _ => {
-                            return Err(unsupported_feature(
+                            refused_import = Some(unsupported_feature(
                                 format!(
                                     "import `{}.{}` is not a function",
                                     import.module, import.name
                                 ),
                                 offset,
                             ));
+                            break;
                         }
                     }
                 }
@@ -806,26 +934,28 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
             Payload::StartSection { func, .. } => start = Some(func),
             Payload::DataCountSection { count, .. } => {
                 // One hidden length global per segment (see `masm::DataSegmentRef`).
-                let total = (info.globals.len() as u64).saturating_add(u64::from(count));
-                if total > u64::from(limits.max_globals) {
-                    return Err(CompileError::TooLarge {
-                        what: "globals and data segments",
-                        limit: limits.max_globals,
-                    });
-                }
+                check_hidden_globals(&info, count, limits)?;
                 info.data_count = count;
             }
             Payload::ElementSection(reader) => {
                 let offset = reader.range().start;
+                // Each item takes at least one byte of the section, so its length bounds what
+                // the declared counts may reserve.
+                let section_bytes =
+                    usize::try_from(reader.range().end.saturating_sub(reader.range().start))
+                        .unwrap_or(usize::MAX);
                 for element in reader {
                     let element = element.map_err(invalid)?;
+                    let index = info.element_count;
+                    info.element_count += 1;
+                    check_hidden_globals(&info, info.data_count, limits)?;
                     // Every item is read (and a constant expression checked) whatever the
-                    // segment's kind; only active segments are kept.
+                    // segment's kind; active and passive segments are kept.
                     let mut items = Vec::new();
                     match element.items {
                         ElementItems::Functions(reader) => {
                             items
-                                .try_reserve_exact(reader.count() as usize)
+                                .try_reserve_exact((reader.count() as usize).min(section_bytes))
                                 .map_err(|_| CompileError::OutOfMemory)?;
                             for function in reader {
                                 items.push(function.map_err(invalid)?);
@@ -833,7 +963,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                         }
                         ElementItems::Expressions(_, reader) => {
                             items
-                                .try_reserve_exact(reader.count() as usize)
+                                .try_reserve_exact((reader.count() as usize).min(section_bytes))
                                 .map_err(|_| CompileError::OutOfMemory)?;
                             for expr in reader {
                                 let expr = expr.map_err(invalid)?;
@@ -841,12 +971,19 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
                             }
                         }
                     }
-                    let ElementKind::Active {
-                        table_index,
-                        offset_expr,
-                    } = element.kind
-                    else {
-                        continue;
+                    let (table_index, offset_expr) = match element.kind {
+                        ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => (table_index, offset_expr),
+                        ElementKind::Passive => {
+                            reserve_passive_elements(&info, items.len(), limits)?;
+                            // Within the limit just checked, so within a `u32`.
+                            info.passive_words += items.len() as u32;
+                            masm::try_push(&mut info.passive_elements, (index, items))?;
+                            continue;
+                        }
+                        ElementKind::Declared => continue,
                     };
                     let base = const_i32(&offset_expr, &info.globals, offset)? as u32;
                     masm::try_push(
@@ -932,11 +1069,14 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
             _ => {}
         }
     }
+    if let Some(refusal) = refused_import {
+        return Err(refusal);
+    }
     if !code_started {
         begin_code(&mut code, &mut info, &imports)?;
     }
     code.helpers.emit(&mut code.enc);
-    finish_entry_hook(&mut code);
+    masm::finish_entry_hook(&mut code);
     place_data_segments(&mut code, &mut info, &passive)?;
     if code.enc.offset() > limits.max_code_bytes {
         return Err(CompileError::TooLarge {
@@ -945,6 +1085,20 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         });
     }
 
+    let mut passive_elements = Vec::new();
+    for (index, items) in core::mem::take(&mut info.passive_elements) {
+        let segment = info
+            .element_segments
+            .get(index as usize)
+            .ok_or(CompileError::Internal("element segment"))?;
+        masm::try_push(
+            &mut passive_elements,
+            PassiveElements {
+                offset: segment.items_offset,
+                items,
+            },
+        )?;
+    }
     let functions = (0..info.function_types.len() as u32)
         .map(|index| {
             let ty = info
@@ -986,6 +1140,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         globals: info.globals,
         tables: info.tables,
         elements,
+        passive_elements,
         memory,
         data,
         start,
@@ -1002,15 +1157,24 @@ fn begin_code(
     info: &mut ModuleInfo,
     imports: &[Import],
 ) -> Result<(), CompileError> {
-    // The hidden length globals of the data segments, after the module's own globals.
+    // The hidden length globals of the data segments, then of the element segments, after
+    // the module's own globals (all counted against the globals' limit as the sections were
+    // read). A passive element segment's global starts at its length.
     info.data_globals = info.globals.len() as u32;
-    for _ in 0..info.data_count {
+    info.element_globals = info.data_globals + info.data_count;
+    // `passive_elements` is in segment order: one walk pairs each segment with its words.
+    let mut passive = info.passive_elements.iter().peekable();
+    for global in info.data_globals..info.element_globals + info.element_count {
+        let init = global
+            .checked_sub(info.element_globals)
+            .and_then(|segment| passive.next_if(|(index, _)| *index == segment))
+            .map_or(0, |(_, items)| items.len() as u64);
         masm::try_push(
             &mut info.globals,
             Global {
                 ty: abi::ValType::I32,
                 mutable: true,
-                init: 0,
+                init,
             },
         )?;
     }
@@ -1030,6 +1194,20 @@ fn begin_code(
         table.layout.entries_offset = table_bytes + 8;
         table_bytes = bytes;
     }
+    // The passive element segments' words after the tables (bounded with the tables by
+    // `reserve_passive_elements`); `passive_offsets` is relative to the tables.
+    let mut passive_offsets = Vec::new();
+    for (_, items) in &info.passive_elements {
+        masm::try_push(&mut passive_offsets, table_bytes)?;
+        table_bytes = u32::try_from(items.len())
+            .ok()
+            .and_then(|words| words.checked_mul(4))
+            .and_then(|bytes| table_bytes.checked_add(bytes))
+            .ok_or(CompileError::Internal("element layout"))?;
+    }
+    table_bytes = table_bytes
+        .checked_next_multiple_of(8)
+        .ok_or(CompileError::Internal("element layout"))?;
     info.layout = ContextLayout::new(
         info.globals.len() as u32,
         descriptors,
@@ -1043,6 +1221,21 @@ fn begin_code(
     info.labels = (0..info.function_types.len())
         .map(|_| code.enc.new_label())
         .collect();
+    let mut passive = info
+        .passive_elements
+        .iter()
+        .zip(&passive_offsets)
+        .peekable();
+    for index in 0..info.element_count {
+        let items_offset = passive
+            .next_if(|((segment, _), _)| *segment == index)
+            .map_or(0, |(_, offset)| info.layout.tables_offset + offset);
+        let segment = masm::ElementSegmentRef {
+            items_offset,
+            length_offset: info.layout.global_offset(info.element_globals + index),
+        };
+        masm::try_push(&mut info.element_segments, segment)?;
+    }
     for index in 0..info.data_count {
         let segment = masm::DataSegmentRef {
             bytes: code.enc.new_label(),
@@ -1050,7 +1243,7 @@ fn begin_code(
         };
         masm::try_push(&mut info.data_segments, segment)?;
     }
-    emit_entry_stub(code);
+    masm::emit_entry_stub(code);
     code.trap_sites.push(TrapSite {
         code_offset: abi::ENTRY_STUB_UD2_OFFSET,
         kind: TrapKind::InvalidOpcode,
@@ -1063,14 +1256,12 @@ fn begin_code(
             function: index as u32,
             class: SiteClass::Import,
         });
-        code.enc.bind(info.labels[index]);
-        let bytes = import.ty.param_bytes() as i32;
-        for _ in 0..bytes / 4 {
-            code.enc.push_stack_argument(bytes);
-        }
-        code.enc
-            .call_far_context(info.layout.import_offset(index as u32) as i32);
-        code.enc.ret(bytes as u16);
+        masm::emit_import_thunk(
+            code,
+            info.labels[index],
+            import.ty.param_bytes(),
+            info.layout.import_offset(index as u32),
+        );
     }
     Ok(())
 }
@@ -1085,11 +1276,11 @@ fn place_data_segments(
 ) -> Result<(), CompileError> {
     let mut next = passive.iter().peekable();
     for (index, segment) in info.data_segments.iter().enumerate() {
-        code.enc.bind(segment.bytes);
         let Some((_, bytes)) = next.next_if(|(passive, _)| *passive as usize == index) else {
+            masm::place_bytes(code, segment.bytes, &[]);
             continue;
         };
-        code.enc.asm.extend(bytes);
+        masm::place_bytes(code, segment.bytes, bytes);
         let global = info
             .globals
             .get_mut((info.data_globals as usize).saturating_add(index))
@@ -1097,44 +1288,4 @@ fn place_data_segments(
         global.init = bytes.len() as u64;
     }
     Ok(())
-}
-
-/// Binds the entry stub's FPU hook once every function is compiled: straight to the stub's
-/// call, or — when a float lowering asked for an FPU reset — to a block at the end of the code
-/// that resets the FPU and jumps back to the call.
-pub fn finish_entry_hook(code: &mut ModuleCode) {
-    let Some(hook) = code.entry_hook.take() else {
-        return;
-    };
-    match code.fpu_reset {
-        Some(reset) => {
-            code.enc.asm.align_with_padding(16);
-            code.enc.bind(hook);
-            reset(&mut code.enc);
-            let call = code.enc.new_label();
-            code.enc.asm.bind_at(call, abi::ENTRY_CALL_OFFSET);
-            code.enc.jmp(call);
-        }
-        None => code.enc.asm.bind_at(hook, abi::ENTRY_CALL_OFFSET),
-    }
-}
-
-/// The entry stub at [`abi::ENTRY_ANCHOR`] (layout in [`crate::abi`]); its FPU hook is bound by
-/// [`finish_entry_hook`].
-fn emit_entry_stub(code: &mut ModuleCode) {
-    let enc = &mut code.enc;
-    debug_assert_eq!(enc.offset(), abi::ENTRY_ANCHOR);
-    let hook = enc.new_label();
-    enc.jmp(hook);
-    code.entry_hook = Some(hook);
-    debug_assert_eq!(enc.offset(), abi::ENTRY_CALL_OFFSET);
-    enc.call_context(abi::ENTRY_TARGET_OFFSET);
-    enc.store32(
-        encoder::Mem::Context(abi::RESULT_HIGH_OFFSET),
-        encoder::Reg::Edx,
-    );
-    enc.call_far_context(abi::EXIT_OFFSET);
-    debug_assert_eq!(enc.offset(), abi::ENTRY_STUB_UD2_OFFSET);
-    enc.ud2();
-    enc.asm.align_with_padding(16);
 }

@@ -3,6 +3,7 @@
 use super::encoder::Encoder;
 use super::golden::assert_disassembly;
 use super::*;
+use masm::{emit_entry_stub, finish_entry_hook};
 
 /// Without floats the hook jumps straight to the call; with an FPU reset requested, the stub
 /// jumps to a block that runs it and comes back to the call.

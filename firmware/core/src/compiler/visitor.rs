@@ -712,6 +712,9 @@ impl<'a> FunctionCompiler<'a, '_> {
                     | TableSize { .. }
                     | TableGrow { .. }
                     | TableFill { .. }
+                    | TableCopy { .. }
+                    | TableInit { .. }
+                    | ElemDrop { .. }
                     | I32Const { .. }
                     | I64Const { .. }
                     | I32Eqz
@@ -1019,6 +1022,22 @@ impl<'a> FunctionCompiler<'a, '_> {
             TableSize { table } => self.masm.table_size(self.table(table)?.layout)?,
             TableGrow { table } => self.masm.table_grow(self.table(table)?.layout)?,
             TableFill { table } => self.masm.table_fill(self.table(table)?.layout)?,
+            TableCopy {
+                dst_table,
+                src_table,
+            } => {
+                let destination = self.table(dst_table)?.layout;
+                let source = self.table(src_table)?.layout;
+                self.masm.table_copy(destination, source)?;
+            }
+            TableInit { elem_index, table } => {
+                let segment = self.element_segment(elem_index)?;
+                self.masm.table_init(segment, self.table(table)?.layout)?;
+            }
+            ElemDrop { elem_index } => {
+                let segment = self.element_segment(elem_index)?;
+                self.masm.elem_drop(segment.length_offset)?;
+            }
 
             // ---- Numeric. ----
             I32Const { value } => self
@@ -1041,6 +1060,14 @@ impl<'a> FunctionCompiler<'a, '_> {
             .get(index as usize)
             .copied()
             .ok_or(CompileError::Internal("data segment index"))
+    }
+
+    fn element_segment(&self, index: u32) -> Result<masm::ElementSegmentRef, CompileError> {
+        self.module
+            .element_segments
+            .get(index as usize)
+            .copied()
+            .ok_or(CompileError::Internal("element segment index"))
     }
 
     /// A float operator, constant or `reinterpret`, if `op` is one.

@@ -298,6 +298,7 @@ mod tests {
             tables: Vec::new(),
             memory_max_pages: 1,
             passive: Vec::new(),
+            passive_elements: Vec::new(),
         };
         let mut function = FunctionGen {
             locals: Vec::new(),

@@ -35,7 +35,9 @@
 //!   `table.get/set/size/grow/fill`, reference locals, globals, parameters and results; an
 //!   export [`TABLES_EXPORT`], called last, shows what the tables hold.
 //! - Bulk memory: `memory.fill`, `memory.copy`, and `memory.init`/`data.drop` on passive data
-//!   segments.
+//!   segments; `table.copy` between tables of one element type (and within one),
+//!   `table.init` from passive `funcref` element segments (functions, and nulls under
+//!   reference types) and `elem.drop` ([`reference`]).
 //! - **Termination** is built in, as `wasm-smith`'s `ensure_termination` does it: a `fuel`
 //!   global is checked and decremented at every function entry and loop header, and a `depth`
 //!   global bounds the call depth (checked at entry, decremented at the normal exit); either
@@ -138,6 +140,8 @@ struct ModuleGen<'s> {
     memory_max_pages: u32,
     /// The length of each passive data segment (`$p0`, ...).
     passive: Vec<u32>,
+    /// The length of each passive `funcref` element segment (`$e0`, ...), under bulk memory.
+    passive_elements: Vec<u32>,
 }
 
 /// Per-function state.
@@ -198,6 +202,7 @@ pub fn generate(subset: &Subset, seed: u64) -> Program {
         tables: Vec::new(),
         memory_max_pages: 1,
         passive: Vec::new(),
+        passive_elements: Vec::new(),
     };
     for _ in 0..type_count {
         let signature = generator.signature();
@@ -442,6 +447,29 @@ impl ModuleGen<'_> {
                 }
             }
             self.tables.push(table);
+        }
+        if self.subset.has(Feature::BulkMemory) {
+            // The passive segments `table.init` reads; with reference types, nulls among the
+            // functions.
+            for index in 0..self.rng.usize(0..=2) {
+                let count = self.rng.u32(0..=6);
+                let mut items = String::new();
+                for _ in 0..count {
+                    let function = self.rng.usize(..self.functions.len());
+                    match (references, self.rng.u32(..4)) {
+                        (true, 0) => items.push_str(" (ref.null func)"),
+                        (true, _) => {
+                            let _ = write!(items, " (ref.func $f{function})");
+                        }
+                        (false, _) => {
+                            let _ = write!(items, " $f{function}");
+                        }
+                    }
+                }
+                let kind = if references { "funcref" } else { "func" };
+                let _ = writeln!(wat, "  (elem $e{index} {kind}{items})");
+                self.passive_elements.push(count);
+            }
         }
         if references {
             let all: String = (0..self.functions.len())

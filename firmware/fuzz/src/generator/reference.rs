@@ -1,6 +1,7 @@
 //! Reference types: `ref.null`, `ref.func`, `ref.is_null`, and the `table.*` operators on
-//! every table of the module. Indices are mostly inside the table's initial size (tables only
-//! grow), now and then just past it or anything, so the out-of-range traps are met too.
+//! every table of the module; the table operators of bulk memory (`table.copy`, `table.init`,
+//! `elem.drop`). Indices are mostly inside the table's initial size (tables only grow), now and
+//! then just past it or anything, so the out-of-range traps are met too.
 
 use core::fmt::Write as _;
 
@@ -96,6 +97,48 @@ impl ModuleGen<'_> {
             _ => {
                 self.grow_operands(function, table, depth);
                 let _ = writeln!(function.out, "    table.grow $T{table} drop");
+            }
+        }
+    }
+
+    /// A table operator of bulk memory: `table.copy` between two tables of one element type
+    /// (often the same table, overlapping either way), `table.init` of a `funcref` table from
+    /// a passive element segment, or `elem.drop`.
+    pub(super) fn table_bulk(&mut self, function: &mut FunctionGen, depth: u32) {
+        let segments = self.passive_elements.len();
+        match self.rng.u32(..4) {
+            0 | 1 if segments > 0 => {
+                let segment = self.rng.usize(..segments);
+                let Some(table) = self.table_of(ValueType::FuncRef) else {
+                    return;
+                };
+                if self.rng.u32(..4) == 0 {
+                    let _ = writeln!(function.out, "    elem.drop $e{segment}");
+                    return;
+                }
+                let length = self.passive_elements[segment];
+                self.table_index(function, table, depth);
+                // Mostly a range inside the segment; now and then past it.
+                let past = u32::from(self.rng.u32(..8) == 0);
+                let start = self.rng.u32(0..=length + past);
+                let count = self.rng.u32(0..=length.saturating_sub(start) + past);
+                let _ = writeln!(
+                    function.out,
+                    "    i32.const {start} i32.const {count} table.init $T{table} $e{segment}"
+                );
+            }
+            _ => {
+                let destination = self.rng.usize(..self.tables.len());
+                let ty = self.tables[destination].ty;
+                let source = if self.rng.bool() {
+                    destination
+                } else {
+                    self.table_of(ty).unwrap_or(destination)
+                };
+                self.table_index(function, destination, depth);
+                self.table_index(function, source, depth);
+                self.length(function, 4, depth);
+                let _ = writeln!(function.out, "    table.copy $T{destination} $T{source}");
             }
         }
     }

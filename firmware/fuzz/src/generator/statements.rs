@@ -358,9 +358,14 @@ impl ModuleGen<'_> {
         }
     }
 
-    /// `memory.fill`, `memory.copy`, `memory.init` or `data.drop`.
+    /// `memory.fill`, `memory.copy`, `memory.init` or `data.drop`, or one of the table
+    /// operators of bulk memory.
     fn bulk_memory(&mut self, function: &mut FunctionGen, depth: u32) {
-        let choice = self.rng.u32(..6);
+        let choice = self.rng.u32(..8);
+        if choice >= 6 {
+            self.table_bulk(function, depth);
+            return;
+        }
         if choice >= 4 && !self.passive.is_empty() {
             let segment = self.rng.usize(..self.passive.len());
             if choice == 5 && self.rng.bool() {

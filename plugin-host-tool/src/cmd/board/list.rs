@@ -1,6 +1,7 @@
 //! `kplug board list`: the running boards.
 
 use clap::Args;
+use plugin_host_tool::board::Emulator;
 use serde_json::json;
 
 use crate::cmd::{home, human_duration};
@@ -65,7 +66,14 @@ impl List {
                 human_duration(board.uptime()),
                 board.image.display()
             );
-            println!("{:<12} console {}", "", board.console.display());
+            if board.emulator == Emulator::Silicon {
+                println!(
+                    "{:<12} console none (the silicon harness has no console)",
+                    ""
+                );
+            } else {
+                println!("{:<12} console {}", "", board.console.display());
+            }
             println!("{:<12} link    {}", "", board.link.display());
         }
         Ok(())

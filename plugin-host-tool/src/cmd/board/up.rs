@@ -22,6 +22,9 @@ enum EmulatorArg {
     Qemu,
     /// Bochs: slower, but enforces segment limits, so hardware isolation runs end to end.
     Bochs,
+    /// No emulator: the silicon harness, the plugin core on this machine's CPU with real segment
+    /// limits, serving the host link like a board (no image, no console).
+    Silicon,
 }
 
 /// The accelerator, as spelled on the command line.
@@ -58,20 +61,24 @@ enum IsolationArg {
 (COM1) and host link (COM2) are. Before booting, kplug writes the board configuration (name, \
 isolation setting) into the image's configuration sector. The board's state lives in \
 $KPLUG_HOME/boards/NAME (default ~/.kplug). Several boards can run at once under different \
-names and images.",
+names and images.\n\nWith --emulator silicon there is no image: the silicon harness (built with \
+`cargo silicon` when needed, or $KPLUG_SILICON) serves the host link in the background, on this \
+machine's CPU in real LDT segments, with the board's channels and timers, and keeps its plugins \
+and attachments from one command to the next. It has no console.",
     after_help = "\
 Examples:
   kplug board up --image board.flash
   kplug board up --image hw.flash --name hw --emulator bochs          hardware isolation
   kplug board up --image sw.flash --name sw --isolation software --wait
+  kplug board up --emulator silicon --name si                         the real CPU, as a board
 
 Bochs maps only the top 2 MiB of the flash image (0xFFE00000 up). Its display is a VNC server
 (ports from 5900 up, all interfaces) that nobody needs to watch."
 )]
 pub struct Up {
-    /// The flash image to boot (see `kplug flash`).
+    /// The flash image to boot (see `kplug flash`); not for --emulator silicon.
     #[arg(long, value_name = "FILE")]
-    image: PathBuf,
+    image: Option<PathBuf>,
 
     /// The board's name, used by --board in other commands.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_BOARD_NAME)]
@@ -116,12 +123,21 @@ impl Up {
     /// Starts the board.
     pub fn run(self) -> anyhow::Result<()> {
         let home = home()?;
+        let image = match (self.emulator, self.image) {
+            (EmulatorArg::Silicon, None) => crate::cmd::run::harness()?.path().to_owned(),
+            (EmulatorArg::Silicon, Some(_)) => {
+                anyhow::bail!("a silicon board runs the harness, not a flash image: drop --image")
+            }
+            (_, Some(image)) => image,
+            (_, None) => anyhow::bail!("--image FILE is needed (see `kplug flash`)"),
+        };
         let spec = BoardSpec {
             name: self.name,
-            image: self.image,
+            image,
             emulator: match self.emulator {
                 EmulatorArg::Qemu => Emulator::Qemu,
                 EmulatorArg::Bochs => Emulator::Bochs,
+                EmulatorArg::Silicon => Emulator::Silicon,
             },
             accel: match self.accel {
                 AccelArg::Tcg => Accel::Tcg,
@@ -145,20 +161,35 @@ impl Up {
             eprintln!("kplug: warning: {warning}");
         }
         let state = &launched.state;
-        let accel = match state.emulator {
-            Emulator::Qemu => format!(", {}", state.accel),
-            Emulator::Bochs => String::new(),
+        let silicon = state.emulator == Emulator::Silicon;
+        let details = match state.emulator {
+            Emulator::Qemu => format!(
+                ", {}, pid {}, {} MiB RAM",
+                state.accel, state.pid, state.ram_mib
+            ),
+            Emulator::Bochs => format!(", pid {}, {} MiB RAM", state.pid, state.ram_mib),
+            Emulator::Silicon => format!(" harness, pid {}, this machine's CPU", state.pid),
+        };
+        // A silicon board's CPU enforces segment limits: `auto` is hardware isolation there.
+        let isolation = match (state.emulator, state.isolation) {
+            (Emulator::Silicon, Isolation::Auto) => "hardware",
+            (_, isolation) => isolation.as_str(),
         };
         println!(
-            "Board `{}` is up ({}{accel}, pid {}, {} MiB RAM, isolation {}).",
-            state.name, state.emulator, state.pid, state.ram_mib, state.isolation
+            "Board `{}` is up ({}{details}, isolation {isolation}).",
+            state.name, state.emulator
         );
-        println!("  image    {}", state.image.display());
-        println!(
-            "  console  {}   kplug console --board {}",
-            state.console.display(),
-            state.name
-        );
+        if silicon {
+            println!("  harness  {}", state.image.display());
+            println!("  console  none (the silicon harness has no console)");
+        } else {
+            println!("  image    {}", state.image.display());
+            println!(
+                "  console  {}   kplug console --board {}",
+                state.console.display(),
+                state.name
+            );
+        }
         println!(
             "  link     {}   kplug info --board {}",
             state.link.display(),

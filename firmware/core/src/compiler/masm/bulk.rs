@@ -58,7 +58,7 @@ pub struct DataSegmentRef {
 impl Masm<'_> {
     /// Moves the top three operands to their slots (constants stay immediates) and frees
     /// EAX/ECX/EDX of stack values; returns the operands (deepest first), popped.
-    fn bulk_operands(&mut self) -> Result<[Operand; 3], CompileError> {
+    pub(super) fn bulk_operands(&mut self) -> Result<[Operand; 3], CompileError> {
         let height = self.height();
         let first = height
             .checked_sub(3)
@@ -82,7 +82,7 @@ impl Masm<'_> {
     }
 
     /// Loads a bulk operand into `reg`.
-    fn load_operand(&mut self, reg: Reg, operand: Operand) {
+    pub(super) fn load_operand(&mut self, reg: Reg, operand: Operand) {
         match operand {
             Operand::Imm(imm) => self.out.enc.mov_ri(reg, imm),
             Operand::Mem(mem) => self.out.enc.load32(reg, mem),
@@ -93,7 +93,18 @@ impl Masm<'_> {
     /// Traps unless `start + ECX` (with `start` in a register) is at most the 32-bit word at
     /// `end`; clobbers EAX.
     fn check_range(&mut self, start: Reg, end: Mem) -> Result<(), CompileError> {
-        let trap = self.trap_label(TrapKind::OutOfBounds)?;
+        self.check_range_or(start, end, TrapKind::OutOfBounds)
+    }
+
+    /// [`Masm::check_range`], trapping with `kind` (tables trap as out-of-bounds table
+    /// accesses).
+    pub(super) fn check_range_or(
+        &mut self,
+        start: Reg,
+        end: Mem,
+        kind: TrapKind,
+    ) -> Result<(), CompileError> {
+        let trap = self.trap_label(kind)?;
         let enc = &mut self.out.enc;
         enc.mov_rr(Reg::Eax, start);
         enc.alu_rr(Alu::Add, Reg::Eax, Reg::Ecx);
@@ -169,7 +180,7 @@ impl Masm<'_> {
         let enc = &mut self.out.enc;
         // The byte repeated in every byte of EAX.
         match value {
-            Operand::Imm(imm) => enc.mov_ri(Reg::Eax, (imm as u8 as i32) * 0x0101_0101),
+            Operand::Imm(imm) => enc.mov_ri(Reg::Eax, i32::from_ne_bytes([imm as u8; 4])),
             Operand::Mem(mem) => {
                 enc.load(Reg::Eax, mem, Width::Byte, false);
                 enc.imul_rri(Reg::Eax, Reg::Eax, 0x0101_0101);

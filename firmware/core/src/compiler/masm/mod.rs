@@ -61,6 +61,7 @@ mod control;
 mod float;
 mod int32;
 mod int64;
+mod module;
 mod multi;
 mod reference;
 #[cfg(test)]
@@ -75,7 +76,9 @@ pub use control::Condition;
 pub use float::{Conversion, FloatBinary, FloatUnary};
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
+pub use module::{emit_entry_stub, emit_import_thunk, finish_entry_hook, place_bytes};
 pub use multi::{Carry, results_area_bytes};
+pub use reference::ElementSegmentRef;
 
 use super::assembler::DynamicLabel;
 use super::encoder::{Alu, Cond, Encoder, Mem, Reg, Width};
@@ -209,7 +212,7 @@ pub struct ModuleCode {
     /// Stack entries, chain links and registers visited (see the module docs).
     pub work: u64,
     /// The entry stub's FPU hook: the label its first `jmp` targets (bound by
-    /// [`super::finish_entry_hook`]).
+    /// [`finish_entry_hook`]).
     pub entry_hook: Option<DynamicLabel>,
     /// The FPU reset a float lowering asks for on first use (the x87 encoder's): when set, the
     /// entry stub runs it before every call into the module.

@@ -24,11 +24,41 @@
 //! `delta > capacity - size` (unsigned: no overflow). `table.fill` checks `i + n` with its
 //! carry. Both fill downwards from the end in a loop (three registers: they fit beside three
 //! pinned locals).
+//!
+//! # `table.copy`, `table.init`, `elem.drop`
+//!
+//! These take their operands as the bulk-memory operators do (spilled; ESI and EDI pushed and
+//! popped around the sequence, see [`super::bulk`]) and check both ranges, each with its carry,
+//! before the first element moves, so a trap leaves every table as it was. The copy is a loop
+//! of word moves through FS (a table holds at most [`plugin_format::limits::MAX_TABLE_ELEMENTS`]
+//! elements, so a string instruction would buy little and need ES pointed at the context).
+//! `table.copy` within one table copies downwards when the destination is above the source
+//! (overlap), upwards otherwise. A passive element segment's words live in the context block
+//! after the tables, and each element segment has a hidden length global like a data
+//! segment's: the segment's length for a passive one, 0 for an active or declarative one
+//! (dropped at instantiation) and 0 after `elem.drop`.
 
 use super::{Masm, Value};
 use crate::abi::{self, TableLayout, TrapKind, ValType};
-use crate::compiler::encoder::{Alu, Cond, Mem};
+use crate::compiler::encoder::{Alu, Cond, Mem, Reg, Width};
 use crate::error::CompileError;
+
+/// An element segment as `table.init` and `elem.drop` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementSegmentRef {
+    /// Context offset of its first word (passive segments; unused for the others, whose length
+    /// is 0).
+    pub items_offset: u32,
+    /// Context offset of its hidden length global.
+    pub length_offset: u32,
+}
+
+/// Which way `copy_elements` moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
 
 impl Masm<'_> {
     /// `ref.null` of type `ty`.
@@ -139,5 +169,112 @@ impl Masm<'_> {
         self.free(value);
         self.free(index);
         Ok(())
+    }
+
+    /// `table.copy` from `source` to `destination` (operands: destination index, source index,
+    /// count).
+    pub fn table_copy(
+        &mut self,
+        destination: TableLayout,
+        source: TableLayout,
+    ) -> Result<(), CompileError> {
+        let done = self.table_bulk_prologue(
+            Mem::Context(destination.size_offset as i32),
+            Mem::Context(source.size_offset as i32),
+        )?;
+        if destination.entries_offset == source.entries_offset {
+            let down = self.new_label();
+            let enc = &mut self.out.enc;
+            enc.alu_rr(Alu::Cmp, Reg::Edi, Reg::Esi);
+            enc.jcc(Cond::Above, down);
+            self.copy_elements(destination, source.entries_offset, Direction::Up);
+            self.out.enc.jmp(done);
+            self.out.enc.bind(down);
+            self.copy_elements(destination, source.entries_offset, Direction::Down);
+        } else {
+            self.copy_elements(destination, source.entries_offset, Direction::Up);
+        }
+        self.table_bulk_epilogue(done);
+        Ok(())
+    }
+
+    /// `table.init` of `segment` into `table` (operands: table index, segment offset, count).
+    pub fn table_init(
+        &mut self,
+        segment: ElementSegmentRef,
+        table: TableLayout,
+    ) -> Result<(), CompileError> {
+        let done = self.table_bulk_prologue(
+            Mem::Context(table.size_offset as i32),
+            Mem::Context(segment.length_offset as i32),
+        )?;
+        self.copy_elements(table, segment.items_offset, Direction::Up);
+        self.table_bulk_epilogue(done);
+        Ok(())
+    }
+
+    /// `elem.drop` of the segment whose hidden length global is at context offset
+    /// `length_offset`.
+    pub fn elem_drop(&mut self, length_offset: u32) -> Result<(), CompileError> {
+        self.out
+            .enc
+            .store_imm(Mem::Context(length_offset as i32), 0, Width::Dword);
+        Ok(())
+    }
+
+    /// Loads the three operands (destination index in EDI, source index in ESI, count in ECX;
+    /// ESI and EDI saved), traps unless both ranges end within their current sizes
+    /// (`destination_end`, `source_end`), and jumps to the returned label (to be bound by
+    /// [`Masm::table_bulk_epilogue`]) when the count is 0.
+    fn table_bulk_prologue(
+        &mut self,
+        destination_end: Mem,
+        source_end: Mem,
+    ) -> Result<super::Label, CompileError> {
+        let [destination, source, count] = self.bulk_operands()?;
+        self.out.enc.push_r(Reg::Esi);
+        self.out.enc.push_r(Reg::Edi);
+        self.load_operand(Reg::Ecx, count);
+        self.load_operand(Reg::Esi, source);
+        self.load_operand(Reg::Edi, destination);
+        self.check_range_or(Reg::Esi, source_end, TrapKind::IndirectCallOutOfRange)?;
+        self.check_range_or(Reg::Edi, destination_end, TrapKind::IndirectCallOutOfRange)?;
+        let done = self.new_label();
+        let enc = &mut self.out.enc;
+        enc.test_rr(Reg::Ecx, Reg::Ecx);
+        enc.jcc(Cond::Equal, done);
+        Ok(done)
+    }
+
+    /// Binds `done` and restores ESI and EDI.
+    fn table_bulk_epilogue(&mut self, done: super::Label) {
+        let enc = &mut self.out.enc;
+        enc.bind(done);
+        enc.pop_r(Reg::Edi);
+        enc.pop_r(Reg::Esi);
+    }
+
+    /// Moves ECX (> 0) words from context `[source + ESI*4]` to `destination`'s entries at
+    /// EDI, through EAX.
+    fn copy_elements(&mut self, destination: TableLayout, source: u32, direction: Direction) {
+        let enc = &mut self.out.enc;
+        let top = enc.new_label();
+        if direction == Direction::Down {
+            enc.alu_rr(Alu::Add, Reg::Esi, Reg::Ecx);
+            enc.alu_rr(Alu::Add, Reg::Edi, Reg::Ecx);
+        }
+        enc.bind(top);
+        if direction == Direction::Down {
+            enc.alu_ri(Alu::Sub, Reg::Esi, 1);
+            enc.alu_ri(Alu::Sub, Reg::Edi, 1);
+        }
+        enc.load_context_indexed4(Reg::Eax, Reg::Esi, source as i32);
+        enc.store_context_indexed4(Reg::Edi, Reg::Eax, destination.entries_offset as i32);
+        if direction == Direction::Up {
+            enc.alu_ri(Alu::Add, Reg::Esi, 1);
+            enc.alu_ri(Alu::Add, Reg::Edi, 1);
+        }
+        enc.alu_ri(Alu::Sub, Reg::Ecx, 1);
+        enc.jcc(Cond::NotEqual, top);
     }
 }

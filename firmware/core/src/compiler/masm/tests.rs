@@ -728,3 +728,196 @@ fn table_grow_checks_the_capacity_then_fills_downwards() {
         ],
     );
 }
+
+/// A second table, for copies between tables.
+const OTHER_TABLE: abi::TableLayout = abi::TableLayout {
+    size_offset: 0x200,
+    entries_offset: 0x208,
+    capacity: 8,
+};
+
+/// `table.copy` within one table: both ranges checked against the size word (carry included)
+/// before any element moves, a count of 0 moves nothing, and the direction chosen by the
+/// overlap (destination above source: from the top down); ESI and EDI saved around it.
+#[test]
+fn table_copy_within_a_table_checks_both_ranges_then_picks_the_direction() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32, ValType::I32, ValType::I32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.local_get(1)?;
+            m.local_get(2)?;
+            m.table_copy(TABLE, TABLE)?;
+            m.return_from(None)
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+10h]",
+            "mov [ebp-8],eax",
+            "mov eax,[ebp+0Ch]",
+            "mov [ebp-10h],eax",
+            "mov eax,[ebp+8]",
+            "mov [ebp-18h],eax",
+            "push esi",
+            "push edi",
+            "mov ecx,[ebp-18h]",
+            "mov esi,[ebp-10h]",
+            "mov edi,[ebp-8]",
+            "mov eax,esi",
+            "add eax,ecx",
+            "jb 000000A8h",
+            "cmp eax,fs:[100h]",
+            "ja 000000A8h",
+            "mov eax,edi",
+            "add eax,ecx",
+            "jb 000000AAh",
+            "cmp eax,fs:[100h]",
+            "ja 000000AAh",
+            "test ecx,ecx",
+            "je 000000A2h",
+            "cmp edi,esi",
+            "ja 0000007Fh",
+            "mov eax,fs:[esi*4+108h]",
+            "mov fs:[edi*4+108h],eax",
+            "add esi,1",
+            "add edi,1",
+            "sub ecx,1",
+            "jne 0000005Bh",
+            "jmp 000000A2h",
+            "add esi,ecx",
+            "add edi,ecx",
+            "sub esi,1",
+            "sub edi,1",
+            "mov eax,fs:[esi*4+108h]",
+            "mov fs:[edi*4+108h],eax",
+            "sub ecx,1",
+            "jne 00000083h",
+            "pop edi",
+            "pop esi",
+            "leave",
+            "ret 0Ch",
+            "ud2",
+            "ud2",
+        ],
+    );
+}
+
+/// `table.copy` between two tables: each range against its own table's size, one upward
+/// loop from the source's entries to the destination's.
+#[test]
+fn table_copy_between_tables_checks_each_against_its_own_size() {
+    let lines = lower(
+        Isolation::Software,
+        layout(&[ValType::I32], &[], &[], false),
+        |m| {
+            m.push(ValType::I32, Value::Imm(1))?;
+            m.local_get(0)?;
+            m.push(ValType::I32, Value::Imm(2))?;
+            m.table_copy(OTHER_TABLE, TABLE)?;
+            m.return_from(None)
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+8]",
+            "mov [ebp-10h],eax",
+            "push esi",
+            "push edi",
+            "mov ecx,2",
+            "mov esi,[ebp-10h]",
+            "mov edi,1",
+            "mov eax,esi",
+            "add eax,ecx",
+            "jb 00000070h",
+            "cmp eax,fs:[100h]",
+            "ja 00000070h",
+            "mov eax,edi",
+            "add eax,ecx",
+            "jb 00000072h",
+            "cmp eax,fs:[200h]",
+            "ja 00000072h",
+            "test ecx,ecx",
+            "je 0000006Ah",
+            "mov eax,fs:[esi*4+108h]",
+            "mov fs:[edi*4+208h],eax",
+            "add esi,1",
+            "add edi,1",
+            "sub ecx,1",
+            "jne 0000004Bh",
+            "pop edi",
+            "pop esi",
+            "leave",
+            "ret 4",
+            "ud2",
+            "ud2",
+        ],
+    );
+}
+
+/// `table.init` from a passive segment: the source range against the segment's hidden length
+/// (0 once dropped), the destination against the table's size, then one upward loop from the
+/// segment's words; `elem.drop` zeroes the hidden length.
+#[test]
+fn table_init_checks_the_segment_length_and_elem_drop_zeroes_it() {
+    let segment = ElementSegmentRef {
+        items_offset: 0x300,
+        length_offset: 0x2F0,
+    };
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32, ValType::I32, ValType::I32], &[], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.local_get(1)?;
+            m.local_get(2)?;
+            m.table_init(segment, TABLE)?;
+            m.elem_drop(segment.length_offset)?;
+            m.return_from(None)
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+10h]",
+            "mov [ebp-8],eax",
+            "mov eax,[ebp+0Ch]",
+            "mov [ebp-10h],eax",
+            "mov eax,[ebp+8]",
+            "mov [ebp-18h],eax",
+            "push esi",
+            "push edi",
+            "mov ecx,[ebp-18h]",
+            "mov esi,[ebp-10h]",
+            "mov edi,[ebp-8]",
+            "mov eax,esi",
+            "add eax,ecx",
+            "jb 00000083h",
+            "cmp eax,fs:[2F0h]",
+            "ja 00000083h",
+            "mov eax,edi",
+            "add eax,ecx",
+            "jb 00000085h",
+            "cmp eax,fs:[100h]",
+            "ja 00000085h",
+            "test ecx,ecx",
+            "je 00000072h",
+            "mov eax,fs:[esi*4+300h]",
+            "mov fs:[edi*4+108h],eax",
+            "add esi,1",
+            "add edi,1",
+            "sub ecx,1",
+            "jne 00000053h",
+            "pop edi",
+            "pop esi",
+            "mov dword ptr fs:[2F0h],0",
+            "leave",
+            "ret 0Ch",
+            "ud2",
+            "ud2",
+        ],
+    );
+}
