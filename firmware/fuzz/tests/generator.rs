@@ -253,7 +253,11 @@ fn covers_the_2_0_features() {
     // Together: passive element segments of expressions (nulls among the functions), and
     // copies between two tables.
     let both = corpus("i32,bulk-memory,reference-types");
-    for needle in ["(elem $e0 funcref", "table.copy $T1 $T", "table.init $T1 $e"] {
+    for needle in [
+        "(elem $e0 funcref",
+        "table.copy $T1 $T",
+        "table.init $T1 $e",
+    ] {
         assert!(
             both.contains(needle),
             "no `{needle}` in 300 programs with both"
