@@ -6,15 +6,28 @@
 //!
 //! | register | segment | base / limit |
 //! | --- | --- | --- |
-//! | CS | the plugin's code | base = code region, limit = code size - 1; readable (jump tables are read through `cs:`) |
+//! | CS | the plugin's code | execute-only, base = 0, limit = the code region's last byte (see "Code addresses") |
 //! | DS | the plugin's linear memory | base = memory, limit = memory size - 1 in [`Isolation::Hardware`](crate::Isolation); non-limiting (4 GiB) in software mode. An empty memory is an expand-down segment that admits no offset |
 //! | SS | the plugin's stack | a separate region: linear-memory stores can never reach return addresses. Offsets 0..stack size |
 //! | FS | the plugin's context block ([`ContextHeader`] + globals + table + import far pointers) | exact limit |
 //! | ES, GS | ES: the destination of bulk-memory string instructions only; GS unused | ES is whatever the platform left (the harness: its flat data segment; the board: null). A bulk-memory operator saves it, loads DS into it, runs `rep movs`/`rep stos` and restores it (`push es ; push ds ; pop es ; ... ; pop es`), so it is the caller's again at every operator boundary; a fault or the budget in between ends the invocation, and both platforms' abort paths reload ES. GS stays the host's (the i386 Linux TLS segment in the harness) |
 //!
 //! `[ebp+..]`/`[esp+..]` operands use SS; `[reg+..]` with any other base uses DS; context operands
-//! carry an explicit `fs:` prefix. All code addresses are offsets in CS, so code is position
-//! independent and can be copied anywhere.
+//! carry an explicit `fs:` prefix.
+//!
+//! # Code addresses
+//!
+//! The code segment has base 0 (see `segments` for why), so an EIP is a linear address: the
+//! code region's base plus a *code offset*, the position in the compiled code
+//! ([`CompiledModule`](crate::CompiledModule)`::code`). The compiler emits code offsets; the
+//! runtime, which knows the base once the platform has placed the region, adds it where an
+//! absolute address is needed: the entry (`ContextHeader::entry_target` and `plugin_entry`), the function descriptors
+//! `call_indirect` jumps through ([`TableEntry::address`]), and the fields listed in
+//! `CompiledModule::relocations` (each `br_table` jump's displacement). Calls and branches are
+//! relative and need nothing. Return addresses and faulting EIPs are linear; the runtime
+//! subtracts the base before it looks them up in the source map, so trap records carry code
+//! offsets. The segment is execute-only: nothing is read through CS (jump tables are tables of
+//! `jmp rel32`, passive data lives in the context block).
 //!
 //! # Values
 //!
@@ -41,8 +54,9 @@
 //! on the depth alone. Globals have 8-byte slots too (see [`ContextLayout`]). A module with a
 //! data count section has one more, hidden, 32-bit global per data segment after its own: the
 //! segment's current length for `memory.init` (a passive segment's length at instantiation, 0
-//! for an active one and after `data.drop`); a passive segment's bytes are placed in the code
-//! segment after the code, where `memory.init` reads them through `cs:`. Several values joining
+//! for an active one and after `data.drop`) in its low word, and the context offset of the
+//! segment's bytes in its high word: a passive segment's bytes are placed at the end of the
+//! context block, where `memory.init` reads them through `fs:`. Several values joining
 //! at a block boundary live in the spill slots of their depths.
 //!
 //! # Registers
@@ -97,7 +111,7 @@
 //! ```text
 //! 0x00  jmp rel32                      ; the FPU hook: to 0x05, or to the module's FPU reset
 //!                                      ; (`fninit`, control word), which jumps back to 0x05
-//! 0x05  call dword fs:[ENTRY_TARGET]   ; near call to the export (its code offset is in the context)
+//! 0x05  call dword fs:[ENTRY_TARGET]   ; near call to the export (its address is in the context)
 //! 0x0C  mov fs:[RESULT_HIGH], edx      ; the high word of a 64-bit result
 //! 0x13  call far fword fs:[EXIT]       ; leave the plugin: board = call gate to ring 0,
 //!                                      ; harness = the flat exit trampoline
@@ -109,10 +123,11 @@
 //! clean FPU (control word, empty stack, no pending exceptions, all exceptions masked) whatever
 //! another plugin left behind.
 //!
-//! The runtime writes the export's code offset to [`ContextHeader::entry_target`], the arguments
+//! The runtime writes the export's address to [`ContextHeader::entry_target`], the arguments
 //! to the top of the plugin stack exactly as a wasm caller pushes them (the last argument at the
 //! lowest address, leaving [`STACK_TOP_RESERVE`] bytes above them for the exit far call), loads
-//! FS, DS and SS:ESP and transfers to CS:0 — on the board with one `retf` to CPL 3 (which loads
+//! FS, DS and SS:ESP and transfers to the entry stub (`plugin_entry`: the code selector and the
+//! code region's base) — on the board with one `retf` to CPL 3 (which loads
 //! CS and SS:ESP together), in the harness with one far `jmp`. Typed results come back as for a
 //! wasm caller: the platform returns EAX, the stub stores EDX to
 //! [`ContextHeader::result_high`], and an export with more than one result has its results
@@ -212,7 +227,7 @@ impl FarPointer {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ContextHeader {
-    /// 0x00: code offset of the function the entry stub calls.
+    /// 0x00: linear address of the function the entry stub calls.
     pub entry_target: u32,
     /// 0x04: current linear-memory size in bytes (the software-mode bound).
     pub memory_bytes: u32,
@@ -228,7 +243,7 @@ pub struct ContextHeader {
     pub host_esp: u32,
     /// 0x24: the platform's saved stack segment.
     pub host_ss: u32,
-    /// 0x28: `code selector : ENTRY_ANCHOR`, for platforms that enter with a far jump.
+    /// 0x28: `code selector : code base + ENTRY_ANCHOR`, where every platform enters.
     pub plugin_entry: FarPointer,
     /// 0x30: the plugin's stack pointer for the next entry (arguments already stored there).
     pub plugin_esp: u32,
@@ -291,8 +306,8 @@ const _: () = {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableEntry {
-    /// Code offset of the function.
-    pub code_offset: u32,
+    /// The function's linear address (the code region's base plus its code offset).
+    pub address: u32,
     /// Canonical type id of the function, or [`NULL_TYPE_ID`] for an empty element.
     pub type_id: u32,
 }
@@ -300,7 +315,7 @@ pub struct TableEntry {
 impl TableEntry {
     /// A descriptor that matches no type (never reached: a null reference is refused first).
     pub const NULL: TableEntry = TableEntry {
-        code_offset: 0,
+        address: 0,
         type_id: NULL_TYPE_ID,
     };
 }
@@ -346,6 +361,9 @@ pub struct ContextLayout {
     pub tables_offset: u32,
     /// Offset of import 0's [`FarPointer`] ([`IMPORT_SLOT_BYTES`] each).
     pub imports_offset: u32,
+    /// Offset of the passive data segments' bytes (set once the data section is read; see
+    /// `compiler::masm::bulk`).
+    pub data_offset: u32,
     /// Total size of the context block in bytes.
     pub size: u32,
 }
@@ -364,6 +382,7 @@ impl ContextLayout {
             functions_offset,
             tables_offset,
             imports_offset,
+            data_offset: imports_offset + IMPORT_SLOT_BYTES * imports,
             size: imports_offset + IMPORT_SLOT_BYTES * imports,
         }
     }

@@ -26,7 +26,8 @@ use plugin_format::message::{BoardInfo, IsolationMode, PROTOCOL_VERSION, ProbeOu
 use plugin_format::symbols::Symbol;
 use plugin_format::trap::TrapKind;
 
-/// What one scripted entry does.
+/// What one scripted entry does. Its EIPs are code offsets; the fake reports them as the CPU
+/// would, as linear addresses (the code region's base added: the code segment's base is 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Script {
     /// Return this EAX.
@@ -69,7 +70,8 @@ pub enum Script {
 /// What the fake saw at one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entered {
-    /// The code offset the entry stub would call (`ContextHeader::entry_target`).
+    /// The code offset the entry stub would call (`ContextHeader::entry_target`, a linear
+    /// address, less the code region's base).
     pub entry_target: u32,
     /// The entry ESP.
     pub esp: u32,
@@ -175,12 +177,12 @@ impl FakePlatform {
                 vector,
                 error_code,
             } => Err(Abort::Fault(RawFault {
-                eip,
+                eip: run.code_base.wrapping_add(eip),
                 fault: Fault::from_exception(vector, error_code),
                 registers: None,
             })),
             Script::Budget { eip } => Err(Abort::Fault(RawFault {
-                eip,
+                eip: run.code_base.wrapping_add(eip),
                 fault: Fault::Budget,
                 registers: None,
             })),
@@ -190,6 +192,7 @@ impl FakePlatform {
                 return_eip,
                 then,
             } => {
+                let return_eip = run.code_base.wrapping_add(return_eip);
                 let result = match run.resolve(Gate::Slot(slot)) {
                     Some(target) => run.gate(
                         target,
@@ -352,7 +355,7 @@ unsafe impl Platform for FakePlatform {
             .map(|word| u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
             .collect();
         let mut entered = Entered {
-            entry_target: header.entry_target,
+            entry_target: header.entry_target.wrapping_sub(run.code_base),
             esp: header.plugin_esp,
             arguments,
             budget: run.budget,

@@ -52,6 +52,14 @@ pub struct Regions {
     pub context: *mut u8,
 }
 
+impl Regions {
+    /// The code region's linear address: the base the code's addresses are relative to (the
+    /// code segment's base is 0; see `abi`, "Code addresses").
+    pub fn code_base(&self) -> u32 {
+        self.code as usize as u32
+    }
+}
+
 /// The selectors and far pointers the platform installed for one plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Selectors {
@@ -183,6 +191,8 @@ pub struct Run<'a> {
     pub budget: Option<Budget>,
     /// The module (for trap records).
     pub module: &'a CompiledModule,
+    /// The code region's linear address: an EIP minus it is a code offset.
+    pub code_base: u32,
     /// Set by `grow` when the memory moved; the instance picks it up.
     moved_memory: Option<*mut u8>,
 }
@@ -290,7 +300,7 @@ impl Run<'_> {
     /// The trap record of a gate call that ends the invocation with `kind`, from the far call
     /// returning to `return_eip`.
     pub fn gate_trap(&self, kind: TrapKind, return_eip: u32) -> TrapRecord {
-        crate::trap::import_trap(self.module, kind, return_eip)
+        crate::trap::import_trap(self.module, kind, return_eip.wrapping_sub(self.code_base))
     }
 
     /// `memory.grow(delta)`: the old size in pages, or -1 (as u32) past the limit. `resize`
@@ -330,9 +340,13 @@ impl Run<'_> {
         old
     }
 
-    /// The trap record for a fault at `eip`.
+    /// The trap record for a fault at the linear address `fault.eip`.
     pub fn trap_record(&self, fault: &RawFault) -> TrapRecord {
-        crate::trap::record(self.module, fault)
+        let at = RawFault {
+            eip: fault.eip.wrapping_sub(self.code_base),
+            ..*fault
+        };
+        crate::trap::record(self.module, &at)
     }
 }
 
@@ -483,18 +497,23 @@ impl<P: Platform> Plugin<P> {
                 });
             }
         }
-        // The code segment's size must be one a limit expresses (page multiples above 1 MiB);
-        // the padding is `int3`, as in the compiler's own buffer.
+        // The code segment ends where the code region ends, at a linear address a page-granular
+        // limit expresses exactly (the region starts on a page): the region is a whole number
+        // of pages, the padding `int3`, as in the compiler's own buffer.
         let code_len = u32::try_from(module.code.len())
             .map_err(|_| LoadError::Platform(PlatformError::Refused))?;
-        let code_bytes = crate::segments::representable(code_len)
+        let code_bytes = code_len
+            .max(1)
+            .checked_next_multiple_of(crate::segments::LIMIT_PAGE_BYTES)
+            .ok_or(LoadError::Platform(PlatformError::Refused))?;
+        let context_bytes = crate::segments::representable(module.layout.size)
             .ok_or(LoadError::Platform(PlatformError::Refused))?;
         let request = InstallRequest {
             code_bytes,
             memory_bytes,
             memory_max_bytes: max_pages * WASM_PAGE_BYTES,
             stack_bytes: limits.stack_bytes(),
-            context_bytes: module.layout.size,
+            context_bytes,
             isolation: module.isolation,
         };
         let (mut handle, regions, selectors) = platform.install(&request)?;
@@ -508,6 +527,7 @@ impl<P: Platform> Plugin<P> {
                 CODE_PADDING,
                 (code_bytes - code_len) as usize,
             );
+            Self::relocate(&module, &regions);
             Self::write_context(&module, &regions, &selectors, memory);
             for segment in &module.data {
                 core::ptr::copy_nonoverlapping(
@@ -563,6 +583,28 @@ impl<P: Platform> Plugin<P> {
         Ok(())
     }
 
+    /// Turns the code's absolute fields ([`CompiledModule::relocations`]) from code offsets
+    /// into linear addresses: the code segment's base is 0.
+    ///
+    /// # Safety
+    ///
+    /// `regions.code` must hold a copy of `module.code`, writable.
+    unsafe fn relocate(module: &CompiledModule, regions: &Regions) {
+        let base = regions.code_base();
+        for &field in &module.relocations {
+            // The compiler lists only fields inside its code; anything else is skipped rather
+            // than written past the region.
+            if (field as usize).saturating_add(4) > module.code.len() {
+                continue;
+            }
+            // SAFETY: the field lies inside the copied code (checked above).
+            unsafe {
+                let at = regions.code.add(field as usize) as *mut u32;
+                at.write_unaligned(at.read_unaligned().wrapping_add(base));
+            }
+        }
+    }
+
     /// Writes the context block: header, globals, table, null import pointers.
     ///
     /// # Safety
@@ -583,7 +625,10 @@ impl<P: Platform> Plugin<P> {
             grow: selectors.grow,
             host_esp: 0,
             host_ss: 0,
-            plugin_entry: FarPointer::new(selectors.code, abi::ENTRY_ANCHOR),
+            plugin_entry: FarPointer::new(
+                selectors.code,
+                regions.code_base().wrapping_add(abi::ENTRY_ANCHOR),
+            ),
             plugin_esp: 0,
             plugin_ss: u32::from(selectors.stack),
             platform_scratch: [0; 2],
@@ -608,7 +653,7 @@ impl<P: Platform> Plugin<P> {
                 let descriptors = base.add(layout.functions_offset as usize) as *mut TableEntry;
                 for (index, code) in module.functions.iter().enumerate() {
                     descriptors.add(index).write_unaligned(TableEntry {
-                        code_offset: code.code_offset,
+                        address: regions.code_base().wrapping_add(code.code_offset),
                         type_id: code.type_id,
                     });
                 }
@@ -643,6 +688,11 @@ impl<P: Platform> Plugin<P> {
             for index in 0..module.imports.len() {
                 imports.add(index).write_unaligned(FarPointer::NULL);
             }
+            core::ptr::copy_nonoverlapping(
+                module.passive_data.as_ptr(),
+                base.add(layout.data_offset as usize),
+                module.passive_data.len(),
+            );
         }
     }
 
@@ -1000,7 +1050,7 @@ impl<P: Platform> Plugin<P> {
         // SAFETY: the context block is valid while installed; the plugin is not running.
         unsafe {
             let context = self.regions.context as *mut ContextHeader;
-            (*context).entry_target = code_offset;
+            (*context).entry_target = self.regions.code_base().wrapping_add(code_offset);
             (*context).plugin_esp = esp;
         }
         self.stats.invocations += 1;
@@ -1018,6 +1068,7 @@ impl<P: Platform> Plugin<P> {
             max_pages: self.max_pages,
             budget: self.limits.budget(),
             module: &self.module,
+            code_base: self.regions.code_base(),
             moved_memory: None,
         };
         // SAFETY: the plugin is installed and sealed on this platform; `run` describes it.

@@ -19,7 +19,8 @@ use plugin_format::trap::{Registers, TrapKind, TrapRecord};
 /// A fault the platform caught while the plugin ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawFault {
-    /// EIP (an offset in the plugin's code segment).
+    /// EIP: a linear address, as the CPU saw it (the code segment's base is 0). The runtime
+    /// subtracts the code region's base, so trap records carry code offsets.
     pub eip: u32,
     /// What happened.
     pub fault: Fault,
@@ -73,14 +74,14 @@ impl Fault {
     }
 }
 
-/// The trap record of a fault caught in `module`'s code.
+/// The trap record of a fault caught in `module`'s code, at the code offset `fault.eip`.
 pub fn record(module: &CompiledModule, fault: &RawFault) -> TrapRecord {
     module.trap_record(fault.eip, fault.fault, fault.registers)
 }
 
 /// The trap record of an import (or `memory.grow`, or a budget found spent when an import
 /// returns) that ends the invocation with `kind`. `return_eip` is the plugin's far call's return
-/// address; one byte back lies inside the call, which the source map attributes to the calling
+/// address as a code offset; one byte back lies inside the call, which the source map attributes to the calling
 /// operator.
 pub fn import_trap(module: &CompiledModule, kind: TrapKind, return_eip: u32) -> TrapRecord {
     let eip = return_eip.wrapping_sub(1);

@@ -130,6 +130,11 @@ pub fn install(index: u16, segment: Segment) -> Result<(), LdtError> {
         SegmentKind::Code => 2,
     };
     let mut flags = SEG_32BIT | (contents << CONTENTS_SHIFT) | USEABLE;
+    if segment.kind == SegmentKind::Code {
+        // Execute-only: the code segment has base 0, so a readable one would read everything
+        // below the plugin's code end.
+        flags |= READ_EXEC_ONLY;
+    }
     if pages {
         flags |= LIMIT_IN_PAGES;
     }

@@ -176,8 +176,8 @@ pub fn render(report: &Report) -> String {
             out,
             "  transitions on this CPU (median): far jmp in + far call out {}, SS load pair {}, \
              DS load pair {},\n    FS load {}, near call {} (far call + retf: {})\n  \
-             a loop iteration with one taken branch: {} with CS base 0, {} with a non-zero CS \
-             base (as plugin code runs)",
+             a loop iteration with one taken branch: {} with CS base 0 (as plugin code runs), {} \
+             with a non-zero CS base",
             median("far_jump_in_far_call_out"),
             median("ss_load_pair"),
             median("ds_load_pair"),

@@ -54,7 +54,9 @@ pub fn descriptor(segment: &Segment) -> u64 {
     };
     let builder = match segment.kind {
         SegmentKind::Code => {
-            DescriptorBuilder::code_descriptor(segment.base, limit, CodeSegmentType::ExecuteRead)
+            // Execute-only: the code segment has base 0, so a readable one would read
+            // everything below the plugin's code end.
+            DescriptorBuilder::code_descriptor(segment.base, limit, CodeSegmentType::Execute)
         }
         SegmentKind::Data => {
             DescriptorBuilder::data_descriptor(segment.base, limit, DataSegmentType::ReadWrite)

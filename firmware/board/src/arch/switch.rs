@@ -2,7 +2,8 @@
 //!
 //! - **Entry** (`kplug_enter_plugin`): save the firmware's callee-saved registers, EFLAGS and
 //!   ESP; load FS (context) and DS (linear memory) with the plugin's LDT selectors; `lret` to
-//!   CPL 3, which loads CS:EIP = code:0 (the entry stub) and SS:ESP = the plugin's stack in one
+//!   CPL 3, which loads CS:EIP = code:entry stub (the code segment has base 0, so EIP is the
+//!   stub's linear address) and SS:ESP = the plugin's stack in one
 //!   instruction (Intel SDM vol. 3A, 5.8.6 "Returning from a Called Procedure"). ES, which holds
 //!   a DPL-0 selector, is nulled by the CPU on the way out, so the plugin holds no firmware
 //!   selector.
@@ -44,6 +45,9 @@ pub struct EntryRegisters {
     pub stack_selector: u32,
     pub stack_pointer: u32,
     pub code_selector: u32,
+    /// The entry stub's linear address: the code segment's base is 0, so EIP is the code
+    /// region's address plus `abi::ENTRY_ANCHOR`.
+    pub entry_point: u32,
 }
 
 /// What a gate stub calls: `(gate id, gate frame) -> (abort << 32) | result`.
@@ -82,7 +86,7 @@ global_asm!(
     "    pushl {stack}(%eax)",
     "    pushl {stack_pointer}(%eax)",
     "    pushl {code}(%eax)",
-    "    pushl $0",
+    "    pushl {entry}(%eax)",
     "    movw %dx, %ds",
     "    lretl",
     "",
@@ -115,6 +119,7 @@ global_asm!(
     stack = const core::mem::offset_of!(EntryRegisters, stack_selector),
     stack_pointer = const core::mem::offset_of!(EntryRegisters, stack_pointer),
     code = const core::mem::offset_of!(EntryRegisters, code_selector),
+    entry = const core::mem::offset_of!(EntryRegisters, entry_point),
     options(att_syntax),
 );
 

@@ -42,8 +42,9 @@ const MAX_IMPORTS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The ring-0 stack used while a plugin runs (gates, exceptions, interrupts, and the services
 /// the timer runs meanwhile).
 const KERNEL_STACK_BYTES: usize = 64 * 1024;
-/// Alignment of every plugin region.
-const REGION_ALIGN: usize = 16;
+/// Alignment of every plugin region: a page, so that the code segment (base 0) ends exactly
+/// with the code region under a page-granular limit (`kplug_core::segments::code_segment`).
+const REGION_ALIGN: usize = 4096;
 
 /// One heap region owned by a plugin.
 struct Region {
@@ -233,6 +234,7 @@ unsafe impl Platform for BoardPlatform {
             stack_selector: u32::from(run.selectors.stack),
             stack_pointer: header.plugin_esp,
             code_selector: u32::from(run.selectors.code),
+            entry_point: header.plugin_entry.offset,
         };
         let budget_cycles = run.budget.map_or(0, |budget| {
             u64::from(budget.micros()) * crate::platform::timer::tsc_hz() / 1_000_000

@@ -166,11 +166,25 @@ impl Assembler {
     }
 
     /// Resolves every relocation and returns the code, padded with `0xCC` to a multiple of 16.
-    pub fn finish(mut self) -> Result<Vec<u8>, AssemblerError> {
+    pub fn finish(self) -> Result<Vec<u8>, AssemblerError> {
+        self.finish_relocatable().map(|(code, _)| code)
+    }
+
+    /// As [`Assembler::finish`], with the offsets of the absolute fields: 32-bit code offsets
+    /// that become linear addresses once the runtime adds the code's base (see `abi`, "Code
+    /// addresses").
+    pub fn finish_relocatable(mut self) -> Result<(Vec<u8>, Vec<u32>), AssemblerError> {
         if let Some(error) = self.error {
             return Err(error);
         }
+        let mut absolute = Vec::new();
         for relocation in core::mem::take(&mut self.relocations) {
+            if relocation.absolute {
+                absolute
+                    .try_reserve(1)
+                    .map_err(|_| AssemblerError::OutOfMemory)?;
+                absolute.push(relocation.field);
+            }
             let target = self
                 .label_offset(relocation.label)
                 .ok_or(AssemblerError::UnboundLabel)?;
@@ -198,7 +212,10 @@ impl Assembler {
             }
         }
         self.align_with_padding(16);
-        Ok(self.code)
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        Ok((self.code, absolute))
     }
 
     // ---- The methods `dynasm!` calls. ----

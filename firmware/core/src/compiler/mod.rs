@@ -271,8 +271,13 @@ pub enum Fault {
 pub struct CompiledModule {
     /// The isolation mode the code was compiled for.
     pub isolation: Isolation,
-    /// The code (position independent, padded with `0xCC`).
+    /// The code (padded with `0xCC`). Its code addresses are offsets; the runtime adds the
+    /// code region's linear base at install (see `abi`, "Code addresses"), to the fields
+    /// [`CompiledModule::relocations`] lists among others.
     pub code: Vec<u8>,
+    /// Offsets of the 32-bit fields in `code` that hold a code offset the runtime turns into a
+    /// linear address at install (the jump tables' displacements), ascending.
+    pub relocations: Vec<u32>,
     /// Imported functions (function indices 0..imports.len()).
     pub imports: Vec<Import>,
     /// Every function, imports first.
@@ -293,6 +298,9 @@ pub struct CompiledModule {
     pub memory: Option<Memory>,
     /// Data segments.
     pub data: Vec<DataSegment>,
+    /// The passive data segments' bytes, which the runtime writes at the context block's
+    /// [`ContextLayout::data_offset`].
+    pub passive_data: Vec<u8>,
     /// The start function.
     pub start: Option<u32>,
     /// Where the context block's parts are.
@@ -1077,7 +1085,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     }
     code.helpers.emit(&mut code.enc);
     masm::finish_entry_hook(&mut code);
-    place_data_segments(&mut code, &mut info, &passive)?;
+    let passive_data = place_data_segments(&mut info, &passive)?;
     if code.enc.offset() > limits.max_code_bytes {
         return Err(CompileError::TooLarge {
             what: "generated code bytes",
@@ -1125,7 +1133,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         ..
     } = code;
     stats.stack_work = work;
-    let code = enc.asm.finish().map_err(|error| match error {
+    let (code, relocations) = enc.asm.finish_relocatable().map_err(|error| match error {
         assembler::AssemblerError::OutOfMemory => CompileError::OutOfMemory,
         _ => CompileError::Internal("assembler"),
     })?;
@@ -1133,6 +1141,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
     Ok(CompiledModule {
         isolation: options.isolation,
         code,
+        relocations,
         imports,
         functions,
         exports,
@@ -1143,6 +1152,7 @@ pub fn compile(bytes: &[u8], options: &CompileOptions) -> Result<CompiledModule,
         passive_elements,
         memory,
         data,
+        passive_data,
         start,
         layout: info.layout,
         source_map,
@@ -1238,7 +1248,6 @@ fn begin_code(
     }
     for index in 0..info.data_count {
         let segment = masm::DataSegmentRef {
-            bytes: code.enc.new_label(),
             length_offset: info.layout.global_offset(info.data_globals + index),
         };
         masm::try_push(&mut info.data_segments, segment)?;
@@ -1266,26 +1275,44 @@ fn begin_code(
     Ok(())
 }
 
-/// Places the passive data segments' bytes at the end of the code (where `memory.init` reads
-/// them through CS), binds every data segment's label, and sets each passive segment's hidden
-/// length global to its length (active segments keep 0: dropped at instantiation).
+/// Places the passive data segments' bytes at the end of the context block, in segment order
+/// (the code segment is execute-only, so `memory.init` reads them through FS), and sets each
+/// segment's hidden global: its length in the low word, the context offset of its bytes in the
+/// high word (see [`masm::DataSegmentRef`]). Returns the bytes.
 fn place_data_segments(
-    code: &mut ModuleCode,
     info: &mut ModuleInfo,
     passive: &[(u32, Vec<u8>)],
-) -> Result<(), CompileError> {
+) -> Result<Vec<u8>, CompileError> {
+    let too_large = CompileError::TooLarge {
+        what: "context block bytes (passive data segments included)",
+        limit: u32::MAX,
+    };
+    let start = info.layout.size;
+    let mut bytes: Vec<u8> = Vec::new();
     let mut next = passive.iter().peekable();
-    for (index, segment) in info.data_segments.iter().enumerate() {
-        let Some((_, bytes)) = next.next_if(|(passive, _)| *passive as usize == index) else {
-            masm::place_bytes(code, segment.bytes, &[]);
+    for index in 0..info.data_segments.len() {
+        let Some((_, segment)) = next.next_if(|(passive, _)| *passive as usize == index) else {
             continue;
         };
-        masm::place_bytes(code, segment.bytes, bytes);
+        let offset = u32::try_from(bytes.len())
+            .ok()
+            .and_then(|placed| start.checked_add(placed))
+            .ok_or(too_large.clone())?;
+        bytes
+            .try_reserve(segment.len())
+            .map_err(|_| CompileError::OutOfMemory)?;
+        bytes.extend_from_slice(segment);
         let global = info
             .globals
             .get_mut((info.data_globals as usize).saturating_add(index))
             .ok_or(CompileError::Internal("data segment global"))?;
-        global.init = bytes.len() as u64;
+        global.init = segment.len() as u64 | (u64::from(offset) << 32);
     }
-    Ok(())
+    let placed = u32::try_from(bytes.len()).map_err(|_| too_large.clone())?;
+    info.layout.data_offset = start;
+    info.layout.size = placed
+        .checked_next_multiple_of(abi::SLOT_BYTES)
+        .and_then(|placed| start.checked_add(placed))
+        .ok_or(too_large)?;
+    Ok(bytes)
 }

@@ -6,10 +6,11 @@
 //! the timer's resolution, so every sample is a batch of [`BATCH`] (per transition).
 //!
 //! It also times one iteration of a three-instruction loop (one taken branch) in a code segment
-//! whose base is 0 and in one whose base is not, as a plugin's is. Some CPUs charge every taken
+//! whose base is 0, as a plugin's is, and in one whose base is not. Some CPUs charge every taken
 //! branch for a non-zero CS base: an AMD EPYC of family 25 model 17 (Zen 4) takes about 14
-//! cycles per iteration there against about 1 at base 0, and every kernel of the suite runs 3 to
-//! 15 times slower than native for it; the figure says whether the CPU running the bench does.
+//! cycles per iteration there against about 1 at base 0, and every kernel of the suite ran 3 to
+//! 18 times slower than native for it while plugin code segments started at their regions; the
+//! figure shows what a code segment based at 0 saves on the CPU running the bench.
 //!
 //! The other LDT segments here are flat (base 0, 4 GiB), so the stubs run at the same offsets
 //! in either code segment; they exist only while this module measures. [`measure`] loads FS with

@@ -11,7 +11,6 @@
 #![allow(clippy::useless_conversion)]
 
 use super::{Encoder, Reg, Width};
-use crate::compiler::assembler::DynamicLabel;
 use dynasm::dynasm;
 
 /// `push es`
@@ -22,8 +21,8 @@ const OPCODE_POP_ES: u8 = 0x07;
 const OPCODE_PUSH_DS: u8 = 0x1E;
 /// The `rep` prefix (repeat ECX times).
 const PREFIX_REP: u8 = 0xF3;
-/// The CS segment-override prefix (the source of a `movs` from the code segment).
-const PREFIX_CS: u8 = 0x2E;
+/// The FS segment-override prefix (the source of a `movs` from the context block).
+const PREFIX_FS: u8 = 0x64;
 /// `movsb`
 const OPCODE_MOVSB: u8 = 0xA4;
 /// `movsd`
@@ -32,10 +31,6 @@ const OPCODE_MOVSD: u8 = 0xA5;
 const OPCODE_STOSB: u8 = 0xAA;
 /// `stosd`
 const OPCODE_STOSD: u8 = 0xAB;
-/// `add r/m32, imm32` (`81 /0`).
-const OPCODE_ALU_IMM32: u8 = 0x81;
-/// ModRM of a register operand (mod = 11).
-const MODRM_REGISTER: u8 = 0xC0;
 /// `cld`
 const OPCODE_CLD: u8 = 0xFC;
 /// `std`
@@ -46,8 +41,9 @@ const OPCODE_STD: u8 = 0xFD;
 pub enum StringSource {
     /// `DS:[ESI]`: the plugin's linear memory.
     Data,
-    /// `CS:[ESI]`: the plugin's code segment (passive data segments live there).
-    Code,
+    /// `FS:[ESI]`: the plugin's context block (passive data segments live there: the code
+    /// segment is execute-only).
+    Context,
 }
 
 impl Encoder {
@@ -62,10 +58,10 @@ impl Encoder {
         self.asm.push(OPCODE_POP_ES);
     }
 
-    /// `rep movsb` / `rep movsd` (with a `cs:` source for [`StringSource::Code`]).
+    /// `rep movsb` / `rep movsd` (with an `fs:` source for [`StringSource::Context`]).
     pub fn rep_movs(&mut self, width: Width, source: StringSource) {
-        if source == StringSource::Code {
-            self.asm.push(PREFIX_CS);
+        if source == StringSource::Context {
+            self.asm.push(PREFIX_FS);
         }
         let opcode = match width {
             Width::Byte => OPCODE_MOVSB,
@@ -88,13 +84,6 @@ impl Encoder {
         dynasm!(self.asm ; .arch x86 ; lea Rd(dst.code()), [Rd(base.code()) + Rd(index.code()) + disp]);
     }
 
-    /// `add reg, imm32` where the immediate is the code offset of `label`.
-    pub fn add_label_offset(&mut self, reg: Reg, label: DynamicLabel) {
-        self.asm
-            .extend(&[OPCODE_ALU_IMM32, MODRM_REGISTER | reg.code()]);
-        self.asm.absolute_label_u32(label);
-    }
-
     /// `std` (`down` = true: string instructions count down) or `cld`.
     pub fn direction(&mut self, down: bool) {
         self.asm.push(if down { OPCODE_STD } else { OPCODE_CLD });
@@ -113,17 +102,14 @@ mod tests {
         enc.enter_string_segment();
         enc.rep_movs(Width::Dword, StringSource::Data);
         enc.rep_movs(Width::Byte, StringSource::Data);
-        enc.rep_movs(Width::Dword, StringSource::Code);
-        enc.rep_movs(Width::Byte, StringSource::Code);
+        enc.rep_movs(Width::Dword, StringSource::Context);
+        enc.rep_movs(Width::Byte, StringSource::Context);
         enc.rep_stos(Width::Dword);
         enc.rep_stos(Width::Byte);
         enc.direction(true);
         enc.direction(false);
         enc.leave_string_segment();
         enc.lea_indexed(Reg::Esi, Reg::Esi, Reg::Ecx, -4);
-        let label = enc.new_label();
-        enc.bind(label);
-        enc.add_label_offset(Reg::Esi, label);
         let mut code = enc.asm.finish().unwrap();
         while code.last() == Some(&crate::compiler::assembler::PADDING_BYTE) {
             code.pop();
@@ -136,15 +122,14 @@ mod tests {
                 "pop es",
                 "rep movsd [edi],[esi]",
                 "rep movsb [edi],[esi]",
-                "rep movsd es:[edi],cs:[esi]",
-                "rep movsb es:[edi],cs:[esi]",
+                "rep movsd es:[edi],fs:[esi]",
+                "rep movsb es:[edi],fs:[esi]",
                 "rep stosd [edi]",
                 "rep stosb [edi]",
                 "std",
                 "cld",
                 "pop es",
                 "lea esi,[esi+ecx-4]",
-                "add esi,1Bh",
             ],
         );
     }

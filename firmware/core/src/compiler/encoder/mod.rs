@@ -207,6 +207,9 @@ impl Width {
 
 /// The `fs` segment-override prefix.
 const PREFIX_FS: u8 = 0x64;
+/// Bytes of one jump-table entry ([`Encoder::table_entry`]): `jmp rel32` and 3 bytes of
+/// padding, so an entry's address is `table + index * 8`.
+pub const JUMP_TABLE_ENTRY_BYTES: u32 = 8;
 /// `mov Sreg, r/m16`.
 const OPCODE_MOV_TO_SREG: u8 = 0x8E;
 /// ModRM for `[disp32]` with reg field = DS (3).
@@ -622,17 +625,28 @@ impl Encoder {
         dynasm!(self.asm ; .arch x86 ; fs callf FWORD [disp]);
     }
 
-    /// `jmp dword cs:[index*4 + disp]` (a jump table in the code segment).
-    pub fn jmp_code_table(&mut self, index: Reg, table: DynamicLabel) {
-        // 2E FF 24 85 disp32: jmp [index*4 + disp32] with a CS override.
+    /// `lea index, [index*8 + table] ; jmp index`: a jump into the table of `jmp rel32`
+    /// entries at `table` ([`Encoder::table_entry`]). The code segment is execute-only and has
+    /// base 0, so the table cannot be read and the target is a linear address: the displacement
+    /// is the table's code offset, a relocation the runtime adds the code's base to when it
+    /// installs the code (see `abi`, "Code addresses").
+    pub fn jmp_table(&mut self, index: Reg, table: DynamicLabel) {
+        // 8D /r with SIB (scale 8, no base) and disp32: lea index, [index*8 + disp32].
+        let reg = index.code();
         self.asm
-            .extend(&[0x2E, 0xFF, 0x24, 0x85 | (index.code() << 3)]);
+            .extend(&[0x8D, 0x04 | (reg << 3), 0xC5 | (reg << 3)]);
         self.asm.absolute_label_u32(table);
+        dynasm!(self.asm ; .arch x86 ; jmp Rd(reg));
     }
 
-    /// A jump-table entry: the code offset of `label`.
+    /// A jump-table entry ([`JUMP_TABLE_ENTRY_BYTES`]): `jmp rel32` to `label`, padded with
+    /// `int3`.
     pub fn table_entry(&mut self, label: DynamicLabel) {
-        self.asm.absolute_label_u32(label);
+        let start = self.offset();
+        dynasm!(self.asm ; .arch x86 ; jmp =>label);
+        while self.offset() - start < JUMP_TABLE_ENTRY_BYTES {
+            self.asm.push(crate::compiler::assembler::PADDING_BYTE);
+        }
     }
 
     /// `mov ds, word fs:[disp]`

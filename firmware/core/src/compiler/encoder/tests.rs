@@ -240,23 +240,30 @@ fn control_transfers_and_frames() {
     check(|e| e.push_stack_argument(8), &["push dword ptr [esp+8]"]);
 }
 
-/// A jump table in the code segment: `jmp cs:[index*4 + table]`, then absolute entries.
+/// A jump table: `lea index, [index*8 + table] ; jmp index` into entries of `jmp rel32`
+/// padded to 8 bytes; the table's code offset is the one absolute field (a relocation).
 #[test]
 fn jump_table() {
     let mut enc = Encoder::new();
     let table = enc.new_label();
     let case = enc.new_label();
-    enc.jmp_code_table(Reg::Ecx, table);
-    enc.asm.align_with_padding(4);
+    enc.jmp_table(Reg::Ecx, table);
+    enc.asm.align_with_padding(8);
     enc.bind(table);
+    enc.table_entry(case);
     enc.table_entry(case);
     enc.bind(case);
     enc.ud2();
-    let code = enc.asm.finish().unwrap();
-    assert_disassembly(&code[..8], &["jmp dword ptr cs:[ecx*4+8]"]);
+    let (code, absolute) = enc.asm.finish_relocatable().unwrap();
+    assert_disassembly(&code[..9], &["lea ecx,[ecx*8+10h]", "jmp ecx"]);
     assert_eq!(
-        &code[8..12],
-        &12u32.to_le_bytes(),
-        "the entry is the case's offset"
+        absolute,
+        alloc::vec![3],
+        "the lea's displacement is the one absolute field"
     );
+    // Each entry jumps to the case at 0x20 (8 bytes per entry, `jmp rel32` then padding); the
+    // disassembly counts from the entry at 0x10.
+    assert_disassembly(&code[16..21], &["jmp 00000010h"]);
+    assert_disassembly(&code[24..29], &["jmp 8"]);
+    assert_eq!(&code[21..24], &[0xCC; 3]);
 }

@@ -30,12 +30,13 @@
 //!
 //! # Passive data segments
 //!
-//! A passive segment's bytes are placed in the plugin's code segment, after the code (CS is
-//! readable), and `memory.init` copies them with a `cs:` source. Each data segment has a hidden
-//! 32-bit global holding its current length: the segment's length for a passive segment, 0 for
-//! an active one (dropped at instantiation, as the spec says) and 0 after `data.drop`. So the
-//! runtime keeps passive segments available without knowing about them, in memory bounded by
-//! the module's size.
+//! A passive segment's bytes are placed in the plugin's context block, after everything else
+//! (the code segment is execute-only), and `memory.init` copies them with an `fs:` source. Each
+//! data segment has a hidden global: its low word is the segment's current length (the
+//! segment's length for a passive segment, 0 for an active one, dropped at instantiation as the
+//! spec says, and 0 after `data.drop`), its high word the context offset of the segment's
+//! bytes. So the runtime keeps passive segments available without knowing about them, in memory
+//! bounded by the module's size.
 
 use super::{Masm, Operand, Value, bit};
 use crate::abi::{self, TrapKind};
@@ -49,11 +50,13 @@ const PUSHED_BYTES: u32 = 12;
 /// A data segment as `memory.init` sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataSegmentRef {
-    /// The label of its bytes in the code segment.
-    pub bytes: super::Label,
-    /// Context offset of its hidden length global.
+    /// Context offset of its hidden global: the current length, then the context offset of
+    /// its bytes (see the module docs).
     pub length_offset: u32,
 }
+
+/// Offset of the bytes' context offset in a data segment's hidden global.
+pub const DATA_BYTES_OFFSET_WORD: u32 = 4;
 
 impl Masm<'_> {
     /// Moves the top three operands to their slots (constants stay immediates) and frees
@@ -210,9 +213,10 @@ impl Masm<'_> {
         self.check_range(Reg::Esi, Mem::Context(segment.length_offset as i32))?;
         self.check_range(Reg::Edi, Mem::Context(abi::MEMORY_BYTES_OFFSET))?;
         let enc = &mut self.out.enc;
-        enc.add_label_offset(Reg::Esi, segment.bytes);
+        let bytes = (segment.length_offset + DATA_BYTES_OFFSET_WORD) as i32;
+        enc.alu_rm(Alu::Add, Reg::Esi, Mem::Context(bytes));
         enc.enter_string_segment();
-        self.copy_up(StringSource::Code);
+        self.copy_up(StringSource::Context);
         let enc = &mut self.out.enc;
         enc.leave_string_segment();
         enc.pop_r(Reg::Edi);

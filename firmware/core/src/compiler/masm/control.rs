@@ -187,8 +187,8 @@ impl Masm<'_> {
             enc.alu_ri(Alu::Cmp, index, labels.len() as i32);
             enc.jcc(Cond::AboveEqual, default);
             let table = enc.new_label();
-            enc.jmp_code_table(index, table);
-            enc.asm.align_with_padding(4);
+            enc.jmp_table(index, table);
+            enc.asm.align_with_padding(8);
             enc.bind(table);
             for label in labels {
                 enc.table_entry(*label);

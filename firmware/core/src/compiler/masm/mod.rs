@@ -76,7 +76,7 @@ pub use control::Condition;
 pub use float::{Conversion, FloatBinary, FloatUnary};
 pub use int32::{IntBinary, IntCompare, IntUnary};
 pub use int64::Helpers;
-pub use module::{emit_entry_stub, emit_import_thunk, finish_entry_hook, place_bytes};
+pub use module::{emit_entry_stub, emit_import_thunk, finish_entry_hook};
 pub use multi::{Carry, results_area_bytes};
 pub use reference::ElementSegmentRef;
 

@@ -1,5 +1,5 @@
 //! Module-level code, outside any function: the entry stub every call into the module goes
-//! through (and its FPU hook), the import thunks, and passive data placed in the code.
+//! through (and its FPU hook) and the import thunks.
 
 use super::{DynamicLabel, Mem, ModuleCode, Reg};
 use crate::abi;
@@ -58,11 +58,4 @@ pub fn emit_import_thunk(
     }
     enc.call_far_context(import_offset as i32);
     enc.ret(param_bytes as u16);
-}
-
-/// Binds `label` at the end of the code and places `bytes` there (a passive data segment, which
-/// `memory.init` reads through CS).
-pub fn place_bytes(code: &mut ModuleCode, label: DynamicLabel, bytes: &[u8]) {
-    code.enc.bind(label);
-    code.enc.asm.extend(bytes);
 }
