@@ -502,6 +502,15 @@ impl<P: Platform> Plugin<P> {
         // of pages, the padding `int3`, as in the compiler's own buffer.
         let code_len = u32::try_from(module.code.len())
             .map_err(|_| LoadError::Platform(PlatformError::Refused))?;
+        // Every relocation lies inside the code (the compiler's promise, checked: one left out
+        // would jump to a bare code offset, below the region).
+        if module
+            .relocations
+            .iter()
+            .any(|&field| (field as usize).saturating_add(4) > module.code.len())
+        {
+            return Err(LoadError::Platform(PlatformError::Refused));
+        }
         let code_bytes = code_len
             .max(1)
             .checked_next_multiple_of(crate::segments::LIMIT_PAGE_BYTES)
@@ -588,16 +597,12 @@ impl<P: Platform> Plugin<P> {
     ///
     /// # Safety
     ///
-    /// `regions.code` must hold a copy of `module.code`, writable.
+    /// `regions.code` must hold a copy of `module.code`, writable, and every relocation must lie
+    /// inside it.
     unsafe fn relocate(module: &CompiledModule, regions: &Regions) {
         let base = regions.code_base();
         for &field in &module.relocations {
-            // The compiler lists only fields inside its code; anything else is skipped rather
-            // than written past the region.
-            if (field as usize).saturating_add(4) > module.code.len() {
-                continue;
-            }
-            // SAFETY: the field lies inside the copied code (checked above).
+            // SAFETY: the field lies inside the copied code (`install` checked every one).
             unsafe {
                 let at = regions.code.add(field as usize) as *mut u32;
                 at.write_unaligned(at.read_unaligned().wrapping_add(base));

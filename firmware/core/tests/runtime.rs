@@ -778,3 +778,40 @@ fn plugins_load_from_a_description_too() {
         PluginErrorKind::NameInUse
     );
 }
+
+/// The runtime turns the code's absolute fields into linear addresses at install (the code
+/// segment has base 0); a module whose relocation list points outside its code is refused
+/// before anything is installed, not relocated in part.
+#[test]
+fn relocations_outside_the_code_are_refused() {
+    let wasm = wat::parse_str(
+        r#"(module (func (export "pick") (param i32) (result i32)
+             (block (block (local.get 0) (br_table 0 1 0 1 0 1 0)) (return (i32.const 1)))
+             (i32.const 2)))"#,
+    )
+    .unwrap();
+    let options = kplug_core::CompileOptions::new(Isolation::Hardware);
+    let limits = Limits::default().check_without_budget().unwrap();
+    let module = kplug_core::compile(&wasm, &options).unwrap();
+    assert_eq!(module.relocations.len(), 1, "one jump table");
+    let mut platform = FakePlatform::new(limits::MAX_PLUGINS);
+    let plugin = kplug_core::Plugin::install(&mut platform, module.clone(), limits).unwrap();
+    // The relocated displacement is the table's linear address: the code region's base plus
+    // the code offset the compiler wrote.
+    let field = module.relocations[0] as usize;
+    let written = u32::from_le_bytes(module.code[field..field + 4].try_into().unwrap());
+    // SAFETY: the code region holds the installed copy of the module's code.
+    let relocated = unsafe { (plugin.regions().code.add(field) as *const u32).read_unaligned() };
+    assert_eq!(
+        relocated,
+        plugin.regions().code_base().wrapping_add(written)
+    );
+    plugin.uninstall(&mut platform);
+
+    let mut bad = module;
+    bad.relocations.push(bad.code.len() as u32 - 2);
+    assert!(matches!(
+        kplug_core::Plugin::install(&mut platform, bad, limits),
+        Err(LoadError::Platform(_))
+    ));
+}
