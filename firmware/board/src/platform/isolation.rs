@@ -42,9 +42,12 @@ const MAX_IMPORTS: usize = plugin_format::limits::MAX_IMPORTS as usize;
 /// The ring-0 stack used while a plugin runs (gates, exceptions, interrupts, and the services
 /// the timer runs meanwhile).
 const KERNEL_STACK_BYTES: usize = 64 * 1024;
-/// Alignment of every plugin region: a page, so that the code segment (base 0) ends exactly
-/// with the code region under a page-granular limit (`kplug_core::segments::code_segment`).
-const REGION_ALIGN: usize = 4096;
+/// Alignment of the plugin regions other than code.
+const REGION_ALIGN: usize = 16;
+/// Alignment of a code region: a page, so that the code segment (base 0) ends exactly with the
+/// region under a page-granular limit (`kplug_core::segments::code_segment`; the runtime asks
+/// for a whole number of pages).
+const CODE_REGION_ALIGN: usize = 4096;
 
 /// One heap region owned by a plugin.
 struct Region {
@@ -53,8 +56,8 @@ struct Region {
 }
 
 impl Region {
-    fn allocate(bytes: u32) -> Result<Region, PlatformError> {
-        let layout = Layout::from_size_align(bytes.max(1) as usize, REGION_ALIGN)
+    fn allocate(bytes: u32, align: usize) -> Result<Region, PlatformError> {
+        let layout = Layout::from_size_align(bytes.max(1) as usize, align)
             .map_err(|_| PlatformError::Refused)?;
         // SAFETY: the layout has a non-zero size.
         let pointer = unsafe { alloc_zeroed(layout) };
@@ -121,10 +124,10 @@ unsafe impl Platform for BoardPlatform {
             .iter()
             .position(|used| !used)
             .ok_or(PlatformError::NoDescriptorSlot)?;
-        let code = Region::allocate(request.code_bytes)?;
-        let memory = Region::allocate(request.memory_max_bytes)?;
-        let stack = Region::allocate(request.stack_bytes)?;
-        let context = Region::allocate(request.context_bytes)?;
+        let code = Region::allocate(request.code_bytes, CODE_REGION_ALIGN)?;
+        let memory = Region::allocate(request.memory_max_bytes, REGION_ALIGN)?;
+        let stack = Region::allocate(request.stack_bytes, REGION_ALIGN)?;
+        let context = Region::allocate(request.context_bytes, REGION_ALIGN)?;
         let regions = Regions {
             code: code.pointer,
             memory: memory.pointer,
