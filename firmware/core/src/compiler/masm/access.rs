@@ -6,6 +6,7 @@ use super::control::Condition;
 use super::{Masm, Operand, Operand64, SiteClass, Value, bit};
 use crate::Isolation;
 use crate::abi::{self, TrapKind, ValType, value_bytes};
+use crate::compiler::encoder::x87::IntegerFormat;
 use crate::compiler::encoder::{Alu, Cond, Mem, Reg, Shift, Width};
 use crate::error::CompileError;
 
@@ -101,7 +102,14 @@ impl Masm<'_> {
     fn local_set64(&mut self, index: u32, ty: ValType, tee: bool) -> Result<(), CompileError> {
         let mem = self.local_mem(index);
         let value = self.pop_operand64()?;
-        self.store_operand64(mem, value)?;
+        match value {
+            // An `f64` from memory to memory in one 8-byte store, as in `load`.
+            Operand64::Mem(source) if ty == ValType::F64 => {
+                self.out.enc.fild(source, IntegerFormat::Qword);
+                self.out.enc.fist(mem, IntegerFormat::Qword, true);
+            }
+            _ => self.store_operand64(mem, value)?,
+        }
         match value {
             Operand64::Pair(low, high) if tee => self.push(ty, Value::Pair(low, high)),
             Operand64::Imm(imm) if tee => self.push(ty, Value::Imm(imm)),
@@ -295,6 +303,18 @@ impl Masm<'_> {
                 .enc
                 .load(first, mem, width(access.bytes), access.signed);
             return self.push_reg(access.ty, first);
+        }
+        if access.ty == ValType::F64 {
+            // Into its slot with one 8-byte store, so that the x87 load of an operator using
+            // it is forwarded from that store (from two 4-byte stores no CPU forwards it, and
+            // the load waits for both to retire). `fild`/`fistp` of an m64int moves any 64
+            // bits exactly, NaN payloads included, unlike `fld`/`fstp` of a double.
+            let depth = self.height();
+            let slot = self.slot_mem(depth);
+            self.out.enc.fild(mem, IntegerFormat::Qword);
+            self.out.enc.fist(slot, IntegerFormat::Qword, true);
+            self.free(first);
+            return self.push(access.ty, Value::Slot);
         }
         if access.bytes == 8 {
             // The low word into a new register, then the high word over the address.

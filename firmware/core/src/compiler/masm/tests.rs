@@ -492,6 +492,40 @@ fn f64_add_reads_homes_and_writes_a_slot() {
     );
 }
 
+/// `f64.load` into a local: the value reaches its slot and then the local each with one 8-byte
+/// store (`fild`/`fistp` of an m64int copy any 64 bits exactly), so an x87 load of either is
+/// forwarded from that store; two 4-byte stores would make it wait.
+#[test]
+fn f64_loads_and_local_moves_store_eight_bytes_at_once() {
+    let access = Access {
+        ty: ValType::F64,
+        bytes: 8,
+        signed: false,
+    };
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::I32], &[ValType::F64], &[], false),
+        |m| {
+            m.local_get(0)?;
+            m.load(access, 0)?;
+            m.local_set(1, false)
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp+8]",
+            "add eax,4",
+            "jb 00000018h",
+            "fild st,qword ptr [eax-4]",
+            "fistp qword ptr [ebp-10h],st",
+            "fild st,qword ptr [ebp-10h]",
+            "fistp qword ptr [ebp-8],st",
+            "ud2",
+        ],
+    );
+}
+
 /// `f32.lt` feeding `br_if`: the comparison's outcome stays in EFLAGS (`fnstsw ax`, `test ah`),
 /// and a value held in EAX is moved out of the way first.
 #[test]
