@@ -40,15 +40,18 @@
 //! | `i32` (later `funcref`, `externref`) | one GPR | 4 bytes (in an 8-byte slot) | |
 //! | `i64` | a GPR pair (low, high) | 8 bytes, low word first | |
 //! | `f32` | its bits in one GPR | 4 bytes | never loaded onto the x87 stack to be *moved* |
-//! | `f64` | its bits in a GPR pair (low, high) | 8 bytes | as `f32` |
+//! | `f64` | its bits in a GPR pair (low, high) | 8 bytes | as `f32`; loaded and moved into a local as an x87 64-bit integer (below) |
 //!
 //! A plain load, store, `local.get`/`local.set`/`local.tee`, `global.get`/`global.set`,
 //! `select`, `drop`, argument, result or `reinterpret` of a float moves its bits through
-//! integer registers or memory and never goes through the FPU (`fld` of a signalling NaN
-//! quiets it). Float *arithmetic* loads its operands from their homes onto the x87 stack inside
-//! one operator and stores the result back to a home with `fstp`; nothing lives on the x87
-//! stack between two operators, so the FPU state is empty at every operator boundary, at every
-//! call and at every trap.
+//! integer registers or memory and never through `fld`/`fstp` of a float (`fld` of a
+//! signalling NaN quiets it). An `f64` load, and an `f64` moved from memory into a local, go
+//! through the x87's 64-bit integer load and store (`fild`/`fistp` of an m64int, exact for
+//! every bit pattern), so that the 8 bytes are written by one store and a later `fld` of them
+//! is forwarded from it (see `masm::access`). Float *arithmetic* loads its operands from their
+//! homes onto the x87 stack inside one operator and stores the result back to a home with
+//! `fstp`; nothing lives on the x87 stack between two operators, so the FPU state is empty at
+//! every operator boundary, at every call and at every trap.
 //!
 //! Spill slots are 8 bytes per value-stack depth whatever the type, so a slot's address depends
 //! on the depth alone. Globals have 8-byte slots too (see [`ContextLayout`]). A module with a
