@@ -292,10 +292,9 @@ struct FunctionCompiler<'a, 'm> {
     ty: &'a FuncType,
     control: Vec<Frame>,
     reachable: bool,
-    /// An i32 operator whose result may go straight back into its left operand's pinned
-    /// local: held until the next operator shows whether it is that `local.set`/`local.tee`
-    /// (operator, its offset).
-    deferred: Option<(IntBinary, u32)>,
+    /// An operator whose result may go straight into a local: held until the next operator
+    /// shows whether it is that `local.set`/`local.tee` (operator, its offset).
+    deferred: Option<(Deferred, u32)>,
     /// Scratch list of `br_table` target labels (reused).
     targets: Vec<(Label, Carry)>,
 }
@@ -374,6 +373,16 @@ fn memory_access(op: &Operator<'_>) -> Option<(bool, Access, u64)> {
         return None;
     }
     Some((store, Access { ty, bytes, signed }, memarg.offset))
+}
+
+/// An operator [`FunctionCompiler`] holds back for one operator, to fuse it with a following
+/// `local.set`/`local.tee`.
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    /// An i32 operator whose left operand is a pinned local: computed in its register.
+    Int(IntBinary),
+    /// Float arithmetic: its result stored straight into the local's home.
+    Float(ValType, Arithmetic),
 }
 
 /// A float binary operator: its type and kind.
@@ -618,23 +627,42 @@ impl<'a> FunctionCompiler<'a, '_> {
 
     fn visit(&mut self, op: &Operator<'_>, offset: u32) -> Result<(), CompileError> {
         self.masm.wasm_offset = offset;
-        if let Some((binary, at)) = self.deferred.take() {
+        if let Some((deferred, at)) = self.deferred.take() {
             let write = match *op {
                 Operator::LocalSet { local_index } => Some((local_index, false)),
                 Operator::LocalTee { local_index } => Some((local_index, true)),
                 _ => None,
             };
             self.masm.mark(at, SiteClass::Plain)?;
-            match write {
-                Some((local, tee)) if self.masm.fusable_local(binary) == Some(local) => {
+            let fused = match (deferred, write) {
+                (Deferred::Int(binary), Some((local, _)))
+                    if self.masm.fusable_local(binary) == Some(local) =>
+                {
                     self.masm.binary_i32_into_local(binary, local)?;
-                    self.masm.mark(offset, SiteClass::Plain)?;
-                    if tee {
-                        self.masm.local_get(local)?;
-                    }
-                    return Ok(());
+                    true
                 }
-                _ => self.masm.binary_i32(binary)?,
+                (Deferred::Float(ty, arithmetic), Some((local, _)))
+                    if self.masm.fusable_float_local(ty, local) =>
+                {
+                    self.masm.arithmetic_into_local(ty, arithmetic, local)?;
+                    true
+                }
+                (Deferred::Int(binary), _) => {
+                    self.masm.binary_i32(binary)?;
+                    false
+                }
+                (Deferred::Float(ty, arithmetic), _) => {
+                    self.masm
+                        .binary_float(ty, FloatBinary::Arithmetic(arithmetic))?;
+                    false
+                }
+            };
+            if let (true, Some((local, tee))) = (fused, write) {
+                self.masm.mark(offset, SiteClass::Plain)?;
+                if tee {
+                    self.masm.local_get(local)?;
+                }
+                return Ok(());
             }
             self.masm.wasm_offset = offset;
         }
@@ -655,7 +683,14 @@ impl<'a> FunctionCompiler<'a, '_> {
         if let Some((ValType::I32, binary)) = int_binary(op)
             && self.masm.fusable_local(binary).is_some()
         {
-            self.deferred = Some((binary, offset));
+            self.deferred = Some((Deferred::Int(binary), offset));
+            return Ok(());
+        }
+        // f64 arithmetic waits too: a `local.set` after it takes its result from its `fstp`.
+        if let Some((ValType::F64, FloatBinary::Arithmetic(arithmetic))) = float_binary(op)
+            && !self.masm.naive
+        {
+            self.deferred = Some((Deferred::Float(ValType::F64, arithmetic), offset));
             return Ok(());
         }
         self.operator(op)?;

@@ -193,6 +193,38 @@ impl Masm<'_> {
         self.push(ty, Value::Slot)
     }
 
+    /// Whether float arithmetic of type `ty` followed by `local.set local` may store its result
+    /// straight into the local ([`Masm::arithmetic_into_local`]): `local` has type `ty` (a float
+    /// local is never pinned: pinned registers hold integers).
+    pub fn fusable_float_local(&self, ty: ValType, local: u32) -> bool {
+        !self.naive
+            && self.local_type(local).ok() == Some(ty)
+            && self.pinned_register(local).is_none()
+    }
+
+    /// `<lhs>; <rhs>; fNN.op; local.set x`: the operator's own `fstp` writes `x`'s home, where a
+    /// `local.set` would copy the result from a slot (one store and load fewer on a chain like
+    /// a running sum). The caller skips the `local.set`/`local.tee` (and pushes `x` for a
+    /// tee). Only valid when [`Masm::fusable_float_local`] holds.
+    pub fn arithmetic_into_local(
+        &mut self,
+        ty: ValType,
+        op: Arithmetic,
+        local: u32,
+    ) -> Result<(), CompileError> {
+        let format = float_type(ty)?;
+        let rhs = self.memory_operand(0)?;
+        let lhs = self.memory_operand(1)?;
+        self.begin_lowering(2, false)?;
+        // Whatever else on the stack still reads the old value gets it now. The operands stay
+        // where they are: their slots lie above every remaining entry's, and a local operand is
+        // read before the result is stored.
+        self.detach_local(local)?;
+        let out = self.local_mem(local);
+        float::arithmetic(&mut self.out.enc, format, op, lhs, rhs, out);
+        Ok(())
+    }
+
     /// A float unary operator on the top value of type `ty`.
     pub fn unary_float(&mut self, ty: ValType, op: FloatUnary) -> Result<(), CompileError> {
         let format = float_type(ty)?;

@@ -526,6 +526,39 @@ fn f64_loads_and_local_moves_store_eight_bytes_at_once() {
     );
 }
 
+/// `f64.add` fused with the `local.set` after it: the sum's `fstp` writes the local's home, and
+/// an older read of the local still on the stack gets the old value first.
+#[test]
+fn f64_arithmetic_stores_straight_into_a_local() {
+    let lines = lower(
+        Isolation::Hardware,
+        layout(&[ValType::F64, ValType::F64], &[ValType::F64], &[], false),
+        |m| {
+            m.local_get(2)?;
+            m.local_get(2)?;
+            m.local_get(1)?;
+            m.arithmetic_into_local(ValType::F64, Arithmetic::Add, 2)?;
+            m.return_from(Some(ValType::F64))
+        },
+    );
+    check(
+        lines,
+        &[
+            "mov eax,[ebp-8]",
+            "mov [ebp-10h],eax",
+            "mov eax,[ebp-4]",
+            "mov [ebp-0Ch],eax",
+            "fld st,qword ptr [ebp-8]",
+            "fadd st,qword ptr [ebp+8]",
+            "fstp qword ptr [ebp-8],st",
+            "mov eax,[ebp-10h]",
+            "mov edx,[ebp-0Ch]",
+            "leave",
+            "ret 10h",
+        ],
+    );
+}
+
 /// `f32.lt` feeding `br_if`: the comparison's outcome stays in EFLAGS (`fnstsw ax`, `test ah`),
 /// and a value held in EAX is moved out of the way first.
 #[test]
