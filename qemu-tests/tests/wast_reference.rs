@@ -702,15 +702,9 @@ mod model {
         !crc
     }
 
-    /// RGB -> gray with the (77, 150, 29) >> 8 weights.
-    pub fn gray(rgb: &[u8]) -> Vec<u8> {
-        rgb.chunks_exact(3)
-            .map(|pixel| {
-                ((77 * u32::from(pixel[0]) + 150 * u32::from(pixel[1]) + 29 * u32::from(pixel[2]))
-                    >> 8) as u8
-            })
-            .collect()
-    }
+    /// RGB -> gray with the (77, 150, 29) >> 8 weights (the one definition the benches and the
+    /// board tests use).
+    pub use plugin_format::channel::rgb_to_gray as gray;
 
     /// 2x2 box downscale with rounding.
     pub fn downscale2x(source: &[u8], width: usize, height: usize) -> Vec<u8> {
