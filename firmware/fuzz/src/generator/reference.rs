@@ -118,10 +118,7 @@ impl ModuleGen<'_> {
                 }
                 let length = self.passive_elements[segment];
                 self.table_index(function, table, depth);
-                // Mostly a range inside the segment; now and then past it.
-                let past = u32::from(self.rng.u32(..8) == 0);
-                let start = self.rng.u32(0..=length + past);
-                let count = self.rng.u32(0..=length.saturating_sub(start) + past);
+                let (start, count) = self.segment_range(length);
                 let _ = writeln!(
                     function.out,
                     "    i32.const {start} i32.const {count} table.init $T{table} $e{segment}"

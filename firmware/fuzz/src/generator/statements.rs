@@ -374,10 +374,7 @@ impl ModuleGen<'_> {
             }
             let length = self.passive[segment];
             self.address(function, depth);
-            // Mostly a range inside the segment; now and then past it.
-            let past = u32::from(self.rng.u32(..8) == 0);
-            let start = self.rng.u32(0..=length + past);
-            let count = self.rng.u32(0..=length.saturating_sub(start) + past);
+            let (start, count) = self.segment_range(length);
             let _ = writeln!(
                 function.out,
                 "    i32.const {start} i32.const {count} memory.init $p{segment}"
@@ -394,6 +391,15 @@ impl ModuleGen<'_> {
             self.length(function, 64, depth);
             function.out.push_str("    memory.copy\n");
         }
+    }
+
+    /// A range of a passive segment of `length` items for `memory.init`/`table.init`: mostly
+    /// inside the segment, now and then one past its end (start, count).
+    pub(super) fn segment_range(&mut self, length: u32) -> (u32, u32) {
+        let past = u32::from(self.rng.u32(..8) == 0);
+        let start = self.rng.u32(0..=length + past);
+        let count = self.rng.u32(0..=length.saturating_sub(start) + past);
+        (start, count)
     }
 
     /// A count (bulk memory, `table.fill`, `table.grow`): mostly up to `most`, now and then
